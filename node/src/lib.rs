@@ -1,1 +1,4 @@
+//! Attach clinic node: the library behind the `attach` binary.
 
+pub mod domain;
+pub mod store;
