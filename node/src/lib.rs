@@ -1,4 +1,6 @@
 //! Attach clinic node: the library behind the `attach` binary.
 
+pub mod config;
+pub mod demo_data;
 pub mod domain;
 pub mod store;

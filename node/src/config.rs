@@ -1,0 +1,183 @@
+//! One `Config`, loaded once — defaults, then the config file, then `ATTACH_*`
+//! environment variables, then command-line flags — and passed down.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything an operator can set. Every field has a default, so an empty file is valid.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the node keeps its documents (a sled database) and local state.
+    pub data_dir: PathBuf,
+    /// Address the HTTP server (web UI and JSON API) listens on.
+    pub listen: SocketAddr,
+    /// Log format: "text" for people, "json" for journald / log shippers.
+    pub log_format: LogFormat,
+    /// Minutes of inactivity after which a signed-in session ends.
+    pub session_idle_minutes: u32,
+    /// Largest request body accepted, in bytes (file uploads included).
+    pub max_body_bytes: usize,
+    /// Memory the storage engine may use for its page cache, in MiB.
+    pub store_cache_mib: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("/var/lib/attach"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            log_format: LogFormat::Text,
+            session_idle_minutes: 30,
+            max_body_bytes: 16 * 1024 * 1024,
+            store_cache_mib: 32,
+        }
+    }
+}
+
+/// What can go wrong loading configuration; each names the source and the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+}
+
+impl Config {
+    /// Defaults overlaid by the file at `path` (if given) and by `ATTACH_*` variables
+    /// taken from `env`. Flags are applied by the caller afterwards.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        for (name, value) in env {
+            config.apply_env(&name, &value)?;
+        }
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    fn apply_env(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let bad = |message: String| ConfigError::Env {
+            name: name.to_owned(),
+            message,
+        };
+        match name {
+            "ATTACH_DATA_DIR" => self.data_dir = PathBuf::from(value),
+            "ATTACH_LISTEN" => {
+                self.listen = value
+                    .parse()
+                    .map_err(|e| bad(format!("{e} (expected e.g. 0.0.0.0:8080)")))?
+            }
+            "ATTACH_LOG_FORMAT" => {
+                self.log_format = match value {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    other => return Err(bad(format!("{other:?} is not \"text\" or \"json\""))),
+                }
+            }
+            "ATTACH_SESSION_IDLE_MINUTES" => {
+                self.session_idle_minutes = parse_number(value).map_err(bad)?
+            }
+            "ATTACH_MAX_BODY_BYTES" => self.max_body_bytes = parse_number(value).map_err(bad)?,
+            "ATTACH_STORE_CACHE_MIB" => self.store_cache_mib = parse_number(value).map_err(bad)?,
+            // Variables read elsewhere (the config file path itself, log filter).
+            "ATTACH_CONFIG" | "ATTACH_LOG" => {}
+            other if other.starts_with("ATTACH_") => {
+                return Err(bad("not a setting Attach knows".to_owned()));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(value: &str) -> Result<T, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{value:?} is not a whole number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn example_config_parses_and_matches_defaults_where_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/attach.example.toml");
+        let config = Config::from_file(&path).expect("example config parses");
+        assert_eq!(config.listen, SocketAddr::from(([0, 0, 0, 0], 8080)));
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/attach"));
+    }
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("ATTACH_LISTEN", "127.0.0.1:9000"),
+                ("ATTACH_DATA_DIR", "/tmp/x"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn bad_env_names_the_variable() {
+        let err = Config::load(None, env(&[("ATTACH_LISTEN", "nope")])).unwrap_err();
+        assert!(err.to_string().contains("ATTACH_LISTEN"), "{err}");
+        let err = Config::load(None, env(&[("ATTACH_LISTN", "x")])).unwrap_err();
+        assert!(err.to_string().contains("ATTACH_LISTN"), "{err}");
+        let err = Config::load(None, env(&[("ATTACH_MAX_BODY_BYTES", "lots")])).unwrap_err();
+        assert!(err.to_string().contains("whole number"), "{err}");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let err = toml::from_str::<Config>("listen_addr = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+}
