@@ -1,0 +1,308 @@
+//! Signing in and out, sessions, passwords, and creating accounts.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use tracing::info;
+
+use super::{App, AppError};
+use crate::auth::{self, Credentials, LoginOutcome, Session};
+use crate::domain::{ClinicId, Role, UserId};
+use crate::schema::{self, AccountRecord};
+use crate::store::DocId;
+
+/// The signed-in user of a request, resolved from a session token.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: UserId,
+    pub token: String,
+    pub must_change_password: bool,
+}
+
+/// What a successful sign-in returns.
+#[derive(Debug, Clone)]
+pub struct LoginResult {
+    pub token: String,
+    pub session: SessionInfo,
+}
+
+/// Who is signed in and where they belong.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionInfo {
+    pub user: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub must_change_password: bool,
+    pub memberships: Vec<MembershipInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MembershipInfo {
+    pub clinic: ClinicId,
+    pub clinic_name: String,
+    pub role: Role,
+    pub state: crate::domain::MemberState,
+    pub primary_manager: bool,
+    pub secondary_manager: bool,
+}
+
+pub(super) fn account_doc(user: UserId) -> Result<DocId, AppError> {
+    DocId::parse(&schema::account_doc_id(user)).map_err(AppError::from)
+}
+
+impl App {
+    /// Checks a username and password and opens a session.
+    pub fn login(&self, username: &str, password: &str) -> Result<LoginResult, AppError> {
+        let now = self.now();
+        let key = username.trim().to_lowercase();
+        self.inner
+            .throttle
+            .check(&key, now)
+            .map_err(|t| AppError::Throttled {
+                retry_after_secs: t.retry_after.whole_seconds().max(1) as u64,
+            })?;
+        let account = self.model().user_by_name(&key).cloned();
+        let outcome = match &account {
+            Some(account) => match &account.credentials {
+                Some(credentials) => auth::check_login(credentials, password, now),
+                None => Err(auth::AuthError::WrongPassword),
+            },
+            None => {
+                // Spend the same time as a real check so timing does not reveal which
+                // usernames exist.
+                auth::verify_password(password, auth::DUMMY_HASH);
+                Err(auth::AuthError::WrongPassword)
+            }
+        };
+        let account = match (outcome, account) {
+            (Ok(outcome), Some(account)) => {
+                self.inner.throttle.record_success(&key);
+                (outcome, account)
+            }
+            (Err(auth::AuthError::WrongPassword), _) | (Ok(_), None) => {
+                self.inner.throttle.record_failure(&key, now);
+                info!("sign-in refused");
+                return Err(AppError::BadCredentials);
+            }
+            (Err(other), _) => {
+                self.inner.throttle.record_failure(&key, now);
+                return Err(AppError::forbidden(other.to_string()));
+            }
+        };
+        let (outcome, account) = account;
+        let must_change = matches!(outcome, LoginOutcome::MustChangePassword);
+        if !self.has_usable_membership(account.id) {
+            return Err(AppError::forbidden(
+                "your account is not active at any clinic; ask your clinic's account manager",
+            ));
+        }
+        let (token, _session) = self
+            .inner
+            .sessions
+            .create(account.id.0, must_change, now)
+            .map_err(|e| AppError::Internal(format!("creating session: {e}")))?;
+        info!(user = %account.id, "signed in");
+        Ok(LoginResult {
+            token,
+            session: self.session_info(account.id)?,
+        })
+    }
+
+    fn has_usable_membership(&self, user: UserId) -> bool {
+        let model = self.model();
+        model.memberships.get(&user).is_some_and(|clinics| {
+            clinics.iter().any(|c| {
+                model
+                    .clinics
+                    .get(c)
+                    .is_some_and(|s| s.clinic.is_active_member(user))
+            })
+        })
+    }
+
+    /// Resolves a session token to the signed-in user, ending idle sessions.
+    pub fn authenticate(&self, token: &str) -> Result<SignedIn, AppError> {
+        let now = self.now();
+        let session: Session = self
+            .inner
+            .sessions
+            .get(token, now)
+            .ok_or(AppError::Unauthenticated)?;
+        Ok(SignedIn {
+            user: UserId(session.user),
+            token: token.to_owned(),
+            must_change_password: session.must_change_password,
+        })
+    }
+
+    pub fn logout(&self, who: &SignedIn) -> Result<(), AppError> {
+        self.inner
+            .sessions
+            .revoke(&who.token)
+            .map_err(|e| AppError::Internal(format!("revoking session: {e}")))
+    }
+
+    pub fn session_info(&self, user: UserId) -> Result<SessionInfo, AppError> {
+        let model = self.model();
+        let account = model
+            .accounts
+            .get(&user)
+            .ok_or_else(|| AppError::not_found("account"))?;
+        let mut memberships = Vec::new();
+        for clinic_id in model.memberships.get(&user).into_iter().flatten() {
+            let Some(state) = model.clinics.get(clinic_id) else {
+                continue;
+            };
+            let Some(m) = state.clinic.members.get(&user) else {
+                continue;
+            };
+            memberships.push(MembershipInfo {
+                clinic: *clinic_id,
+                clinic_name: state.clinic.profile.name.clone(),
+                role: m.role,
+                state: m.state,
+                primary_manager: state.clinic.primary == user,
+                secondary_manager: state.clinic.effective_secondary() == Some(user),
+            });
+        }
+        Ok(SessionInfo {
+            user,
+            username: account.username.clone(),
+            display_name: account.display_name.clone(),
+            must_change_password: account
+                .credentials
+                .as_ref()
+                .is_some_and(|c| c.must_change),
+            memberships,
+        })
+    }
+
+    /// Changes the signed-in user's own password (required after a temporary one).
+    pub fn change_password(
+        &self,
+        who: &SignedIn,
+        current: &str,
+        new: &str,
+    ) -> Result<(), AppError> {
+        let now = self.now();
+        let account = self
+            .model()
+            .accounts
+            .get(&who.user)
+            .cloned()
+            .ok_or_else(|| AppError::not_found("account"))?;
+        let credentials = account
+            .credentials
+            .as_ref()
+            .ok_or(AppError::BadCredentials)?;
+        // An expired temporary password still proves who is changing it within the session.
+        if !auth::verify_password(current, &credentials.password_hash) {
+            return Err(AppError::invalid(
+                "current_password",
+                "the current password is wrong",
+            ));
+        }
+        auth::check_new_password(new, &account.username)
+            .map_err(|e| AppError::invalid("new_password", e.to_string()))?;
+        if auth::verify_password(new, &credentials.password_hash) {
+            return Err(AppError::invalid(
+                "new_password",
+                "choose a password different from the current one",
+            ));
+        }
+        let fresh = Credentials::permanent(new, now)
+            .map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
+        self.write_credentials(who.user, who.user, &fresh, "change password")?;
+        self.inner
+            .sessions
+            .set_must_change(&who.token, false)
+            .map_err(|e| AppError::Internal(format!("updating session: {e}")))?;
+        info!(user = %who.user, "password changed");
+        Ok(())
+    }
+
+    pub(super) fn write_credentials(
+        &self,
+        by: UserId,
+        user: UserId,
+        credentials: &Credentials,
+        message: &str,
+    ) -> Result<(), AppError> {
+        let id = account_doc(user)?;
+        self.store().change(&id, by.0, message, |tx| {
+            schema::write_credentials(tx, credentials).map_err(AppError::from)
+        })?;
+        Ok(())
+    }
+
+    /// Creates an account with a temporary password. Returns the account and the
+    /// temporary password, which is shown once and never stored in clear.
+    pub(super) fn create_account(
+        &self,
+        by: UserId,
+        username: &str,
+        display_name: &str,
+        email: &str,
+        now: OffsetDateTime,
+    ) -> Result<(AccountRecord, String), AppError> {
+        self.create_account_as(by, UserId::new(), username, display_name, email, now)
+    }
+
+    /// As `create_account`, with the new account's id chosen by the caller (a clinic's
+    /// first director creates their own account).
+    pub(super) fn create_account_as(
+        &self,
+        by: UserId,
+        id: UserId,
+        username: &str,
+        display_name: &str,
+        email: &str,
+        now: OffsetDateTime,
+    ) -> Result<(AccountRecord, String), AppError> {
+        let username = validate_username(username)?;
+        if display_name.trim().is_empty() {
+            return Err(AppError::invalid("display_name", "a name is required"));
+        }
+        if self.model().user_by_name(&username).is_some() {
+            return Err(AppError::Conflict(format!(
+                "the username {username:?} is taken; choose another"
+            )));
+        }
+        let (credentials, temporary) = Credentials::temporary(now)
+            .map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
+        let account = AccountRecord {
+            id,
+            username,
+            display_name: display_name.trim().to_owned(),
+            email: email.trim().to_owned(),
+            practitioner_number: None,
+            created_at: now,
+            credentials: Some(credentials),
+        };
+        let id = account_doc(account.id)?;
+        self.store().change(&id, by.0, "create account", |tx| {
+            schema::write_account(tx, &account).map_err(AppError::from)
+        })?;
+        Ok((account, temporary))
+    }
+}
+
+/// Usernames: 3–64 characters of letters, digits, dot, dash, underscore; case-insensitive.
+pub fn validate_username(raw: &str) -> Result<String, AppError> {
+    let name = raw.trim().to_lowercase();
+    if !(3..=64).contains(&name.chars().count()) {
+        return Err(AppError::invalid(
+            "username",
+            "a username is 3 to 64 characters long",
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Err(AppError::invalid(
+            "username",
+            "a username may contain only letters, digits, '.', '-' and '_'",
+        ));
+    }
+    Ok(name)
+}

@@ -1,0 +1,133 @@
+//! Use cases: one function per user action. Authorization is checked here, never in
+//! handlers. Every function is blocking (it may touch the store); async callers run it
+//! with `spawn_blocking` (see `App::run`).
+
+mod accounts;
+mod clock;
+mod conflicts;
+mod demo;
+mod error;
+mod model;
+mod panel;
+mod projector;
+mod registry;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use accounts::{LoginResult, MembershipInfo, SessionInfo, SignedIn};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use conflicts::{ConflictValueView, ConflictView};
+pub use demo::{DemoMember, DemoSetup};
+pub use registry::{HistoryView, InitClinic, InitResult, MemberAction, MemberView};
+pub use error::{AppError, Problem};
+pub use model::{ClinicState, EntryState, Model, Projection, ReadModel};
+pub use panel::{
+    EntryUpdate, ImportReport, PanelPage, PanelQuery, PanelRow, PanelSort, PanelSummary,
+};
+
+use crate::auth::{SessionStore, ThrottleStore};
+use crate::config::Config;
+use crate::store::{DocStore, StoreOptions};
+
+/// The running node's state, shared by every request. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: DocStore,
+    model: Arc<ReadModel>,
+    sessions: SessionStore,
+    throttle: ThrottleStore,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("node", &self.inner.store.node_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Opens (or creates) the data directory and builds the read model from the stored
+    /// projections.
+    pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, AppError> {
+        Self::open_at(
+            &config.data_dir,
+            config.store_cache_mib,
+            config.session_idle_minutes,
+            clock,
+        )
+    }
+
+    pub fn open_at(
+        data_dir: &Path,
+        cache_mib: u64,
+        session_idle_minutes: u32,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, AppError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            AppError::Unavailable(format!(
+                "cannot create the data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let model = Arc::new(ReadModel::default());
+        let options = StoreOptions {
+            cache_capacity_bytes: cache_mib * 1024 * 1024,
+            ..StoreOptions::default()
+        };
+        let store = DocStore::open(
+            &data_dir.join("docs"),
+            options,
+            Arc::new(projector::Projector::new(model.clone())),
+        )?;
+        let sessions = SessionStore::open(
+            store.local_tree("sessions-v1")?,
+            time::Duration::minutes(i64::from(session_idle_minutes)),
+        )
+        .map_err(|e| AppError::Internal(format!("opening sessions: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                model,
+                sessions,
+                throttle: ThrottleStore::default(),
+                clock,
+            }),
+        })
+    }
+
+    fn now(&self) -> time::OffsetDateTime {
+        self.inner.clock.now()
+    }
+
+    fn store(&self) -> &DocStore {
+        &self.inner.store
+    }
+
+    fn model(&self) -> parking_lot::RwLockReadGuard<'_, Model> {
+        self.inner.model.read()
+    }
+
+    /// Run a blocking app function off the async worker threads.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&App) -> Result<T, AppError> + Send + 'static,
+    {
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || f(&app))
+            .await
+            .map_err(|e| AppError::Internal(format!("worker task failed: {e}")))?
+    }
+
+    /// Bytes the data directory takes on disk.
+    pub fn store_size(&self) -> Result<u64, AppError> {
+        Ok(self.store().size_on_disk()?)
+    }
+}

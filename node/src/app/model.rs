@@ -1,0 +1,262 @@
+//! The read model: in-memory indexes over every document's projection.
+//!
+//! The store persists a projection with every change (atomically) and calls
+//! [`ReadModel::committed`] once the change is durable, and once per stored projection at
+//! start-up. Queries never load Automerge documents.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    Clinic, ClinicId, EntryId, PanelEntry, PanelPreferences, PatientStatus, Phn, UserId,
+};
+use crate::schema::{AccountRecord, Candidate, FieldConflict};
+
+/// What is persisted beside each document: its decoded state and any concurrent values.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Projection {
+    Clinic {
+        clinic: Box<Clinic>,
+        primary_candidates: Vec<Candidate>,
+        secondary_candidates: Vec<Candidate>,
+        member_conflicts: Vec<FieldConflict>,
+    },
+    Account(Box<AccountRecord>),
+    Preferences {
+        provider: UserId,
+        preferences: PanelPreferences,
+    },
+    Entry {
+        entry: Box<PanelEntry>,
+        conflicts: Vec<FieldConflict>,
+    },
+    /// The document exists but could not be decoded; kept so the problem is visible.
+    Unreadable { error: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct ClinicState {
+    pub clinic: Clinic,
+    pub primary_candidates: Vec<Candidate>,
+    pub secondary_candidates: Vec<Candidate>,
+    pub member_conflicts: Vec<FieldConflict>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EntryState {
+    pub entry: PanelEntry,
+    pub conflicts: Vec<FieldConflict>,
+}
+
+/// The key a panel is listed by: family name, given names, then id, case-folded.
+pub type NameKey = (String, EntryId);
+
+pub fn name_key(entry: &PanelEntry) -> NameKey {
+    (
+        format!(
+            "{}\u{1}{}",
+            fold(&entry.details.family_name),
+            fold(&entry.details.given_names)
+        ),
+        entry.id,
+    )
+}
+
+/// Lower-case with accents kept; search is by prefix of this form.
+pub fn fold(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+#[derive(Debug, Default)]
+pub struct Model {
+    pub clinics: HashMap<ClinicId, ClinicState>,
+    pub accounts: HashMap<UserId, AccountRecord>,
+    /// Lower-cased username → accounts holding it (more than one only after a merge clash).
+    pub usernames: HashMap<String, BTreeSet<UserId>>,
+    /// Clinics each user is a member of (any state).
+    pub memberships: HashMap<UserId, BTreeSet<ClinicId>>,
+    pub preferences: HashMap<UserId, PanelPreferences>,
+    pub entries: HashMap<EntryId, EntryState>,
+    /// (clinic, provider) → entries in name order.
+    pub panels: HashMap<(ClinicId, UserId), BTreeSet<NameKey>>,
+    /// (clinic, PHN) → entries not removed; more than one is a clash to review.
+    pub by_phn: HashMap<(ClinicId, Phn), BTreeSet<EntryId>>,
+    /// Keys of `by_phn` holding more than one entry.
+    pub clashes: HashSet<(ClinicId, Phn)>,
+    /// Documents that failed to decode, by id.
+    pub unreadable: HashMap<String, String>,
+}
+
+#[derive(Debug, Default)]
+pub struct ReadModel {
+    model: RwLock<Model>,
+}
+
+impl ReadModel {
+    pub fn read(&self) -> parking_lot::RwLockReadGuard<'_, Model> {
+        self.model.read()
+    }
+
+    /// Replace what the model knows of document `id` with `projection`.
+    pub fn apply(&self, id: &str, projection: Projection) {
+        let mut m = self.model.write();
+        m.unreadable.remove(id);
+        match projection {
+            Projection::Clinic {
+                clinic,
+                primary_candidates,
+                secondary_candidates,
+                member_conflicts,
+            } => m.put_clinic(ClinicState {
+                clinic: *clinic,
+                primary_candidates,
+                secondary_candidates,
+                member_conflicts,
+            }),
+            Projection::Account(account) => m.put_account(*account),
+            Projection::Preferences {
+                provider,
+                preferences,
+            } => {
+                m.preferences.insert(provider, preferences);
+            }
+            Projection::Entry { entry, conflicts } => m.put_entry(EntryState {
+                entry: *entry,
+                conflicts,
+            }),
+            Projection::Unreadable { error } => {
+                m.unreadable.insert(id.to_owned(), error);
+            }
+        }
+    }
+}
+
+impl Model {
+    fn put_clinic(&mut self, state: ClinicState) {
+        let id = state.clinic.id;
+        if let Some(old) = self.clinics.get(&id) {
+            for user in old.clinic.members.keys() {
+                if let Some(set) = self.memberships.get_mut(user) {
+                    set.remove(&id);
+                }
+            }
+        }
+        for user in state.clinic.members.keys() {
+            self.memberships.entry(*user).or_default().insert(id);
+        }
+        self.clinics.insert(id, state);
+    }
+
+    fn put_account(&mut self, account: AccountRecord) {
+        if let Some(old) = self.accounts.get(&account.id) {
+            let key = fold(&old.username);
+            if let Some(set) = self.usernames.get_mut(&key) {
+                set.remove(&old.id);
+                if set.is_empty() {
+                    self.usernames.remove(&key);
+                }
+            }
+        }
+        self.usernames
+            .entry(fold(&account.username))
+            .or_default()
+            .insert(account.id);
+        self.accounts.insert(account.id, account);
+    }
+
+    fn put_entry(&mut self, state: EntryState) {
+        let id = state.entry.id;
+        if let Some(old) = self.entries.remove(&id) {
+            self.unindex_entry(&old.entry);
+        }
+        self.index_entry(&state.entry);
+        self.entries.insert(id, state);
+    }
+
+    fn index_entry(&mut self, e: &PanelEntry) {
+        self.panels
+            .entry((e.clinic, e.provider))
+            .or_default()
+            .insert(name_key(e));
+        if e.removed.is_none() {
+            let key = (e.clinic, e.details.phn);
+            let set = self.by_phn.entry(key).or_default();
+            set.insert(e.id);
+            if set.len() > 1 {
+                self.clashes.insert(key);
+            }
+        }
+    }
+
+    fn unindex_entry(&mut self, e: &PanelEntry) {
+        if let Some(set) = self.panels.get_mut(&(e.clinic, e.provider)) {
+            set.remove(&name_key(e));
+        }
+        let key = (e.clinic, e.details.phn);
+        if let Some(set) = self.by_phn.get_mut(&key) {
+            set.remove(&e.id);
+            if set.len() <= 1 {
+                self.clashes.remove(&key);
+            }
+            if set.is_empty() {
+                self.by_phn.remove(&key);
+            }
+        }
+    }
+
+    /// The user holding `username`; after a merge clash the earliest-created account
+    /// (lowest UUIDv7) keeps the name, on every replica alike.
+    pub fn user_by_name(&self, username: &str) -> Option<&AccountRecord> {
+        self.usernames
+            .get(&fold(username))
+            .and_then(|set| set.iter().next())
+            .and_then(|id| self.accounts.get(id))
+    }
+
+    /// Entries on a panel (not removed) whose PHN is also on another entry at the clinic
+    /// and that the deterministic rule did not keep.
+    pub fn is_clash_loser(&self, e: &PanelEntry) -> bool {
+        if e.removed.is_some() {
+            return false;
+        }
+        let Some(set) = self.by_phn.get(&(e.clinic, e.details.phn)) else {
+            return false;
+        };
+        if set.len() < 2 {
+            return false;
+        }
+        let kept = set
+            .iter()
+            .filter_map(|id| self.entries.get(id))
+            .map(|s| &s.entry)
+            .min_by_key(|x| (x.added_at, x.id));
+        kept.is_some_and(|k| k.id != e.id)
+    }
+
+    /// Counts of a panel's entries by status (removed and clash-losing entries excluded).
+    pub fn panel_counts(
+        &self,
+        clinic: ClinicId,
+        provider: UserId,
+    ) -> (usize, Vec<(PatientStatus, usize)>) {
+        let mut counts: HashMap<PatientStatus, usize> = HashMap::new();
+        let mut size = 0;
+        if let Some(keys) = self.panels.get(&(clinic, provider)) {
+            for (_, id) in keys {
+                let Some(state) = self.entries.get(id) else {
+                    continue;
+                };
+                if state.entry.removed.is_some() || self.is_clash_loser(&state.entry) {
+                    continue;
+                }
+                size += 1;
+                *counts.entry(state.entry.status).or_default() += 1;
+            }
+        }
+        let mut counts: Vec<_> = counts.into_iter().collect();
+        counts.sort();
+        (size, counts)
+    }
+}

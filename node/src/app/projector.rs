@@ -1,0 +1,75 @@
+//! Turns a document into its projection (persisted by the store beside each change) and
+//! feeds committed projections to the read model.
+
+use std::sync::Arc;
+
+use automerge::Automerge;
+
+use super::model::{Projection, ReadModel};
+use crate::schema;
+use crate::store::DocId;
+
+/// Bump when `Projection` changes shape: the store then re-projects every document at open.
+const PROJECTION_VERSION: u32 = 1;
+
+pub struct Projector {
+    model: Arc<ReadModel>,
+}
+
+impl Projector {
+    pub fn new(model: Arc<ReadModel>) -> Self {
+        Self { model }
+    }
+}
+
+/// The kind of document an id names, from its first segment(s).
+fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
+    let segments: Vec<&str> = id.as_str().split('/').collect();
+    match segments.as_slice() {
+        ["clinic", _] => {
+            let clinic = schema::read_clinic(doc).map_err(|e| e.to_string())?;
+            Ok(Projection::Clinic {
+                clinic: Box::new(clinic),
+                primary_candidates: schema::register_candidates(doc, "primary"),
+                secondary_candidates: schema::register_candidates(doc, "secondary"),
+                member_conflicts: schema::member_field_conflicts(doc),
+            })
+        }
+        ["account", _] => Ok(Projection::Account(Box::new(
+            schema::read_account(doc).map_err(|e| e.to_string())?,
+        ))),
+        ["panel", provider] => Ok(Projection::Preferences {
+            provider: provider
+                .parse()
+                .map_err(|_| "panel document id does not name a provider".to_owned())?,
+            preferences: schema::read_preferences(doc).map_err(|e| e.to_string())?,
+        }),
+        ["panel", _, _] => Ok(Projection::Entry {
+            entry: Box::new(schema::read_entry(doc).map_err(|e| e.to_string())?),
+            conflicts: schema::entry_field_conflicts(doc),
+        }),
+        _ => Err("unknown document kind".to_owned()),
+    }
+}
+
+impl crate::store::Projector for Projector {
+    fn version(&self) -> u32 {
+        PROJECTION_VERSION
+    }
+
+    fn project(&self, id: &DocId, doc: &Automerge) -> Vec<u8> {
+        let projection =
+            project(id, doc).unwrap_or_else(|error| Projection::Unreadable { error });
+        serde_json::to_vec(&projection).unwrap_or_default()
+    }
+
+    fn committed(&self, id: &DocId, bytes: &[u8]) {
+        let projection = serde_json::from_slice(bytes).unwrap_or_else(|e| Projection::Unreadable {
+            error: format!("stored projection does not decode: {e}"),
+        });
+        if let Projection::Unreadable { error } = &projection {
+            tracing::warn!(doc = %id, %error, "document could not be read");
+        }
+        self.model.apply(id.as_str(), projection);
+    }
+}

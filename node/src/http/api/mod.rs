@@ -1,0 +1,26 @@
+//! The JSON API under `/api/v1`, one module per area.
+
+mod clinics;
+mod panels;
+mod session;
+
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::App;
+
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .merge(session::routes())
+        .merge(clinics::routes())
+        .merge(panels::routes())
+}
+
+/// The wire name of a unit enum variant (its serde `snake_case` name).
+pub(crate) fn snake<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}

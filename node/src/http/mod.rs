@@ -1,0 +1,99 @@
+//! HTTP: the JSON API under `/api/v1`, its OpenAPI document, and health checks.
+//! Handlers are thin: extract, call one app function, render.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::App;
+use error::ApiError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Attach clinic node API",
+        description = "The JSON API of an Attach clinic node. Sign in with POST /api/v1/session \
+                       and send the returned token as `Authorization: Bearer <token>` (browsers \
+                       get a session cookie instead). Errors are JSON: `{code, message, errors?}`."
+    ),
+    components(schemas(error::ErrorBody, error::ProblemBody)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The router and the OpenAPI document generated from the same route table.
+pub fn router_and_spec(app: App, max_body_bytes: usize) -> (Router, utoipa::openapi::OpenApi) {
+    let (api, spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api::routes())
+        .split_for_parts();
+    let spec_json = spec.clone();
+    let router = api
+        .route("/healthz", get(healthz))
+        .route(
+            "/api/openapi.json",
+            get(move || async move { axum::Json(spec_json) }),
+        )
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app);
+    (router, spec)
+}
+
+pub fn router(app: App, max_body_bytes: usize) -> Router {
+    router_and_spec(app, max_body_bytes).0
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such page or API route; the API is described at /api/openapi.json",
+    )
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn run(
+    app: App,
+    max_body_bytes: usize,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router(app, max_body_bytes);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
