@@ -1,5 +1,24 @@
 //! DocStore: Automerge documents persisted in sled.
+//!
+//! One small document per clinic, account, provider panel and patient entry, loaded on demand.
+//! Layout of the `docs-v1` tree, by key prefix:
+//! - `s/<doc>`: snapshot (`Automerge::save`);
+//! - `c/<doc>\0<u64 BE>`: change chunks written since the snapshot (`save_after`), in order;
+//! - `p/<doc>`: the [`Projector`]'s bytes for the doc's current state;
+//! - `f/<u64 BE>` → doc and `v/<doc>` → seq: the change feed, one entry per doc (its latest).
+//!
+//! **Invariant:** a doc exists iff its `s/` key exists; every write of a doc (snapshot or chunk,
+//! projection, feed) is one sled batch, durable (fsynced) before the call returns.
 
 pub mod actor;
+mod doc_store;
+mod durability;
+mod error;
+mod id;
+#[cfg(test)]
+mod tests;
 
 pub use actor::{NodeId, actor_for, author_of};
+pub use doc_store::{DocStore, FORMAT_VERSION, HistoryItem, Projector, StoreOptions};
+pub use error::{ChangeError, StoreError};
+pub use id::{DocId, MAX_DOC_ID_LEN};

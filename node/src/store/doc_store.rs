@@ -1,0 +1,720 @@
+//! `DocStore`: small Automerge documents, loaded on demand, persisted durably in sled.
+
+use std::hash::{Hash, Hasher};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use automerge::transaction::{CommitOptions, Transactable, Transaction};
+use automerge::{Automerge, Change, ChangeHash, ReadDoc};
+use parking_lot::{Mutex, MutexGuard};
+use sled::IVec;
+use tracing::{instrument, warn};
+use uuid::Uuid;
+
+use super::durability::{Durability, fsync_dir};
+use super::{ChangeError, DocId, NodeId, StoreError, actor_for, author_of, id};
+
+/// Version of the on-disk layout of `docs-v1` / `meta-v1`.
+pub const FORMAT_VERSION: u32 = 1;
+const DOCS_TREE: &str = "docs-v1";
+const META_TREE: &str = "meta-v1";
+const META_NODE_ID: &[u8] = b"node-id";
+const META_FORMAT: &[u8] = b"format-version";
+const META_PROJECTOR: &[u8] = b"projector-version";
+const LOCK_SHARDS: usize = 256;
+
+/// Turns a document's merged state into the bytes other layers read (e.g. an index row).
+pub trait Projector: Send + Sync + 'static {
+    /// Version of the projection format; when the stored version differs, open() re-projects every doc.
+    fn version(&self) -> u32;
+    /// Pure: the bytes to persist for this doc, computed from its merged state. Persisted atomically with each change.
+    fn project(&self, id: &DocId, doc: &Automerge) -> Vec<u8>;
+    /// Called after the doc's change is durable (and at open, once per stored projection, in key order), under the doc's lock.
+    fn committed(&self, id: &DocId, projection: &[u8]);
+}
+
+/// Tuning of a [`DocStore`].
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Bytes of sled's page cache (sled's own default is 1 GiB).
+    pub cache_capacity_bytes: u64,
+    /// A document with more change chunks than this is rewritten as one snapshot.
+    pub compact_after_chunks: usize,
+    /// How often sled's background thread flushes, in ms. Durability does not depend on it.
+    pub flush_every_ms: Option<u64>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            cache_capacity_bytes: 32 * 1024 * 1024,
+            compact_after_chunks: 32,
+            flush_every_ms: Some(500),
+        }
+    }
+}
+
+/// One change in a document's history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryItem {
+    pub hash: ChangeHash,
+    /// The user who made the change, `None` for an actor Attach did not make.
+    pub user: Option<Uuid>,
+    /// The node the change was made on.
+    pub node: Option<NodeId>,
+    /// When, in unix seconds (the author's clock).
+    pub time: i64,
+    pub message: Option<String>,
+}
+
+/// Cloneable handle to the document store.
+#[derive(Clone)]
+pub struct DocStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for DocStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DocStore")
+            .field("node_id", &self.inner.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    db: sled::Db,
+    docs: sled::Tree,
+    node_id: NodeId,
+    opts: StoreOptions,
+    projector: Arc<dyn Projector>,
+    locks: Vec<Mutex<()>>,
+    /// Serialises feed-seq allocation with batch application, so feed entries become visible
+    /// in seq order.
+    apply: Mutex<()>,
+    next_feed: AtomicU64,
+    durability: Durability,
+}
+
+/// A document as loaded from sled, with what is needed to write its next change.
+struct Loaded {
+    doc: Automerge,
+    /// False for a document that does not exist yet.
+    stored: bool,
+    chunk_keys: Vec<IVec>,
+    next_chunk: u64,
+    feed_seq: Option<u64>,
+}
+
+/// Everything one document's write puts into the batch.
+struct DocWrite {
+    id: DocId,
+    snapshot: Option<Vec<u8>>,
+    chunk: Option<(u64, Vec<u8>)>,
+    remove_chunks: Vec<IVec>,
+    projection: Vec<u8>,
+    /// Add a change-feed entry (replacing `old_feed`).
+    feed: bool,
+    old_feed: Option<u64>,
+}
+
+// Keys.
+fn snapshot_key(id: &DocId) -> Vec<u8> {
+    [b"s/", id.as_str().as_bytes()].concat()
+}
+fn chunk_prefix(id: &DocId) -> Vec<u8> {
+    [b"c/", id.as_str().as_bytes(), b"\0"].concat()
+}
+fn chunk_key(id: &DocId, seq: u64) -> Vec<u8> {
+    [chunk_prefix(id), seq.to_be_bytes().to_vec()].concat()
+}
+fn projection_key(id: &DocId) -> Vec<u8> {
+    [b"p/", id.as_str().as_bytes()].concat()
+}
+fn feed_key(seq: u64) -> Vec<u8> {
+    [b"f/".as_slice(), &seq.to_be_bytes()].concat()
+}
+fn version_key(id: &DocId) -> Vec<u8> {
+    [b"v/", id.as_str().as_bytes()].concat()
+}
+fn be_u64(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+fn be_u32(bytes: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.try_into().ok()?))
+}
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Split concatenated change chunks (`save_after` output) into changes, checking each one's
+/// checksum. `None` if the bytes are not a sequence of valid changes.
+fn split_changes(mut bytes: &[u8]) -> Option<Vec<Change>> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    let mut changes = Vec::new();
+    while !bytes.is_empty() {
+        if bytes.len() < 9 || bytes[..4] != MAGIC {
+            return None;
+        }
+        // Header: magic, 4-byte checksum, chunk type, ULEB128 body length.
+        let mut len: u64 = 0;
+        let mut pos = 9;
+        let mut shift = 0;
+        loop {
+            let b = *bytes.get(pos)?;
+            pos += 1;
+            len |= u64::from(b & 0x7f).checked_shl(shift)?;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 63 {
+                return None;
+            }
+        }
+        let end = pos.checked_add(usize::try_from(len).ok()?)?;
+        let piece = bytes.get(..end)?;
+        let change = catch_unwind(|| Change::from_bytes(piece.to_vec())).ok()?.ok()?;
+        if change.hash().0[..4] != piece[4..8] {
+            return None;
+        }
+        changes.push(change);
+        bytes = &bytes[end..];
+    }
+    Some(changes)
+}
+
+/// Apply changes one per call (see MEASUREMENTS.md: the memory cliff), guarding against panics.
+fn apply_one_by_one(doc: &mut Automerge, changes: Vec<Change>) -> Result<(), String> {
+    for change in changes {
+        match catch_unwind(AssertUnwindSafe(|| doc.apply_changes([change]))) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("automerge panicked while applying it".to_owned()),
+        }
+    }
+    Ok(())
+}
+
+fn guarded<T>(id: &DocId, f: impl FnOnce() -> T) -> Result<T, StoreError> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|_| {
+        warn!(doc = %id, "automerge panicked");
+        StoreError::Corrupt { doc: id.clone() }
+    })
+}
+
+impl DocStore {
+    /// Open (or create) the store in directory `path`.
+    #[instrument(skip_all)]
+    pub fn open(
+        path: &Path,
+        opts: StoreOptions,
+        projector: Arc<dyn Projector>,
+    ) -> Result<Self, StoreError> {
+        if !path.exists() {
+            std::fs::create_dir_all(path)?;
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fsync_dir(parent)?;
+            }
+        }
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(opts.cache_capacity_bytes)
+            .flush_every_ms(opts.flush_every_ms)
+            .open()?;
+        let docs = db.open_tree(DOCS_TREE)?;
+        let meta = db.open_tree(META_TREE)?;
+
+        let node_id = match meta.get(META_NODE_ID)? {
+            Some(v) => NodeId(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::CorruptMeta("node id"))?,
+            ),
+            None => {
+                let id = NodeId::random();
+                meta.insert(META_NODE_ID, &id.0[..])?;
+                meta.insert(META_FORMAT, &FORMAT_VERSION.to_be_bytes()[..])?;
+                id
+            }
+        };
+        let format = meta
+            .get(META_FORMAT)?
+            .and_then(|v| be_u32(&v))
+            .ok_or(StoreError::CorruptMeta("format version"))?;
+        if format != FORMAT_VERSION {
+            return Err(StoreError::FormatVersion {
+                found: format,
+                expected: FORMAT_VERSION,
+            });
+        }
+        let last_feed = match docs.scan_prefix(b"f/").next_back() {
+            Some(kv) => be_u64(&kv?.0[2..]).ok_or(StoreError::CorruptMeta("change feed"))?,
+            None => 0,
+        };
+        // Everything already in sled (including the meta written above) becomes durable here.
+        let durability = Durability::open(path, &db, last_feed)?;
+        let store = Self {
+            inner: Arc::new(Inner {
+                db,
+                docs,
+                node_id,
+                opts,
+                projector,
+                locks: (0..LOCK_SHARDS).map(|_| Mutex::new(())).collect(),
+                apply: Mutex::new(()),
+                next_feed: AtomicU64::new(last_feed + 1),
+                durability,
+            }),
+        };
+
+        let stored_projector = meta.get(META_PROJECTOR)?.and_then(|v| be_u32(&v));
+        let version = store.inner.projector.version();
+        if stored_projector != Some(version) {
+            store.reproject_all()?;
+            meta.insert(META_PROJECTOR, &version.to_be_bytes()[..])?;
+            store.durable(0)?;
+        }
+        for kv in store.inner.docs.scan_prefix(b"p/") {
+            let (k, v) = kv?;
+            let Some(id) = std::str::from_utf8(&k[2..])
+                .ok()
+                .and_then(|s| DocId::parse(s).ok())
+            else {
+                return Err(StoreError::CorruptMeta("projection key"));
+            };
+            let _lock = store.lock(&id);
+            store.inner.projector.committed(&id, &v);
+        }
+        Ok(store)
+    }
+
+    /// This replica's identity (part of every actor id it writes with).
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node_id
+    }
+
+    /// Load (or create empty) the doc, run `f` in one Automerge transaction as `user`, commit
+    /// with `message`, persist durably, then call `projector.committed`. If `f` returns Err
+    /// nothing is written and the error is returned as `ChangeError::Rejected(e)`. If the
+    /// transaction made no ops nothing is written.
+    #[instrument(skip_all, fields(doc = %id))]
+    pub fn change<R, E>(
+        &self,
+        id: &DocId,
+        user: Uuid,
+        message: &str,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, E>,
+    ) -> Result<R, ChangeError<E>> {
+        let _lock = self.lock(id);
+        let mut loaded = self.load_or_new(id)?;
+        let before = loaded.doc.get_heads();
+        let (r, changed) = self.transact(&mut loaded, user, message, f)?;
+        if !changed {
+            return Ok(r);
+        }
+        let write = self.prepare(id, loaded, &before, true)?;
+        let projection = write.projection.clone();
+        self.persist(vec![write])?;
+        self.inner.projector.committed(id, &projection);
+        Ok(r)
+    }
+
+    /// All-or-nothing over many docs: one sled batch, one durability barrier. `f` runs once per
+    /// distinct id, in sorted order; docs whose transaction made no ops are not written.
+    /// Returns the number of docs changed.
+    #[instrument(skip_all, fields(docs = ids.len()))]
+    pub fn change_many<E>(
+        &self,
+        user: Uuid,
+        message: &str,
+        ids: &[DocId],
+        mut f: impl FnMut(&DocId, &mut Transaction<'_>) -> Result<(), E>,
+    ) -> Result<usize, ChangeError<E>> {
+        let mut ids: Vec<&DocId> = ids.iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut shards: Vec<usize> = ids.iter().map(|id| shard(id)).collect();
+        shards.sort_unstable();
+        shards.dedup();
+        let _locks: Vec<MutexGuard<'_, ()>> =
+            shards.iter().map(|&s| self.inner.locks[s].lock()).collect();
+
+        let mut writes = Vec::new();
+        for id in ids {
+            let mut loaded = self.load_or_new(id)?;
+            let before = loaded.doc.get_heads();
+            let ((), changed) = self.transact(&mut loaded, user, message, |tx| f(id, tx))?;
+            if changed {
+                writes.push(self.prepare(id, loaded, &before, true)?);
+            }
+        }
+        let count = writes.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let committed: Vec<(DocId, Vec<u8>)> = writes
+            .iter()
+            .map(|w| (w.id.clone(), w.projection.clone()))
+            .collect();
+        self.persist(writes)?;
+        for (id, projection) in committed {
+            self.inner.projector.committed(&id, &projection);
+        }
+        Ok(count)
+    }
+
+    /// Run `f` on the doc's current state; `None` if the doc does not exist.
+    #[instrument(skip_all, fields(doc = %id))]
+    pub fn read<R>(&self, id: &DocId, f: impl FnOnce(&Automerge) -> R) -> Result<Option<R>, StoreError> {
+        let _lock = self.lock(id);
+        Ok(self.load(id)?.map(|l| f(&l.doc)))
+    }
+
+    pub fn exists(&self, id: &DocId) -> Result<bool, StoreError> {
+        Ok(self.inner.docs.contains_key(snapshot_key(id))?)
+    }
+
+    /// The stored projection of a doc.
+    pub fn projection(&self, id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.inner.docs.get(projection_key(id))?.map(|v| v.to_vec()))
+    }
+
+    /// Ids of the stored docs starting with `prefix` (e.g. `panel/<provider>/`), sorted.
+    pub fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<DocId>, StoreError> {
+        id::check(prefix, true)?;
+        let mut out = Vec::new();
+        for kv in self.inner.docs.scan_prefix([b"s/", prefix.as_bytes()].concat()) {
+            let (k, _) = kv?;
+            out.push(parse_key_id(&k[2..])?);
+        }
+        Ok(out)
+    }
+
+    /// Merge changes from another replica, one per Automerge call (to avoid the memory cliff in
+    /// MEASUREMENTS.md), persist the new ones durably as one chunk, re-project.
+    #[instrument(skip_all, fields(doc = %id, changes = changes.len()))]
+    pub fn apply_changes(&self, id: &DocId, changes: Vec<Change>) -> Result<(), StoreError> {
+        let _lock = self.lock(id);
+        let mut loaded = self.load_or_new(id)?;
+        let before = loaded.doc.get_heads();
+        apply_one_by_one(&mut loaded.doc, changes).map_err(|reason| StoreError::BadChange {
+            doc: id.clone(),
+            reason,
+        })?;
+        let missing = guarded(id, || loaded.doc.get_missing_deps(&[]))?.len();
+        if loaded.doc.get_heads() != before {
+            let write = self.prepare(id, loaded, &before, true)?;
+            let projection = write.projection.clone();
+            self.persist(vec![write])?;
+            self.inner.projector.committed(id, &projection);
+        }
+        if missing > 0 {
+            return Err(StoreError::MissingDependencies {
+                doc: id.clone(),
+                count: missing,
+            });
+        }
+        Ok(())
+    }
+
+    /// Merge every change `other` has that this doc lacks.
+    pub fn merge_from(&self, id: &DocId, other: &Automerge) -> Result<(), StoreError> {
+        let changes = {
+            let _lock = self.lock(id);
+            match self.load(id)? {
+                Some(l) => guarded(id, || l.doc.get_changes_added(other))?,
+                None => guarded(id, || other.get_changes(&[]))?,
+            }
+        };
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.apply_changes(id, changes)
+    }
+
+    /// The doc's heads (empty for a doc that does not exist).
+    pub fn heads(&self, id: &DocId) -> Result<Vec<ChangeHash>, StoreError> {
+        Ok(self.read(id, |d| d.get_heads())?.unwrap_or_default())
+    }
+
+    /// Who changed what, when: one item per change, oldest first.
+    #[instrument(skip_all, fields(doc = %id))]
+    pub fn history(&self, id: &DocId) -> Result<Vec<HistoryItem>, StoreError> {
+        let items = self.read(id, |doc| {
+            doc.get_changes_meta(&[])
+                .into_iter()
+                .map(|m| {
+                    let author = author_of(&m.actor);
+                    HistoryItem {
+                        hash: m.hash,
+                        user: author.map(|a| a.1),
+                        node: author.map(|a| a.0),
+                        time: m.timestamp,
+                        message: m.message.map(|s| s.into_owned()),
+                    }
+                })
+                .collect()
+        })?;
+        Ok(items.unwrap_or_default())
+    }
+
+    /// Change feed: `(seq, doc)` of docs changed after `seq`, ascending, each doc once at its
+    /// latest change. Only durable changes are listed.
+    pub fn changed_since(&self, seq: u64, limit: usize) -> Result<Vec<(u64, DocId)>, StoreError> {
+        let durable = self.inner.durability.durable_feed();
+        let mut out = Vec::new();
+        if seq >= durable {
+            return Ok(out);
+        }
+        let range = feed_key(seq.saturating_add(1))..=feed_key(durable);
+        for kv in self.inner.docs.range(range).take(limit) {
+            let (k, v) = kv?;
+            let s = be_u64(&k[2..]).ok_or(StoreError::CorruptMeta("change feed"))?;
+            out.push((s, parse_key_id(&v)?));
+        }
+        Ok(out)
+    }
+
+    /// Rewrite the doc as one snapshot, dropping its change chunks.
+    #[instrument(skip_all, fields(doc = %id))]
+    pub fn compact(&self, id: &DocId) -> Result<(), StoreError> {
+        let _lock = self.lock(id);
+        let Some(loaded) = self.load(id)? else {
+            return Ok(());
+        };
+        if loaded.chunk_keys.is_empty() {
+            return Ok(());
+        }
+        let mut write = self.prepare(id, loaded, &[], false)?;
+        write.chunk = None;
+        self.persist(vec![write])
+    }
+
+    /// Approximate bytes on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.db.size_on_disk()?)
+    }
+
+    /// The raw `docs-v1` tree, for tests that inspect or damage the layout.
+    #[cfg(test)]
+    pub(crate) fn docs_tree(&self) -> &sled::Tree {
+        &self.inner.docs
+    }
+
+    // ---- internals ----
+
+    fn lock(&self, id: &DocId) -> MutexGuard<'_, ()> {
+        self.inner.locks[shard(id)].lock()
+    }
+
+    /// Load the stored doc; `Ok(None)` if it does not exist; `Corrupt` if it cannot be loaded.
+    fn load(&self, id: &DocId) -> Result<Option<Loaded>, StoreError> {
+        let docs = &self.inner.docs;
+        let corrupt = || StoreError::Corrupt { doc: id.clone() };
+        let Some(snapshot) = docs.get(snapshot_key(id))? else {
+            return Ok(None);
+        };
+        let mut doc = match guarded(id, || Automerge::load(&snapshot))? {
+            Ok(doc) => doc,
+            Err(e) => {
+                warn!(doc = %id, error = %e, "stored snapshot does not load");
+                return Err(corrupt());
+            }
+        };
+        let prefix = chunk_prefix(id);
+        let mut chunk_keys = Vec::new();
+        let mut next_chunk = 0;
+        for kv in docs.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            let seq = be_u64(&k[prefix.len()..]).ok_or_else(corrupt)?;
+            let changes = split_changes(&v).ok_or_else(|| {
+                warn!(doc = %id, chunk = seq, "stored change chunk is damaged");
+                corrupt()
+            })?;
+            apply_one_by_one(&mut doc, changes).map_err(|reason| {
+                warn!(doc = %id, chunk = seq, %reason, "stored change chunk does not apply");
+                corrupt()
+            })?;
+            next_chunk = seq + 1;
+            chunk_keys.push(k);
+        }
+        if !guarded(id, || doc.get_missing_deps(&[]))?.is_empty() {
+            warn!(doc = %id, "stored changes miss their dependencies");
+            return Err(corrupt());
+        }
+        let feed_seq = docs.get(version_key(id))?.and_then(|v| be_u64(&v));
+        Ok(Some(Loaded {
+            doc,
+            stored: true,
+            chunk_keys,
+            next_chunk,
+            feed_seq,
+        }))
+    }
+
+    fn load_or_new(&self, id: &DocId) -> Result<Loaded, StoreError> {
+        Ok(self.load(id)?.unwrap_or_else(|| Loaded {
+            doc: Automerge::new(),
+            stored: false,
+            chunk_keys: Vec::new(),
+            next_chunk: 0,
+            feed_seq: None,
+        }))
+    }
+
+    /// Run `f` in a transaction as `user`; returns its result and whether a change was committed.
+    fn transact<R, E>(
+        &self,
+        loaded: &mut Loaded,
+        user: Uuid,
+        message: &str,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, E>,
+    ) -> Result<(R, bool), ChangeError<E>> {
+        loaded.doc.set_actor(actor_for(self.inner.node_id, user));
+        let mut tx = loaded.doc.transaction();
+        match f(&mut tx) {
+            Err(e) => {
+                tx.rollback();
+                Err(ChangeError::Rejected(e))
+            }
+            Ok(r) if tx.pending_ops() == 0 => {
+                tx.rollback();
+                Ok((r, false))
+            }
+            Ok(r) => {
+                tx.commit_with(
+                    CommitOptions::default()
+                        .with_message(message)
+                        .with_time(now_unix()),
+                );
+                Ok((r, true))
+            }
+        }
+    }
+}
+
+impl DocStore {
+    /// What to write for `loaded` after it changed since `before`: a snapshot for a new doc or
+    /// when compaction is due (replacing every chunk), otherwise one chunk of the new changes.
+    fn prepare(
+        &self,
+        id: &DocId,
+        loaded: Loaded,
+        before: &[ChangeHash],
+        feed: bool,
+    ) -> Result<DocWrite, StoreError> {
+        let compact = !loaded.stored
+            || loaded.chunk_keys.len() >= self.inner.opts.compact_after_chunks
+            || !feed;
+        let (snapshot, chunk, remove_chunks) = if compact {
+            (Some(guarded(id, || loaded.doc.save())?), None, loaded.chunk_keys)
+        } else {
+            let bytes = guarded(id, || loaded.doc.save_after(before))?;
+            (None, Some((loaded.next_chunk, bytes)), Vec::new())
+        };
+        let projection = self.inner.projector.project(id, &loaded.doc);
+        Ok(DocWrite {
+            id: id.clone(),
+            snapshot,
+            chunk,
+            remove_chunks,
+            projection,
+            feed,
+            old_feed: loaded.feed_seq,
+        })
+    }
+
+    /// Apply all writes in one sled batch, then wait until it is durable.
+    fn persist(&self, writes: Vec<DocWrite>) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let generation = {
+            let _apply = inner.apply.lock();
+            let mut batch = sled::Batch::default();
+            let mut seq = inner.next_feed.load(Ordering::Relaxed);
+            let mut last_feed = 0;
+            for w in writes {
+                if let Some(snapshot) = w.snapshot {
+                    batch.insert(snapshot_key(&w.id), snapshot);
+                }
+                for k in w.remove_chunks {
+                    batch.remove(k);
+                }
+                if let Some((n, bytes)) = w.chunk {
+                    batch.insert(chunk_key(&w.id, n), bytes);
+                }
+                batch.insert(projection_key(&w.id), w.projection);
+                if w.feed {
+                    if let Some(old) = w.old_feed {
+                        batch.remove(feed_key(old));
+                    }
+                    batch.insert(feed_key(seq), w.id.as_str().as_bytes());
+                    batch.insert(version_key(&w.id), &seq.to_be_bytes()[..]);
+                    last_feed = seq;
+                    seq += 1;
+                }
+            }
+            inner.docs.apply_batch(batch)?;
+            inner.next_feed.store(seq, Ordering::Relaxed);
+            inner.durability.applied(last_feed)
+        };
+        self.durable(generation)
+    }
+
+    fn durable(&self, generation: u64) -> Result<(), StoreError> {
+        let generation = if generation == 0 {
+            self.inner.durability.applied(0)
+        } else {
+            generation
+        };
+        Ok(self.inner.durability.barrier(&self.inner.db, generation)?)
+    }
+
+    /// Recompute every doc's projection (the projector's version changed). A doc that does not
+    /// load keeps its old projection.
+    fn reproject_all(&self) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut pending = 0;
+        for kv in self.inner.docs.scan_prefix(b"s/") {
+            let (k, _) = kv?;
+            let id = parse_key_id(&k[2..])?;
+            let _lock = self.lock(&id);
+            match self.load(&id) {
+                Ok(Some(loaded)) => {
+                    batch.insert(projection_key(&id), self.inner.projector.project(&id, &loaded.doc));
+                    pending += 1;
+                }
+                Ok(None) => {}
+                Err(StoreError::Corrupt { .. }) => {
+                    warn!(doc = %id, "not re-projected: the document does not load");
+                }
+                Err(e) => return Err(e),
+            }
+            if pending >= 1000 {
+                self.inner.docs.apply_batch(std::mem::take(&mut batch))?;
+                pending = 0;
+            }
+        }
+        self.inner.docs.apply_batch(batch)?;
+        Ok(())
+    }
+}
+
+fn shard(id: &DocId) -> usize {
+    let mut h = std::hash::DefaultHasher::new();
+    id.hash(&mut h);
+    // The remainder is below LOCK_SHARDS, so it fits in usize.
+    usize::try_from(h.finish() % LOCK_SHARDS as u64).unwrap_or(0)
+}
+
+fn parse_key_id(bytes: &[u8]) -> Result<DocId, StoreError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| DocId::parse(s).ok())
+        .ok_or(StoreError::CorruptMeta("document key"))
+}

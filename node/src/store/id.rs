@@ -1,0 +1,127 @@
+//! `DocId`: the validated name of one Automerge document.
+
+use std::fmt;
+
+use uuid::Uuid;
+
+use super::StoreError;
+
+/// Longest document id, in bytes.
+pub const MAX_DOC_ID_LEN: usize = 200;
+
+/// The name of one document: `/`-separated segments of `[a-z0-9-]`, 1..=200 bytes, no empty
+/// segment. Ids never contain patient data (they are built from UUIDs), so they may be logged.
+///
+/// **Invariant:** a `DocId` contains no `\0`, so `c/<id>\0<seq>` keys of different docs never
+/// share a prefix.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DocId(String);
+
+impl DocId {
+    /// Check `s` and wrap it.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        check(s, false)?;
+        Ok(Self(s.to_owned()))
+    }
+
+    /// `clinic/<uuid>`: one clinic's profile, members and settings.
+    pub fn clinic(clinic: Uuid) -> Self {
+        Self(format!("clinic/{clinic}"))
+    }
+
+    /// `account/<uuid>`: one user account.
+    pub fn account(account: Uuid) -> Self {
+        Self(format!("account/{account}"))
+    }
+
+    /// `panel/<uuid>`: one provider's panel preferences.
+    pub fn panel(provider: Uuid) -> Self {
+        Self(format!("panel/{provider}"))
+    }
+
+    /// `panel/<provider>/<entry>`: one patient entry on a provider's panel.
+    pub fn panel_entry(provider: Uuid, entry: Uuid) -> Self {
+        Self(format!("panel/{provider}/{entry}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DocId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for DocId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Check a document id, or (with `prefix`) the start of one: a prefix may be empty and may end
+/// with `/`.
+pub(crate) fn check(s: &str, prefix: bool) -> Result<(), StoreError> {
+    let invalid = |reason: &'static str| Err(StoreError::InvalidDocId { reason });
+    if s.len() > MAX_DOC_ID_LEN {
+        return invalid("it is longer than 200 characters");
+    }
+    if s.is_empty() && !prefix {
+        return invalid("it is empty");
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'/')
+    {
+        return invalid("only lowercase letters, digits, '-' and '/' are allowed");
+    }
+    let mut segments: Vec<&str> = s.split('/').collect();
+    if prefix && s.ends_with('/') {
+        segments.pop();
+    }
+    if !s.is_empty() && segments.iter().any(|seg| seg.is_empty()) {
+        return invalid("it has an empty part between '/' separators");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_document_kinds_attach_uses() {
+        let u = Uuid::now_v7();
+        for id in [
+            DocId::clinic(u),
+            DocId::account(u),
+            DocId::panel(u),
+            DocId::panel_entry(u, Uuid::now_v7()),
+        ] {
+            assert_eq!(DocId::parse(id.as_str()).unwrap(), id);
+            assert_eq!(id.to_string(), id.as_str());
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_ids() {
+        let long = "a".repeat(201);
+        for bad in [
+            "", "/a", "a/", "a//b", "A", "a b", "a\0b", "é", "a_b", &long,
+        ] {
+            assert!(DocId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(DocId::parse(&"a".repeat(200)).is_ok());
+    }
+
+    #[test]
+    fn prefixes_may_be_empty_or_end_with_a_slash() {
+        assert!(check("", true).is_ok());
+        assert!(check("panel/", true).is_ok());
+        assert!(check("panel/ab", true).is_ok());
+        assert!(check("panel//", true).is_err());
+        assert!(check("Panel/", true).is_err());
+    }
+}

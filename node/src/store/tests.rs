@@ -1,0 +1,611 @@
+//! Unit tests of the DocStore.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ROOT, ReadDoc};
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+use super::*;
+
+/// Projects the root key `v` (or "-"), tagged with the projector version; records `committed`.
+#[derive(Debug, Default)]
+struct TestProjector {
+    version: u32,
+    committed: Mutex<Vec<(DocId, Vec<u8>)>>,
+}
+
+impl TestProjector {
+    fn new(version: u32) -> Arc<Self> {
+        Arc::new(Self {
+            version,
+            committed: Mutex::new(Vec::new()),
+        })
+    }
+    fn last_for(&self, id: &DocId) -> Option<String> {
+        self.committed
+            .lock()
+            .iter()
+            .rev()
+            .find(|(d, _)| d == id)
+            .map(|(_, p)| String::from_utf8(p.clone()).unwrap())
+    }
+    fn count(&self) -> usize {
+        self.committed.lock().len()
+    }
+}
+
+impl Projector for TestProjector {
+    fn version(&self) -> u32 {
+        self.version
+    }
+    fn project(&self, _id: &DocId, doc: &Automerge) -> Vec<u8> {
+        format!("v{}:{}", self.version, get(doc, "v").unwrap_or_else(|| "-".into())).into_bytes()
+    }
+    fn committed(&self, id: &DocId, projection: &[u8]) {
+        self.committed.lock().push((id.clone(), projection.to_vec()));
+    }
+}
+
+fn get(doc: &Automerge, key: &str) -> Option<String> {
+    let (v, _) = doc.get(ROOT, key).ok()??;
+    v.into_string().ok()
+}
+
+fn open_with(dir: &Path, opts: StoreOptions, p: &Arc<TestProjector>) -> DocStore {
+    DocStore::open(dir, opts, p.clone()).unwrap()
+}
+
+fn open(dir: &Path, p: &Arc<TestProjector>) -> DocStore {
+    open_with(dir, StoreOptions::default(), p)
+}
+
+fn tmp() -> tempdir::Dir {
+    tempdir::Dir::new()
+}
+
+/// A scratch directory removed on drop (no tempfile crate in the dependency set).
+mod tempdir {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    static N: AtomicU32 = AtomicU32::new(0);
+
+    pub struct Dir(PathBuf);
+    impl Dir {
+        pub fn new() -> Self {
+            let p = std::env::temp_dir().join(format!(
+                "attach-store-test-{}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst),
+                uuid::Uuid::new_v4()
+            ));
+            Self(p)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn set(store: &DocStore, id: &DocId, user: Uuid, v: &str) {
+    store
+        .change(id, user, "set v", |tx| tx.put(ROOT, "v", v).map(|_| ()))
+        .unwrap();
+}
+
+fn value(store: &DocStore, id: &DocId) -> Option<String> {
+    store.read(id, |d| get(d, "v")).unwrap().flatten()
+}
+
+fn doc(n: u32) -> DocId {
+    DocId::parse(&format!("panel/p/{n}")).unwrap()
+}
+
+fn chunk_count(store: &DocStore, id: &DocId) -> usize {
+    let prefix = [b"c/", id.as_str().as_bytes(), b"\0"].concat();
+    store.docs_tree().scan_prefix(prefix).count()
+}
+
+#[test]
+fn change_then_read_round_trips() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let id = DocId::clinic(Uuid::now_v7());
+    assert!(!store.exists(&id).unwrap());
+    assert_eq!(store.read(&id, |_| ()).unwrap(), None);
+    let out = store
+        .change(&id, Uuid::now_v7(), "create", |tx| {
+            tx.put(ROOT, "v", "hello")?;
+            Ok::<_, automerge::AutomergeError>(42)
+        })
+        .unwrap();
+    assert_eq!(out, 42);
+    assert!(store.exists(&id).unwrap());
+    assert_eq!(value(&store, &id).as_deref(), Some("hello"));
+    set(&store, &id, Uuid::now_v7(), "again");
+    assert_eq!(value(&store, &id).as_deref(), Some("again"));
+    assert_eq!(p.last_for(&id).as_deref(), Some("v1:again"));
+    assert_eq!(store.projection(&id).unwrap().unwrap(), b"v1:again");
+}
+
+#[test]
+fn reopen_keeps_documents_history_node_and_feed() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let user = Uuid::now_v7();
+    let (node, heads, history, feed) = {
+        let store = open(dir.path(), &p);
+        for n in 0..5 {
+            set(&store, &doc(n), user, &format!("x{n}"));
+            set(&store, &doc(n), user, &format!("y{n}"));
+        }
+        (
+            store.node_id(),
+            store.heads(&doc(3)).unwrap(),
+            store.history(&doc(3)).unwrap(),
+            store.changed_since(0, 100).unwrap(),
+        )
+    };
+    let p2 = TestProjector::new(1);
+    let store = open(dir.path(), &p2);
+    assert_eq!(store.node_id(), node);
+    for n in 0..5 {
+        assert_eq!(value(&store, &doc(n)), Some(format!("y{n}")));
+    }
+    assert_eq!(store.heads(&doc(3)).unwrap(), heads);
+    assert_eq!(store.history(&doc(3)).unwrap(), history);
+    assert_eq!(store.changed_since(0, 100).unwrap(), feed);
+    // open() hands every stored projection to the projector, in key order.
+    let seen: Vec<_> = p2.committed.lock().iter().map(|(d, _)| d.clone()).collect();
+    assert_eq!(seen, (0..5).map(doc).collect::<Vec<_>>());
+    assert_eq!(p2.last_for(&doc(2)).as_deref(), Some("v1:y2"));
+    assert_eq!(
+        store.ids_with_prefix("panel/p/").unwrap(),
+        (0..5).map(doc).collect::<Vec<_>>()
+    );
+    assert!(store.ids_with_prefix("clinic/").unwrap().is_empty());
+    assert!(store.ids_with_prefix("Bad").is_err());
+}
+
+#[test]
+fn a_failed_closure_writes_nothing() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let user = Uuid::now_v7();
+    let id = doc(1);
+    let r = store.change(&id, user, "fail", |tx| {
+        tx.put(ROOT, "v", "never").unwrap();
+        Err::<(), _>("no")
+    });
+    assert!(matches!(r, Err(ChangeError::Rejected("no"))));
+    assert!(!store.exists(&id).unwrap());
+
+    set(&store, &id, user, "kept");
+    let heads = store.heads(&id).unwrap();
+    let calls = p.count();
+    let r = store.change(&id, user, "fail", |tx| {
+        tx.put(ROOT, "v", "never").unwrap();
+        Err::<(), _>("no")
+    });
+    assert_eq!(r.unwrap_err().to_string(), "no");
+    assert_eq!(value(&store, &id).as_deref(), Some("kept"));
+    assert_eq!(store.heads(&id).unwrap(), heads);
+    assert_eq!(store.history(&id).unwrap().len(), 1);
+    assert_eq!(p.count(), calls);
+}
+
+#[test]
+fn a_transaction_without_ops_writes_nothing() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let id = doc(1);
+    let r = store
+        .change(&id, Uuid::now_v7(), "nothing", |_tx| Ok::<_, ()>(7))
+        .unwrap();
+    assert_eq!(r, 7);
+    assert!(!store.exists(&id).unwrap());
+    set(&store, &id, Uuid::now_v7(), "a");
+    let feed = store.changed_since(0, 10).unwrap();
+    store
+        .change(&id, Uuid::now_v7(), "nothing", |tx| {
+            tx.get(ROOT, "v").map(|_| ())
+        })
+        .unwrap();
+    assert_eq!(store.history(&id).unwrap().len(), 1);
+    assert_eq!(chunk_count(&store, &id), 0);
+    assert_eq!(store.changed_since(0, 10).unwrap(), feed);
+    assert_eq!(p.count(), 1);
+}
+
+#[test]
+fn compaction_keeps_content_and_heads() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let opts = StoreOptions {
+        compact_after_chunks: 4,
+        ..StoreOptions::default()
+    };
+    let user = Uuid::now_v7();
+    let id = doc(9);
+    let heads = {
+        let store = open_with(dir.path(), opts.clone(), &p);
+        for i in 0..=4 {
+            store
+                .change(&id, user, "edit", |tx| tx.put(ROOT, format!("k{i}"), i64::from(i)))
+                .unwrap();
+        }
+        // one snapshot + 4 chunks
+        assert_eq!(chunk_count(&store, &id), 4);
+        set(&store, &id, user, "fifth");
+        // the 5th chunk triggered compaction into the snapshot
+        assert_eq!(chunk_count(&store, &id), 0);
+        set(&store, &id, user, "sixth");
+        set(&store, &id, user, "seventh");
+        assert_eq!(chunk_count(&store, &id), 2);
+        let heads = store.heads(&id).unwrap();
+        store.compact(&id).unwrap();
+        assert_eq!(chunk_count(&store, &id), 0);
+        assert_eq!(store.heads(&id).unwrap(), heads);
+        heads
+    };
+    let store = open_with(dir.path(), opts, &p);
+    assert_eq!(store.heads(&id).unwrap(), heads);
+    assert_eq!(value(&store, &id).as_deref(), Some("seventh"));
+    let k3 = store
+        .read(&id, |d| d.get(ROOT, "k3").unwrap().unwrap().0.as_i64())
+        .unwrap()
+        .flatten();
+    assert_eq!(k3, Some(3));
+    assert_eq!(store.history(&id).unwrap().len(), 8);
+}
+
+#[test]
+fn history_names_user_node_time_and_message() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    let id = doc(1);
+    let t0 = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    store
+        .change(&id, alice, "add patient", |tx| tx.put(ROOT, "v", "a"))
+        .unwrap();
+    store
+        .change(&id, bob, "confirm MRP", |tx| tx.put(ROOT, "v", "b"))
+        .unwrap();
+    let t1 = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let h = store.history(&id).unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[0].user, Some(alice));
+    assert_eq!(h[0].message.as_deref(), Some("add patient"));
+    assert_eq!(h[1].user, Some(bob));
+    assert_eq!(h[1].message.as_deref(), Some("confirm MRP"));
+    for item in &h {
+        assert_eq!(item.node, Some(store.node_id()));
+        assert!((t0..=t1).contains(&item.time), "time {} not in {t0}..={t1}", item.time);
+    }
+    assert_eq!(store.heads(&id).unwrap(), vec![h[1].hash]);
+}
+
+#[test]
+fn change_many_is_all_or_nothing() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let user = Uuid::now_v7();
+    let ids: Vec<DocId> = (0..5).map(doc).collect();
+    let mut calls = 0;
+    let r = store.change_many(user, "import", &ids, |id, tx| {
+        calls += 1;
+        tx.put(ROOT, "v", id.as_str()).unwrap();
+        if calls == 3 { Err("row 3 is invalid") } else { Ok(()) }
+    });
+    assert!(matches!(r, Err(ChangeError::Rejected("row 3 is invalid"))));
+    for id in &ids {
+        assert!(!store.exists(id).unwrap(), "{id} written");
+    }
+    assert!(store.changed_since(0, 10).unwrap().is_empty());
+    assert_eq!(p.count(), 0);
+
+    // Duplicates count once; a doc without ops is not written.
+    let mut with_dup = ids.clone();
+    with_dup.push(doc(0));
+    let n = store
+        .change_many(user, "import", &with_dup, |id, tx| {
+            if *id == doc(4) {
+                return Ok(());
+            }
+            tx.put(ROOT, "v", id.as_str()).map(|_| ())
+        })
+        .unwrap();
+    assert_eq!(n, 4);
+    for id in &ids[..4] {
+        assert_eq!(value(&store, id).as_deref(), Some(id.as_str()));
+    }
+    assert!(!store.exists(&doc(4)).unwrap());
+    assert_eq!(p.count(), 4);
+    assert_eq!(store.history(&doc(0)).unwrap()[0].message.as_deref(), Some("import"));
+}
+
+#[test]
+fn merging_a_concurrently_edited_fork_converges() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let id = doc(1);
+    let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+    set(&store, &id, alice, "base");
+
+    // Another replica (another node) forks the doc and edits offline.
+    let mut remote = store.read(&id, |d| d.fork()).unwrap().unwrap();
+    remote.set_actor(actor_for(NodeId::random(), bob));
+    for (k, v) in [("remote", "r1"), ("v", "from-remote")] {
+        let mut tx = remote.transaction();
+        tx.put(ROOT, k, v).unwrap();
+        tx.commit();
+    }
+    // Meanwhile the local replica edits too.
+    store
+        .change(&id, alice, "local", |tx| tx.put(ROOT, "local", "l1"))
+        .unwrap();
+
+    store.merge_from(&id, &remote).unwrap();
+    let local = store.read(&id, |d| d.fork()).unwrap().unwrap();
+    remote.merge(&mut local.clone()).unwrap();
+    assert_eq!(store.heads(&id).unwrap(), remote.get_heads());
+    let merged = store
+        .read(&id, |d| (get(d, "local"), get(d, "remote"), get(d, "v")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(merged.0.as_deref(), Some("l1"));
+    assert_eq!(merged.1.as_deref(), Some("r1"));
+    assert_eq!(merged.2.as_deref(), Some("from-remote"));
+    assert_eq!(p.last_for(&id).as_deref(), Some("v1:from-remote"));
+    assert_eq!(store.history(&id).unwrap().len(), 4);
+
+    // Merging again changes nothing; applying already-known changes is a no-op.
+    let calls = p.count();
+    store.merge_from(&id, &remote).unwrap();
+    store.apply_changes(&id, remote.get_changes(&[])).unwrap();
+    assert_eq!(p.count(), calls);
+
+    // The merged state survives reopen.
+    drop(store);
+    let store = open(dir.path(), &p);
+    assert_eq!(store.heads(&id).unwrap(), remote.get_heads());
+
+    // A change whose dependency is missing is reported, not silently taken.
+    let mut ahead = remote.fork();
+    for v in ["a1", "a2"] {
+        let mut tx = ahead.transaction();
+        tx.put(ROOT, "v", v).unwrap();
+        tx.commit();
+    }
+    let only_last = ahead.get_changes(&remote.get_heads()).pop().unwrap();
+    let r = store.apply_changes(&id, vec![only_last]);
+    assert!(matches!(r, Err(StoreError::MissingDependencies { count: 1, .. })), "{r:?}");
+    assert_eq!(store.heads(&id).unwrap(), remote.get_heads());
+}
+
+#[test]
+fn merge_into_a_missing_doc_creates_it() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let mut remote = Automerge::new();
+    let mut tx = remote.transaction();
+    tx.put(ROOT, "v", "remote").unwrap();
+    tx.commit();
+    let id = doc(3);
+    store.merge_from(&id, &remote).unwrap();
+    assert_eq!(value(&store, &id).as_deref(), Some("remote"));
+    assert_eq!(store.changed_since(0, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn changed_since_lists_each_doc_once_at_its_latest_seq() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let user = Uuid::now_v7();
+    set(&store, &doc(1), user, "a"); // seq 1
+    set(&store, &doc(2), user, "a"); // seq 2
+    set(&store, &doc(1), user, "b"); // seq 3
+    set(&store, &doc(3), user, "a"); // seq 4
+    set(&store, &doc(2), user, "b"); // seq 5
+    let all = store.changed_since(0, 100).unwrap();
+    assert_eq!(all, vec![(3, doc(1)), (4, doc(3)), (5, doc(2))]);
+    assert_eq!(store.changed_since(3, 100).unwrap(), vec![(4, doc(3)), (5, doc(2))]);
+    assert_eq!(store.changed_since(0, 1).unwrap(), vec![(3, doc(1))]);
+    assert!(store.changed_since(5, 100).unwrap().is_empty());
+    // Sequence numbers keep growing across reopen.
+    drop(store);
+    let store = open(dir.path(), &p);
+    set(&store, &doc(3), user, "b");
+    assert_eq!(
+        store.changed_since(3, 100).unwrap(),
+        vec![(5, doc(2)), (6, doc(3))]
+    );
+}
+
+#[test]
+fn a_corrupt_chunk_breaks_only_its_doc() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let user = Uuid::now_v7();
+    {
+        let store = open(dir.path(), &p);
+        for n in 0..3 {
+            set(&store, &doc(n), user, "a");
+            set(&store, &doc(n), user, "b");
+        }
+        let tree = store.docs_tree();
+        let key = [b"c/".as_slice(), doc(1).as_str().as_bytes(), b"\0", &0u64.to_be_bytes()].concat();
+        let mut bytes = tree.get(&key).unwrap().unwrap().to_vec();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        tree.insert(&key, bytes).unwrap();
+        // garbage after a valid chunk in doc 2
+        let key2 = [b"c/".as_slice(), doc(2).as_str().as_bytes(), b"\0", &7u64.to_be_bytes()].concat();
+        tree.insert(&key2, b"\x85\x6f\x4a\x83garbage".to_vec()).unwrap();
+        tree.flush().unwrap();
+    }
+    let store = open(dir.path(), &p);
+    for n in [1, 2] {
+        let err = store.read(&doc(n), |_| ()).unwrap_err();
+        assert!(matches!(&err, StoreError::Corrupt { doc: d } if *d == doc(n)), "{err:?}");
+        assert!(matches!(
+            store.change(&doc(n), user, "x", |tx| tx.put(ROOT, "v", "c")),
+            Err(ChangeError::Store(StoreError::Corrupt { .. }))
+        ));
+    }
+    assert_eq!(value(&store, &doc(0)).as_deref(), Some("b"));
+    set(&store, &doc(0), user, "c");
+    set(&store, &doc(5), user, "new");
+    assert_eq!(value(&store, &doc(0)).as_deref(), Some("c"));
+    assert_eq!(value(&store, &doc(5)).as_deref(), Some("new"));
+    // A damaged snapshot too.
+    store
+        .docs_tree()
+        .insert([b"s/".as_slice(), doc(0).as_str().as_bytes()].concat(), b"junk".to_vec())
+        .unwrap();
+    assert!(matches!(store.read(&doc(0), |_| ()), Err(StoreError::Corrupt { .. })));
+    assert_eq!(value(&store, &doc(5)).as_deref(), Some("new"));
+}
+
+#[test]
+fn a_new_projector_version_reprojects_every_doc_at_open() {
+    let dir = tmp();
+    let user = Uuid::now_v7();
+    {
+        let store = open(dir.path(), &TestProjector::new(1));
+        for n in 0..3 {
+            set(&store, &doc(n), user, &format!("x{n}"));
+        }
+    }
+    let p2 = TestProjector::new(2);
+    let store = open(dir.path(), &p2);
+    for n in 0..3 {
+        assert_eq!(p2.last_for(&doc(n)), Some(format!("v2:x{n}")));
+        assert_eq!(store.projection(&doc(n)).unwrap().unwrap(), format!("v2:x{n}").into_bytes());
+    }
+    // Reprojection is not a change: the feed and history are untouched.
+    assert_eq!(store.changed_since(0, 10).unwrap().len(), 3);
+    assert_eq!(store.history(&doc(0)).unwrap().len(), 1);
+    drop(store);
+    // Same version again: projections are loaded as stored.
+    let p3 = TestProjector::new(2);
+    let _store = open(dir.path(), &p3);
+    assert_eq!(p3.count(), 3);
+    assert_eq!(p3.last_for(&doc(1)).as_deref(), Some("v2:x1"));
+}
+
+#[test]
+fn concurrent_writers_on_different_and_same_docs_all_land() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let shared = DocId::parse("clinic/shared").unwrap();
+    std::thread::scope(|s| {
+        for t in 0..8u32 {
+            let store = store.clone();
+            let shared = shared.clone();
+            s.spawn(move || {
+                let user = Uuid::now_v7();
+                for i in 0..20u32 {
+                    set(&store, &doc(t), user, &format!("{t}-{i}"));
+                    store
+                        .change(&shared, user, "tick", |tx| {
+                            tx.put(ROOT, format!("t{t}-{i}"), i64::from(i))
+                        })
+                        .unwrap();
+                }
+            });
+        }
+    });
+    for t in 0..8 {
+        assert_eq!(value(&store, &doc(t)), Some(format!("{t}-19")));
+    }
+    let keys = store.read(&shared, |d| d.keys(ROOT).count()).unwrap().unwrap();
+    assert_eq!(keys, 160);
+    assert_eq!(store.history(&shared).unwrap().len(), 160);
+    drop(store);
+    let store = open(dir.path(), &p);
+    assert_eq!(store.history(&shared).unwrap().len(), 160);
+}
+
+/// Measured, not a benchmark: durable single-doc edits in the debug build.
+#[test]
+fn durable_edits_are_fast_enough() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let user = Uuid::now_v7();
+    let mut times = Vec::new();
+    let start = Instant::now();
+    for i in 0..300u32 {
+        let t = Instant::now();
+        set(&store, &doc(i % 50), user, &format!("{i}"));
+        times.push(t.elapsed());
+    }
+    let total = start.elapsed();
+    times.sort();
+    let p50 = times[times.len() / 2];
+    let p99 = times[times.len() * 99 / 100];
+    let rate = 300.0 / total.as_secs_f64();
+    // 8 concurrent writers sharing fsyncs (group commit).
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..8u32 {
+            let store = store.clone();
+            s.spawn(move || {
+                for i in 0..50u32 {
+                    set(&store, &doc(100 + t * 10 + i % 10), user, &format!("{i}"));
+                }
+            });
+        }
+    });
+    let concurrent = 400.0 / start.elapsed().as_secs_f64();
+    println!(
+        "durable single edits: {rate:.0}/s sequential, p50 {p50:?}, p99 {p99:?}; {concurrent:.0}/s with 8 writers"
+    );
+    assert!(p50 < Duration::from_millis(20), "p50 {p50:?}");
+    assert!(rate > 100.0, "{rate}/s");
+}
+
+/// A clinic's bulk import: 25,000 new patient docs in one atomic call.
+#[test]
+fn bulk_import_of_25000_docs_in_one_call() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let provider = Uuid::now_v7();
+    let ids: Vec<DocId> = (0..25_000).map(|_| DocId::panel_entry(provider, Uuid::now_v7())).collect();
+    let start = Instant::now();
+    let n = store
+        .change_many(Uuid::now_v7(), "import", &ids, |id, tx| {
+            tx.put(ROOT, "v", id.as_str())?;
+            tx.put(ROOT, "status", "active")?;
+            tx.put(ROOT, "added", 20_240_101i64)?;
+            Ok::<_, automerge::AutomergeError>(())
+        })
+        .unwrap();
+    let took = start.elapsed();
+    println!("bulk import of 25,000 docs: {took:?}, {} MiB on disk", store.size_on_disk().unwrap() >> 20);
+    assert_eq!(n, 25_000);
+    assert_eq!(store.ids_with_prefix(&format!("panel/{provider}/")).unwrap().len(), 25_000);
+    assert_eq!(value(&store, &ids[12_345]).as_deref(), Some(ids[12_345].as_str()));
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}
