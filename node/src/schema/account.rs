@@ -3,8 +3,8 @@
 //! ```text
 //! ROOT: kind "account", schema, id, username, display_name, email,
 //!       practitioner_number (text | null), created_at,
-//!       password_hash, temporary, expires_at (instant | null), must_change, changed_at
-//!       -- the five credential fields are one group: written together or not at all
+//!       credentials: { password_hash, temporary, expires_at (instant | null),
+//!                      must_change, changed_at }    -- a group, replaced whole
 //! ```
 
 use std::fmt;
@@ -67,12 +67,15 @@ pub fn read_account(doc: &impl ReadDoc) -> Result<AccountRecord, SchemaError> {
         email: f.str("email")?,
         practitioner_number: f.opt_str("practitioner_number")?,
         created_at: f.instant("created_at")?,
-        credentials: StoredCredentials {
-            password_hash: f.str("password_hash")?,
-            temporary: f.bool("temporary")?,
-            expires_at: f.opt_instant("expires_at")?,
-            must_change: f.bool("must_change")?,
-            changed_at: f.instant("changed_at")?,
+        credentials: {
+            let c = f.map("credentials")?;
+            StoredCredentials {
+                password_hash: c.str("password_hash")?,
+                temporary: c.bool("temporary")?,
+                expires_at: c.opt_instant("expires_at")?,
+                must_change: c.bool("must_change")?,
+                changed_at: c.instant("changed_at")?,
+            }
         },
     })
 }
@@ -94,22 +97,21 @@ pub fn write_account<T: Transactable>(tx: &mut T, a: &AccountRecord) -> Result<(
     write_credentials(tx, &a.credentials)
 }
 
-/// Writes the credentials as one group: if any field differs, all five are written, so
-/// two concurrent password changes resolve to one side's hash *and* flags.
+/// Writes the credentials as one group: if any field differs the whole group is
+/// replaced, so two concurrent password changes resolve to one side's hash *and* flags.
 pub fn write_credentials<T: Transactable>(
     tx: &mut T,
     c: &StoredCredentials,
 ) -> Result<(), SchemaError> {
-    put_group_if_changed(
-        tx,
-        &ROOT,
-        vec![
-            ("password_hash", Some(text(&c.password_hash))),
-            ("temporary", Some(ScalarValue::Boolean(c.temporary))),
-            ("expires_at", c.expires_at.map(instant)),
-            ("must_change", Some(ScalarValue::Boolean(c.must_change))),
-            ("changed_at", Some(instant(c.changed_at))),
-        ],
-    )?;
+    let mut fields = vec![
+        ("password_hash", text(&c.password_hash)),
+        ("temporary", ScalarValue::Boolean(c.temporary)),
+        ("must_change", ScalarValue::Boolean(c.must_change)),
+        ("changed_at", instant(c.changed_at)),
+    ];
+    if let Some(t) = c.expires_at {
+        fields.push(("expires_at", instant(t)));
+    }
+    put_group_if_changed(tx, &ROOT, "credentials", Some(fields))?;
     Ok(())
 }

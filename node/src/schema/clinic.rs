@@ -16,6 +16,8 @@
 //!
 //! Every nested map is made once, under the stable id of what it describes, and then
 //! changed one scalar at a time, so concurrent edits to different fields all survive.
+//! (So `changed_at` and `changed_by` of a member, written concurrently by two managers,
+//! may each come from a different one; both are always present.)
 
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjId, ROOT, ReadDoc, ScalarValue, Value};
@@ -23,7 +25,7 @@ use time::Time;
 
 use super::common::{
     Candidate, FieldConflict, Fields, KIND_CLINIC, SchemaError, ensure_map,
-    field_candidates, id_value, instant, map_conflicts, parse_time, put_group_if_changed,
+    field_candidates, id_value, instant, map_conflicts, parse_time,
     put_header, put_if_changed, put_opt_if_changed, resolve_field, text, time_string,
 };
 use crate::domain::{
@@ -325,15 +327,8 @@ pub fn write_membership<T: Transactable>(tx: &mut T, m: &Membership) -> Result<(
     put_if_changed(tx, &obj, "role", text(role_name(m.role)))?;
     put_if_changed(tx, &obj, "state", text(member_state_name(m.state)))?;
     put_if_changed(tx, &obj, "since", instant(m.since))?;
-    // Who changed the membership and when belong together.
-    put_group_if_changed(
-        tx,
-        &obj,
-        vec![
-            ("changed_at", Some(instant(m.changed_at))),
-            ("changed_by", Some(id_value(m.changed_by.0))),
-        ],
-    )?;
+    put_if_changed(tx, &obj, "changed_at", instant(m.changed_at))?;
+    put_if_changed(tx, &obj, "changed_by", id_value(m.changed_by.0))?;
     Ok(())
 }
 
@@ -371,14 +366,8 @@ pub fn write_delegation<T: Transactable>(tx: &mut T, d: &Delegation) -> Result<(
     put_if_changed(tx, &obj, "state", text(delegation_state_name(d.state)))?;
     put_if_changed(tx, &obj, "created_at", instant(d.created_at))?;
     put_opt_if_changed(tx, &obj, "confirmed_at", d.confirmed_at.map(instant))?;
-    put_group_if_changed(
-        tx,
-        &obj,
-        vec![
-            ("revoked_at", d.revoked_at.map(instant)),
-            ("revoked_by", d.revoked_by.map(|u| id_value(u.0))),
-        ],
-    )?;
+    put_opt_if_changed(tx, &obj, "revoked_at", d.revoked_at.map(instant))?;
+    put_opt_if_changed(tx, &obj, "revoked_by", d.revoked_by.map(|u| id_value(u.0)))?;
     Ok(())
 }
 

@@ -12,12 +12,18 @@
 //!
 //! Writers only put a field whose stored (winning) value differs from the new one, so
 //! writing what is already there makes no operation at all, and two replicas editing
-//! different fields never touch each other's keys. Fields that only make sense together
-//! (a confirmation's time and author, a password hash and its flags) are written as a
-//! group: all of them, in a fixed order, whenever any one differs. Two concurrent group
-//! writes then resolve to the same side for every field of the group, because Automerge
-//! orders concurrent values by (op counter, actor) and a group's counters are consecutive.
+//! different fields never touch each other's keys. (Automerge 0.12 itself drops a put of
+//! the current value when there is no conflict; when there *is* one, such a put becomes a
+//! delete of the other values, silently settling it. Diffing against the winner first
+//! keeps conflicts for a person to settle, with [`resolve_field`].)
+//!
+//! Fields that only make sense together (a confirmation's time and author, a password
+//! hash and its flags) are a *group*: a small map that is never edited in place but
+//! replaced whole (a new map object) when any of its fields changes, or set to null.
+//! Concurrent replacements then resolve to one side's whole group, never a mix — which
+//! per-field puts cannot promise, since Automerge drops the put of an unchanged field.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use automerge::transaction::Transactable;
@@ -352,6 +358,15 @@ impl<'a, R: ReadDoc> Fields<'a, R> {
         }
     }
 
+    /// The group (a nested map) under `key`, `None` when it is absent or null.
+    pub(crate) fn opt_map(&self, key: &str) -> Result<Option<Fields<'a, R>>, SchemaError> {
+        match self.doc.get(&self.obj, key)? {
+            None => Ok(None),
+            Some((Value::Scalar(s), _)) if s.is_null() => Ok(None),
+            Some(_) => self.map(key).map(Some),
+        }
+    }
+
     pub(crate) fn keys(&self) -> Vec<String> {
         self.doc.keys(&self.obj).collect()
     }
@@ -407,24 +422,52 @@ pub(crate) fn put_opt_if_changed<T: Transactable>(
     Ok(true)
 }
 
-/// Writes every field of a group, in order, if any one of them differs from the stored value.
+/// Whether the group stored at `key` holds exactly `want` (`None` = absent or null).
+fn group_equals<T: Transactable>(
+    tx: &T,
+    obj: &ObjId,
+    key: &str,
+    want: Option<&[(&str, ScalarValue)]>,
+) -> Result<bool, AutomergeError> {
+    let group = match (tx.get(obj, key)?, want) {
+        (None, None) => return Ok(true),
+        (Some((Value::Scalar(s), _)), None) => return Ok(s.is_null()),
+        (Some((Value::Object(ObjType::Map), id)), Some(want)) => (id, want),
+        _ => return Ok(false),
+    };
+    let (id, want) = group;
+    if tx.length(&id) != want.len() {
+        return Ok(false);
+    }
+    for (k, v) in want {
+        if !stored_equals(tx, &id, k, Some(v))? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Replaces the group at `key` with a new map of `fields` (or null for `None`) unless
+/// it already holds exactly that. Returns whether it wrote.
 pub(crate) fn put_group_if_changed<T: Transactable>(
     tx: &mut T,
     obj: &ObjId,
-    group: Vec<(&str, Option<ScalarValue>)>,
+    key: &str,
+    fields: Option<Vec<(&str, ScalarValue)>>,
 ) -> Result<bool, AutomergeError> {
-    let mut same = true;
-    for (key, value) in &group {
-        if !stored_equals(tx, obj, key, value.as_ref())? {
-            same = false;
-            break;
-        }
-    }
-    if same {
+    if group_equals(tx, obj, key, fields.as_deref())? {
         return Ok(false);
     }
-    for (key, value) in group {
-        tx.put(obj, key, value.unwrap_or(ScalarValue::Null))?;
+    match fields {
+        None => {
+            tx.put(obj, key, ScalarValue::Null)?;
+        }
+        Some(fields) => {
+            let group = tx.put_object(obj, key, ObjType::Map)?;
+            for (k, v) in fields {
+                tx.put(&group, k, v)?;
+            }
+        }
     }
     Ok(true)
 }
@@ -468,13 +511,44 @@ pub struct Candidate {
     /// The value as shown to a person (ids as UUID strings, instants as RFC 3339, null as "").
     pub value: String,
     /// The stored value itself, to hand back to [`resolve_field`] and its wrappers.
-    pub scalar: ScalarValue,
+    pub stored: StoredValue,
     /// The user whose change wrote it, if the actor is one Attach made.
     pub by: Option<UserId>,
     /// The node that change was made on.
     pub node: Option<NodeId>,
     /// The commit time of that change, when the committer recorded one.
     pub at: Option<OffsetDateTime>,
+}
+
+/// What one candidate holds: a plain value, or a whole group (see the module docs).
+#[derive(Clone, PartialEq)]
+pub enum StoredValue {
+    Scalar(ScalarValue),
+    Group(BTreeMap<String, ScalarValue>),
+}
+
+impl StoredValue {
+    /// The value as shown to a person; a group as `key=value; …` in key order.
+    pub fn display(&self) -> String {
+        match self {
+            Self::Scalar(v) => display_scalar(v),
+            Self::Group(fields) => fields
+                .iter()
+                .map(|(k, v)| format!("{k}={}", display_scalar(v)))
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
+}
+
+/// Shows the kind and the field names only: the values may be patient data.
+impl fmt::Debug for StoredValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Scalar(_) => f.write_str("Scalar(..)"),
+            Self::Group(fields) => f.debug_tuple("Group").field(&fields.keys()).finish(),
+        }
+    }
 }
 
 /// Masks the value: candidates of patient fields carry patient data.
@@ -513,7 +587,7 @@ fn change_time(doc: &Automerge, op: &ObjId) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
 }
 
-/// Every concurrent scalar value of `key` in the map `obj`, each with its author.
+/// Every concurrent value (plain or group) of `key` in the map `obj`, each with its author.
 pub fn field_candidates(
     doc: &Automerge,
     obj: &ObjId,
@@ -521,16 +595,26 @@ pub fn field_candidates(
 ) -> Result<Vec<Candidate>, SchemaError> {
     let mut out = Vec::new();
     for (value, op) in doc.get_all(obj, key)? {
-        let Value::Scalar(scalar) = value else {
-            continue;
+        let stored = match value {
+            Value::Scalar(scalar) => StoredValue::Scalar(scalar.into_owned()),
+            Value::Object(ObjType::Map) => {
+                let mut fields = BTreeMap::new();
+                for k in doc.keys(&op) {
+                    if let Some((Value::Scalar(v), _)) = doc.get(&op, k.as_str())? {
+                        fields.insert(k, v.into_owned());
+                    }
+                }
+                StoredValue::Group(fields)
+            }
+            Value::Object(_) => continue,
         };
         let author = match &op {
             ObjId::Id(_, actor, _) => author_of(actor),
             ObjId::Root => None,
         };
         out.push(Candidate {
-            value: display_scalar(&scalar),
-            scalar: scalar.into_owned(),
+            value: stored.display(),
+            stored,
             by: author.map(|(_, user)| UserId(user)),
             node: author.map(|(node, _)| node),
             at: change_time(doc, &op),
@@ -550,7 +634,7 @@ pub(crate) fn map_conflicts(
         let candidates = field_candidates(doc, obj, &key)?;
         let distinct = candidates
             .iter()
-            .any(|c| candidates.first().is_some_and(|f| f.scalar != c.scalar));
+            .any(|c| candidates.first().is_some_and(|f| f.stored != c.stored));
         if distinct {
             out.push(FieldConflict {
                 field: key,
@@ -569,7 +653,17 @@ pub fn resolve_field<T: Transactable>(
     key: &str,
     chosen: &Candidate,
 ) -> Result<(), SchemaError> {
-    tx.put(obj, key, chosen.scalar.clone())?;
+    match &chosen.stored {
+        StoredValue::Scalar(v) => {
+            tx.put(obj, key, v.clone())?;
+        }
+        StoredValue::Group(fields) => {
+            let group = tx.put_object(obj, key, ObjType::Map)?;
+            for (k, v) in fields {
+                tx.put(&group, k.as_str(), v.clone())?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -618,7 +712,7 @@ mod tests {
     fn candidate_debug_hides_the_value() {
         let c = Candidate {
             value: "9123456780".into(),
-            scalar: ScalarValue::from("9123456780"),
+            stored: StoredValue::Scalar(ScalarValue::from("9123456780")),
             by: None,
             node: None,
             at: None,

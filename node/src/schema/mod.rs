@@ -26,7 +26,7 @@ pub use clinic::{
 pub use common::{
     Candidate, DocId, FieldConflict, KIND_ACCOUNT, KIND_CLINIC, KIND_ENTRY, KIND_PANEL,
     SCHEMA_VERSION, SchemaError, account_doc_id, clinic_doc_id, entry_doc_id, field_candidates,
-    panel_doc_id, resolve_field,
+    panel_doc_id, resolve_field, StoredValue,
 };
 pub use panel::{
     entry_field_conflicts, read_entry, read_panel_provider, read_preferences,

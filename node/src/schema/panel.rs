@@ -8,13 +8,14 @@
 //!                                 phn, family_name, given_names, date_of_birth, sex,
 //!                                 phone, email, street, city, province, postal_code,
 //!                                 community, last_visit, status,
-//!                                 mrp_at, mrp_by,                       (a group)
 //!                                 added_at, added_by, how_added,
-//!                                 removed_at, removed_by, removed_reason (a group)
+//!                                 mrp:     { at, by } | null           (a group)
+//!                                 removal: { at, by, reason } | null   (a group)
 //! ```
 //!
-//! An entry has no nested objects: every field is a root scalar, so concurrent edits to
-//! different fields merge and an edit clash on one field is visible with `get_all`.
+//! Every field is a root scalar, so concurrent edits to different fields merge and an
+//! edit clash on one field is visible with `get_all`. The two groups are replaced whole
+//! (see `common`), so a confirmation's time and author always come from the same person.
 
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT, ReadDoc, ScalarValue};
@@ -87,21 +88,20 @@ pub fn parse_status(s: &str) -> Option<PatientStatus> {
 /// Reads one patient entry document.
 pub fn read_entry(doc: &impl ReadDoc) -> Result<PanelEntry, SchemaError> {
     let f = Fields::root(doc, KIND_ENTRY)?;
-    let mrp = match (f.opt_instant("mrp_at")?, f.opt_id::<UserId>("mrp_by")?) {
-        (Some(at), Some(by)) => Some(MrpConfirmation { at, by }),
-        (None, None) => None,
-        (Some(_), None) => return Err(f.missing("mrp_by")),
-        (None, Some(_)) => return Err(f.missing("mrp_at")),
-    };
-    let removed = match (f.opt_instant("removed_at")?, f.opt_id::<UserId>("removed_by")?) {
-        (Some(at), Some(by)) => Some(Removal {
-            at,
-            by,
-            reason: f.str("removed_reason")?,
+    let mrp = match f.opt_map("mrp")? {
+        None => None,
+        Some(g) => Some(MrpConfirmation {
+            at: g.instant("at")?,
+            by: g.id("by")?,
         }),
-        (None, None) => None,
-        (Some(_), None) => return Err(f.missing("removed_by")),
-        (None, Some(_)) => return Err(f.missing("removed_at")),
+    };
+    let removed = match f.opt_map("removal")? {
+        None => None,
+        Some(g) => Some(Removal {
+            at: g.instant("at")?,
+            by: g.id("by")?,
+            reason: g.str("reason")?,
+        }),
     };
     Ok(PanelEntry {
         id: f.id("id")?,
@@ -174,32 +174,32 @@ pub fn write_entry<T: Transactable>(tx: &mut T, e: &PanelEntry) -> Result<(), Sc
     put_group_if_changed(
         tx,
         &ROOT,
-        vec![
-            ("mrp_at", e.mrp.map(|m| instant(m.at))),
-            ("mrp_by", e.mrp.map(|m| id_value(m.by.0))),
-        ],
+        "mrp",
+        e.mrp
+            .map(|m| vec![("at", instant(m.at)), ("by", id_value(m.by.0))]),
     )?;
-    let r = e.removed.as_ref();
     put_group_if_changed(
         tx,
         &ROOT,
-        vec![
-            ("removed_at", r.map(|r| instant(r.at))),
-            ("removed_by", r.map(|r| id_value(r.by.0))),
-            ("removed_reason", r.map(|r| text(&r.reason))),
-        ],
+        "removal",
+        e.removed.as_ref().map(|r| {
+            vec![
+                ("at", instant(r.at)),
+                ("by", id_value(r.by.0)),
+                ("reason", text(&r.reason)),
+            ]
+        }),
     )?;
     Ok(())
 }
 
-/// The entry fields that replicas set to different values concurrently.
+/// The entry fields that replicas set to different values concurrently; a clash on a
+/// group (`mrp`, `removal`) is one conflict whose candidates are whole groups.
 pub fn entry_field_conflicts(doc: &Automerge) -> Result<Vec<FieldConflict>, SchemaError> {
     map_conflicts(doc, &ROOT)
 }
 
-/// Settles a conflict on one entry field on the chosen candidate. For the grouped
-/// fields (`mrp_at`/`mrp_by`, `removed_*`) resolve each conflicting field of the group
-/// with candidates by the same author.
+/// Settles a conflict on one entry field (or group) on the chosen candidate.
 pub fn resolve_entry_field<T: Transactable>(
     tx: &mut T,
     field: &str,

@@ -570,13 +570,14 @@ fn edits_to_one_entry_field_converge_and_show_the_conflict() {
     assert_eq!(read_entry(&a).expect("readable").details.contact.phone, chosen.value);
 }
 
-/// Concurrent MRP confirmations by two providers: the time and the author come from the
-/// same side, whatever order the actors sort in and whatever else each side changed.
+/// Concurrent MRP changes: side A re-confirms (only the time changes) or clears the
+/// confirmation; side B hands MRP to another provider (time and author change). What is
+/// read back is one side's whole confirmation, whatever order the actors sort in and
+/// whatever else each side changed first, and the clash is shown as one `mrp` conflict.
 #[test]
 fn concurrent_group_writes_never_mix_sides() {
-    for round in 0..24 {
-        let mut entry = sample_entry();
-        entry.mrp = None;
+    for round in 0..32 {
+        let entry = sample_entry();
         let (ua, ub) = (UserId::new(), UserId::new());
         let mut base = replica(entry.provider);
         edit(&mut base, |tx| write_entry(tx, &entry));
@@ -584,16 +585,20 @@ fn concurrent_group_writes_never_mix_sides() {
         let mut b = fork_for(&base, ub);
 
         let mut on_a = entry.clone();
-        on_a.mrp = Some(MrpConfirmation { at: at(1_720_000_000, 1), by: ua });
+        on_a.mrp = if round % 3 == 0 {
+            None
+        } else {
+            Some(MrpConfirmation { at: at(1_720_000_000, 1), by: entry.provider })
+        };
         let mut on_b = entry.clone();
         on_b.mrp = Some(MrpConfirmation { at: at(1_720_000_500, 2), by: ub });
-        // Vary the op counters: side B also makes earlier, unrelated edits.
-        for i in 0..(round % 4) {
-            on_b.details.community = format!("Community {i}");
-            edit(&mut b, |tx| write_entry(tx, &on_b));
-        }
-        if round % 2 == 0 {
-            on_a.details.contact.email = "new@example.org".into();
+        // Vary the op counters: one side first makes unrelated edits.
+        let (side, extra) = if round % 2 == 0 { (&mut a, &mut on_a) } else { (&mut b, &mut on_b) };
+        for i in 0..(round / 2 % 4) {
+            let mut prior = entry.clone();
+            prior.details.community = format!("Community {i}");
+            edit(side, |tx| write_entry(tx, &prior));
+            extra.details.community = prior.details.community.clone();
         }
         edit(&mut a, |tx| write_entry(tx, &on_a));
         edit(&mut b, |tx| write_entry(tx, &on_b));
@@ -602,6 +607,76 @@ fn concurrent_group_writes_never_mix_sides() {
         let mrp = read_entry(&a).expect("readable").mrp;
         assert!(mrp == on_a.mrp || mrp == on_b.mrp, "round {round}: sides mixed");
         assert_eq!(read_entry(&b).expect("readable").mrp, mrp);
+
+        let conflicts = entry_field_conflicts(&a).expect("conflicts");
+        let c = conflicts.iter().find(|c| c.field == "mrp").expect("an mrp conflict");
+        assert_eq!(c.candidates.len(), 2);
+        assert_eq!(authors(&c.candidates), BTreeSet::from([Some(ua), Some(ub)]));
+    }
+}
+
+#[test]
+fn a_group_conflict_can_be_settled_on_either_side() {
+    let entry = sample_entry();
+    let (ua, ub) = (UserId::new(), UserId::new());
+    let mut base = replica(entry.provider);
+    edit(&mut base, |tx| write_entry(tx, &entry));
+    let mut a = fork_for(&base, ua);
+    let mut b = fork_for(&base, ub);
+    let removal = Removal { at: at(1_730_000_000, 0), by: ua, reason: "Deceased".into() };
+    let on_a = PanelEntry { removed: Some(removal.clone()), ..entry.clone() };
+    let on_b = PanelEntry {
+        removed: Some(Removal { at: at(1_730_000_900, 0), by: ub, reason: "Moved".into() }),
+        ..entry.clone()
+    };
+    edit(&mut a, |tx| write_entry(tx, &on_a));
+    edit(&mut b, |tx| write_entry(tx, &on_b));
+    sync(&mut a, &mut b);
+
+    let conflicts = entry_field_conflicts(&a).expect("conflicts");
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0].field, "removal");
+    let by_a = conflicts[0]
+        .candidates
+        .iter()
+        .find(|c| c.by == Some(ua))
+        .expect("A's removal")
+        .clone();
+    assert!(by_a.value.contains("reason=Deceased"), "shown whole");
+    edit(&mut b, |tx| resolve_entry_field(tx, "removal", &by_a));
+    sync(&mut a, &mut b);
+    assert!(entry_field_conflicts(&a).expect("conflicts").is_empty());
+    assert_eq!(read_entry(&a).expect("readable").removed, Some(removal));
+}
+
+/// Two concurrent password changes: one side's hash and flags, never a mix.
+#[test]
+fn concurrent_password_changes_never_mix() {
+    for _ in 0..16 {
+        let account = sample_account();
+        let mut base = replica(account.id);
+        edit(&mut base, |tx| write_account(tx, &account));
+        let mut a = fork_for(&base, account.id);
+        let mut b = fork_for(&base, UserId::new());
+        // The user picks a password (flags cleared); a manager issues a temporary one
+        // (only the hash and time change).
+        let chosen = StoredCredentials {
+            password_hash: "chosen".into(),
+            temporary: false,
+            expires_at: None,
+            must_change: false,
+            changed_at: at(1_700_000_100, 0),
+        };
+        let reset = StoredCredentials {
+            password_hash: "reset".into(),
+            changed_at: at(1_700_000_200, 0),
+            ..account.credentials.clone()
+        };
+        edit(&mut a, |tx| write_credentials(tx, &chosen));
+        edit(&mut b, |tx| write_credentials(tx, &reset));
+        sync(&mut a, &mut b);
+        let merged = read_account(&a).expect("readable").credentials;
+        assert!(merged == chosen || merged == reset, "credentials mixed");
     }
 }
 
