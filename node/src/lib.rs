@@ -1,4 +1,5 @@
 //! Attach clinic node: the library behind the `attach` binary.
 
 pub mod domain;
+pub mod interop;
 pub mod store;
