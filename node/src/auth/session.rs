@@ -1,0 +1,348 @@
+//! Signed-in sessions: persisted in the sled tree [`SESSIONS_TREE`], served from memory.
+//!
+//! The client holds a token: 32 random bytes from the OS CSPRNG, hex-encoded (64
+//! characters). The node keeps only the SHA-256 of those bytes, as the tree key, so a copy
+//! of the database does not let anyone take over a session.
+//!
+//! A session ends after [`SessionConfig::idle_timeout`] without use (default 30 min), after
+//! [`SessionConfig::absolute_lifetime`] in any case (default 12 h), or when revoked. Reads
+//! keep `last_seen` current in memory and write it to disk at most once per
+//! [`LAST_SEEN_PERSIST_INTERVAL`] per session, so a read is not a disk write; after a
+//! restart a session may therefore look up to a minute idler than it was.
+//!
+//! All calls block on sled (create and revoke wait for a flush): call them from
+//! `spawn_blocking` or a dedicated thread, not from async worker threads.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use rand::RngCore;
+use rand::rngs::OsRng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::AuthError;
+
+/// The sled tree holding sessions (key: SHA-256 of the token; value: JSON [`Session`]).
+pub const SESSIONS_TREE: &str = "sessions-v1";
+/// Random bytes in a token.
+pub const TOKEN_BYTES: usize = 32;
+/// Default idle timeout.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::minutes(30);
+/// Default absolute lifetime: a session never outlives a working day.
+pub const DEFAULT_ABSOLUTE_LIFETIME: Duration = Duration::hours(12);
+/// `last_seen` is written to disk at most this often per session.
+pub const LAST_SEEN_PERSIST_INTERVAL: Duration = Duration::minutes(1);
+
+/// How long sessions last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// A session unused for this long is over.
+    pub idle_timeout: Duration,
+    /// A session this old is over, however busy.
+    pub absolute_lifetime: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            absolute_lifetime: DEFAULT_ABSOLUTE_LIFETIME,
+        }
+    }
+}
+
+/// One signed-in browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub user: Uuid,
+    /// The clinic the user is working in now, once chosen.
+    pub clinic: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+    /// The session may only be used to set a new password.
+    pub must_change_password: bool,
+}
+
+impl Session {
+    /// Whether the session is over at `now` (idle too long, or too old).
+    pub fn is_expired(&self, now: OffsetDateTime, config: &SessionConfig) -> bool {
+        now - self.last_seen >= config.idle_timeout
+            || now - self.created_at >= config.absolute_lifetime
+    }
+}
+
+type Key = [u8; 32];
+
+/// The tree key of a token: SHA-256 of its 32 bytes. `None` if `token` is not 64 hex
+/// digits.
+fn token_key(token: &str) -> Option<Key> {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    hex::decode_to_slice(token.trim(), &mut bytes).ok()?;
+    Some(Sha256::digest(bytes).into())
+}
+
+struct Entry {
+    session: Session,
+    /// The `last_seen` last written to disk.
+    persisted_last_seen: OffsetDateTime,
+    /// Set (under the entry's lock) when the session is revoked, so a reader that still
+    /// holds the entry neither returns it nor writes it back to disk.
+    revoked: bool,
+}
+
+struct Inner {
+    tree: sled::Tree,
+    config: SessionConfig,
+    /// Lock order: this map first, then an entry.
+    sessions: RwLock<HashMap<Key, Arc<Mutex<Entry>>>>,
+}
+
+/// The node's sessions. Cloning gives another handle to the same store.
+#[derive(Clone)]
+pub struct SessionStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionStore")
+            .field("sessions", &self.inner.sessions.read().len())
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+fn write(tree: &sled::Tree, key: &Key, session: &Session) -> Result<(), AuthError> {
+    tree.insert(key, serde_json::to_vec(session)?)?;
+    Ok(())
+}
+
+impl SessionStore {
+    /// Opens the sessions of `db`, loading those still valid at `now` and deleting the
+    /// rest (expired or unreadable).
+    pub fn open(
+        db: &sled::Db,
+        config: SessionConfig,
+        now: OffsetDateTime,
+    ) -> Result<Self, AuthError> {
+        let tree = db.open_tree(SESSIONS_TREE)?;
+        let mut sessions = HashMap::new();
+        let mut stale = sled::Batch::default();
+        let mut dropped = 0usize;
+        for item in tree.iter() {
+            let (k, v) = item?;
+            let loaded = <Key>::try_from(k.as_ref())
+                .ok()
+                .zip(serde_json::from_slice::<Session>(&v).ok());
+            match loaded {
+                Some((key, session)) if !session.is_expired(now, &config) => {
+                    let entry = Entry {
+                        persisted_last_seen: session.last_seen,
+                        session,
+                        revoked: false,
+                    };
+                    sessions.insert(key, Arc::new(Mutex::new(entry)));
+                }
+                _ => {
+                    stale.remove(k);
+                    dropped += 1;
+                }
+            }
+        }
+        if dropped > 0 {
+            tree.apply_batch(stale)?;
+            tree.flush()?;
+        }
+        tracing::debug!(
+            loaded = sessions.len(),
+            dropped,
+            "sessions loaded"
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                tree,
+                config,
+                sessions: RwLock::new(sessions),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> SessionConfig {
+        self.inner.config
+    }
+
+    /// Starts a session for `user` at `now`. Returns the token to give the client (shown
+    /// to nobody else, stored nowhere) and the session. Flushed to disk before returning.
+    pub fn create(&self, user: Uuid, now: OffsetDateTime) -> Result<(String, Session), AuthError> {
+        let mut bytes = [0u8; TOKEN_BYTES];
+        OsRng.fill_bytes(&mut bytes);
+        let token = hex::encode(bytes);
+        let key: Key = Sha256::digest(bytes).into();
+        let session = Session {
+            user,
+            clinic: None,
+            created_at: now,
+            last_seen: now,
+            must_change_password: false,
+        };
+        {
+            // Held across the write so that a concurrent `revoke_user` sees either neither
+            // or both of the disk record and the memory entry.
+            let mut sessions = self.inner.sessions.write();
+            write(&self.inner.tree, &key, &session)?;
+            let entry = Entry {
+                session: session.clone(),
+                persisted_last_seen: now,
+                revoked: false,
+            };
+            sessions.insert(key, Arc::new(Mutex::new(entry)));
+        }
+        self.inner.tree.flush()?;
+        Ok((token, session))
+    }
+
+    fn entry(&self, token: &str) -> Option<(Key, Arc<Mutex<Entry>>)> {
+        let key = token_key(token)?;
+        let entry = self.inner.sessions.read().get(&key).cloned()?;
+        Some((key, entry))
+    }
+
+    /// The session of `token` if it is valid at `now`, marking it as used. An expired
+    /// session is deleted.
+    pub fn get(&self, token: &str, now: OffsetDateTime) -> Option<Session> {
+        let (key, entry) = self.entry(token)?;
+        let mut e = entry.lock();
+        if e.revoked {
+            return None;
+        }
+        if e.session.is_expired(now, &self.inner.config) {
+            drop(e);
+            if let Err(error) = self.remove_keys(&[key]) {
+                tracing::warn!(%error, "could not delete an expired session");
+            }
+            return None;
+        }
+        if now > e.session.last_seen {
+            e.session.last_seen = now;
+        }
+        if now - e.persisted_last_seen >= LAST_SEEN_PERSIST_INTERVAL {
+            match write(&self.inner.tree, &key, &e.session) {
+                Ok(()) => e.persisted_last_seen = now,
+                Err(error) => tracing::warn!(%error, "could not record session activity"),
+            }
+        }
+        Some(e.session.clone())
+    }
+
+    /// Applies `change` to the session of `token` and writes it. `Ok(false)` if there is no
+    /// such session.
+    fn update(&self, token: &str, change: impl FnOnce(&mut Session)) -> Result<bool, AuthError> {
+        let Some((key, entry)) = self.entry(token) else {
+            return Ok(false);
+        };
+        let mut e = entry.lock();
+        if e.revoked {
+            return Ok(false);
+        }
+        let mut updated = e.session.clone();
+        change(&mut updated);
+        write(&self.inner.tree, &key, &updated)?;
+        e.persisted_last_seen = updated.last_seen;
+        e.session = updated;
+        Ok(true)
+    }
+
+    /// Selects the clinic the session works in (`None`: no clinic chosen). `Ok(false)` if
+    /// the session does not exist (any more).
+    pub fn set_clinic(&self, token: &str, clinic: Option<Uuid>) -> Result<bool, AuthError> {
+        self.update(token, |s| s.clinic = clinic)
+    }
+
+    /// Sets whether the session may only be used to change the password.
+    pub fn set_must_change(&self, token: &str, must_change: bool) -> Result<bool, AuthError> {
+        self.update(token, |s| s.must_change_password = must_change)
+    }
+
+    /// Deletes the given sessions from disk (one batch) and memory. Returns how many
+    /// existed.
+    fn remove_keys(&self, keys: &[Key]) -> Result<usize, AuthError> {
+        let mut sessions = self.inner.sessions.write();
+        self.remove_locked(&mut sessions, keys)
+    }
+
+    /// Deletes the sessions for which `doomed` holds, choosing them under the same write
+    /// lock as the deletion, so a session created meanwhile cannot slip through.
+    fn remove_where(&self, doomed: impl Fn(&Session) -> bool) -> Result<usize, AuthError> {
+        let mut sessions = self.inner.sessions.write();
+        let keys: Vec<Key> = sessions
+            .iter()
+            .filter(|(_, entry)| doomed(&entry.lock().session))
+            .map(|(key, _)| *key)
+            .collect();
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.remove_locked(&mut sessions, &keys)
+    }
+
+    fn remove_locked(
+        &self,
+        sessions: &mut HashMap<Key, Arc<Mutex<Entry>>>,
+        keys: &[Key],
+    ) -> Result<usize, AuthError> {
+        let mut batch = sled::Batch::default();
+        for key in keys {
+            batch.remove(key);
+        }
+        // Disk first: if it fails, memory still matches the disk and the caller hears of it.
+        self.inner.tree.apply_batch(batch)?;
+        let mut removed = 0;
+        for key in keys {
+            if let Some(entry) = sessions.remove(key) {
+                entry.lock().revoked = true;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Ends the session of `token` (sign-out). `Ok(false)` if there was none. Flushed to
+    /// disk before returning.
+    pub fn revoke(&self, token: &str) -> Result<bool, AuthError> {
+        let Some(key) = token_key(token) else {
+            return Ok(false);
+        };
+        let removed = self.remove_keys(&[key])?;
+        self.inner.tree.flush()?;
+        Ok(removed > 0)
+    }
+
+    /// Ends every session of `user` (password reset, deactivation). Returns how many ended.
+    /// Flushed to disk before returning.
+    pub fn revoke_user(&self, user: Uuid) -> Result<usize, AuthError> {
+        let removed = self.remove_where(|session| session.user == user)?;
+        self.inner.tree.flush()?;
+        Ok(removed)
+    }
+
+    /// Deletes every session that is over at `now`. Returns how many.
+    pub fn purge_expired(&self, now: OffsetDateTime) -> Result<usize, AuthError> {
+        let config = self.inner.config;
+        self.remove_where(|session| session.is_expired(now, &config))
+    }
+
+    /// Sessions held in memory (including expired ones not yet purged).
+    pub fn len(&self) -> usize {
+        self.inner.sessions.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
