@@ -4,6 +4,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tracing::info;
 
+use super::model::AccountView;
 use super::{App, AppError};
 use crate::auth::{self, Credentials, LoginOutcome, Session};
 use crate::domain::{ClinicId, Role, UserId};
@@ -64,13 +65,16 @@ impl App {
         let outcome = match &account {
             Some(account) => match &account.credentials {
                 Some(credentials) => auth::check_login(credentials, password, now),
-                None => Err(auth::AuthError::WrongPassword),
+                None => {
+                    auth::verify_password(password, auth::DUMMY_HASH);
+                    Err(auth::AuthError::InvalidCredentials)
+                }
             },
             None => {
                 // Spend the same time as a real check so timing does not reveal which
                 // usernames exist.
                 auth::verify_password(password, auth::DUMMY_HASH);
-                Err(auth::AuthError::WrongPassword)
+                Err(auth::AuthError::InvalidCredentials)
             }
         };
         let account = match (outcome, account) {
@@ -78,7 +82,7 @@ impl App {
                 self.inner.throttle.record_success(&key);
                 (outcome, account)
             }
-            (Err(auth::AuthError::WrongPassword), _) | (Ok(_), None) => {
+            (Err(auth::AuthError::InvalidCredentials), _) | (Ok(_), None) => {
                 self.inner.throttle.record_failure(&key, now);
                 info!("sign-in refused");
                 return Err(AppError::BadCredentials);
@@ -95,11 +99,15 @@ impl App {
                 "your account is not active at any clinic; ask your clinic's account manager",
             ));
         }
-        let (token, _session) = self
-            .inner
-            .sessions
-            .create(account.id.0, must_change, now)
+        let sessions = &self.inner.sessions;
+        let (token, _session) = sessions
+            .create(account.id.0, now)
             .map_err(|e| AppError::Internal(format!("creating session: {e}")))?;
+        if must_change {
+            sessions
+                .set_must_change(&token, true)
+                .map_err(|e| AppError::Internal(format!("updating session: {e}")))?;
+        }
         info!(user = %account.id, "signed in");
         Ok(LoginResult {
             token,
@@ -228,8 +236,9 @@ impl App {
         message: &str,
     ) -> Result<(), AppError> {
         let id = account_doc(user)?;
+        let stored = stored_credentials(credentials);
         self.store().change(&id, by.0, message, |tx| {
-            schema::write_credentials(tx, credentials).map_err(AppError::from)
+            schema::write_credentials(tx, &stored).map_err(AppError::from)
         })?;
         Ok(())
     }
@@ -257,7 +266,7 @@ impl App {
         display_name: &str,
         email: &str,
         now: OffsetDateTime,
-    ) -> Result<(AccountRecord, String), AppError> {
+    ) -> Result<(AccountView, String), AppError> {
         let username = validate_username(username)?;
         if display_name.trim().is_empty() {
             return Err(AppError::invalid("display_name", "a name is required"));
@@ -269,20 +278,42 @@ impl App {
         }
         let (credentials, temporary) = Credentials::temporary(now)
             .map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
-        let account = AccountRecord {
+        let record = AccountRecord {
             id,
             username,
             display_name: display_name.trim().to_owned(),
             email: email.trim().to_owned(),
             practitioner_number: None,
             created_at: now,
-            credentials: Some(credentials),
+            credentials: stored_credentials(&credentials),
         };
-        let id = account_doc(account.id)?;
-        self.store().change(&id, by.0, "create account", |tx| {
-            schema::write_account(tx, &account).map_err(AppError::from)
+        let doc = account_doc(record.id)?;
+        self.store().change(&doc, by.0, "create account", |tx| {
+            schema::write_account(tx, &record).map_err(AppError::from)
         })?;
-        Ok((account, temporary))
+        Ok((record.into(), temporary))
+    }
+}
+
+pub(super) fn stored_credentials(c: &Credentials) -> schema::StoredCredentials {
+    schema::StoredCredentials {
+        password_hash: c.password_hash.clone(),
+        temporary: c.temporary,
+        expires_at: c.expires_at,
+        must_change: c.must_change,
+        changed_at: c.changed_at,
+    }
+}
+
+/// Credentials of a person who has asked to join but has no password yet: an empty hash,
+/// which no password verifies against.
+pub(super) fn no_credentials(now: OffsetDateTime) -> schema::StoredCredentials {
+    schema::StoredCredentials {
+        password_hash: String::new(),
+        temporary: false,
+        expires_at: None,
+        must_change: true,
+        changed_at: now,
     }
 }
 

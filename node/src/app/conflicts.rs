@@ -7,7 +7,7 @@ use super::model::Model;
 use super::registry::require_manager;
 use super::{App, AppError};
 use crate::domain::{self, ClinicId, Conflict, ConflictValue, PanelEntry, UserId};
-use crate::schema::Candidate;
+use super::model::Candidate;
 
 /// A clash, ready to show: what it is about and every side's value and author.
 #[derive(Debug, Clone)]
@@ -32,7 +32,7 @@ pub(super) fn candidate_values(candidates: &[Candidate]) -> Vec<ConflictValue> {
         .iter()
         .map(|c| ConflictValue {
             value: c.value.clone(),
-            by: c.by.map(UserId),
+            by: c.by,
             at: c.at,
             kept: false,
         })
@@ -110,9 +110,9 @@ fn clash_entries(model: &Model, key: &(ClinicId, domain::Phn)) -> Vec<PanelEntry
 
 fn field_conflict(subject: &str, candidates: &[Candidate]) -> Conflict {
     let mut values = candidate_values(candidates);
-    // Automerge shows the winning value first.
-    if let Some(first) = values.first_mut() {
-        first.kept = true;
+    // The last candidate is the one every replica reads.
+    if let Some(last) = values.last_mut() {
+        last.kept = true;
     }
     Conflict {
         kind: domain::ConflictKind::ConcurrentEdit,

@@ -87,3 +87,57 @@ impl AppError {
         }
     }
 }
+
+impl From<crate::store::StoreError> for AppError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as S;
+        match e {
+            S::InvalidDocId { .. } => Self::invalid("id", e.to_string()),
+            S::Corrupt { .. } => Self::Unavailable(format!(
+                "{e}; the rest of the node keeps working. Restore it from a backup or a peer."
+            )),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::store::ChangeError<AppError>> for AppError {
+    fn from(e: crate::store::ChangeError<AppError>) -> Self {
+        match e {
+            crate::store::ChangeError::Rejected(inner) => inner,
+            crate::store::ChangeError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::schema::SchemaError> for AppError {
+    fn from(e: crate::schema::SchemaError) -> Self {
+        Self::Internal(format!("document layout: {e}"))
+    }
+}
+
+impl From<crate::interop::ImportErrors> for AppError {
+    fn from(e: crate::interop::ImportErrors) -> Self {
+        use crate::interop::ImportErrors as I;
+        match e {
+            I::File(f) => Self::Invalid {
+                message: format!("Nothing was imported. {f}"),
+                problems: vec![Problem::field("file", f.to_string())],
+            },
+            I::Rows(rows) => Self::Invalid {
+                message: format!(
+                    "Nothing was imported: {} problem(s) to fix in the file.",
+                    rows.len()
+                ),
+                problems: rows
+                    .into_iter()
+                    .map(|r| Problem {
+                        row: Some(r.row),
+                        field: r.field,
+                        message: r.message,
+                    })
+                    .collect(),
+            },
+        }
+    }
+}

@@ -26,7 +26,7 @@ pub use panel::{
     EntryUpdate, ImportReport, PanelPage, PanelQuery, PanelRow, PanelSort, PanelSummary,
 };
 
-use crate::auth::{SessionStore, ThrottleStore};
+use crate::auth::{SessionConfig, SessionStore, ThrottleStore};
 use crate::config::Config;
 use crate::store::{DocStore, StoreOptions};
 
@@ -87,8 +87,12 @@ impl App {
             Arc::new(projector::Projector::new(model.clone())),
         )?;
         let sessions = SessionStore::open(
-            store.local_tree("sessions-v1")?,
-            time::Duration::minutes(i64::from(session_idle_minutes)),
+            store.local_db(),
+            SessionConfig {
+                idle_timeout: time::Duration::minutes(i64::from(session_idle_minutes)),
+                ..SessionConfig::default()
+            },
+            clock.now(),
         )
         .map_err(|e| AppError::Internal(format!("opening sessions: {e}")))?;
         Ok(Self {

@@ -12,7 +12,41 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{
     Clinic, ClinicId, EntryId, PanelEntry, PanelPreferences, PatientStatus, Phn, UserId,
 };
-use crate::schema::{AccountRecord, Candidate, FieldConflict};
+use crate::schema::{self, AccountRecord};
+
+/// One concurrent value of a field, as persisted in a projection and shown for review.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub value: String,
+    pub by: Option<UserId>,
+    pub at: Option<time::OffsetDateTime>,
+}
+
+/// A field holding several concurrent values; the last candidate is the one kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldConflict {
+    pub field: String,
+    pub candidates: Vec<Candidate>,
+}
+
+impl From<&schema::Candidate> for Candidate {
+    fn from(c: &schema::Candidate) -> Self {
+        Self {
+            value: c.value.clone(),
+            by: c.by,
+            at: c.at,
+        }
+    }
+}
+
+impl From<&schema::FieldConflict> for FieldConflict {
+    fn from(f: &schema::FieldConflict) -> Self {
+        Self {
+            field: f.field.clone(),
+            candidates: f.candidates.iter().map(Into::into).collect(),
+        }
+    }
+}
 
 /// What is persisted beside each document: its decoded state and any concurrent values.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,7 +57,7 @@ pub enum Projection {
         secondary_candidates: Vec<Candidate>,
         member_conflicts: Vec<FieldConflict>,
     },
-    Account(Box<AccountRecord>),
+    Account(Box<AccountView>),
     Preferences {
         provider: UserId,
         preferences: PanelPreferences,
@@ -34,6 +68,41 @@ pub enum Projection {
     },
     /// The document exists but could not be decoded; kept so the problem is visible.
     Unreadable { error: String },
+}
+
+/// An account as the read model keeps it. `credentials` is `None` for a person who asked
+/// to join and has not been given a password yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountView {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub email: String,
+    pub practitioner_number: Option<String>,
+    pub created_at: time::OffsetDateTime,
+    pub credentials: Option<crate::auth::Credentials>,
+}
+
+impl From<AccountRecord> for AccountView {
+    fn from(a: AccountRecord) -> Self {
+        let c = a.credentials;
+        let credentials = (!c.password_hash.is_empty()).then(|| crate::auth::Credentials {
+            password_hash: c.password_hash,
+            temporary: c.temporary,
+            expires_at: c.expires_at,
+            must_change: c.must_change,
+            changed_at: c.changed_at,
+        });
+        Self {
+            id: a.id,
+            username: a.username,
+            display_name: a.display_name,
+            email: a.email,
+            practitioner_number: a.practitioner_number,
+            created_at: a.created_at,
+            credentials,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -72,7 +141,7 @@ pub fn fold(s: &str) -> String {
 #[derive(Debug, Default)]
 pub struct Model {
     pub clinics: HashMap<ClinicId, ClinicState>,
-    pub accounts: HashMap<UserId, AccountRecord>,
+    pub accounts: HashMap<UserId, AccountView>,
     /// Lower-cased username → accounts holding it (more than one only after a merge clash).
     pub usernames: HashMap<String, BTreeSet<UserId>>,
     /// Clinics each user is a member of (any state).
@@ -149,7 +218,7 @@ impl Model {
         self.clinics.insert(id, state);
     }
 
-    fn put_account(&mut self, account: AccountRecord) {
+    fn put_account(&mut self, account: AccountView) {
         if let Some(old) = self.accounts.get(&account.id) {
             let key = fold(&old.username);
             if let Some(set) = self.usernames.get_mut(&key) {
@@ -208,7 +277,7 @@ impl Model {
 
     /// The user holding `username`; after a merge clash the earliest-created account
     /// (lowest UUIDv7) keeps the name, on every replica alike.
-    pub fn user_by_name(&self, username: &str) -> Option<&AccountRecord> {
+    pub fn user_by_name(&self, username: &str) -> Option<&AccountView> {
         self.usernames
             .get(&fold(username))
             .and_then(|set| set.iter().next())

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use automerge::Automerge;
 
-use super::model::{Projection, ReadModel};
+use super::model::{Candidate, FieldConflict, Projection, ReadModel};
 use crate::schema;
 use crate::store::DocId;
 
@@ -28,15 +28,31 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
     match segments.as_slice() {
         ["clinic", _] => {
             let clinic = schema::read_clinic(doc).map_err(|e| e.to_string())?;
+            let err = |e: schema::SchemaError| e.to_string();
+            let candidates = |key: &str| -> Result<Vec<Candidate>, String> {
+                Ok(schema::register_candidates(doc, key)
+                    .map_err(err)?
+                    .iter()
+                    .map(Candidate::from)
+                    .collect())
+            };
             Ok(Projection::Clinic {
                 clinic: Box::new(clinic),
-                primary_candidates: schema::register_candidates(doc, "primary"),
-                secondary_candidates: schema::register_candidates(doc, "secondary"),
-                member_conflicts: schema::member_field_conflicts(doc),
+                primary_candidates: candidates("primary")?,
+                secondary_candidates: candidates("secondary")?,
+                member_conflicts: schema::member_field_conflicts(doc)
+                    .map_err(err)?
+                    .iter()
+                    .map(|m| {
+                        let mut f = FieldConflict::from(&m.conflict);
+                        f.field = format!("{} of member {}", f.field, m.member);
+                        f
+                    })
+                    .collect(),
             })
         }
         ["account", _] => Ok(Projection::Account(Box::new(
-            schema::read_account(doc).map_err(|e| e.to_string())?,
+            schema::read_account(doc).map_err(|e| e.to_string())?.into(),
         ))),
         ["panel", provider] => Ok(Projection::Preferences {
             provider: provider
@@ -46,7 +62,11 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
         }),
         ["panel", _, _] => Ok(Projection::Entry {
             entry: Box::new(schema::read_entry(doc).map_err(|e| e.to_string())?),
-            conflicts: schema::entry_field_conflicts(doc),
+            conflicts: schema::entry_field_conflicts(doc)
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(FieldConflict::from)
+                .collect(),
         }),
         _ => Err("unknown document kind".to_owned()),
     }

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use tracing::info;
 
 use super::accounts::{account_doc, validate_username};
+use super::model::AccountView;
 use super::{App, AppError};
 use crate::auth::Credentials;
 use crate::domain::{
@@ -226,7 +227,7 @@ impl App {
                     email: email.trim().to_owned(),
                     practitioner_number: None,
                     created_at: now,
-                    credentials: None,
+                    credentials: super::accounts::no_credentials(now),
                 };
                 let id = account_doc(account.id)?;
                 self.store().change(&id, account.id.0, "request account", |tx| {
@@ -519,7 +520,7 @@ pub(super) fn require_manager(c: &Clinic, who: UserId) -> Result<(), AppError> {
     }
 }
 
-fn member_view(c: &Clinic, m: &Membership, account: Option<&AccountRecord>) -> MemberView {
+fn member_view(c: &Clinic, m: &Membership, account: Option<&AccountView>) -> MemberView {
     MemberView {
         membership: m.clone(),
         username: account.map(|a| a.username.clone()).unwrap_or_default(),

@@ -299,6 +299,12 @@ impl DocStore {
         self.inner.node_id
     }
 
+    /// The underlying database, for node-local state that is never replicated (sessions).
+    /// Such state lives in its own trees; the document trees are the store's alone.
+    pub fn local_db(&self) -> &sled::Db {
+        &self.inner.db
+    }
+
     /// Load (or create empty) the doc, run `f` in one Automerge transaction as `user`, commit
     /// with `message`, persist durably, then call `projector.committed`. If `f` returns Err
     /// nothing is written and the error is returned as `ChangeError::Rejected(e)`. If the
