@@ -21,16 +21,18 @@
 
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjId, ROOT, ReadDoc, ScalarValue, Value};
+use std::collections::BTreeMap;
+
 use time::Time;
 
 use super::common::{
-    Candidate, FieldConflict, Fields, KIND_CLINIC, SchemaError, ensure_map,
-    field_candidates, id_value, instant, map_conflicts, parse_time,
-    put_header, put_if_changed, put_opt_if_changed, resolve_field, text, time_string,
+    Candidate, FieldConflict, Fields, KIND_CLINIC, SchemaError, ensure_map, field_candidates,
+    id_value, instant, map_conflicts, parse_time, put_header, put_if_changed, put_opt_if_changed,
+    resolve_field, text, time_string,
 };
 use crate::domain::{
-    Address, Clinic, ClinicProfile, DayHours, Delegation, DelegationState, Location,
-    MemberState, Membership, Role, Side, StatusDefinition, UserId,
+    Address, Clinic, ClinicProfile, DayHours, Delegation, DelegationState, Location, MemberState,
+    Membership, Role, Side, StatusDefinition, UserId,
 };
 
 /// Root key of the primary account manager register.
@@ -178,8 +180,7 @@ fn read_records<R: ReadDoc, K: Ord + From<uuid::Uuid>, V>(
     let records = root.map(key)?;
     let mut out = std::collections::BTreeMap::new();
     for k in records.keys() {
-        let id = uuid::Uuid::parse_str(&k)
-            .map_err(|_| records.malformed(&k, "keyed by an id"))?;
+        let id = uuid::Uuid::parse_str(&k).map_err(|_| records.malformed(&k, "keyed by an id"))?;
         let fields = records.map(&k)?;
         out.insert(K::from(id), read_one(K::from(id), &fields)?);
     }
@@ -241,11 +242,7 @@ pub fn read_clinic(doc: &impl ReadDoc) -> Result<Clinic, SchemaError> {
 // Writing
 // ---------------------------------------------------------------------------
 
-fn write_address<T: Transactable>(
-    tx: &mut T,
-    obj: &ObjId,
-    a: &Address,
-) -> Result<(), SchemaError> {
+fn write_address<T: Transactable>(tx: &mut T, obj: &ObjId, a: &Address) -> Result<(), SchemaError> {
     put_if_changed(tx, obj, "street", text(&a.street))?;
     put_if_changed(tx, obj, "city", text(&a.city))?;
     put_if_changed(tx, obj, "province", text(&a.province))?;
@@ -302,7 +299,10 @@ pub fn write_profile<T: Transactable>(
     let hours = ensure_map(tx, &obj, HOURS, KIND_CLINIC)?;
     let stored: Vec<String> = tx.keys(&hours).collect();
     for key in stored {
-        let wanted = key.parse::<u8>().ok().filter(|d| profile.hours.contains_key(d));
+        let wanted = key
+            .parse::<u8>()
+            .ok()
+            .filter(|d| profile.hours.contains_key(d));
         if wanted.is_none() {
             tx.delete(&hours, key.as_str())?;
         }
@@ -347,10 +347,7 @@ pub fn write_secondary<T: Transactable>(
     Ok(())
 }
 
-pub fn write_status<T: Transactable>(
-    tx: &mut T,
-    s: &StatusDefinition,
-) -> Result<(), SchemaError> {
+pub fn write_status<T: Transactable>(tx: &mut T, s: &StatusDefinition) -> Result<(), SchemaError> {
     let obj = record(tx, STATUSES, s.id.0)?;
     put_if_changed(tx, &obj, "name", text(&s.name))?;
     put_if_changed(tx, &obj, "definition", text(&s.definition))?;
@@ -388,16 +385,36 @@ pub struct MemberFieldConflict {
     pub conflict: FieldConflict,
 }
 
-/// The member fields (`role`, `state`, …) that replicas set to different values concurrently.
+/// The `field` of a [`MemberFieldConflict`] when two managers added the same person
+/// concurrently: each made a whole member record, one record wins and the other is
+/// hidden; the candidates are the whole records.
+pub const MEMBER_RECORD: &str = "record";
+
+/// The member fields (`role`, `state`, …) that replicas set to different values
+/// concurrently, and the members added twice concurrently with different fields
+/// (`field` = [`MEMBER_RECORD`]).
 pub fn member_field_conflicts(doc: &Automerge) -> Result<Vec<MemberFieldConflict>, SchemaError> {
     let Some((Value::Object(_), members)) = doc.get(ROOT, MEMBERS)? else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
+    let records: BTreeMap<String, FieldConflict> = map_conflicts(doc, &members)?
+        .into_iter()
+        .map(|c| (c.field.clone(), c))
+        .collect();
     for key in doc.keys(&members) {
         let Ok(member) = key.parse::<UserId>() else {
             continue;
         };
+        if let Some(record) = records.get(&key) {
+            out.push(MemberFieldConflict {
+                member,
+                conflict: FieldConflict {
+                    field: MEMBER_RECORD.into(),
+                    candidates: record.candidates.clone(),
+                },
+            });
+        }
         let Some((Value::Object(_), obj)) = doc.get(&members, key.as_str())? else {
             continue;
         };
@@ -417,13 +434,18 @@ pub fn resolve_register<T: Transactable>(
     resolve_field(tx, &ROOT, key, chosen)
 }
 
-/// Settles a conflict on one field of one member on the chosen candidate.
+/// Settles a conflict on one field of one member (or, for [`MEMBER_RECORD`], on the
+/// whole record) on the chosen candidate.
 pub fn resolve_member_field<T: Transactable>(
     tx: &mut T,
     member: UserId,
     field: &str,
     chosen: &Candidate,
 ) -> Result<(), SchemaError> {
+    if field == MEMBER_RECORD {
+        let members = ensure_map(tx, &ROOT, MEMBERS, KIND_CLINIC)?;
+        return resolve_field(tx, &members, &member.to_string(), chosen);
+    }
     let obj = record(tx, MEMBERS, member.0)?;
     resolve_field(tx, &obj, field, chosen)
 }

@@ -111,7 +111,10 @@ pub enum SchemaError {
         expected: &'static str,
     },
     #[error("expected a {expected} document but this is a `{found}` document")]
-    WrongKind { expected: &'static str, found: String },
+    WrongKind {
+        expected: &'static str,
+        found: String,
+    },
     #[error("the document could not be read or changed: {0}")]
     Automerge(#[from] AutomergeError),
 }
@@ -278,7 +281,9 @@ impl<'a, R: ReadDoc> Fields<'a, R> {
     ) -> Result<Option<T>, SchemaError> {
         match self.opt_str(key)? {
             None => Ok(None),
-            Some(s) => parse(&s).map(Some).ok_or_else(|| self.malformed(key, expected)),
+            Some(s) => parse(&s)
+                .map(Some)
+                .ok_or_else(|| self.malformed(key, expected)),
         }
     }
 
@@ -555,7 +560,10 @@ impl fmt::Debug for StoredValue {
 impl fmt::Debug for Candidate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Candidate")
-            .field("value", &format_args!("<{} chars>", self.value.chars().count()))
+            .field(
+                "value",
+                &format_args!("<{} chars>", self.value.chars().count()),
+            )
             .field("by", &self.by)
             .field("node", &self.node)
             .field("at", &self.at)
@@ -692,11 +700,14 @@ mod tests {
 
     #[test]
     fn encodings_round_trip() {
-        let t = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789)
-            .expect("valid");
+        let t =
+            OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).expect("valid");
         let back = instant_from(&instant(t)).expect("decodes");
         assert_eq!(unix_ms(back), 1_700_000_000_123);
-        assert_eq!(instant_from(&ScalarValue::Int(5)), instant_from(&ScalarValue::Timestamp(5)));
+        assert_eq!(
+            instant_from(&ScalarValue::Int(5)),
+            instant_from(&ScalarValue::Timestamp(5))
+        );
         let d = Date::from_calendar_date(1987, time::Month::March, 9).expect("valid");
         assert_eq!(date_string(d), "1987-03-09");
         assert_eq!(parse_date("1987-03-09"), Some(d));
@@ -729,9 +740,15 @@ mod tests {
         tx.commit();
         let root = Fields::root(&doc, KIND_CLINIC).expect("kind matches");
         let err = root.str("phone").expect_err("not text");
-        assert_eq!(err.to_string(), "`phone` in the clinic document is not text");
+        assert_eq!(
+            err.to_string(),
+            "`phone` in the clinic document is not text"
+        );
         let err = root.str("fax").expect_err("absent");
-        assert_eq!(err.to_string(), "the clinic document has no value for `fax`");
+        assert_eq!(
+            err.to_string(),
+            "the clinic document has no value for `fax`"
+        );
         assert!(matches!(
             Fields::root(&doc, KIND_ENTRY),
             Err(SchemaError::WrongKind { .. })

@@ -18,17 +18,17 @@ pub use account::{
     AccountRecord, StoredCredentials, read_account, write_account, write_credentials,
 };
 pub use clinic::{
-    MemberFieldConflict, PRIMARY, SECONDARY, member_field_conflicts, read_clinic,
+    MEMBER_RECORD, MemberFieldConflict, PRIMARY, SECONDARY, member_field_conflicts, read_clinic,
     register_candidates, resolve_member_field, resolve_register, write_clinic_new,
     write_delegation, write_location, write_membership, write_primary, write_profile,
     write_secondary, write_status,
 };
 pub use common::{
     Candidate, DocId, FieldConflict, KIND_ACCOUNT, KIND_CLINIC, KIND_ENTRY, KIND_PANEL,
-    SCHEMA_VERSION, SchemaError, account_doc_id, clinic_doc_id, entry_doc_id, field_candidates,
-    panel_doc_id, resolve_field, StoredValue,
+    SCHEMA_VERSION, SchemaError, StoredValue, account_doc_id, clinic_doc_id, entry_doc_id,
+    field_candidates, panel_doc_id, resolve_field,
 };
 pub use panel::{
-    entry_field_conflicts, read_entry, read_panel_provider, read_preferences,
-    resolve_entry_field, write_entry, write_preferences,
+    entry_field_conflicts, read_entry, read_panel_provider, read_preferences, resolve_entry_field,
+    write_entry, write_preferences,
 };

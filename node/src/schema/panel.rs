@@ -217,7 +217,9 @@ pub fn read_preferences(doc: &impl ReadDoc) -> Result<PanelPreferences, SchemaEr
         accepting_new_patients: f
             .opt_bool("accepting_new_patients")?
             .unwrap_or(d.accepting_new_patients),
-        monthly_capacity: f.opt_count("monthly_capacity")?.unwrap_or(d.monthly_capacity),
+        monthly_capacity: f
+            .opt_count("monthly_capacity")?
+            .unwrap_or(d.monthly_capacity),
         desired_panel_size: f
             .opt_count("desired_panel_size")?
             .unwrap_or(d.desired_panel_size),

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
-use automerge::{Automerge, ReadDoc, ROOT};
+use automerge::{Automerge, ROOT, ReadDoc};
 use proptest::prelude::*;
 use time::{Date, Month, OffsetDateTime, Time};
 
@@ -43,8 +43,20 @@ fn sample_clinic() -> Clinic {
     let secondary = UserId::new();
     let staff = UserId::new();
     let mut hours = BTreeMap::new();
-    hours.insert(1, DayHours { opens: hm(8, 30), closes: hm(17, 0) });
-    hours.insert(3, DayHours { opens: hm(9, 0), closes: hm(12, 15) });
+    hours.insert(
+        1,
+        DayHours {
+            opens: hm(8, 30),
+            closes: hm(17, 0),
+        },
+    );
+    hours.insert(
+        3,
+        DayHours {
+            opens: hm(9, 0),
+            closes: hm(12, 15),
+        },
+    );
     let location = Location {
         id: LocationId::new(),
         name: "Downtown".into(),
@@ -98,9 +110,18 @@ fn sample_clinic() -> Clinic {
         },
         locations: BTreeMap::from([(location.id, location)]),
         members: BTreeMap::from([
-            (primary, member(primary, Role::Physician, MemberState::Active)),
-            (secondary, member(secondary, Role::Director, MemberState::Active)),
-            (staff, member(staff, Role::MedicalOfficeAssistant, MemberState::Requested)),
+            (
+                primary,
+                member(primary, Role::Physician, MemberState::Active),
+            ),
+            (
+                secondary,
+                member(secondary, Role::Director, MemberState::Active),
+            ),
+            (
+                staff,
+                member(staff, Role::MedicalOfficeAssistant, MemberState::Requested),
+            ),
         ]),
         primary,
         secondary: Some(secondary),
@@ -130,7 +151,10 @@ fn sample_entry() -> PanelEntry {
             last_visit: Some(date(2024, Month::November, 2)),
         },
         status: PatientStatus::Custom(StatusId::new()),
-        mrp: Some(MrpConfirmation { at: at(1_710_000_000, 7), by: provider }),
+        mrp: Some(MrpConfirmation {
+            at: at(1_710_000_000, 7),
+            by: provider,
+        }),
         added_at: at(1_700_000_000, 9),
         added_by: provider,
         how_added: HowAdded::CsvUpload,
@@ -228,7 +252,10 @@ fn rewriting_a_clinic_makes_no_operations() {
     assert_eq!(edit(&mut doc, |tx| write_clinic_new(tx, &clinic)), 0);
     assert_eq!(edit(&mut doc, |tx| write_profile(tx, &clinic.profile)), 0);
     assert_eq!(edit(&mut doc, |tx| write_primary(tx, clinic.primary)), 0);
-    assert_eq!(edit(&mut doc, |tx| write_secondary(tx, clinic.secondary)), 0);
+    assert_eq!(
+        edit(&mut doc, |tx| write_secondary(tx, clinic.secondary)),
+        0
+    );
     for m in clinic.members.values() {
         assert_eq!(edit(&mut doc, |tx| write_membership(tx, m)), 0);
     }
@@ -255,9 +282,13 @@ fn a_profile_edit_writes_only_the_changed_fields() {
 
     // Closing Wednesday deletes one key; opening Friday adds one.
     profile.hours.remove(&3);
-    profile
-        .hours
-        .insert(5, DayHours { opens: hm(7, 0), closes: hm(19, 45) });
+    profile.hours.insert(
+        5,
+        DayHours {
+            opens: hm(7, 0),
+            closes: hm(19, 45),
+        },
+    );
     assert_eq!(edit(&mut doc, |tx| write_profile(tx, &profile)), 2);
     assert_eq!(read_clinic(&doc).expect("readable").profile, profile);
 }
@@ -300,7 +331,10 @@ fn readers_refuse_the_wrong_kind_of_document() {
     edit(&mut doc, |tx| write_entry(tx, &entry));
     assert!(matches!(
         read_clinic(&doc),
-        Err(SchemaError::WrongKind { expected: "clinic", .. })
+        Err(SchemaError::WrongKind {
+            expected: "clinic",
+            ..
+        })
     ));
     assert!(matches!(
         read_entry(&Automerge::new()),
@@ -334,13 +368,28 @@ fn concurrent_primary_handover_converges_and_shows_both() {
 
     let cands = register_candidates(&a, PRIMARY).expect("candidates");
     assert_eq!(cands.len(), 2);
-    assert_eq!(values(&cands), BTreeSet::from([to_a.to_string(), to_b.to_string()]));
-    assert_eq!(authors(&cands), BTreeSet::from([Some(old), Some(other_manager)]));
+    assert_eq!(
+        values(&cands),
+        BTreeSet::from([to_a.to_string(), to_b.to_string()])
+    );
+    assert_eq!(
+        authors(&cands),
+        BTreeSet::from([Some(old), Some(other_manager)])
+    );
     // The last candidate is what readers see.
-    assert_eq!(cands.last().map(|c| c.value.clone()), Some(on_a.primary.to_string()));
-    let by_a = cands.iter().find(|c| c.by == Some(old)).expect("A's candidate");
+    assert_eq!(
+        cands.last().map(|c| c.value.clone()),
+        Some(on_a.primary.to_string())
+    );
+    let by_a = cands
+        .iter()
+        .find(|c| c.by == Some(old))
+        .expect("A's candidate");
     assert_eq!(by_a.at, Some(at(1_720_000_000, 0)));
-    let by_b = cands.iter().find(|c| c.by == Some(other_manager)).expect("B's");
+    let by_b = cands
+        .iter()
+        .find(|c| c.by == Some(other_manager))
+        .expect("B's");
     assert_eq!(by_b.at, None);
     assert_eq!(register_candidates(&b, PRIMARY).expect("candidates"), cands);
 
@@ -348,8 +397,14 @@ fn concurrent_primary_handover_converges_and_shows_both() {
     let loser = cands.first().expect("two candidates").clone();
     edit(&mut b, |tx| resolve_register(tx, PRIMARY, &loser));
     sync(&mut a, &mut b);
-    assert_eq!(register_candidates(&a, PRIMARY).expect("candidates").len(), 1);
-    assert_eq!(read_clinic(&a).expect("readable").primary.to_string(), loser.value);
+    assert_eq!(
+        register_candidates(&a, PRIMARY).expect("candidates").len(),
+        1
+    );
+    assert_eq!(
+        read_clinic(&a).expect("readable").primary.to_string(),
+        loser.value
+    );
 }
 
 // (b) One edits the clinic phone while the other approves a member.
@@ -417,12 +472,42 @@ fn concurrent_adds_of_one_member_stay_readable() {
     let m = &merged.members[&newcomer];
     assert!(*m == as_physician || *m == as_np, "one whole record wins");
     assert_eq!(merged.members.len(), clinic.members.len() + 1);
+    // The hidden record is not dropped silently: it is shown for review.
+    let conflicts = member_field_conflicts(&a).expect("conflicts");
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0].member, newcomer);
+    assert_eq!(conflicts[0].conflict.field, MEMBER_RECORD);
+    let cands = &conflicts[0].conflict.candidates;
+    assert!(
+        cands
+            .iter()
+            .any(|c| c.value.contains("role=nurse_practitioner"))
+    );
+    assert!(cands.iter().any(|c| c.value.contains("role=physician")));
     // Later edits land in the winning record and are read back.
     let mut later = m.clone();
     later.state = MemberState::Deactivated;
     assert_eq!(edit(&mut b, |tx| write_membership(tx, &later)), 1);
     sync(&mut a, &mut b);
     assert_eq!(read_clinic(&a).expect("readable").members[&newcomer], later);
+
+    // Settling on the record that lost makes it the member, on both replicas.
+    let losing = cands
+        .iter()
+        .find(|c| c.value != cands[1].value)
+        .expect("other")
+        .clone();
+    let lost = if losing.value.contains("role=physician") {
+        &as_physician
+    } else {
+        &as_np
+    };
+    edit(&mut a, |tx| {
+        resolve_member_field(tx, newcomer, MEMBER_RECORD, &losing)
+    });
+    sync(&mut a, &mut b);
+    assert!(member_field_conflicts(&b).expect("conflicts").is_empty());
+    assert_eq!(read_clinic(&b).expect("readable").members[&newcomer], *lost);
 }
 
 #[test]
@@ -435,10 +520,22 @@ fn concurrent_role_changes_are_reported_as_a_member_conflict() {
     let mut a = fork_for(&base, clinic.primary);
     let mut b = fork_for(&base, second);
     edit(&mut a, |tx| {
-        write_membership(tx, &Membership { role: Role::Director, ..staff.clone() })
+        write_membership(
+            tx,
+            &Membership {
+                role: Role::Director,
+                ..staff.clone()
+            },
+        )
     });
     edit(&mut b, |tx| {
-        write_membership(tx, &Membership { role: Role::OtherStaff, ..staff.clone() })
+        write_membership(
+            tx,
+            &Membership {
+                role: Role::OtherStaff,
+                ..staff.clone()
+            },
+        )
     });
     sync(&mut a, &mut b);
 
@@ -447,11 +544,23 @@ fn concurrent_role_changes_are_reported_as_a_member_conflict() {
     assert_eq!(conflicts[0].member, staff.user);
     assert_eq!(conflicts[0].conflict.field, "role");
     let cands = &conflicts[0].conflict.candidates;
-    assert_eq!(values(cands), BTreeSet::from(["director".into(), "other_staff".into()]));
-    assert_eq!(authors(cands), BTreeSet::from([Some(clinic.primary), Some(second)]));
+    assert_eq!(
+        values(cands),
+        BTreeSet::from(["director".into(), "other_staff".into()])
+    );
+    assert_eq!(
+        authors(cands),
+        BTreeSet::from([Some(clinic.primary), Some(second)])
+    );
 
-    let chosen = cands.iter().find(|c| c.value == "other_staff").expect("B's value").clone();
-    edit(&mut a, |tx| resolve_member_field(tx, staff.user, "role", &chosen));
+    let chosen = cands
+        .iter()
+        .find(|c| c.value == "other_staff")
+        .expect("B's value")
+        .clone();
+    edit(&mut a, |tx| {
+        resolve_member_field(tx, staff.user, "role", &chosen)
+    });
     sync(&mut a, &mut b);
     assert!(member_field_conflicts(&b).expect("conflicts").is_empty());
     assert_eq!(
@@ -555,7 +664,10 @@ fn edits_to_one_entry_field_converge_and_show_the_conflict() {
     assert_eq!(conflicts.len(), 1, "{conflicts:?}");
     assert_eq!(conflicts[0].field, "phone");
     let cands = &conflicts[0].candidates;
-    assert_eq!(values(cands), BTreeSet::from(["250-555-1111".into(), "250-555-2222".into()]));
+    assert_eq!(
+        values(cands),
+        BTreeSet::from(["250-555-1111".into(), "250-555-2222".into()])
+    );
     assert_eq!(authors(cands), BTreeSet::from([Some(ua), Some(ub)]));
     assert_eq!(entry_field_conflicts(&b).expect("conflicts"), conflicts);
 
@@ -567,7 +679,10 @@ fn edits_to_one_entry_field_converge_and_show_the_conflict() {
     edit(&mut b, |tx| resolve_entry_field(tx, "phone", &chosen));
     sync(&mut a, &mut b);
     assert!(entry_field_conflicts(&a).expect("conflicts").is_empty());
-    assert_eq!(read_entry(&a).expect("readable").details.contact.phone, chosen.value);
+    assert_eq!(
+        read_entry(&a).expect("readable").details.contact.phone,
+        chosen.value
+    );
 }
 
 /// Concurrent MRP changes: side A re-confirms (only the time changes) or clears the
@@ -588,12 +703,22 @@ fn concurrent_group_writes_never_mix_sides() {
         on_a.mrp = if round % 3 == 0 {
             None
         } else {
-            Some(MrpConfirmation { at: at(1_720_000_000, 1), by: entry.provider })
+            Some(MrpConfirmation {
+                at: at(1_720_000_000, 1),
+                by: entry.provider,
+            })
         };
         let mut on_b = entry.clone();
-        on_b.mrp = Some(MrpConfirmation { at: at(1_720_000_500, 2), by: ub });
+        on_b.mrp = Some(MrpConfirmation {
+            at: at(1_720_000_500, 2),
+            by: ub,
+        });
         // Vary the op counters: one side first makes unrelated edits.
-        let (side, extra) = if round % 2 == 0 { (&mut a, &mut on_a) } else { (&mut b, &mut on_b) };
+        let (side, extra) = if round % 2 == 0 {
+            (&mut a, &mut on_a)
+        } else {
+            (&mut b, &mut on_b)
+        };
         for i in 0..(round / 2 % 4) {
             let mut prior = entry.clone();
             prior.details.community = format!("Community {i}");
@@ -605,11 +730,17 @@ fn concurrent_group_writes_never_mix_sides() {
         sync(&mut a, &mut b);
 
         let mrp = read_entry(&a).expect("readable").mrp;
-        assert!(mrp == on_a.mrp || mrp == on_b.mrp, "round {round}: sides mixed");
+        assert!(
+            mrp == on_a.mrp || mrp == on_b.mrp,
+            "round {round}: sides mixed"
+        );
         assert_eq!(read_entry(&b).expect("readable").mrp, mrp);
 
         let conflicts = entry_field_conflicts(&a).expect("conflicts");
-        let c = conflicts.iter().find(|c| c.field == "mrp").expect("an mrp conflict");
+        let c = conflicts
+            .iter()
+            .find(|c| c.field == "mrp")
+            .expect("an mrp conflict");
         assert_eq!(c.candidates.len(), 2);
         assert_eq!(authors(&c.candidates), BTreeSet::from([Some(ua), Some(ub)]));
     }
@@ -623,10 +754,21 @@ fn a_group_conflict_can_be_settled_on_either_side() {
     edit(&mut base, |tx| write_entry(tx, &entry));
     let mut a = fork_for(&base, ua);
     let mut b = fork_for(&base, ub);
-    let removal = Removal { at: at(1_730_000_000, 0), by: ua, reason: "Deceased".into() };
-    let on_a = PanelEntry { removed: Some(removal.clone()), ..entry.clone() };
+    let removal = Removal {
+        at: at(1_730_000_000, 0),
+        by: ua,
+        reason: "Deceased".into(),
+    };
+    let on_a = PanelEntry {
+        removed: Some(removal.clone()),
+        ..entry.clone()
+    };
     let on_b = PanelEntry {
-        removed: Some(Removal { at: at(1_730_000_900, 0), by: ub, reason: "Moved".into() }),
+        removed: Some(Removal {
+            at: at(1_730_000_900, 0),
+            by: ub,
+            reason: "Moved".into(),
+        }),
         ..entry.clone()
     };
     edit(&mut a, |tx| write_entry(tx, &on_a));
@@ -733,16 +875,28 @@ fn preferences_round_trip_and_default_when_unset() {
     edit(&mut doc, |tx| write_preferences(tx, provider, &prefs));
     assert_eq!(read_preferences(&doc).expect("readable"), prefs);
     assert_eq!(read_panel_provider(&doc).expect("readable"), provider);
-    assert_eq!(edit(&mut doc, |tx| write_preferences(tx, provider, &prefs)), 0);
-    let fewer = PanelPreferences { monthly_capacity: 4, ..prefs };
-    assert_eq!(edit(&mut doc, |tx| write_preferences(tx, provider, &fewer)), 1);
+    assert_eq!(
+        edit(&mut doc, |tx| write_preferences(tx, provider, &prefs)),
+        0
+    );
+    let fewer = PanelPreferences {
+        monthly_capacity: 4,
+        ..prefs
+    };
+    assert_eq!(
+        edit(&mut doc, |tx| write_preferences(tx, provider, &fewer)),
+        1
+    );
 
     let mut bare = replica(provider);
     edit(&mut bare, |tx| {
         tx.put(ROOT, "kind", KIND_PANEL)?;
         Ok(())
     });
-    assert_eq!(read_preferences(&bare).expect("readable"), PanelPreferences::default());
+    assert_eq!(
+        read_preferences(&bare).expect("readable"),
+        PanelPreferences::default()
+    );
 }
 
 #[test]
@@ -755,10 +909,24 @@ fn concurrent_preference_edits_merge_per_field() {
     let mut a = fork_for(&base, provider);
     let mut b = fork_for(&base, delegate);
     edit(&mut a, |tx| {
-        write_preferences(tx, provider, &PanelPreferences { accepting_new_patients: true, ..prefs })
+        write_preferences(
+            tx,
+            provider,
+            &PanelPreferences {
+                accepting_new_patients: true,
+                ..prefs
+            },
+        )
     });
     edit(&mut b, |tx| {
-        write_preferences(tx, provider, &PanelPreferences { monthly_capacity: 20, ..prefs })
+        write_preferences(
+            tx,
+            provider,
+            &PanelPreferences {
+                monthly_capacity: 20,
+                ..prefs
+            },
+        )
     });
     sync(&mut a, &mut b);
     let merged = read_preferences(&a).expect("readable");
@@ -777,9 +945,15 @@ fn account_round_trips_and_rewrites_make_no_operations() {
     edit(&mut doc, |tx| write_account(tx, &account));
     assert_eq!(read_account(&doc).expect("readable"), account);
     assert_eq!(edit(&mut doc, |tx| write_account(tx, &account)), 0);
-    assert_eq!(edit(&mut doc, |tx| write_credentials(tx, &account.credentials)), 0);
+    assert_eq!(
+        edit(&mut doc, |tx| write_credentials(tx, &account.credentials)),
+        0
+    );
 
-    let no_number = AccountRecord { practitioner_number: None, ..account.clone() };
+    let no_number = AccountRecord {
+        practitioner_number: None,
+        ..account.clone()
+    };
     assert_eq!(edit(&mut doc, |tx| write_account(tx, &no_number)), 1);
     assert_eq!(read_account(&doc).expect("readable"), no_number);
 }
@@ -805,5 +979,8 @@ fn a_password_change_writes_the_whole_credential_group() {
 fn authors_come_from_the_actor() {
     let user = UserId::new();
     let doc = replica(user);
-    assert_eq!(author_of(&doc.get_actor().clone()).map(|(_, u)| UserId(u)), Some(user));
+    assert_eq!(
+        author_of(&doc.get_actor().clone()).map(|(_, u)| UserId(u)),
+        Some(user)
+    );
 }
