@@ -66,14 +66,14 @@ impl App {
             Some(account) => match &account.credentials {
                 Some(credentials) => auth::check_login(credentials, password, now),
                 None => {
-                    auth::verify_password(password, auth::DUMMY_HASH);
+                    auth::verify_password(password, auth::password::DUMMY_HASH);
                     Err(auth::AuthError::InvalidCredentials)
                 }
             },
             None => {
                 // Spend the same time as a real check so timing does not reveal which
                 // usernames exist.
-                auth::verify_password(password, auth::DUMMY_HASH);
+                auth::verify_password(password, auth::password::DUMMY_HASH);
                 Err(auth::AuthError::InvalidCredentials)
             }
         };
@@ -146,6 +146,7 @@ impl App {
         self.inner
             .sessions
             .revoke(&who.token)
+            .map(|_| ())
             .map_err(|e| AppError::Internal(format!("revoking session: {e}")))
     }
 
@@ -223,6 +224,7 @@ impl App {
         self.inner
             .sessions
             .set_must_change(&who.token, false)
+            .map(|_| ())
             .map_err(|e| AppError::Internal(format!("updating session: {e}")))?;
         info!(user = %who.user, "password changed");
         Ok(())
@@ -252,7 +254,7 @@ impl App {
         display_name: &str,
         email: &str,
         now: OffsetDateTime,
-    ) -> Result<(AccountRecord, String), AppError> {
+    ) -> Result<(AccountView, String), AppError> {
         self.create_account_as(by, UserId::new(), username, display_name, email, now)
     }
 

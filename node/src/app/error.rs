@@ -141,3 +141,26 @@ impl From<crate::interop::ImportErrors> for AppError {
         }
     }
 }
+
+impl From<crate::domain::DomainError> for AppError {
+    fn from(e: crate::domain::DomainError) -> Self {
+        use crate::domain::DomainError as D;
+        match e {
+            D::Forbidden(m) => Self::Forbidden(m),
+            D::NotFound(what) => Self::NotFound(what.to_owned()),
+            D::InvalidTransition(m) | D::Conflict(m) => Self::Conflict(m),
+            D::Validation(fields) => {
+                let problems: Vec<Problem> = fields
+                    .into_iter()
+                    .map(|f| Problem::field(f.field, f.message))
+                    .collect();
+                let message = problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                Self::Invalid { message, problems }
+            }
+        }
+    }
+}

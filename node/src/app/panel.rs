@@ -2,7 +2,6 @@
 //! summaries, bulk import and export.
 
 use serde::Serialize;
-use time::{Date, OffsetDateTime};
 use tracing::info;
 
 use super::model::{Model, fold};
@@ -414,7 +413,7 @@ impl App {
         let preferences = preferences.validated()?;
         let id = panel_doc(provider)?;
         self.store().change(&id, who.0, "update panel preferences", |tx| {
-            schema::write_preferences(tx, &preferences).map_err(AppError::from)
+            schema::write_preferences(tx, provider, &preferences).map_err(AppError::from)
         })?;
         Ok(preferences)
     }

@@ -10,8 +10,7 @@ use super::model::AccountView;
 use super::{App, AppError};
 use crate::auth::Credentials;
 use crate::domain::{
-    self, Clinic, ClinicId, ClinicProfile, Delegation, DelegationId, Location, LocationId,
-    MemberState, Membership, Role, StatusDefinition, StatusId, UserId,
+    self, Clinic, ClinicId, ClinicProfile, Delegation, DelegationId, Location, Membership, Role, StatusDefinition, StatusId, UserId,
 };
 use crate::schema::{self, AccountRecord};
 use crate::store::{DocId, HistoryItem};
@@ -308,6 +307,7 @@ impl App {
         self.inner
             .sessions
             .revoke_user(user.0)
+            .map(|_| ())
             .map_err(|e| AppError::Internal(format!("ending sessions: {e}")))
     }
 
@@ -489,7 +489,7 @@ impl App {
         }
         let needle = member.to_string();
         let items = self.store().history(&clinic_doc(clinic)?)?;
-        Ok(self.history_views(items.into_iter().filter(|i| i.message.contains(&needle))))
+        Ok(self.history_views(items.into_iter().filter(|i| i.message.as_deref().is_some_and(|m| m.contains(&needle)))))
     }
 
     pub(super) fn history_views(&self, items: impl Iterator<Item = HistoryItem>) -> Vec<HistoryView> {
@@ -498,12 +498,14 @@ impl App {
             .map(|i| {
                 let user = i.user.map(UserId);
                 HistoryView {
-                    at: i.time,
+                    at: (i.time > 0)
+                        .then(|| OffsetDateTime::from_unix_timestamp(i.time).ok())
+                        .flatten(),
                     user_name: user
                         .and_then(|u| model.accounts.get(&u))
                         .map(|a| a.display_name.clone()),
                     user,
-                    message: i.message,
+                    message: i.message.unwrap_or_default(),
                 }
             })
             .collect()

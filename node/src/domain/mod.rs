@@ -1,10 +1,29 @@
-//! Plain types and rules of the registries. No I/O, no async, no storage: everything
-//! here is a pure function of its inputs, and is unit-tested exhaustively.
+//! Plain types and rules of the registries. No I/O, no async, no storage, no clock:
+//! everything here is a pure function of its inputs, and is unit-tested exhaustively.
 
+pub mod conflict;
+pub mod delegation;
+pub mod error;
 pub mod ids;
+pub mod panel;
 pub mod phn;
+pub mod registry;
 pub mod types;
+pub mod validate;
 
+#[cfg(test)]
+mod tests;
+
+pub use conflict::{Conflict, ConflictKind, ConflictValue, kept_entry, manager_conflicts, panel_clashes};
+pub use delegation::{confirm_delegation, revoke_delegation, start_delegation};
+pub use error::{DomainError, FieldError};
 pub use ids::*;
+pub use panel::{add_to_panel, remove_from_panel};
 pub use phn::{Phn, PhnError};
+pub use registry::{
+    ManagerChange, activate, add_member, approve, check_status_assignable, create_status,
+    deactivate, decline, edit_status, handover_primary, request_join, retire_status,
+    set_secondary,
+};
 pub use types::*;
+pub use validate::PatientInput;
