@@ -54,6 +54,7 @@ pub fn router_and_spec(app: App, max_body_bytes: usize) -> (Router, utoipa::open
         .split_for_parts();
     let spec_json = spec.clone();
     let router = api
+        .route("/", get(index))
         .route("/healthz", get(healthz))
         .route(
             "/api/openapi.json",
@@ -68,6 +69,19 @@ pub fn router_and_spec(app: App, max_body_bytes: usize) -> (Router, utoipa::open
 
 pub fn router(app: App, max_body_bytes: usize) -> Router {
     router_and_spec(app, max_body_bytes).0
+}
+
+/// A plain page for a person who opens the node's address in a browser.
+async fn index() -> axum::response::Html<&'static str> {
+    axum::response::Html(concat!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<title>Attach clinic node</title></head><body>",
+        "<h1>Attach clinic node</h1>",
+        "<p>This node is running. Its JSON API is under <code>/api/v1</code> and is described ",
+        "at <a href=\"/api/openapi.json\">/api/openapi.json</a>; ",
+        "<a href=\"/healthz\">/healthz</a> reports its health.</p>",
+        "</body></html>"
+    ))
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -217,7 +217,9 @@ pub struct MemberBody {
     pub state: String,
     pub primary_manager: bool,
     pub secondary_manager: bool,
+    #[serde(with = "time::serde::rfc3339")]
     pub since: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub changed_at: OffsetDateTime,
     pub changed_by: Uuid,
     /// Shown once, when this action created a temporary password.
@@ -350,8 +352,11 @@ pub struct DelegationBody {
     pub started_by: String,
     /// pending, active or revoked
     pub state: String,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub confirmed_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
     pub revoked_by: Option<Uuid>,
 }
@@ -390,6 +395,7 @@ pub enum DelegationActionName {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryBody {
+    #[serde(with = "time::serde::rfc3339::option")]
     pub at: Option<OffsetDateTime>,
     pub user: Option<Uuid>,
     pub user_name: Option<String>,
@@ -420,6 +426,7 @@ pub struct ConflictValueBody {
     pub value: String,
     pub by: Option<Uuid>,
     pub by_name: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub at: Option<OffsetDateTime>,
     /// The value every replica settled on.
     pub kept: bool,

@@ -164,12 +164,15 @@ pub struct EntryBody {
     pub clinic: Uuid,
     pub patient: PatientBody,
     pub status: StatusRef,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub mrp_confirmed_at: Option<OffsetDateTime>,
     pub mrp_confirmed_by: Option<Uuid>,
+    #[serde(with = "time::serde::rfc3339")]
     pub added_at: OffsetDateTime,
     pub added_by: Uuid,
     /// manual, csv_upload, fhir_upload or match
     pub how_added: String,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub removed_at: Option<OffsetDateTime>,
     pub removed_by: Option<Uuid>,
     pub removed_reason: Option<String>,
