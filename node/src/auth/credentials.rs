@@ -146,8 +146,12 @@ mod tests {
             "temporary password expired; ask your clinic's account manager for a new one"
         );
         // Someone who does not know the password learns nothing about the expiry.
-        let err = check_login(&credentials, "WRNG-WRNG-WRNG-WRNG", NOW + Duration::hours(49))
-            .unwrap_err();
+        let err = check_login(
+            &credentials,
+            "WRNG-WRNG-WRNG-WRNG",
+            NOW + Duration::hours(49),
+        )
+        .unwrap_err();
         assert!(matches!(err, AuthError::InvalidCredentials));
     }
 
@@ -204,15 +208,24 @@ mod tests {
     fn serde_round_trip_and_redacted_debug() {
         let (credentials, _) = Credentials::temporary(NOW).unwrap();
         let json = serde_json::to_string(&credentials).unwrap();
-        assert!(json.contains("\"expires_at\":\"2025-03-05T09:00:00Z\""), "{json}");
-        assert!(json.contains("\"changed_at\":\"2025-03-03T09:00:00Z\""), "{json}");
+        assert!(
+            json.contains("\"expires_at\":\"2025-03-05T09:00:00Z\""),
+            "{json}"
+        );
+        assert!(
+            json.contains("\"changed_at\":\"2025-03-03T09:00:00Z\""),
+            "{json}"
+        );
         let back: Credentials = serde_json::from_str(&json).unwrap();
         assert_eq!(back, credentials);
 
         let permanent = Credentials::permanent("correct horse battery staple", NOW).unwrap();
         let json = serde_json::to_string(&permanent).unwrap();
         assert!(json.contains("\"expires_at\":null"), "{json}");
-        assert_eq!(serde_json::from_str::<Credentials>(&json).unwrap(), permanent);
+        assert_eq!(
+            serde_json::from_str::<Credentials>(&json).unwrap(),
+            permanent
+        );
 
         let debug = format!("{permanent:?}");
         assert!(!debug.contains(&permanent.password_hash), "{debug}");

@@ -330,7 +330,10 @@ mod tests {
     fn failures_are_forgotten_after_15_minutes_but_not_before() {
         let mut throttle = after(5);
         throttle.record_failure(T0 + Duration::minutes(14));
-        assert_eq!(throttle.failures, 6, "14 minutes is not long enough to forget");
+        assert_eq!(
+            throttle.failures, 6,
+            "14 minutes is not long enough to forget"
+        );
 
         let mut throttle = after(5);
         let later = T0 + FORGET_AFTER;

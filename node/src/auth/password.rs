@@ -151,8 +151,7 @@ pub fn check_new_password(new: &str, username: &str) -> Result<(), AuthError> {
     }
     let lower = new.to_lowercase();
     let user = username.trim().to_lowercase();
-    if !user.is_empty() && (lower == user || (user.chars().count() >= 3 && lower.contains(&user)))
-    {
+    if !user.is_empty() && (lower == user || (user.chars().count() >= 3 && lower.contains(&user))) {
         return Err(AuthError::PasswordContainsUsername);
     }
     let mut distinct: Vec<char> = lower.chars().collect();
@@ -187,9 +186,8 @@ fn is_simple_sequence(lower: &str) -> bool {
 /// in groups of four so it can be read aloud over the phone.
 pub fn generate_temporary_password() -> String {
     let mut rng = OsRng;
-    let mut out = String::with_capacity(
-        TEMPORARY_PASSWORD_GROUPS * (TEMPORARY_PASSWORD_GROUP_LEN + 1) - 1,
-    );
+    let mut out =
+        String::with_capacity(TEMPORARY_PASSWORD_GROUPS * (TEMPORARY_PASSWORD_GROUP_LEN + 1) - 1);
     for group in 0..TEMPORARY_PASSWORD_GROUPS {
         if group > 0 {
             out.push('-');
@@ -240,7 +238,10 @@ mod tests {
     fn hash_round_trip_and_wrong_password() {
         let started = std::time::Instant::now();
         let phc = hash_password("correct horse battery staple").unwrap();
-        println!("argon2id hash (m=19456,t=2,p=1) took {:?}", started.elapsed());
+        println!(
+            "argon2id hash (m=19456,t=2,p=1) took {:?}",
+            started.elapsed()
+        );
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         assert!(!phc.contains("correct horse"));
         assert!(verify_password("correct horse battery staple", &phc));
@@ -309,7 +310,10 @@ mod tests {
     #[test]
     fn dummy_hash_costs_like_a_real_one_and_never_matches() {
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
-        assert!(!needs_rehash(DUMMY_HASH), "dummy must use today's parameters");
+        assert!(
+            !needs_rehash(DUMMY_HASH),
+            "dummy must use today's parameters"
+        );
         assert!(!verify_dummy("anything"));
         assert!(!verify_dummy(""));
     }
@@ -333,26 +337,79 @@ mod tests {
     #[test]
     fn new_password_rules() {
         use AuthError as E;
-        let cases: &[(&str, &str, Option<fn(&AuthError) -> bool>)] = &[
-            ("Kx9!mQ2#vL7", "alice", Some(|e| matches!(e, E::PasswordTooShort { min: 12 }))),
+        type Expected = Option<fn(&AuthError) -> bool>;
+        let cases: &[(&str, &str, Expected)] = &[
+            (
+                "Kx9!mQ2#vL7",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooShort { min: 12 })),
+            ),
             ("Kx9!mQ2#vL7p", "alice", None),
             ("correct horse battery staple", "alice", None),
             // 12 characters, more than 12 bytes: counted in characters.
             ("crème brûlée", "alice", None),
-            ("crème brûlé", "alice", Some(|e| matches!(e, E::PasswordTooShort { .. }))),
-            ("alicealice12", "alice", Some(|e| matches!(e, E::PasswordContainsUsername))),
-            ("my-ALICE-password", "Alice", Some(|e| matches!(e, E::PasswordContainsUsername))),
-            ("dr.smith.clinic", "dr.smith.clinic", Some(|e| matches!(e, E::PasswordContainsUsername))),
+            (
+                "crème brûlé",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooShort { .. })),
+            ),
+            (
+                "alicealice12",
+                "alice",
+                Some(|e| matches!(e, E::PasswordContainsUsername)),
+            ),
+            (
+                "my-ALICE-password",
+                "Alice",
+                Some(|e| matches!(e, E::PasswordContainsUsername)),
+            ),
+            (
+                "dr.smith.clinic",
+                "dr.smith.clinic",
+                Some(|e| matches!(e, E::PasswordContainsUsername)),
+            ),
             // A two-letter username does not forbid every password containing those letters.
             ("also a valid password", "al", None),
-            ("aaaaaaaaaaaa", "alice", Some(|e| matches!(e, E::PasswordTooSimple))),
-            ("abababababab", "alice", Some(|e| matches!(e, E::PasswordTooSimple))),
-            ("123123123123", "alice", Some(|e| matches!(e, E::PasswordTooSimple))),
-            ("abcdefghijklm", "alice", Some(|e| matches!(e, E::PasswordTooSimple))),
-            ("123456789012", "alice", Some(|e| matches!(e, E::PasswordTooSimple))),
-            ("9876543210987", "alice", Some(|e| matches!(e, E::PasswordTooSimple))),
-            ("QWERTYUIOPAS", "alice", Some(|e| matches!(e, E::PasswordTooSimple))),
-            ("zyxwvutsrqpo", "alice", Some(|e| matches!(e, E::PasswordTooSimple))),
+            (
+                "aaaaaaaaaaaa",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
+            (
+                "abababababab",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
+            (
+                "123123123123",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
+            (
+                "abcdefghijklm",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
+            (
+                "123456789012",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
+            (
+                "9876543210987",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
+            (
+                "QWERTYUIOPAS",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
+            (
+                "zyxwvutsrqpo",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
             // Only digits is allowed when not a pattern: no composition rules.
             ("739104628351", "alice", None),
         ];
@@ -368,7 +425,10 @@ mod tests {
         }
         assert!(check_new_password(&"Ab1 ".repeat(32), "alice").is_ok()); // 128 chars
         let too_long = check_new_password(&format!("{}x", "Ab1 ".repeat(32)), "alice");
-        assert!(matches!(too_long, Err(AuthError::PasswordTooLong { max: 128 })));
+        assert!(matches!(
+            too_long,
+            Err(AuthError::PasswordTooLong { max: 128 })
+        ));
     }
 
     #[test]
@@ -378,7 +438,10 @@ mod tests {
         assert!(err.to_string().starts_with("new password:"), "{shown}");
         assert!(!shown.contains("short-secret"), "{shown}");
         let err = check_new_password("tiny", "alice").unwrap_err();
-        assert_eq!(err.to_string(), "new password: must be at least 12 characters long");
+        assert_eq!(
+            err.to_string(),
+            "new password: must be at least 12 characters long"
+        );
     }
 
     #[test]
@@ -391,10 +454,18 @@ mod tests {
             assert_eq!(groups.len(), 4, "{pw}");
             for group in groups {
                 assert_eq!(group.len(), 4, "{pw}");
-                assert!(group.bytes().all(|b| TEMPORARY_PASSWORD_ALPHABET.contains(&b)), "{pw}");
+                assert!(
+                    group
+                        .bytes()
+                        .all(|b| TEMPORARY_PASSWORD_ALPHABET.contains(&b)),
+                    "{pw}"
+                );
             }
             assert!(!pw.contains(ambiguous), "{pw}");
-            assert_eq!(normalize_temporary_password(&pw).as_deref(), Some(pw.as_str()));
+            assert_eq!(
+                normalize_temporary_password(&pw).as_deref(),
+                Some(pw.as_str())
+            );
         }
     }
 
@@ -432,9 +503,18 @@ mod tests {
     #[test]
     fn typed_temporary_passwords_are_normalized() {
         let canonical = Some("K7QX-M4PD-9TRW-H2CZ".to_owned());
-        assert_eq!(normalize_temporary_password("K7QX-M4PD-9TRW-H2CZ"), canonical);
-        assert_eq!(normalize_temporary_password("k7qx m4pd 9trw h2cz"), canonical);
-        assert_eq!(normalize_temporary_password(" K7QXM4PD9TRWH2CZ "), canonical);
+        assert_eq!(
+            normalize_temporary_password("K7QX-M4PD-9TRW-H2CZ"),
+            canonical
+        );
+        assert_eq!(
+            normalize_temporary_password("k7qx m4pd 9trw h2cz"),
+            canonical
+        );
+        assert_eq!(
+            normalize_temporary_password(" K7QXM4PD9TRWH2CZ "),
+            canonical
+        );
         assert_eq!(normalize_temporary_password("K7QX-M4PD-9TRW-H2C"), None);
         assert_eq!(normalize_temporary_password("K7QX-M4PD-9TRW-H2CZA"), None);
         assert_eq!(normalize_temporary_password("K7QX-M4PD-9TRW-H2C0"), None);
