@@ -118,3 +118,117 @@ pub fn check_login(
         Ok(LoginOutcome::Ok)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2025-03-03 09:00 UTC);
+
+    #[test]
+    fn temporary_credentials_work_until_exactly_48_hours() {
+        let (credentials, plain) = Credentials::temporary(NOW).unwrap();
+        assert!(credentials.temporary && credentials.must_change);
+        assert_eq!(credentials.expires_at, Some(NOW + Duration::hours(48)));
+        assert_eq!(credentials.changed_at, NOW);
+        assert!(!credentials.password_hash.contains(&plain));
+
+        let last_moment = NOW + TEMPORARY_PASSWORD_LIFETIME - Duration::nanoseconds(1);
+        assert_eq!(
+            check_login(&credentials, &plain, last_moment).unwrap(),
+            LoginOutcome::MustChangePassword
+        );
+        let err = check_login(&credentials, &plain, NOW + Duration::hours(48)).unwrap_err();
+        assert!(matches!(err, AuthError::TemporaryPasswordExpired));
+        assert_eq!(
+            err.to_string(),
+            "temporary password expired; ask your clinic's account manager for a new one"
+        );
+        // Someone who does not know the password learns nothing about the expiry.
+        let err = check_login(
+            &credentials,
+            "WRNG-WRNG-WRNG-WRNG",
+            NOW + Duration::hours(49),
+        )
+        .unwrap_err();
+        assert!(matches!(err, AuthError::InvalidCredentials));
+    }
+
+    #[test]
+    fn temporary_password_typed_loosely_is_accepted() {
+        let (credentials, plain) = Credentials::temporary(NOW).unwrap();
+        let typed = plain.to_lowercase().replace('-', " ");
+        assert_eq!(
+            check_login(&credentials, &typed, NOW).unwrap(),
+            LoginOutcome::MustChangePassword
+        );
+    }
+
+    #[test]
+    fn permanent_credentials() {
+        let credentials = Credentials::permanent("correct horse battery staple", NOW).unwrap();
+        assert!(!credentials.temporary && !credentials.must_change);
+        assert_eq!(credentials.expires_at, None);
+        let years_later = NOW + Duration::days(3650);
+        assert_eq!(
+            check_login(&credentials, "correct horse battery staple", years_later).unwrap(),
+            LoginOutcome::Ok
+        );
+        let err = check_login(&credentials, "correct horse battery", NOW).unwrap_err();
+        assert!(matches!(err, AuthError::InvalidCredentials));
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("correct horse"), "{shown}");
+        // Loose typing is only for temporary passwords.
+        let err = check_login(&credentials, "Correct Horse Battery Staple", NOW).unwrap_err();
+        assert!(matches!(err, AuthError::InvalidCredentials));
+    }
+
+    #[test]
+    fn must_change_flag_forces_a_password_change() {
+        let mut credentials = Credentials::permanent("correct horse battery staple", NOW).unwrap();
+        credentials.must_change = true;
+        assert_eq!(
+            check_login(&credentials, "correct horse battery staple", NOW).unwrap(),
+            LoginOutcome::MustChangePassword
+        );
+    }
+
+    #[test]
+    fn temporary_without_expiry_fails_closed() {
+        let (mut credentials, plain) = Credentials::temporary(NOW).unwrap();
+        credentials.expires_at = None;
+        assert!(matches!(
+            check_login(&credentials, &plain, NOW),
+            Err(AuthError::TemporaryPasswordExpired)
+        ));
+    }
+
+    #[test]
+    fn serde_round_trip_and_redacted_debug() {
+        let (credentials, _) = Credentials::temporary(NOW).unwrap();
+        let json = serde_json::to_string(&credentials).unwrap();
+        assert!(
+            json.contains("\"expires_at\":\"2025-03-05T09:00:00Z\""),
+            "{json}"
+        );
+        assert!(
+            json.contains("\"changed_at\":\"2025-03-03T09:00:00Z\""),
+            "{json}"
+        );
+        let back: Credentials = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, credentials);
+
+        let permanent = Credentials::permanent("correct horse battery staple", NOW).unwrap();
+        let json = serde_json::to_string(&permanent).unwrap();
+        assert!(json.contains("\"expires_at\":null"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<Credentials>(&json).unwrap(),
+            permanent
+        );
+
+        let debug = format!("{permanent:?}");
+        assert!(!debug.contains(&permanent.password_hash), "{debug}");
+        assert!(!debug.contains("argon2"), "{debug}");
+    }
+}

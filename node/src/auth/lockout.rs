@@ -198,7 +198,8 @@ impl ThrottleStore {
     ///
     /// When a new username would take the map past its bound, entries whose failures are
     /// forgotten are evicted first; if that is not enough (a flood of distinct usernames
-    /// within 15 minutes), the entry with the oldest last failure goes.
+    /// within 15 minutes), the unlocked entry with the oldest last failure goes (a locked
+    /// one only if every entry is locked).
     pub fn record_failure(&self, username: &str, now: OffsetDateTime) {
         let key = key(username);
         let mut entries = self.entries.lock();
@@ -207,7 +208,10 @@ impl ThrottleStore {
             while entries.len() >= self.max_entries {
                 let oldest = entries
                     .iter()
-                    .min_by_key(|(_, throttle)| throttle.last_failure)
+                    .min_by_key(|(_, throttle)| {
+                        let locked = throttle.locked_until.is_some_and(|until| now < until);
+                        (locked, throttle.last_failure)
+                    })
                     .map(|(k, _)| k.clone());
                 match oldest {
                     Some(k) => entries.remove(&k),
@@ -241,5 +245,162 @@ impl ThrottleStore {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const T0: OffsetDateTime = datetime!(2025-03-03 09:00 UTC);
+
+    fn after(failures: u32) -> LoginThrottle {
+        let mut throttle = LoginThrottle::default();
+        for _ in 0..failures {
+            throttle.record_failure(T0);
+        }
+        throttle
+    }
+
+    #[test]
+    fn schedule_table() {
+        // failures so far → wait before the next attempt
+        let table: [(u32, i64); 13] = [
+            (0, 0),
+            (1, 0),
+            (2, 0),
+            (3, 1),
+            (4, 2),
+            (5, 4),
+            (6, 8),
+            (7, 16),
+            (8, 32),
+            (9, 60),
+            (10, 15 * 60),
+            (11, 15 * 60),
+            (12, 15 * 60),
+        ];
+        for (failures, wait) in table {
+            let throttle = after(failures);
+            let expected = Duration::seconds(wait);
+            match throttle.check(T0) {
+                Ok(()) => assert_eq!(wait, 0, "after {failures} failures"),
+                Err(t) => assert_eq!(t.retry_after, expected, "after {failures} failures"),
+            }
+            // Allowed exactly when the wait is over, not a nanosecond before.
+            assert!(throttle.check(T0 + expected).is_ok(), "after {failures}");
+            if wait > 0 {
+                let early = throttle.check(T0 + expected - Duration::nanoseconds(1));
+                assert_eq!(early.unwrap_err().retry_after_secs(), 1, "after {failures}");
+            }
+        }
+    }
+
+    #[test]
+    fn attacker_retrying_as_soon_as_allowed_is_locked_at_the_tenth_failure() {
+        let mut throttle = LoginThrottle::default();
+        let mut now = T0;
+        for attempt in 1..=10 {
+            if let Err(t) = throttle.check(now) {
+                now += t.retry_after;
+            }
+            assert!(throttle.check(now).is_ok(), "attempt {attempt}");
+            throttle.record_failure(now);
+        }
+        // 1+2+4+8+16+32 s of waiting before the 10th failure.
+        assert_eq!(now, T0 + Duration::seconds(63 + 60));
+        assert_eq!(throttle.locked_until, Some(now + LOCKOUT));
+        let refused = throttle.check(now + Duration::minutes(14)).unwrap_err();
+        assert_eq!(refused.retry_after, Duration::minutes(1));
+        assert_eq!(
+            refused.to_string(),
+            "too many failed sign-in attempts; try again in 60 seconds"
+        );
+        // The lock ends after 15 minutes, and the count starts over.
+        let unlocked = now + Duration::minutes(15);
+        assert!(throttle.check(unlocked).is_ok());
+        throttle.record_failure(unlocked);
+        assert_eq!(throttle.failures, 1);
+        assert_eq!(throttle.locked_until, None);
+        assert!(throttle.check(unlocked).is_ok());
+    }
+
+    #[test]
+    fn failures_are_forgotten_after_15_minutes_but_not_before() {
+        let mut throttle = after(5);
+        throttle.record_failure(T0 + Duration::minutes(14));
+        assert_eq!(
+            throttle.failures, 6,
+            "14 minutes is not long enough to forget"
+        );
+
+        let mut throttle = after(5);
+        let later = T0 + FORGET_AFTER;
+        assert!(throttle.check(later).is_ok());
+        assert!(throttle.is_idle(later));
+        throttle.record_failure(later);
+        assert_eq!(throttle.failures, 1);
+        assert!(throttle.check(later).is_ok());
+    }
+
+    #[test]
+    fn success_clears_everything() {
+        let mut throttle = after(10);
+        assert!(throttle.check(T0).is_err());
+        throttle.record_success();
+        assert_eq!(throttle, LoginThrottle::default());
+        assert!(throttle.check(T0).is_ok());
+    }
+
+    #[test]
+    fn store_keys_are_case_insensitive_and_unknown_names_are_treated_alike() {
+        let store = ThrottleStore::new();
+        for _ in 0..4 {
+            store.record_failure("Alice", T0);
+            store.record_failure("no-such-user", T0);
+        }
+        let alice = store.check(" alice ", T0).unwrap_err();
+        let nobody = store.check("NO-SUCH-USER", T0).unwrap_err();
+        assert_eq!(alice, nobody);
+        assert_eq!(alice.retry_after, Duration::seconds(2));
+        assert!(store.check("bob", T0).is_ok());
+        assert_eq!(store.len(), 2, "a check alone records nothing");
+        store.record_success("ALICE");
+        assert!(store.check("alice", T0).is_ok());
+        assert_eq!(store.get("alice"), None);
+    }
+
+    #[test]
+    fn account_manager_reset_lifts_a_lock() {
+        let store = ThrottleStore::new();
+        for _ in 0..10 {
+            store.record_failure("alice", T0);
+        }
+        assert!(store.check("alice", T0 + Duration::minutes(5)).is_err());
+        store.clear("Alice");
+        assert!(store.check("alice", T0 + Duration::minutes(5)).is_ok());
+    }
+
+    #[test]
+    fn store_is_bounded_and_evicts_forgotten_entries_first() {
+        let store = ThrottleStore::with_max_entries(3);
+        store.record_failure("old-1", T0);
+        store.record_failure("old-2", T0);
+        let later = T0 + Duration::minutes(16);
+        for _ in 0..10 {
+            store.record_failure("locked", later);
+        }
+        store.record_failure("new", later);
+        assert_eq!(store.len(), 2, "both forgotten entries evicted");
+        assert!(store.check("locked", later).is_err());
+
+        // A flood of distinct names within 15 minutes: the bound holds, the oldest goes,
+        // the most recent lock stays.
+        store.record_failure("flood-1", later + Duration::seconds(1));
+        store.record_failure("flood-2", later + Duration::seconds(2));
+        assert!(store.len() <= 3);
+        assert_eq!(store.get("new"), None);
+        assert!(store.get("flood-2").is_some());
     }
 }

@@ -18,7 +18,8 @@ pub mod session;
 pub use credentials::{Credentials, LoginOutcome, TEMPORARY_PASSWORD_LIFETIME, check_login};
 pub use lockout::{LoginThrottle, ThrottleStore, Throttled};
 pub use password::{
-    check_new_password, generate_temporary_password, hash_password, verify_password,
+    check_new_password, generate_temporary_password, hash_password, needs_rehash, verify_dummy,
+    verify_password,
 };
 pub use session::{Session, SessionConfig, SessionStore};
 

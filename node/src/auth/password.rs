@@ -46,8 +46,28 @@ pub const TEMPORARY_PASSWORD_GROUP_LEN: usize = 4;
 /// A valid Argon2id hash (with our parameters) of a random password nobody knows. When a
 /// sign-in names an unknown user, verify against this so the answer takes as long as for
 /// a real account and the timing does not reveal which usernames exist.
-pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2lnbi1pbi1kdW1teS1zYWx0$\
-                              jcbWvCKvV8dIyWHIlMVKZ1yb4sAs9B3B2RE0R3Tfk5I";
+pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$Zd6XUYFlg82BCCILjcZrwQ$\
+                              vMzooGqNwZVpHZBXPH9NGEv2P9ClRtQEwYVUbgIOzaA";
+
+/// The Argon2 parameters of a stored hash, if they are within our bounds.
+///
+/// The raw numbers are checked *before* `argon2` sees them: besides the memory bound,
+/// argon2 0.5.3's `Params::new` computes `p_cost * 8` unchecked, which panics (debug) or
+/// wraps (release) for a huge `p` — found by the property test below.
+fn stored_params(parsed: &PasswordHash<'_>) -> Option<Params> {
+    for (name, value) in parsed.params.iter() {
+        let max = match name.as_str() {
+            "m" => MAX_STORED_M_COST_KIB,
+            "t" => MAX_STORED_T_COST,
+            "p" => MAX_STORED_P_COST,
+            _ => continue,
+        };
+        if value.decimal().ok()? > max {
+            return None;
+        }
+    }
+    Params::try_from(parsed).ok()
+}
 
 fn hasher() -> Result<Argon2<'static>, AuthError> {
     let params = Params::new(ARGON2_M_COST_KIB, ARGON2_T_COST, ARGON2_P_COST, None)
@@ -72,16 +92,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
-    if parsed.algorithm != Algorithm::Argon2id.ident() {
-        return false;
-    }
-    let Ok(params) = Params::try_from(&parsed) else {
-        return false;
-    };
-    if params.m_cost() > MAX_STORED_M_COST_KIB
-        || params.t_cost() > MAX_STORED_T_COST
-        || params.p_cost() > MAX_STORED_P_COST
-    {
+    if parsed.algorithm != Algorithm::Argon2id.ident() || stored_params(&parsed).is_none() {
         return false;
     }
     // The verifier takes algorithm, version, parameters and salt from the stored hash.
@@ -104,7 +115,7 @@ pub fn needs_rehash(phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return true;
     };
-    let Ok(params) = Params::try_from(&parsed) else {
+    let Some(params) = stored_params(&parsed) else {
         return true;
     };
     parsed.algorithm != Algorithm::Argon2id.ident()
@@ -140,8 +151,7 @@ pub fn check_new_password(new: &str, username: &str) -> Result<(), AuthError> {
     }
     let lower = new.to_lowercase();
     let user = username.trim().to_lowercase();
-    if !user.is_empty() && (lower == user || (user.chars().count() >= 3 && lower.contains(&user)))
-    {
+    if !user.is_empty() && (lower == user || (user.chars().count() >= 3 && lower.contains(&user))) {
         return Err(AuthError::PasswordContainsUsername);
     }
     let mut distinct: Vec<char> = lower.chars().collect();
@@ -176,9 +186,8 @@ fn is_simple_sequence(lower: &str) -> bool {
 /// in groups of four so it can be read aloud over the phone.
 pub fn generate_temporary_password() -> String {
     let mut rng = OsRng;
-    let mut out = String::with_capacity(
-        TEMPORARY_PASSWORD_GROUPS * (TEMPORARY_PASSWORD_GROUP_LEN + 1) - 1,
-    );
+    let mut out =
+        String::with_capacity(TEMPORARY_PASSWORD_GROUPS * (TEMPORARY_PASSWORD_GROUP_LEN + 1) - 1);
     for group in 0..TEMPORARY_PASSWORD_GROUPS {
         if group > 0 {
             out.push('-');
@@ -217,4 +226,298 @@ pub fn normalize_temporary_password(typed: &str) -> Option<String> {
         out.push(char::from(*b));
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::{HashMap, HashSet};
+
+    #[test]
+    fn hash_round_trip_and_wrong_password() {
+        let started = std::time::Instant::now();
+        let phc = hash_password("correct horse battery staple").unwrap();
+        println!(
+            "argon2id hash (m=19456,t=2,p=1) took {:?}",
+            started.elapsed()
+        );
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(!phc.contains("correct horse"));
+        assert!(verify_password("correct horse battery staple", &phc));
+        assert!(!verify_password("correct horse battery stapler", &phc));
+        assert!(!verify_password("Correct horse battery staple", &phc));
+        assert!(!verify_password("", &phc));
+        assert!(!needs_rehash(&phc));
+    }
+
+    #[test]
+    fn same_password_gets_a_fresh_salt_each_time() {
+        let a = hash_password("same password twice").unwrap();
+        let b = hash_password("same password twice").unwrap();
+        assert_ne!(a, b);
+        assert!(verify_password("same password twice", &a));
+        assert!(verify_password("same password twice", &b));
+    }
+
+    #[test]
+    fn malformed_or_foreign_hashes_never_verify() {
+        let good = hash_password("a fine password").unwrap();
+        // 40 of 43 output characters: still parses (a 30-byte output), must not verify.
+        let truncated = &good[..good.len() - 3];
+        let argon2i = good.replacen("$argon2id$", "$argon2i$", 1);
+        let bad = [
+            "",
+            "garbage",
+            "$argon2id$",
+            "$argon2id$v=19$m=19456,t=2,p=1$",
+            truncated,
+            &argon2i,
+            "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+            // Parameters a corrupt or hostile record could carry: must not allocate 4 TiB.
+            "$argon2id$v=19$m=4294967295,t=2,p=1$Zd6XUYFlg82BCCILjcZrwQ$\
+             vMzooGqNwZVpHZBXPH9NGEv2P9ClRtQEwYVUbgIOzaA",
+            "$argon2id$v=19$m=19456,t=4294967295,p=1$Zd6XUYFlg82BCCILjcZrwQ$\
+             vMzooGqNwZVpHZBXPH9NGEv2P9ClRtQEwYVUbgIOzaA",
+            "$argon2id$v=19$m=19456,t=2,p=255$Zd6XUYFlg82BCCILjcZrwQ$\
+             vMzooGqNwZVpHZBXPH9NGEv2P9ClRtQEwYVUbgIOzaA",
+            // Overflows `p * 8` inside argon2 0.5.3 (found by the property test below).
+            "$argon2id$v=19$m=8,t=0,p=536870912$0AA+",
+            "$argon2id$v=19$m=19456,t=2,p=536870912$Zd6XUYFlg82BCCILjcZrwQ$\
+             vMzooGqNwZVpHZBXPH9NGEv2P9ClRtQEwYVUbgIOzaA",
+        ];
+        for phc in bad {
+            assert!(!verify_password("a fine password", phc), "{phc:?}");
+            // A truncated output can still parse (with today's parameters); everything
+            // else is unusable and must be replaced.
+            if phc != truncated {
+                assert!(needs_rehash(phc), "{phc:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn weaker_parameters_need_a_rehash_but_still_verify() {
+        let params = Params::new(8192, 1, 1, None).unwrap();
+        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"old password here", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(verify_password("old password here", &weak));
+        assert!(needs_rehash(&weak));
+    }
+
+    #[test]
+    fn dummy_hash_costs_like_a_real_one_and_never_matches() {
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+        assert!(
+            !needs_rehash(DUMMY_HASH),
+            "dummy must use today's parameters"
+        );
+        assert!(!verify_dummy("anything"));
+        assert!(!verify_dummy(""));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn verify_never_panics_on_arbitrary_stored_hashes(phc in ".{0,120}", pw in ".{0,20}") {
+            prop_assert!(!verify_password(&pw, &phc));
+        }
+
+        #[test]
+        fn verify_never_panics_on_argon2_shaped_garbage(
+            m in any::<u32>(), t in any::<u32>(), p in any::<u32>(), tail in "[A-Za-z0-9$=,+/]{0,60}"
+        ) {
+            let phc = format!("$argon2id$v=19$m={m},t={t},p={p}${tail}");
+            prop_assert!(!verify_password("pw", &phc));
+        }
+    }
+
+    #[test]
+    fn new_password_rules() {
+        use AuthError as E;
+        type Expected = Option<fn(&AuthError) -> bool>;
+        let cases: &[(&str, &str, Expected)] = &[
+            (
+                "Kx9!mQ2#vL7",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooShort { min: 12 })),
+            ),
+            ("Kx9!mQ2#vL7p", "alice", None),
+            ("correct horse battery staple", "alice", None),
+            // 12 characters, more than 12 bytes: counted in characters.
+            ("crème brûlée", "alice", None),
+            (
+                "crème brûlé",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooShort { .. })),
+            ),
+            (
+                "alicealice12",
+                "alice",
+                Some(|e| matches!(e, E::PasswordContainsUsername)),
+            ),
+            (
+                "my-ALICE-password",
+                "Alice",
+                Some(|e| matches!(e, E::PasswordContainsUsername)),
+            ),
+            (
+                "dr.smith.clinic",
+                "dr.smith.clinic",
+                Some(|e| matches!(e, E::PasswordContainsUsername)),
+            ),
+            // A two-letter username does not forbid every password containing those letters.
+            ("also a valid password", "al", None),
+            (
+                "aaaaaaaaaaaa",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
+            (
+                "abababababab",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
+            (
+                "123123123123",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
+            (
+                "abcdefghijklm",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
+            (
+                "123456789012",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
+            (
+                "9876543210987",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
+            (
+                "QWERTYUIOPAS",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
+            (
+                "zyxwvutsrqpo",
+                "alice",
+                Some(|e| matches!(e, E::PasswordTooSimple)),
+            ),
+            // Only digits is allowed when not a pattern: no composition rules.
+            ("739104628351", "alice", None),
+        ];
+        for (password, username, expected) in cases {
+            let result = check_new_password(password, username);
+            match expected {
+                None => assert!(result.is_ok(), "{password:?} refused: {result:?}"),
+                Some(is_expected) => {
+                    let err = result.expect_err(password);
+                    assert!(is_expected(&err), "{password:?}: {err:?}");
+                }
+            }
+        }
+        assert!(check_new_password(&"Ab1 ".repeat(32), "alice").is_ok()); // 128 chars
+        let too_long = check_new_password(&format!("{}x", "Ab1 ".repeat(32)), "alice");
+        assert!(matches!(
+            too_long,
+            Err(AuthError::PasswordTooLong { max: 128 })
+        ));
+    }
+
+    #[test]
+    fn password_rule_messages_name_the_field_and_never_the_password() {
+        let err = check_new_password("short-secret", "short-secret").unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(err.to_string().starts_with("new password:"), "{shown}");
+        assert!(!shown.contains("short-secret"), "{shown}");
+        let err = check_new_password("tiny", "alice").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "new password: must be at least 12 characters long"
+        );
+    }
+
+    #[test]
+    fn temporary_password_format() {
+        let ambiguous = ['0', 'O', '1', 'l', 'I'];
+        for _ in 0..200 {
+            let pw = generate_temporary_password();
+            assert_eq!(pw.len(), 19, "{pw}");
+            let groups: Vec<&str> = pw.split('-').collect();
+            assert_eq!(groups.len(), 4, "{pw}");
+            for group in groups {
+                assert_eq!(group.len(), 4, "{pw}");
+                assert!(
+                    group
+                        .bytes()
+                        .all(|b| TEMPORARY_PASSWORD_ALPHABET.contains(&b)),
+                    "{pw}"
+                );
+            }
+            assert!(!pw.contains(ambiguous), "{pw}");
+            assert_eq!(
+                normalize_temporary_password(&pw).as_deref(),
+                Some(pw.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn temporary_password_alphabet_has_no_look_alikes_and_gives_80_bits() {
+        let alphabet: HashSet<u8> = TEMPORARY_PASSWORD_ALPHABET.iter().copied().collect();
+        assert_eq!(alphabet.len(), 32, "symbols must be distinct");
+        for c in b"0O1lI" {
+            assert!(!alphabet.contains(c), "{}", char::from(*c));
+        }
+        let bits = (TEMPORARY_PASSWORD_ALPHABET.len() as f64).log2()
+            * (TEMPORARY_PASSWORD_GROUPS * TEMPORARY_PASSWORD_GROUP_LEN) as f64;
+        assert_eq!(bits, 80.0);
+    }
+
+    #[test]
+    fn temporary_passwords_are_unique_and_use_the_whole_alphabet_evenly() {
+        let mut seen = HashSet::new();
+        let mut counts: HashMap<char, usize> = HashMap::new();
+        for _ in 0..1000 {
+            let pw = generate_temporary_password();
+            for c in pw.chars().filter(|c| *c != '-') {
+                *counts.entry(c).or_default() += 1;
+            }
+            assert!(seen.insert(pw), "duplicate temporary password");
+        }
+        // 16 000 symbols over 32: about 500 each (σ ≈ 22). Far outside [350, 650] means a
+        // biased or truncated generator.
+        assert_eq!(counts.len(), 32, "{counts:?}");
+        for (c, n) in &counts {
+            assert!((350..=650).contains(n), "{c}: {n}");
+        }
+    }
+
+    #[test]
+    fn typed_temporary_passwords_are_normalized() {
+        let canonical = Some("K7QX-M4PD-9TRW-H2CZ".to_owned());
+        assert_eq!(
+            normalize_temporary_password("K7QX-M4PD-9TRW-H2CZ"),
+            canonical
+        );
+        assert_eq!(
+            normalize_temporary_password("k7qx m4pd 9trw h2cz"),
+            canonical
+        );
+        assert_eq!(
+            normalize_temporary_password(" K7QXM4PD9TRWH2CZ "),
+            canonical
+        );
+        assert_eq!(normalize_temporary_password("K7QX-M4PD-9TRW-H2C"), None);
+        assert_eq!(normalize_temporary_password("K7QX-M4PD-9TRW-H2CZA"), None);
+        assert_eq!(normalize_temporary_password("K7QX-M4PD-9TRW-H2C0"), None);
+        assert_eq!(normalize_temporary_password("K7QX-M4PD-9TRW-H2Cé"), None);
+    }
 }
