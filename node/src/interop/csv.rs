@@ -10,7 +10,7 @@
 //!   misspelt column cannot silently lose data; so is a missing required column and a
 //!   column named twice.
 //! * Every following line is one patient. Lines that are entirely empty are skipped.
-//!   At most [`MAX_IMPORT_ROWS`] patients per file.
+//!   At most [`MAX_IMPORT_ROWS`] rows per file.
 //! * A value that starts with `'` followed by `=`, `+`, `-` or `@` is read without the
 //!   `'` (exports add it so spreadsheets do not run such values as formulas).
 //!
@@ -197,7 +197,7 @@ pub fn parse_panel_csv(
 
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    let mut seen = SeenPhns::with_capacity(text.len() / 64);
+    let mut seen = SeenPhns::with_capacity((text.len() / 64).min(MAX_IMPORT_ROWS));
     let mut field_count: Option<FileError> = None;
     let mut row = 0usize;
     loop {
