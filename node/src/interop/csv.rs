@@ -10,7 +10,7 @@
 //!   misspelt column cannot silently lose data; so is a missing required column and a
 //!   column named twice.
 //! * Every following line is one patient. Lines that are entirely empty are skipped.
-//!   At most [`MAX_IMPORT_ROWS`] patients per file.
+//!   At most [`MAX_IMPORT_ROWS`] rows per file.
 //! * A value that starts with `'` followed by `=`, `+`, `-` or `@` is read without the
 //!   `'` (exports add it so spreadsheets do not run such values as formulas).
 //!
@@ -197,7 +197,7 @@ pub fn parse_panel_csv(
 
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    let mut seen = SeenPhns::with_capacity(text.len() / 64);
+    let mut seen = SeenPhns::with_capacity((text.len() / 64).min(MAX_IMPORT_ROWS));
     let mut field_count: Option<FileError> = None;
     let mut row = 0usize;
     loop {
@@ -213,7 +213,7 @@ pub fn parse_panel_csv(
             }
             .into());
         }
-        if record.iter().all(|f| f.trim().is_empty()) {
+        if validate::trim(record.as_slice()).is_empty() {
             continue;
         }
         let line = line_of(&record);
@@ -386,9 +386,11 @@ impl Cells<'_> {
 }
 
 fn unescape_formula(s: &str) -> &str {
-    match s.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(['=', '+', '-', '@']) => rest,
-        _ => s,
+    let b = s.as_bytes();
+    if b.first() == Some(&b'\'') && matches!(b.get(1), Some(b'=' | b'+' | b'-' | b'@')) {
+        &s[1..]
+    } else {
+        s
     }
 }
 
@@ -405,17 +407,17 @@ fn parse_row(
     let name = |i: usize| CSV_COLUMNS[i].name;
 
     let phn = c.check(name(PHN), validate::phn(cells.get(PHN)));
-    if let Some(p) = phn {
-        if let Err((r, l)) = seen.record(p, (row, Some(line))) {
-            let l = l.unwrap_or(0);
-            c.fail(
-                name(PHN),
-                format!(
-                    "this PHN is already on row {r} (line {l}); each patient may appear only \
-                     once in a file"
-                ),
-            );
-        }
+    if let Some(p) = phn
+        && let Err((r, l)) = seen.record(p, (row, Some(line)))
+    {
+        let l = l.unwrap_or(0);
+        c.fail(
+            name(PHN),
+            format!(
+                "this PHN is already on row {r} (line {l}); each patient may appear only once \
+                 in a file"
+            ),
+        );
     }
     let family_name = c.check(
         name(FAMILY_NAME),
@@ -552,18 +554,24 @@ fn sex_code(s: Sex) -> &'static str {
 }
 
 fn push_cell(out: &mut String, cell: &str) {
-    let guard = if cell.starts_with(['=', '+', '-', '@']) {
-        "'"
-    } else {
-        ""
-    };
-    if cell.contains([',', '"', '\r', '\n']) || cell.starts_with(' ') || cell.ends_with(' ') {
+    let b = cell.as_bytes();
+    let guard = matches!(b.first(), Some(b'=' | b'+' | b'-' | b'@'));
+    let mut quote = matches!(b.first(), Some(b' ')) || matches!(b.last(), Some(b' '));
+    let mut i = 0;
+    while !quote && i < b.len() {
+        quote = matches!(b[i], b',' | b'"' | b'\r' | b'\n');
+        i += 1;
+    }
+    if quote {
         out.push('"');
-        out.push_str(guard);
+    }
+    if guard {
+        out.push('\'');
+    }
+    if quote {
         out.push_str(&cell.replace('"', "\"\""));
         out.push('"');
     } else {
-        out.push_str(guard);
         out.push_str(cell);
     }
 }

@@ -871,7 +871,8 @@ fn role_codes(
 
 /// A FHIR R4 `collection` Bundle of one provider's panel at one clinic (see the module
 /// documentation). Patients taken off the panel are left out. Clinic-defined statuses
-/// are written by name from `clinic.statuses`.
+/// are written by name from `clinic.statuses` (a status missing there is written as
+/// its id, so a re-import refuses it rather than silently making the patient active).
 pub fn panel_bundle(
     clinic: &Clinic,
     provider: UserId,
@@ -1085,7 +1086,12 @@ fn patient_out(
     let status_name = match e.status {
         PatientStatus::Active => None,
         PatientStatus::Inactive => Some("inactive".to_string()),
-        PatientStatus::Custom(id) => clinic.statuses.get(&id).map(|s| s.name.clone()),
+        PatientStatus::Custom(id) => Some(
+            clinic
+                .statuses
+                .get(&id)
+                .map_or_else(|| id.to_string(), |s| s.name.clone()),
+        ),
     };
     if let Some(name) = status_name {
         extension.push(ExtensionOut {

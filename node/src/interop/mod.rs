@@ -13,6 +13,9 @@ pub mod csv;
 pub mod fhir;
 mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
 
 use crate::domain::{PatientDetails, PatientStatus};
