@@ -176,7 +176,14 @@ mod tests {
     #[test]
     fn import_panel_parses() {
         let cli = Cli::try_parse_from([
-            "attach", "import", "panel", "--provider", "drlee", "--as", "drlee", "p.csv",
+            "attach",
+            "import",
+            "panel",
+            "--provider",
+            "drlee",
+            "--as",
+            "drlee",
+            "p.csv",
         ])
         .expect("parses");
         match cli.command {

@@ -31,7 +31,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 println!("Demo data ready in {}", config.data_dir.display());
                 return Ok(());
             }
-            serve(app, &config, |addr| demo::print_banner(addr, &config.data_dir, &logins))
+            serve(app, &config, |addr| {
+                demo::print_banner(addr, &config.data_dir, &logins)
+            })
         }
         Command::Node(args) => {
             if let Some(dir) = args.data.data_dir {
@@ -56,7 +58,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 director_name: args.director_name,
                 director_email: args.director_email,
             })?;
-            println!("Created clinic {} ({}).", created.clinic_name, created.clinic);
+            println!(
+                "Created clinic {} ({}).",
+                created.clinic_name, created.clinic
+            );
             println!("Director login:     {}", created.username);
             println!("Temporary password: {}", created.temporary_password);
             println!(

@@ -34,13 +34,55 @@ pub struct DemoLogin {
 /// The demo clinic's people. Demo passwords are public by design: this data is synthetic.
 pub const LOGINS: &[(&str, &str, &str, Role, &str)] = &[
     // username, password, display name, role, description
-    ("director", "demo-director-pw", "Dana Whitford", Role::Director, "clinic director, primary account manager"),
-    ("drpatel", "demo-drpatel-pw", "Dr. Anika Patel", Role::Physician, "family physician"),
-    ("drnguyen", "demo-drnguyen-pw", "Dr. Minh Nguyen", Role::Physician, "family physician"),
-    ("drmacdonald", "demo-drmacdonald-pw", "Dr. Ian MacDonald", Role::Physician, "family physician"),
-    ("npsingh", "demo-npsingh-pw", "Harleen Singh, NP", Role::NursePractitioner, "nurse practitioner"),
-    ("moa.chen", "demo-moachen-pw", "Grace Chen", Role::MedicalOfficeAssistant, "MOA, secondary account manager, endorsed by Dr. Patel"),
-    ("moa.roy", "demo-moaroy-pw", "Luc Roy", Role::MedicalOfficeAssistant, "MOA, endorsement from Dr. Nguyen awaiting confirmation"),
+    (
+        "director",
+        "demo-director-pw",
+        "Dana Whitford",
+        Role::Director,
+        "clinic director, primary account manager",
+    ),
+    (
+        "drpatel",
+        "demo-drpatel-pw",
+        "Dr. Anika Patel",
+        Role::Physician,
+        "family physician",
+    ),
+    (
+        "drnguyen",
+        "demo-drnguyen-pw",
+        "Dr. Minh Nguyen",
+        Role::Physician,
+        "family physician",
+    ),
+    (
+        "drmacdonald",
+        "demo-drmacdonald-pw",
+        "Dr. Ian MacDonald",
+        Role::Physician,
+        "family physician",
+    ),
+    (
+        "npsingh",
+        "demo-npsingh-pw",
+        "Harleen Singh, NP",
+        Role::NursePractitioner,
+        "nurse practitioner",
+    ),
+    (
+        "moa.chen",
+        "demo-moachen-pw",
+        "Grace Chen",
+        Role::MedicalOfficeAssistant,
+        "MOA, secondary account manager, endorsed by Dr. Patel",
+    ),
+    (
+        "moa.roy",
+        "demo-moaroy-pw",
+        "Luc Roy",
+        Role::MedicalOfficeAssistant,
+        "MOA, endorsement from Dr. Nguyen awaiting confirmation",
+    ),
 ];
 
 /// Creates the demo clinic unless the directory already holds it; returns the logins.

@@ -177,10 +177,7 @@ impl App {
             user,
             username: account.username.clone(),
             display_name: account.display_name.clone(),
-            must_change_password: account
-                .credentials
-                .as_ref()
-                .is_some_and(|c| c.must_change),
+            must_change_password: account.credentials.as_ref().is_some_and(|c| c.must_change),
             memberships,
         })
     }
@@ -278,8 +275,8 @@ impl App {
                 "the username {username:?} is taken; choose another"
             )));
         }
-        let (credentials, temporary) = Credentials::temporary(now)
-            .map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
+        let (credentials, temporary) =
+            Credentials::temporary(now).map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
         let record = AccountRecord {
             id,
             username,

@@ -3,11 +3,11 @@
 
 use time::OffsetDateTime;
 
+use super::model::Candidate;
 use super::model::Model;
 use super::registry::require_manager;
 use super::{App, AppError};
 use crate::domain::{self, ClinicId, Conflict, ConflictValue, PanelEntry, UserId};
-use super::model::Candidate;
 
 /// A clash, ready to show: what it is about and every side's value and author.
 #[derive(Debug, Clone)]
@@ -54,7 +54,10 @@ impl App {
                 &candidate_values(&state.secondary_candidates),
             ));
             for f in &state.member_conflicts {
-                out.push(field_conflict(&format!("membership field {}", f.field), &f.candidates));
+                out.push(field_conflict(
+                    &format!("membership field {}", f.field),
+                    &f.candidates,
+                ));
             }
         }
         let mut clash_keys: Vec<_> = model.clashes.iter().filter(|(c, _)| *c == clinic).collect();

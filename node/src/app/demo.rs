@@ -6,9 +6,7 @@ use super::registry::{InitClinic, MemberAction};
 use super::{App, AppError};
 use crate::auth::Credentials;
 use crate::demo_data::Rng;
-use crate::domain::{
-    ClinicId, PanelPreferences, PatientDetails, PatientStatus, Role, UserId,
-};
+use crate::domain::{ClinicId, PanelPreferences, PatientDetails, PatientStatus, Role, UserId};
 
 /// One demo person with a fixed, public password.
 #[derive(Debug, Clone)]
@@ -95,13 +93,22 @@ impl App {
         }
 
         let statuses = [
-            ("Moved away", "Patient has told the clinic they moved out of the community."),
-            ("Deceased", "Patient has died; kept for records until removed."),
+            (
+                "Moved away",
+                "Patient has told the clinic they moved out of the community.",
+            ),
+            (
+                "Deceased",
+                "Patient has died; kept for records until removed.",
+            ),
             ("Palliative", "Receiving palliative care; visits at home."),
         ];
         let mut custom = Vec::new();
         for (name, definition) in statuses {
-            custom.push(self.create_status(director_id, clinic, name, definition)?.id);
+            custom.push(
+                self.create_status(director_id, clinic, name, definition)?
+                    .id,
+            );
         }
 
         let mut rng = Rng::new(setup.seed);
@@ -129,7 +136,8 @@ impl App {
         if providers.is_empty() {
             return Ok(());
         }
-        let mut per_provider: Vec<Vec<crate::interop::ImportRow>> = vec![Vec::new(); providers.len()];
+        let mut per_provider: Vec<Vec<crate::interop::ImportRow>> =
+            vec![Vec::new(); providers.len()];
         for p in patients {
             let status = match rng.below(100) {
                 0..=79 => PatientStatus::Active,
@@ -147,7 +155,13 @@ impl App {
             });
         }
         for (provider, rows) in providers.iter().zip(per_provider) {
-            self.add_rows(*provider, clinic, *provider, rows, crate::domain::HowAdded::CsvUpload)?;
+            self.add_rows(
+                *provider,
+                clinic,
+                *provider,
+                rows,
+                crate::domain::HowAdded::CsvUpload,
+            )?;
         }
         Ok(())
     }
@@ -160,7 +174,12 @@ impl App {
     }
 
     /// Demo accounts get their published passwords, not temporary ones.
-    fn set_demo_password(&self, user: UserId, password: &str, now: OffsetDateTime) -> Result<(), AppError> {
+    fn set_demo_password(
+        &self,
+        user: UserId,
+        password: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
         let credentials = Credentials::permanent(password, now)
             .map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
         self.write_credentials(user, user, &credentials, "set demo password")

@@ -19,12 +19,12 @@ pub use accounts::{LoginResult, MembershipInfo, SessionInfo, SignedIn};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use conflicts::{ConflictValueView, ConflictView};
 pub use demo::{DemoMember, DemoSetup};
-pub use registry::{HistoryView, InitClinic, InitResult, MemberAction, MemberView};
 pub use error::{AppError, Problem};
 pub use model::{ClinicState, EntryState, Model, Projection, ReadModel};
 pub use panel::{
     EntryUpdate, ImportReport, PanelPage, PanelQuery, PanelRow, PanelSort, PanelSummary,
 };
+pub use registry::{HistoryView, InitClinic, InitResult, MemberAction, MemberView};
 
 use crate::auth::{SessionConfig, SessionStore, ThrottleStore};
 use crate::config::Config;

@@ -67,7 +67,9 @@ pub enum Projection {
         conflicts: Vec<FieldConflict>,
     },
     /// The document exists but could not be decoded; kept so the problem is visible.
-    Unreadable { error: String },
+    Unreadable {
+        error: String,
+    },
 }
 
 /// An account as the read model keeps it. `credentials` is `None` for a person who asked
@@ -86,7 +88,7 @@ pub struct AccountView {
 impl From<AccountRecord> for AccountView {
     fn from(a: AccountRecord) -> Self {
         let c = a.credentials;
-        let credentials = (!c.password_hash.is_empty()).then(|| crate::auth::Credentials {
+        let credentials = (!c.password_hash.is_empty()).then_some(crate::auth::Credentials {
             password_hash: c.password_hash,
             temporary: c.temporary,
             expires_at: c.expires_at,

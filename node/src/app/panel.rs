@@ -110,9 +110,16 @@ impl App {
 
     /// Who may see a panel: the provider, their active delegates, and the clinic's
     /// account managers (who settle clashes).
-    fn readable_panel(&self, who: UserId, clinic: ClinicId, provider: UserId) -> Result<Clinic, AppError> {
+    fn readable_panel(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        provider: UserId,
+    ) -> Result<Clinic, AppError> {
         let c = self.member_clinic(who, clinic)?;
-        if !c.members.contains_key(&provider) || !c.role_of(provider).is_some_and(|r| r.is_licensed()) {
+        if !c.members.contains_key(&provider)
+            || !c.role_of(provider).is_some_and(|r| r.is_licensed())
+        {
             return Err(AppError::not_found("provider at this clinic"));
         }
         if c.can_manage_panel(who, provider) || c.is_account_manager(who) {
@@ -125,7 +132,12 @@ impl App {
     }
 
     /// Who may change a panel: the provider and their active delegates.
-    fn writable_panel(&self, who: UserId, clinic: ClinicId, provider: UserId) -> Result<Clinic, AppError> {
+    fn writable_panel(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        provider: UserId,
+    ) -> Result<Clinic, AppError> {
         let c = self.readable_panel(who, clinic, provider)?;
         if c.can_manage_panel(who, provider) {
             Ok(c)
@@ -188,7 +200,9 @@ fn page(model: &Model, clinic: ClinicId, provider: UserId, q: &PanelQuery) -> Pa
         .collect();
     match q.sort {
         PanelSort::Name => {}
-        PanelSort::Added => matched.sort_by(|a, b| b.added_at.cmp(&a.added_at).then(a.id.cmp(&b.id))),
+        PanelSort::Added => {
+            matched.sort_by(|a, b| b.added_at.cmp(&a.added_at).then(a.id.cmp(&b.id)))
+        }
         PanelSort::LastVisit => matched.sort_by(|a, b| {
             a.details
                 .last_visit
@@ -265,7 +279,16 @@ impl App {
         let c = self.writable_panel(who, clinic, provider)?;
         domain::check_status_assignable(&c, status)?;
         let existing = self.entries_with_phn(clinic, &details);
-        let entry = domain::add_to_panel(&c, who, provider, details, status, HowAdded::Manual, &existing, now)?;
+        let entry = domain::add_to_panel(
+            &c,
+            who,
+            provider,
+            details,
+            status,
+            HowAdded::Manual,
+            &existing,
+            now,
+        )?;
         let id = entry_doc(provider, entry.id)?;
         self.store().change(&id, who.0, "add patient", |tx| {
             schema::write_entry(tx, &entry).map_err(AppError::from)
@@ -412,9 +435,10 @@ impl App {
         self.writable_panel(who, clinic, provider)?;
         let preferences = preferences.validated()?;
         let id = panel_doc(provider)?;
-        self.store().change(&id, who.0, "update panel preferences", |tx| {
-            schema::write_preferences(tx, provider, &preferences).map_err(AppError::from)
-        })?;
+        self.store()
+            .change(&id, who.0, "update panel preferences", |tx| {
+                schema::write_preferences(tx, provider, &preferences).map_err(AppError::from)
+            })?;
         Ok(preferences)
     }
 
@@ -427,7 +451,11 @@ impl App {
         self.readable_panel(who, clinic, provider)?;
         let model = self.model();
         let (size, by_status) = model.panel_counts(clinic, provider);
-        let preferences = model.preferences.get(&provider).copied().unwrap_or_default();
+        let preferences = model
+            .preferences
+            .get(&provider)
+            .copied()
+            .unwrap_or_default();
         Ok(PanelSummary {
             size,
             by_status,
@@ -456,7 +484,11 @@ impl App {
         } else {
             crate::interop::csv::parse_panel_csv(bytes, today, &resolve)?
         };
-        let how = if fhir { HowAdded::FhirUpload } else { HowAdded::CsvUpload };
+        let how = if fhir {
+            HowAdded::FhirUpload
+        } else {
+            HowAdded::CsvUpload
+        };
         self.add_rows(who, clinic, provider, rows, how)
     }
 
@@ -502,7 +534,9 @@ impl App {
                     });
                     continue;
                 }
-                let mrp = row.mrp_confirmed.then_some(domain::MrpConfirmation { at: now, by: who });
+                let mrp = row
+                    .mrp_confirmed
+                    .then_some(domain::MrpConfirmation { at: now, by: who });
                 let entry = match existing.first() {
                     Some(current) => {
                         let mut e = (*current).clone();
@@ -574,10 +608,11 @@ impl App {
             HowAdded::CsvUpload => "import CSV",
             HowAdded::Manual | HowAdded::Match => "add patients",
         };
-        self.store().change_many(who.0, message, &ids, |id, tx| match by_id.get(id) {
-            Some(entry) => schema::write_entry(tx, entry).map_err(AppError::from),
-            None => Err(AppError::Internal(format!("import lost track of {id}"))),
-        })?;
+        self.store()
+            .change_many(who.0, message, &ids, |id, tx| match by_id.get(id) {
+                Some(entry) => schema::write_entry(tx, entry).map_err(AppError::from),
+                None => Err(AppError::Internal(format!("import lost track of {id}"))),
+            })?;
         info!(clinic = %clinic, provider = %provider, added = report.added, updated = report.updated, unchanged = report.unchanged, "panel imported");
         Ok(report)
     }
@@ -607,10 +642,13 @@ impl App {
                 .get(&provider)
                 .map(|a| a.display_name.clone())
                 .unwrap_or_default();
-            let bundle = crate::interop::fhir::panel_bundle(&c, provider, &name, &entries, self.now());
+            let bundle =
+                crate::interop::fhir::panel_bundle(&c, provider, &name, &entries, self.now());
             serde_json::to_vec_pretty(&bundle).map_err(|e| AppError::Internal(e.to_string()))
         } else {
-            Ok(crate::interop::csv::write_panel_csv(&entries, &|s| status_name(&c, s)))
+            Ok(crate::interop::csv::write_panel_csv(&entries, &|s| {
+                status_name(&c, s)
+            }))
         }
     }
 

@@ -78,8 +78,7 @@ impl crate::store::Projector for Projector {
     }
 
     fn project(&self, id: &DocId, doc: &Automerge) -> Vec<u8> {
-        let projection =
-            project(id, doc).unwrap_or_else(|error| Projection::Unreadable { error });
+        let projection = project(id, doc).unwrap_or_else(|error| Projection::Unreadable { error });
         serde_json::to_vec(&projection).unwrap_or_default()
     }
 

@@ -10,7 +10,8 @@ use super::model::AccountView;
 use super::{App, AppError};
 use crate::auth::Credentials;
 use crate::domain::{
-    self, Clinic, ClinicId, ClinicProfile, Delegation, DelegationId, Location, Membership, Role, StatusDefinition, StatusId, UserId,
+    self, Clinic, ClinicId, ClinicProfile, Delegation, DelegationId, Location, Membership, Role,
+    StatusDefinition, StatusId, UserId,
 };
 use crate::schema::{self, AccountRecord};
 use crate::store::{DocId, HistoryItem};
@@ -98,13 +99,20 @@ impl App {
         }
         .validated()?;
         let director = UserId::new();
-        let (account, temporary) =
-            self.create_account_as(director, director, &username, &req.director_name, &req.director_email, now)?;
+        let (account, temporary) = self.create_account_as(
+            director,
+            director,
+            &username,
+            &req.director_name,
+            &req.director_email,
+            now,
+        )?;
         let clinic = Clinic::new(ClinicId::new(), profile, account.id, Role::Director, now);
         let id = clinic_doc(clinic.id)?;
-        self.store().change(&id, account.id.0, "create clinic", |tx| {
-            schema::write_clinic_new(tx, &clinic).map_err(AppError::from)
-        })?;
+        self.store()
+            .change(&id, account.id.0, "create clinic", |tx| {
+                schema::write_clinic_new(tx, &clinic).map_err(AppError::from)
+            })?;
         info!(clinic = %clinic.id, user = %account.id, "clinic created");
         Ok(InitResult {
             clinic: clinic.id,
@@ -177,7 +185,8 @@ impl App {
         let (account, temporary) = match existing {
             Some(account) => (account, None),
             None => {
-                let (account, temporary) = self.create_account(who, username, display_name, email, now)?;
+                let (account, temporary) =
+                    self.create_account(who, username, display_name, email, now)?;
                 (account, Some(temporary))
             }
         };
@@ -229,9 +238,10 @@ impl App {
                     credentials: super::accounts::no_credentials(now),
                 };
                 let id = account_doc(account.id)?;
-                self.store().change(&id, account.id.0, "request account", |tx| {
-                    schema::write_account(tx, &account).map_err(AppError::from)
-                })?;
+                self.store()
+                    .change(&id, account.id.0, "request account", |tx| {
+                        schema::write_account(tx, &account).map_err(AppError::from)
+                    })?;
                 account.id
             }
         };
@@ -298,8 +308,12 @@ impl App {
     fn has_active_membership(&self, user: UserId) -> bool {
         let model = self.model();
         model.memberships.get(&user).is_some_and(|cs| {
-            cs.iter()
-                .any(|c| model.clinics.get(c).is_some_and(|s| s.clinic.is_active_member(user)))
+            cs.iter().any(|c| {
+                model
+                    .clinics
+                    .get(c)
+                    .is_some_and(|s| s.clinic.is_active_member(user))
+            })
         })
     }
 
@@ -330,8 +344,8 @@ impl App {
 
     fn issue_temporary_password(&self, by: UserId, user: UserId) -> Result<String, AppError> {
         let now = self.now();
-        let (credentials, temporary) = Credentials::temporary(now)
-            .map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
+        let (credentials, temporary) =
+            Credentials::temporary(now).map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
         self.write_credentials(by, user, &credentials, "reset password")?;
         self.end_sessions(user)?;
         if let Some(account) = self.model().accounts.get(&user) {
@@ -352,7 +366,12 @@ impl App {
     }
 
     /// The primary account manager hands the role to another active member.
-    pub fn handover_primary(&self, who: UserId, clinic: ClinicId, to: UserId) -> Result<Clinic, AppError> {
+    pub fn handover_primary(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        to: UserId,
+    ) -> Result<Clinic, AppError> {
         let message = format!("hand over primary to {to}");
         self.change_clinic(who, clinic, &message, |c, tx| {
             let change = domain::handover_primary(c, who, to)?;
@@ -489,10 +508,17 @@ impl App {
         }
         let needle = member.to_string();
         let items = self.store().history(&clinic_doc(clinic)?)?;
-        Ok(self.history_views(items.into_iter().filter(|i| i.message.as_deref().is_some_and(|m| m.contains(&needle)))))
+        Ok(self.history_views(
+            items
+                .into_iter()
+                .filter(|i| i.message.as_deref().is_some_and(|m| m.contains(&needle))),
+        ))
     }
 
-    pub(super) fn history_views(&self, items: impl Iterator<Item = HistoryItem>) -> Vec<HistoryView> {
+    pub(super) fn history_views(
+        &self,
+        items: impl Iterator<Item = HistoryItem>,
+    ) -> Vec<HistoryView> {
         let model = self.model();
         items
             .map(|i| {

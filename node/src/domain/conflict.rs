@@ -92,7 +92,10 @@ pub fn manager_conflicts(
                 .collect(),
         });
     }
-    let effective = c.effective_secondary().map(|s| s.to_string()).unwrap_or_default();
+    let effective = c
+        .effective_secondary()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
     let invalid_single = c.secondary.is_some() && c.effective_secondary().is_none();
     if secondary_candidates.len() > 1 || invalid_single {
         let mut values: Vec<ConflictValue> = secondary_candidates
@@ -145,7 +148,11 @@ pub fn panel_clashes(entries: &[PanelEntry]) -> Vec<Conflict> {
             kind: ConflictKind::PanelMembership,
             subject: format!(
                 "clinic {clinic}, entries {}",
-                group.iter().map(|e| e.id.to_string()).collect::<Vec<_>>().join(", ")
+                group
+                    .iter()
+                    .map(|e| e.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             values: group
                 .iter()

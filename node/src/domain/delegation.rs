@@ -63,7 +63,10 @@ pub fn confirm_delegation(
     actor: UserId,
     now: OffsetDateTime,
 ) -> Result<Delegation, DomainError> {
-    let d = c.delegations.get(&id).ok_or(DomainError::NotFound("endorsement"))?;
+    let d = c
+        .delegations
+        .get(&id)
+        .ok_or(DomainError::NotFound("endorsement"))?;
     let other = match d.started_by {
         Side::Provider => d.delegate,
         Side::Delegate => d.provider,
@@ -97,7 +100,10 @@ pub fn revoke_delegation(
     actor: UserId,
     now: OffsetDateTime,
 ) -> Result<Delegation, DomainError> {
-    let d = c.delegations.get(&id).ok_or(DomainError::NotFound("endorsement"))?;
+    let d = c
+        .delegations
+        .get(&id)
+        .ok_or(DomainError::NotFound("endorsement"))?;
     if actor != d.provider && actor != d.delegate && !c.is_account_manager(actor) {
         return Err(DomainError::forbidden(
             "only the provider, the staff member or an account manager can revoke an endorsement",

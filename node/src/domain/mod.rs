@@ -14,7 +14,9 @@ pub mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use conflict::{Conflict, ConflictKind, ConflictValue, kept_entry, manager_conflicts, panel_clashes};
+pub use conflict::{
+    Conflict, ConflictKind, ConflictValue, kept_entry, manager_conflicts, panel_clashes,
+};
 pub use delegation::{confirm_delegation, revoke_delegation, start_delegation};
 pub use error::{DomainError, FieldError};
 pub use ids::*;
@@ -22,8 +24,7 @@ pub use panel::{add_to_panel, remove_from_panel};
 pub use phn::{Phn, PhnError};
 pub use registry::{
     ManagerChange, activate, add_member, approve, check_status_assignable, create_status,
-    deactivate, decline, edit_status, handover_primary, request_join, retire_status,
-    set_secondary,
+    deactivate, decline, edit_status, handover_primary, request_join, retire_status, set_secondary,
 };
 pub use types::*;
 pub use validate::PatientInput;

@@ -280,7 +280,11 @@ pub fn deactivate(
 
 /// Only the primary hands over, to an active member; if that member was the secondary,
 /// the clinic no longer has one.
-pub fn handover_primary(c: &Clinic, actor: UserId, to: UserId) -> Result<ManagerChange, DomainError> {
+pub fn handover_primary(
+    c: &Clinic,
+    actor: UserId,
+    to: UserId,
+) -> Result<ManagerChange, DomainError> {
     if actor != c.primary {
         return Err(DomainError::forbidden(
             "only the primary account manager can hand over the role",
@@ -344,7 +348,10 @@ pub fn create_status(
     require_manager(c, actor)?;
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 60 {
-        return Err(DomainError::invalid("name", "a status name is 1 to 60 characters"));
+        return Err(DomainError::invalid(
+            "name",
+            "a status name is 1 to 60 characters",
+        ));
     }
     if reserved(name) {
         return Err(DomainError::invalid(
@@ -356,7 +363,10 @@ pub fn create_status(
         .values()
         .any(|s| !s.retired && s.name.eq_ignore_ascii_case(name))
     {
-        return Err(DomainError::invalid("name", "the clinic already has a status with this name"));
+        return Err(DomainError::invalid(
+            "name",
+            "the clinic already has a status with this name",
+        ));
     }
     if definition.trim().is_empty() {
         return Err(DomainError::invalid(
@@ -379,9 +389,15 @@ pub fn edit_status(
     definition: &str,
 ) -> Result<StatusDefinition, DomainError> {
     require_manager(c, actor)?;
-    let s = c.statuses.get(&id).ok_or(DomainError::NotFound("patient status"))?;
+    let s = c
+        .statuses
+        .get(&id)
+        .ok_or(DomainError::NotFound("patient status"))?;
     if definition.trim().is_empty() {
-        return Err(DomainError::invalid("definition", "the definition cannot be empty"));
+        return Err(DomainError::invalid(
+            "definition",
+            "the definition cannot be empty",
+        ));
     }
     Ok(StatusDefinition {
         definition: definition.trim().to_owned(),
@@ -390,9 +406,16 @@ pub fn edit_status(
 }
 
 /// A retired status can no longer be given; entries that have it keep it.
-pub fn retire_status(c: &Clinic, actor: UserId, id: StatusId) -> Result<StatusDefinition, DomainError> {
+pub fn retire_status(
+    c: &Clinic,
+    actor: UserId,
+    id: StatusId,
+) -> Result<StatusDefinition, DomainError> {
     require_manager(c, actor)?;
-    let s = c.statuses.get(&id).ok_or(DomainError::NotFound("patient status"))?;
+    let s = c
+        .statuses
+        .get(&id)
+        .ok_or(DomainError::NotFound("patient status"))?;
     Ok(StatusDefinition {
         retired: true,
         ..s.clone()
@@ -406,7 +429,10 @@ pub fn check_status_assignable(c: &Clinic, status: PatientStatus) -> Result<(), 
         PatientStatus::Custom(id) => match c.statuses.get(&id) {
             Some(s) if !s.retired => Ok(()),
             Some(_) => Err(DomainError::invalid("status", "this status is retired")),
-            None => Err(DomainError::invalid("status", "this clinic has no such status")),
+            None => Err(DomainError::invalid(
+                "status",
+                "this clinic has no such status",
+            )),
         },
     }
 }

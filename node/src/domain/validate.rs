@@ -235,7 +235,8 @@ pub fn parse_date(raw: &str) -> Result<Date, String> {
     let m: u8 = m.parse().map_err(|_| bad())?;
     let d: u8 = d.parse().map_err(|_| bad())?;
     let month = Month::try_from(m).map_err(|_| bad())?;
-    Date::from_calendar_date(y, month, d).map_err(|_| format!("{raw:?} is not a day of the calendar"))
+    Date::from_calendar_date(y, month, d)
+        .map_err(|_| format!("{raw:?} is not a day of the calendar"))
 }
 
 pub fn parse_sex(raw: &str) -> Result<Sex, String> {
@@ -380,7 +381,12 @@ mod tests {
         ] {
             assert_eq!(normalise_phone(raw).as_deref(), Ok(want), "{raw}");
         }
-        for raw in ["555-0100", "250-555-01000", "250-555-CALL", "250-555-0100 x"] {
+        for raw in [
+            "555-0100",
+            "250-555-01000",
+            "250-555-CALL",
+            "250-555-0100 x",
+        ] {
             assert!(normalise_phone(raw).is_err(), "{raw}");
         }
     }
@@ -405,7 +411,14 @@ mod tests {
             },
             phone: "2508470100".into(),
             fax: "250 847 0101".into(),
-            hours: [(1, DayHours { opens: time!(8:30), closes: time!(17:00) })].into(),
+            hours: [(
+                1,
+                DayHours {
+                    opens: time!(8:30),
+                    closes: time!(17:00),
+                },
+            )]
+            .into(),
         }
     }
 
@@ -427,12 +440,31 @@ mod tests {
         p.facility_number = "no spaces allowed".into();
         p.phone = "12".into();
         p.address.postal_code = "12345".into();
-        p.hours.insert(2, DayHours { opens: time!(17:00), closes: time!(8:00) });
-        p.hours.insert(9, DayHours { opens: time!(8:00), closes: time!(9:00) });
+        p.hours.insert(
+            2,
+            DayHours {
+                opens: time!(17:00),
+                closes: time!(8:00),
+            },
+        );
+        p.hours.insert(
+            9,
+            DayHours {
+                opens: time!(8:00),
+                closes: time!(9:00),
+            },
+        );
         let got = fields(p.validated().unwrap_err());
         assert_eq!(
             got,
-            ["name", "facility_number", "address.postal_code", "phone", "hours.2", "hours.9"]
+            [
+                "name",
+                "facility_number",
+                "address.postal_code",
+                "phone",
+                "hours.2",
+                "hours.9"
+            ]
         );
     }
 
@@ -453,10 +485,20 @@ mod tests {
         };
         assert_eq!(
             fields(bad.validated().unwrap_err()),
-            ["desired_panel_size", "max_open_requests", "monthly_capacity"]
+            [
+                "desired_panel_size",
+                "max_open_requests",
+                "monthly_capacity"
+            ]
         );
-        let too_many = PanelPreferences { monthly_capacity: 501, ..ok };
-        assert_eq!(fields(too_many.validated().unwrap_err()), ["monthly_capacity"]);
+        let too_many = PanelPreferences {
+            monthly_capacity: 501,
+            ..ok
+        };
+        assert_eq!(
+            fields(too_many.validated().unwrap_err()),
+            ["monthly_capacity"]
+        );
     }
 
     fn input() -> PatientInput {
@@ -500,7 +542,14 @@ mod tests {
         assert!(text.contains("check digit"), "{text}");
         assert_eq!(
             fields(err),
-            ["phn", "family_name", "date_of_birth", "sex", "email", "last_visit"]
+            [
+                "phn",
+                "family_name",
+                "date_of_birth",
+                "sex",
+                "email",
+                "last_visit"
+            ]
         );
     }
 
@@ -513,7 +562,12 @@ mod tests {
         i.date_of_birth = "1899-12-31".into();
         assert_eq!(fields(i.validate(today).unwrap_err()), ["date_of_birth"]);
         i.date_of_birth = "2026-02-30".into();
-        assert!(i.validate(today).unwrap_err().to_string().contains("not a day"));
+        assert!(
+            i.validate(today)
+                .unwrap_err()
+                .to_string()
+                .contains("not a day")
+        );
         i.date_of_birth = "2026-11-23".into();
         assert!(i.validate(today).is_ok(), "born today is fine");
     }

@@ -113,7 +113,9 @@ pub struct Query<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match <axum::extract::Query<T> as FromRequestParts<S>>::from_request_parts(parts, state).await {
+        match <axum::extract::Query<T> as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+        {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
             Err(rejection) => Err(query_rejection(rejection)),
         }
@@ -137,7 +139,9 @@ pub struct Path<T>(pub T);
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match <axum::extract::Path<T> as FromRequestParts<S>>::from_request_parts(parts, state).await {
+        match <axum::extract::Path<T> as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+        {
             Ok(axum::extract::Path(value)) => Ok(Self(value)),
             Err(rejection) => Err(ApiError::new(
                 rejection.status(),

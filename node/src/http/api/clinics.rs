@@ -520,7 +520,9 @@ async fn list_members(
     Path(clinic): Path<ClinicId>,
 ) -> Result<Json<Vec<MemberBody>>, ApiError> {
     let members = app.run(move |app| app.members(who.user, clinic)).await?;
-    Ok(Json(members.into_iter().map(|m| member_body(m, None)).collect()))
+    Ok(Json(
+        members.into_iter().map(|m| member_body(m, None)).collect(),
+    ))
 }
 
 /// Add a person to the clinic (account managers). A new login gets a temporary password,
@@ -536,7 +538,14 @@ async fn add_member(
 ) -> Result<(StatusCode, Json<MemberBody>), ApiError> {
     let (m, temporary) = app
         .run(move |app| {
-            app.add_member(who.user, clinic, &req.username, &req.display_name, &req.email, req.role)
+            app.add_member(
+                who.user,
+                clinic,
+                &req.username,
+                &req.display_name,
+                &req.email,
+                req.role,
+            )
         })
         .await?;
     Ok((StatusCode::CREATED, Json(member_body(m, temporary))))
@@ -556,7 +565,14 @@ async fn request_membership(
     let who = who.map(|AnyUser(w)| w.user);
     let m = app
         .run(move |app| {
-            app.request_membership(who, clinic, &req.username, &req.display_name, &req.email, req.role)
+            app.request_membership(
+                who,
+                clinic,
+                &req.username,
+                &req.display_name,
+                &req.email,
+                req.role,
+            )
         })
         .await?;
     Ok((
@@ -693,7 +709,13 @@ async fn update_status(
 ) -> Result<Json<StatusBody>, ApiError> {
     let s = app
         .run(move |app| {
-            app.update_status(who.user, clinic, status, req.definition.as_deref(), req.retire)
+            app.update_status(
+                who.user,
+                clinic,
+                status,
+                req.definition.as_deref(),
+                req.retire,
+            )
         })
         .await?;
     Ok(Json(s.into()))

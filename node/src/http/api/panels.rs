@@ -13,7 +13,9 @@ use uuid::Uuid;
 
 use super::clinics::{AddressBody, HistoryBody, history_body};
 use super::snake;
-use crate::app::{App, AppError, EntryUpdate, ImportReport, PanelQuery, PanelRow, PanelSort, PanelSummary};
+use crate::app::{
+    App, AppError, EntryUpdate, ImportReport, PanelQuery, PanelRow, PanelSort, PanelSummary,
+};
 use crate::domain::{
     ClinicId, Contact, EntryId, PanelPreferences, PatientDetails, PatientInput, PatientStatus,
     StatusId, UserId,
@@ -120,9 +122,18 @@ pub struct StatusRef {
 impl From<PatientStatus> for StatusRef {
     fn from(s: PatientStatus) -> Self {
         match s {
-            PatientStatus::Active => Self { kind: "active".into(), id: None },
-            PatientStatus::Inactive => Self { kind: "inactive".into(), id: None },
-            PatientStatus::Custom(id) => Self { kind: "custom".into(), id: Some(id.0) },
+            PatientStatus::Active => Self {
+                kind: "active".into(),
+                id: None,
+            },
+            PatientStatus::Inactive => Self {
+                kind: "inactive".into(),
+                id: None,
+            },
+            PatientStatus::Custom(id) => Self {
+                kind: "custom".into(),
+                id: Some(id.0),
+            },
         }
     }
 }
@@ -134,7 +145,10 @@ impl TryFrom<StatusRef> for PatientStatus {
             ("active", _) => Ok(Self::Active),
             ("inactive", _) => Ok(Self::Inactive),
             ("custom", Some(id)) => Ok(Self::Custom(StatusId(id))),
-            ("custom", None) => Err(AppError::invalid("status.id", "a custom status needs its id")),
+            ("custom", None) => Err(AppError::invalid(
+                "status.id",
+                "a custom status needs its id",
+            )),
             (other, _) => Err(AppError::invalid(
                 "status.kind",
                 format!("{other:?} is not active, inactive or custom"),
@@ -313,7 +327,10 @@ impl From<PanelSummary> for SummaryBody {
             by_status: s
                 .by_status
                 .into_iter()
-                .map(|(status, count)| StatusCount { status: status.into(), count })
+                .map(|(status, count)| StatusCount {
+                    status: status.into(),
+                    count,
+                })
                 .collect(),
             preferences: s.preferences.into(),
             room: s.room,
@@ -330,7 +347,11 @@ pub struct ImportReportBody {
 
 impl From<ImportReport> for ImportReportBody {
     fn from(r: ImportReport) -> Self {
-        Self { added: r.added, updated: r.updated, unchanged: r.unchanged }
+        Self {
+            added: r.added,
+            updated: r.updated,
+            unchanged: r.unchanged,
+        }
     }
 }
 
@@ -391,7 +412,11 @@ async fn add_patient(
     Path((clinic, provider)): Path<PanelPath>,
     Json(req): Json<AddPatientRequest>,
 ) -> Result<(StatusCode, Json<EntryBody>), ApiError> {
-    let status = req.status.map(PatientStatus::try_from).transpose()?.unwrap_or(PatientStatus::Active);
+    let status = req
+        .status
+        .map(PatientStatus::try_from)
+        .transpose()?
+        .unwrap_or(PatientStatus::Active);
     let row = app
         .run(move |app| {
             let details = req.patient.validate(app.today())?;
@@ -411,7 +436,9 @@ async fn get_entry(
     User(who): User,
     Path((clinic, provider, entry)): Path<EntryPath>,
 ) -> Result<Json<EntryBody>, ApiError> {
-    let row = app.run(move |app| app.entry(who.user, clinic, provider, entry)).await?;
+    let row = app
+        .run(move |app| app.entry(who.user, clinic, provider, entry))
+        .await?;
     Ok(Json(entry_body(row)))
 }
 
@@ -429,7 +456,11 @@ async fn update_entry(
     let row = app
         .run(move |app| {
             let details = req.patient.map(|p| p.validate(app.today())).transpose()?;
-            let update = EntryUpdate { details, status, confirm_mrp: req.confirm_mrp };
+            let update = EntryUpdate {
+                details,
+                status,
+                confirm_mrp: req.confirm_mrp,
+            };
             app.update_entry(who.user, clinic, provider, entry, update)?;
             app.entry(who.user, clinic, provider, entry)
         })
@@ -480,7 +511,9 @@ async fn get_preferences(
     User(who): User,
     Path((clinic, provider)): Path<PanelPath>,
 ) -> Result<Json<PreferencesBody>, ApiError> {
-    let p = app.run(move |app| app.preferences(who.user, clinic, provider)).await?;
+    let p = app
+        .run(move |app| app.preferences(who.user, clinic, provider))
+        .await?;
     Ok(Json(p.into()))
 }
 
@@ -509,7 +542,9 @@ async fn summary(
     User(who): User,
     Path((clinic, provider)): Path<PanelPath>,
 ) -> Result<Json<SummaryBody>, ApiError> {
-    let s = app.run(move |app| app.panel_summary(who.user, clinic, provider)).await?;
+    let s = app
+        .run(move |app| app.panel_summary(who.user, clinic, provider))
+        .await?;
     Ok(Json(s.into()))
 }
 

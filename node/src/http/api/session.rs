@@ -8,10 +8,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use uuid::Uuid;
 use crate::app::{App, SessionInfo};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AnyUser, Json, SESSION_COOKIE};
+use uuid::Uuid;
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
