@@ -5,6 +5,8 @@
 //! The child is this test binary itself, re-executed to run `crash_child` with
 //! `ATTACH_CRASH_CHILD=<dir>`; without that variable `crash_child` returns at once.
 
+#![allow(clippy::unwrap_used)] // Test code (helpers outside #[test] fns too): a failed unwrap is a failed test.
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -150,13 +152,19 @@ fn acknowledged_writes_survive_sigkill() {
         std::thread::sleep(delay);
         child.kill().unwrap(); // SIGKILL on Unix
         let status = child.wait().unwrap();
-        assert!(!status.success(), "round {round}: the child exited by itself");
+        assert!(
+            !status.success(),
+            "round {round}: the child exited by itself"
+        );
         let lines = reader.join().unwrap();
         total_acks += verify_round(&dir.0, round, &lines, &mut expect);
     }
     let took = start.elapsed();
     println!("{ROUNDS} kills, {total_acks} acknowledged writes verified in {took:?}");
-    assert!(total_acks > 200, "too few writes acknowledged ({total_acks}) to mean much");
+    assert!(
+        total_acks > 200,
+        "too few writes acknowledged ({total_acks}) to mean much"
+    );
 }
 
 /// Reopen the store and check the round's outcome; returns the number of ACKs seen.
@@ -208,7 +216,10 @@ fn verify_round(dir: &Path, round: u64, lines: &[String], expect: &mut Expect) -
             .unwrap()
             .unwrap_or_else(|| panic!("round {round}: acknowledged doc {d} is missing"));
         for value in values {
-            assert!(keys.contains(value), "round {round}: {d} lost acknowledged {value}");
+            assert!(
+                keys.contains(value),
+                "round {round}: {d} lost acknowledged {value}"
+            );
         }
         let v = v.unwrap();
         // `v` is the last acknowledged value, or the write in flight at the kill, or (if the
@@ -219,7 +230,12 @@ fn verify_round(dir: &Path, round: u64, lines: &[String], expect: &mut Expect) -
             .map(|(_, value)| *value);
         let allowed: Vec<&str> = match last_ack.get(d.as_str()) {
             Some(acked) => vec![*acked],
-            None => expect.current.get(d).map(String::as_str).into_iter().collect(),
+            None => expect
+                .current
+                .get(d)
+                .map(String::as_str)
+                .into_iter()
+                .collect(),
         }
         .into_iter()
         .chain(in_flight_value)
@@ -242,7 +258,9 @@ fn verify_round(dir: &Path, round: u64, lines: &[String], expect: &mut Expect) -
             .iter()
             .map(|d| {
                 store
-                    .read(&DocId::parse(d).unwrap(), |doc| doc.get(ROOT, *value).unwrap().is_some())
+                    .read(&DocId::parse(d).unwrap(), |doc| {
+                        doc.get(ROOT, *value).unwrap().is_some()
+                    })
                     .unwrap()
                     .unwrap_or(false)
             })

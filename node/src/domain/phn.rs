@@ -56,11 +56,7 @@ impl Phn {
     /// The check digit for the eight digits after the leading 9, or `None` when no
     /// digit can make the number valid (remainder 1 gives 10).
     pub fn check_digit(body: &[u32]) -> Option<u32> {
-        let sum: u32 = body
-            .iter()
-            .zip(WEIGHTS)
-            .map(|(d, w)| (d * w) % 11)
-            .sum();
+        let sum: u32 = body.iter().zip(WEIGHTS).map(|(d, w)| (d * w) % 11).sum();
         let check = 11 - (sum % 11);
         match check {
             11 => Some(0),
@@ -80,7 +76,9 @@ impl Phn {
             .map(|b| u32::from(b - b'0'))
             .collect();
         let check = Self::check_digit(&digits)?;
-        Some(Self(9_000_000_000 + u64::from(body) * 10 + u64::from(check)))
+        Some(Self(
+            9_000_000_000 + u64::from(body) * 10 + u64::from(check),
+        ))
     }
 
     pub fn as_u64(&self) -> u64 {

@@ -209,7 +209,9 @@ fn split_changes(mut bytes: &[u8]) -> Option<Vec<Change>> {
         }
         let end = pos.checked_add(usize::try_from(len).ok()?)?;
         let piece = bytes.get(..end)?;
-        let change = catch_unwind(|| Change::from_bytes(piece.to_vec())).ok()?.ok()?;
+        let change = catch_unwind(|| Change::from_bytes(piece.to_vec()))
+            .ok()?
+            .ok()?;
         if change.hash().0[..4] != piece[4..8] {
             return None;
         }
@@ -421,7 +423,11 @@ impl DocStore {
 
     /// Run `f` on the doc's current state; `None` if the doc does not exist.
     #[instrument(skip_all, fields(doc = %id))]
-    pub fn read<R>(&self, id: &DocId, f: impl FnOnce(&Automerge) -> R) -> Result<Option<R>, StoreError> {
+    pub fn read<R>(
+        &self,
+        id: &DocId,
+        f: impl FnOnce(&Automerge) -> R,
+    ) -> Result<Option<R>, StoreError> {
         let _lock = self.lock(id);
         Ok(self.load(id)?.map(|l| f(&l.doc)))
     }
@@ -439,7 +445,11 @@ impl DocStore {
     pub fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<DocId>, StoreError> {
         id::check(prefix, true)?;
         let mut out = Vec::new();
-        for kv in self.inner.docs.scan_prefix([b"s/", prefix.as_bytes()].concat()) {
+        for kv in self
+            .inner
+            .docs
+            .scan_prefix([b"s/", prefix.as_bytes()].concat())
+        {
             let (k, _) = kv?;
             out.push(parse_key_id(&k[2..])?);
         }
@@ -663,7 +673,11 @@ impl DocStore {
             || loaded.chunk_keys.len() >= self.inner.opts.compact_after_chunks
             || !feed;
         let (snapshot, chunk, remove_chunks) = if compact {
-            (Some(guarded(id, || loaded.doc.save())?), None, loaded.chunk_keys)
+            (
+                Some(guarded(id, || loaded.doc.save())?),
+                None,
+                loaded.chunk_keys,
+            )
         } else {
             let bytes = guarded(id, || loaded.doc.save_after(before))?;
             (None, Some((loaded.next_chunk, bytes)), Vec::new())
@@ -736,7 +750,10 @@ impl DocStore {
             let _lock = self.lock(&id);
             match self.load(&id) {
                 Ok(Some(loaded)) => {
-                    batch.insert(projection_key(&id), self.inner.projector.project(&id, &loaded.doc));
+                    batch.insert(
+                        projection_key(&id),
+                        self.inner.projector.project(&id, &loaded.doc),
+                    );
                     pending += 1;
                 }
                 Ok(None) => {}

@@ -16,7 +16,9 @@ pub enum StoreError {
     /// Changes whose dependencies this replica lacks; the others were stored.
     #[error("{count} change(s) for document {doc} depend on changes this node does not have")]
     MissingDependencies { doc: DocId, count: usize },
-    #[error("the data directory was written by an unsupported store format {found} (expected {expected})")]
+    #[error(
+        "the data directory was written by an unsupported store format {found} (expected {expected})"
+    )]
     FormatVersion { found: u32, expected: u32 },
     #[error("the store's metadata is damaged: {0}")]
     CorruptMeta(&'static str),

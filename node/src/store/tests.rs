@@ -43,10 +43,17 @@ impl Projector for TestProjector {
         self.version
     }
     fn project(&self, _id: &DocId, doc: &Automerge) -> Vec<u8> {
-        format!("v{}:{}", self.version, get(doc, "v").unwrap_or_else(|| "-".into())).into_bytes()
+        format!(
+            "v{}:{}",
+            self.version,
+            get(doc, "v").unwrap_or_else(|| "-".into())
+        )
+        .into_bytes()
     }
     fn committed(&self, id: &DocId, projection: &[u8]) {
-        self.committed.lock().push((id.clone(), projection.to_vec()));
+        self.committed
+            .lock()
+            .push((id.clone(), projection.to_vec()));
     }
 }
 
@@ -243,7 +250,9 @@ fn compaction_keeps_content_and_heads() {
         let store = open_with(dir.path(), opts.clone(), &p);
         for i in 0..=4 {
             store
-                .change(&id, user, "edit", |tx| tx.put(ROOT, format!("k{i}"), i64::from(i)))
+                .change(&id, user, "edit", |tx| {
+                    tx.put(ROOT, format!("k{i}"), i64::from(i))
+                })
                 .unwrap();
         }
         // one snapshot + 4 chunks
@@ -278,14 +287,20 @@ fn history_names_user_node_time_and_message() {
     let store = open(dir.path(), &p);
     let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
     let id = doc(1);
-    let t0 = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let t0 = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     store
         .change(&id, alice, "add patient", |tx| tx.put(ROOT, "v", "a"))
         .unwrap();
     store
         .change(&id, bob, "confirm MRP", |tx| tx.put(ROOT, "v", "b"))
         .unwrap();
-    let t1 = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let t1 = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let h = store.history(&id).unwrap();
     assert_eq!(h.len(), 2);
     assert_eq!(h[0].user, Some(alice));
@@ -294,7 +309,11 @@ fn history_names_user_node_time_and_message() {
     assert_eq!(h[1].message.as_deref(), Some("confirm MRP"));
     for item in &h {
         assert_eq!(item.node, Some(store.node_id()));
-        assert!((t0..=t1).contains(&item.time), "time {} not in {t0}..={t1}", item.time);
+        assert!(
+            (t0..=t1).contains(&item.time),
+            "time {} not in {t0}..={t1}",
+            item.time
+        );
     }
     assert_eq!(store.heads(&id).unwrap(), vec![h[1].hash]);
 }
@@ -310,7 +329,11 @@ fn change_many_is_all_or_nothing() {
     let r = store.change_many(user, "import", &ids, |id, tx| {
         calls += 1;
         tx.put(ROOT, "v", id.as_str()).unwrap();
-        if calls == 3 { Err("row 3 is invalid") } else { Ok(()) }
+        if calls == 3 {
+            Err("row 3 is invalid")
+        } else {
+            Ok(())
+        }
     });
     assert!(matches!(r, Err(ChangeError::Rejected("row 3 is invalid"))));
     for id in &ids {
@@ -336,7 +359,10 @@ fn change_many_is_all_or_nothing() {
     }
     assert!(!store.exists(&doc(4)).unwrap());
     assert_eq!(p.count(), 4);
-    assert_eq!(store.history(&doc(0)).unwrap()[0].message.as_deref(), Some("import"));
+    assert_eq!(
+        store.history(&doc(0)).unwrap()[0].message.as_deref(),
+        Some("import")
+    );
 }
 
 #[test]
@@ -395,7 +421,10 @@ fn merging_a_concurrently_edited_fork_converges() {
     }
     let only_last = ahead.get_changes(&remote.get_heads()).pop().unwrap();
     let r = store.apply_changes(&id, vec![only_last]);
-    assert!(matches!(r, Err(StoreError::MissingDependencies { count: 1, .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(StoreError::MissingDependencies { count: 1, .. })),
+        "{r:?}"
+    );
     assert_eq!(store.heads(&id).unwrap(), remote.get_heads());
 }
 
@@ -427,7 +456,10 @@ fn changed_since_lists_each_doc_once_at_its_latest_seq() {
     set(&store, &doc(2), user, "b"); // seq 5
     let all = store.changed_since(0, 100).unwrap();
     assert_eq!(all, vec![(3, doc(1)), (4, doc(3)), (5, doc(2))]);
-    assert_eq!(store.changed_since(3, 100).unwrap(), vec![(4, doc(3)), (5, doc(2))]);
+    assert_eq!(
+        store.changed_since(3, 100).unwrap(),
+        vec![(4, doc(3)), (5, doc(2))]
+    );
     assert_eq!(store.changed_since(0, 1).unwrap(), vec![(3, doc(1))]);
     assert!(store.changed_since(5, 100).unwrap().is_empty());
     // Sequence numbers keep growing across reopen.
@@ -452,20 +484,36 @@ fn a_corrupt_chunk_breaks_only_its_doc() {
             set(&store, &doc(n), user, "b");
         }
         let tree = store.docs_tree();
-        let key = [b"c/".as_slice(), doc(1).as_str().as_bytes(), b"\0", &0u64.to_be_bytes()].concat();
+        let key = [
+            b"c/".as_slice(),
+            doc(1).as_str().as_bytes(),
+            b"\0",
+            &0u64.to_be_bytes(),
+        ]
+        .concat();
         let mut bytes = tree.get(&key).unwrap().unwrap().to_vec();
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         tree.insert(&key, bytes).unwrap();
         // garbage after a valid chunk in doc 2
-        let key2 = [b"c/".as_slice(), doc(2).as_str().as_bytes(), b"\0", &7u64.to_be_bytes()].concat();
-        tree.insert(&key2, b"\x85\x6f\x4a\x83garbage".to_vec()).unwrap();
+        let key2 = [
+            b"c/".as_slice(),
+            doc(2).as_str().as_bytes(),
+            b"\0",
+            &7u64.to_be_bytes(),
+        ]
+        .concat();
+        tree.insert(&key2, b"\x85\x6f\x4a\x83garbage".to_vec())
+            .unwrap();
         tree.flush().unwrap();
     }
     let store = open(dir.path(), &p);
     for n in [1, 2] {
         let err = store.read(&doc(n), |_| ()).unwrap_err();
-        assert!(matches!(&err, StoreError::Corrupt { doc: d } if *d == doc(n)), "{err:?}");
+        assert!(
+            matches!(&err, StoreError::Corrupt { doc: d } if *d == doc(n)),
+            "{err:?}"
+        );
         assert!(matches!(
             store.change(&doc(n), user, "x", |tx| tx.put(ROOT, "v", "c")),
             Err(ChangeError::Store(StoreError::Corrupt { .. }))
@@ -479,9 +527,15 @@ fn a_corrupt_chunk_breaks_only_its_doc() {
     // A damaged snapshot too.
     store
         .docs_tree()
-        .insert([b"s/".as_slice(), doc(0).as_str().as_bytes()].concat(), b"junk".to_vec())
+        .insert(
+            [b"s/".as_slice(), doc(0).as_str().as_bytes()].concat(),
+            b"junk".to_vec(),
+        )
         .unwrap();
-    assert!(matches!(store.read(&doc(0), |_| ()), Err(StoreError::Corrupt { .. })));
+    assert!(matches!(
+        store.read(&doc(0), |_| ()),
+        Err(StoreError::Corrupt { .. })
+    ));
     assert_eq!(value(&store, &doc(5)).as_deref(), Some("new"));
 }
 
@@ -499,7 +553,10 @@ fn a_new_projector_version_reprojects_every_doc_at_open() {
     let store = open(dir.path(), &p2);
     for n in 0..3 {
         assert_eq!(p2.last_for(&doc(n)), Some(format!("v2:x{n}")));
-        assert_eq!(store.projection(&doc(n)).unwrap().unwrap(), format!("v2:x{n}").into_bytes());
+        assert_eq!(
+            store.projection(&doc(n)).unwrap().unwrap(),
+            format!("v2:x{n}").into_bytes()
+        );
     }
     // Reprojection is not a change: the feed and history are untouched.
     assert_eq!(store.changed_since(0, 10).unwrap().len(), 3);
@@ -538,7 +595,10 @@ fn concurrent_writers_on_different_and_same_docs_all_land() {
     for t in 0..8 {
         assert_eq!(value(&store, &doc(t)), Some(format!("{t}-19")));
     }
-    let keys = store.read(&shared, |d| d.keys(ROOT).count()).unwrap().unwrap();
+    let keys = store
+        .read(&shared, |d| d.keys(ROOT).count())
+        .unwrap()
+        .unwrap();
     assert_eq!(keys, 160);
     assert_eq!(store.history(&shared).unwrap().len(), 160);
     drop(store);
@@ -592,7 +652,9 @@ fn bulk_import_of_25000_docs_in_one_call() {
     let p = TestProjector::new(1);
     let store = open(dir.path(), &p);
     let provider = Uuid::now_v7();
-    let ids: Vec<DocId> = (0..25_000).map(|_| DocId::panel_entry(provider, Uuid::now_v7())).collect();
+    let ids: Vec<DocId> = (0..25_000)
+        .map(|_| DocId::panel_entry(provider, Uuid::now_v7()))
+        .collect();
     let start = Instant::now();
     let n = store
         .change_many(Uuid::now_v7(), "import", &ids, |id, tx| {
@@ -603,9 +665,21 @@ fn bulk_import_of_25000_docs_in_one_call() {
         })
         .unwrap();
     let took = start.elapsed();
-    println!("bulk import of 25,000 docs: {took:?}, {} MiB on disk", store.size_on_disk().unwrap() >> 20);
+    println!(
+        "bulk import of 25,000 docs: {took:?}, {} MiB on disk",
+        store.size_on_disk().unwrap() >> 20
+    );
     assert_eq!(n, 25_000);
-    assert_eq!(store.ids_with_prefix(&format!("panel/{provider}/")).unwrap().len(), 25_000);
-    assert_eq!(value(&store, &ids[12_345]).as_deref(), Some(ids[12_345].as_str()));
+    assert_eq!(
+        store
+            .ids_with_prefix(&format!("panel/{provider}/"))
+            .unwrap()
+            .len(),
+        25_000
+    );
+    assert_eq!(
+        value(&store, &ids[12_345]).as_deref(),
+        Some(ids[12_345].as_str())
+    );
     assert!(took < Duration::from_secs(20), "{took:?}");
 }
