@@ -108,6 +108,36 @@ struct Loaded {
     feed_seq: Option<u64>,
 }
 
+/// Writes staged for one sled batch; change-feed entries are added when it is applied.
+#[derive(Default)]
+struct Pending {
+    batch: sled::Batch,
+    /// Docs that get a new feed entry, with their previous feed seq.
+    feed: Vec<(DocId, Option<u64>)>,
+    /// Projections to pass to `Projector::committed` once durable.
+    committed: Vec<(DocId, Vec<u8>)>,
+}
+
+impl Pending {
+    fn stage(&mut self, w: DocWrite) {
+        if let Some(snapshot) = w.snapshot {
+            self.batch.insert(snapshot_key(&w.id), snapshot);
+        }
+        for k in w.remove_chunks {
+            self.batch.remove(k);
+        }
+        if let Some((n, bytes)) = w.chunk {
+            self.batch.insert(chunk_key(&w.id, n), bytes);
+        }
+        self.batch
+            .insert(projection_key(&w.id), w.projection.as_slice());
+        if w.feed {
+            self.feed.push((w.id.clone(), w.old_feed));
+            self.committed.push((w.id, w.projection));
+        }
+    }
+}
+
 /// Everything one document's write puts into the batch.
 struct DocWrite {
     id: DocId,
@@ -327,9 +357,9 @@ impl DocStore {
             return Ok(r);
         }
         let write = self.prepare(id, loaded, &before, true)?;
-        let projection = write.projection.clone();
-        self.persist(vec![write])?;
-        self.inner.projector.committed(id, &projection);
+        for (id, projection) in self.persist_one(write)? {
+            self.inner.projector.committed(&id, &projection);
+        }
         Ok(r)
     }
 
@@ -353,25 +383,45 @@ impl DocStore {
         let _locks: Vec<MutexGuard<'_, ()>> =
             shards.iter().map(|&s| self.inner.locks[s].lock()).collect();
 
-        let mut writes = Vec::new();
-        for id in ids {
-            let mut loaded = self.load_or_new(id)?;
-            let before = loaded.doc.get_heads();
-            let ((), changed) = self.transact(&mut loaded, user, message, |tx| f(id, tx))?;
-            if changed {
-                writes.push(self.prepare(id, loaded, &before, true)?);
-            }
-        }
-        let count = writes.len();
+        // The caller's closure runs here, one doc at a time; saving, projecting and staging
+        // each changed doc into the batch runs meanwhile on a second thread.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(&DocId, Loaded, Vec<ChangeHash>)>(64);
+        let (staged, result) = std::thread::scope(|s| {
+            let stager = s.spawn(move || -> Result<Pending, StoreError> {
+                let mut pending = Pending::default();
+                for (id, loaded, before) in rx {
+                    let write = self.prepare(id, loaded, &before, true)?;
+                    pending.stage(write);
+                }
+                Ok(pending)
+            });
+            let result = (|| -> Result<(), ChangeError<E>> {
+                for id in ids {
+                    let mut loaded = self.load_or_new(id)?;
+                    let before = loaded.doc.get_heads();
+                    let ((), changed) =
+                        self.transact(&mut loaded, user, message, |tx| f(id, tx))?;
+                    if changed && tx.send((id, loaded, before)).is_err() {
+                        // The stager stopped on an error, which join() reports below.
+                        break;
+                    }
+                }
+                Ok(())
+            })();
+            drop(tx);
+            let staged = match stager.join() {
+                Ok(staged) => staged,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            (staged, result)
+        });
+        result?;
+        let staged = staged?;
+        let count = staged.committed.len();
         if count == 0 {
             return Ok(0);
         }
-        let committed: Vec<(DocId, Vec<u8>)> = writes
-            .iter()
-            .map(|w| (w.id.clone(), w.projection.clone()))
-            .collect();
-        self.persist(writes)?;
-        for (id, projection) in committed {
+        for (id, projection) in self.persist(staged)? {
             self.inner.projector.committed(&id, &projection);
         }
         Ok(count)
@@ -426,9 +476,9 @@ impl DocStore {
         let missing = guarded(id, || loaded.doc.get_missing_deps(&[]))?.len();
         if loaded.doc.get_heads() != before {
             let write = self.prepare(id, loaded, &before, true)?;
-            let projection = write.projection.clone();
-            self.persist(vec![write])?;
-            self.inner.projector.committed(id, &projection);
+            for (id, projection) in self.persist_one(write)? {
+                self.inner.projector.committed(&id, &projection);
+            }
         }
         if missing > 0 {
             return Err(StoreError::MissingDependencies {
@@ -509,7 +559,7 @@ impl DocStore {
         }
         let mut write = self.prepare(id, loaded, &[], false)?;
         write.chunk = None;
-        self.persist(vec![write])
+        self.persist_one(write).map(drop)
     }
 
     /// Approximate bytes on disk.
@@ -650,40 +700,40 @@ impl DocStore {
         })
     }
 
-    /// Apply all writes in one sled batch, then wait until it is durable.
-    fn persist(&self, writes: Vec<DocWrite>) -> Result<(), StoreError> {
+    /// Apply all staged writes in one sled batch (adding their change-feed entries), then wait
+    /// until it is durable. Returns the projections to hand to `Projector::committed`.
+    fn persist(&self, staged: Pending) -> Result<Vec<(DocId, Vec<u8>)>, StoreError> {
         let inner = &self.inner;
+        let Pending {
+            mut batch,
+            feed,
+            committed,
+        } = staged;
         let generation = {
             let _apply = inner.apply.lock();
-            let mut batch = sled::Batch::default();
             let mut seq = inner.next_feed.load(Ordering::Relaxed);
             let mut last_feed = 0;
-            for w in writes {
-                if let Some(snapshot) = w.snapshot {
-                    batch.insert(snapshot_key(&w.id), snapshot);
+            for (id, old) in feed {
+                if let Some(old) = old {
+                    batch.remove(feed_key(old));
                 }
-                for k in w.remove_chunks {
-                    batch.remove(k);
-                }
-                if let Some((n, bytes)) = w.chunk {
-                    batch.insert(chunk_key(&w.id, n), bytes);
-                }
-                batch.insert(projection_key(&w.id), w.projection);
-                if w.feed {
-                    if let Some(old) = w.old_feed {
-                        batch.remove(feed_key(old));
-                    }
-                    batch.insert(feed_key(seq), w.id.as_str().as_bytes());
-                    batch.insert(version_key(&w.id), &seq.to_be_bytes()[..]);
-                    last_feed = seq;
-                    seq += 1;
-                }
+                batch.insert(feed_key(seq), id.as_str().as_bytes());
+                batch.insert(version_key(&id), &seq.to_be_bytes()[..]);
+                last_feed = seq;
+                seq += 1;
             }
             inner.docs.apply_batch(batch)?;
             inner.next_feed.store(seq, Ordering::Relaxed);
             inner.durability.applied(last_feed)
         };
-        self.durable(generation)
+        self.durable(generation)?;
+        Ok(committed)
+    }
+
+    fn persist_one(&self, write: DocWrite) -> Result<Vec<(DocId, Vec<u8>)>, StoreError> {
+        let mut staged = Pending::default();
+        staged.stage(write);
+        self.persist(staged)
     }
 
     fn durable(&self, generation: u64) -> Result<(), StoreError> {
