@@ -336,7 +336,26 @@ impl App {
         let c = self.member_clinic(who, clinic)?;
         if !c.can_reset_password(who, member) {
             return Err(AppError::forbidden(
-                "only this clinic's account managers can reset passwords, and only for its members",
+                "only this clinic's account managers can reset passwords, only for its members, \
+                 and only the primary can reset the primary's",
+            ));
+        }
+        // A login is shared across clinics: a manager here must not be able to take over
+        // someone who manages another clinic.
+        let manages_elsewhere = {
+            let model = self.model();
+            model.memberships.get(&member).is_some_and(|clinics| {
+                clinics.iter().any(|other| {
+                    *other != clinic
+                        && model.clinics.get(other).is_some_and(|s| {
+                            s.clinic.is_account_manager(member) && !s.clinic.is_account_manager(who)
+                        })
+                })
+            })
+        };
+        if manages_elsewhere {
+            return Err(AppError::forbidden(
+                "this person manages another clinic; their password can be reset there",
             ));
         }
         self.issue_temporary_password(who, member)

@@ -109,9 +109,14 @@ impl Clinic {
             })
     }
 
-    /// An account manager of this clinic may reset the password of a member of this clinic.
+    /// An account manager of this clinic may reset the password of a member of this clinic,
+    /// except that only the primary may reset the primary's own (a secondary must not be
+    /// able to take over the primary's login). Whether the target manages another clinic is
+    /// the caller's check: this rule sees one clinic.
     pub fn can_reset_password(&self, actor: UserId, target: UserId) -> bool {
-        self.is_account_manager(actor) && self.members.contains_key(&target)
+        self.is_account_manager(actor)
+            && self.members.contains_key(&target)
+            && (target != self.primary || actor == self.primary)
     }
 }
 
