@@ -101,14 +101,7 @@ impl App {
 }
 
 fn clash_entries(model: &Model, key: &(ClinicId, domain::Phn)) -> Vec<PanelEntry> {
-    model
-        .by_phn
-        .get(key)
-        .into_iter()
-        .flatten()
-        .filter_map(|id| model.entries.get(id))
-        .map(|s| s.entry.clone())
-        .collect()
+    model.entries_for(*key).cloned().collect()
 }
 
 fn field_conflict(subject: &str, candidates: &[Candidate]) -> Conflict {

@@ -152,9 +152,9 @@ pub struct Model {
     pub entries: HashMap<EntryId, EntryState>,
     /// (clinic, provider) → entries in name order.
     pub panels: HashMap<(ClinicId, UserId), BTreeSet<NameKey>>,
-    /// (clinic, PHN) → entries not removed; more than one is a clash to review.
+    /// (clinic, PHN) → every entry for that patient at that clinic, removed ones included.
     pub by_phn: HashMap<(ClinicId, Phn), BTreeSet<EntryId>>,
-    /// Keys of `by_phn` holding more than one entry.
+    /// Keys of `by_phn` with more than one entry not removed: clashes to review.
     pub clashes: HashSet<(ClinicId, Phn)>,
     /// Documents that failed to decode, by id.
     pub unreadable: HashMap<String, String>,
@@ -251,14 +251,9 @@ impl Model {
             .entry((e.clinic, e.provider))
             .or_default()
             .insert(name_key(e));
-        if e.removed.is_none() {
-            let key = (e.clinic, e.details.phn);
-            let set = self.by_phn.entry(key).or_default();
-            set.insert(e.id);
-            if set.len() > 1 {
-                self.clashes.insert(key);
-            }
-        }
+        let key = (e.clinic, e.details.phn);
+        self.by_phn.entry(key).or_default().insert(e.id);
+        self.recount_clash(key, Some(e));
     }
 
     fn unindex_entry(&mut self, e: &PanelEntry) {
@@ -268,13 +263,36 @@ impl Model {
         let key = (e.clinic, e.details.phn);
         if let Some(set) = self.by_phn.get_mut(&key) {
             set.remove(&e.id);
-            if set.len() <= 1 {
-                self.clashes.remove(&key);
-            }
             if set.is_empty() {
                 self.by_phn.remove(&key);
             }
         }
+        self.recount_clash(key, None);
+    }
+
+    /// `pending` is an entry being indexed that `entries` does not hold yet.
+    fn recount_clash(&mut self, key: (ClinicId, Phn), pending: Option<&PanelEntry>) {
+        let live = self
+            .entries_for(key)
+            .filter(|e| pending.is_none_or(|p| p.id != e.id))
+            .chain(pending)
+            .filter(|e| e.removed.is_none())
+            .count();
+        if live > 1 {
+            self.clashes.insert(key);
+        } else {
+            self.clashes.remove(&key);
+        }
+    }
+
+    /// Every entry for one patient at one clinic, removed ones included.
+    pub fn entries_for(&self, key: (ClinicId, Phn)) -> impl Iterator<Item = &PanelEntry> {
+        self.by_phn
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.entries.get(id))
+            .map(|s| &s.entry)
     }
 
     /// The user holding `username`; after a merge clash the earliest-created account
@@ -289,21 +307,11 @@ impl Model {
     /// Entries on a panel (not removed) whose PHN is also on another entry at the clinic
     /// and that the deterministic rule did not keep.
     pub fn is_clash_loser(&self, e: &PanelEntry) -> bool {
-        if e.removed.is_some() {
+        let key = (e.clinic, e.details.phn);
+        if e.removed.is_some() || !self.clashes.contains(&key) {
             return false;
         }
-        let Some(set) = self.by_phn.get(&(e.clinic, e.details.phn)) else {
-            return false;
-        };
-        if set.len() < 2 {
-            return false;
-        }
-        let kept = set
-            .iter()
-            .filter_map(|id| self.entries.get(id))
-            .map(|s| &s.entry)
-            .min_by_key(|x| (x.added_at, x.id));
-        kept.is_some_and(|k| k.id != e.id)
+        crate::domain::kept_entry(self.entries_for(key)).is_some_and(|k| k.id != e.id)
     }
 
     /// Counts of a panel's entries by status (removed and clash-losing entries excluded).

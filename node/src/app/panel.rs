@@ -299,12 +299,9 @@ impl App {
 
     /// Every entry (any provider, removed or not) for this PHN at this clinic.
     fn entries_with_phn(&self, clinic: ClinicId, details: &PatientDetails) -> Vec<PanelEntry> {
-        let model = self.model();
-        model
-            .entries
-            .values()
-            .filter(|s| s.entry.clinic == clinic && s.entry.details.phn == details.phn)
-            .map(|s| s.entry.clone())
+        self.model()
+            .entries_for((clinic, details.phn))
+            .cloned()
             .collect()
     }
 
@@ -323,7 +320,34 @@ impl App {
             domain::check_status_assignable(&c, status)?;
         }
         let id = self.entry_doc_checked(clinic, provider, entry)?;
-        let updated = self.store().change(&id, who.0, "update patient", |tx| {
+        // The commit message names the fields that change, so the history says what
+        // changed without anyone diffing documents (and without patient data).
+        let message = {
+            let model = self.model();
+            let before = model.entries.get(&entry).map(|s| s.entry.clone());
+            match before {
+                Some(before) => {
+                    let mut after = before.clone();
+                    if let Some(d) = &update.details {
+                        after.details = d.clone();
+                    }
+                    if let Some(s) = update.status {
+                        after.status = s;
+                    }
+                    let mut fields = changed_fields(&before, &after);
+                    if update.confirm_mrp {
+                        fields.push("mrp confirmed");
+                    }
+                    if fields.is_empty() {
+                        "update patient (no change)".to_owned()
+                    } else {
+                        format!("update patient: {}", fields.join(", "))
+                    }
+                }
+                None => "update patient".to_owned(),
+            }
+        };
+        let updated = self.store().change(&id, who.0, &message, |tx| {
             let mut e = schema::read_entry(tx)?;
             if e.removed.is_some() {
                 return Err(AppError::Conflict(
@@ -511,13 +535,11 @@ impl App {
         {
             let model = self.model();
             for (index, row) in rows.into_iter().enumerate() {
-                let existing: Vec<&PanelEntry> = model
-                    .by_phn
-                    .get(&(clinic, row.details.phn))
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|id| model.entries.get(id))
-                    .map(|s| &s.entry)
+                let all: Vec<&PanelEntry> = model.entries_for((clinic, row.details.phn)).collect();
+                let existing: Vec<&PanelEntry> = all
+                    .iter()
+                    .copied()
+                    .filter(|e| e.removed.is_none())
                     .collect();
                 if let Some(other) = existing.iter().find(|e| e.provider != provider) {
                     let name = model
@@ -554,14 +576,7 @@ impl App {
                     }
                     None => {
                         // A patient removed earlier from this panel comes back on the same entry.
-                        let revived = model
-                            .panels
-                            .get(&(clinic, provider))
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|(_, id)| model.entries.get(id))
-                            .map(|s| &s.entry)
-                            .find(|e| e.details.phn == row.details.phn);
+                        let revived = all.iter().find(|e| e.provider == provider);
                         report.added += 1;
                         match revived {
                             Some(old) => PanelEntry {
@@ -572,7 +587,7 @@ impl App {
                                 added_at: now,
                                 added_by: who,
                                 how_added: how,
-                                ..old.clone()
+                                ..(*old).clone()
                             },
                             None => PanelEntry {
                                 id: EntryId::new(),
@@ -715,6 +730,31 @@ impl App {
         let (clinic, provider) = self.offline_target(provider, clinic)?;
         self.export_panel(provider, clinic, provider, fhir)
     }
+}
+
+/// Names of the fields that differ between two versions of an entry.
+pub fn changed_fields(a: &PanelEntry, b: &PanelEntry) -> Vec<&'static str> {
+    let (x, y) = (&a.details, &b.details);
+    let checks: [(&'static str, bool); 13] = [
+        ("family name", x.family_name != y.family_name),
+        ("given names", x.given_names != y.given_names),
+        ("date of birth", x.date_of_birth != y.date_of_birth),
+        ("sex", x.sex != y.sex),
+        ("phone", x.contact.phone != y.contact.phone),
+        ("email", x.contact.email != y.contact.email),
+        ("address", x.contact.address != y.contact.address),
+        ("community", x.community != y.community),
+        ("last visit", x.last_visit != y.last_visit),
+        ("status", a.status != b.status),
+        ("mrp", a.mrp != b.mrp),
+        ("removal", a.removed != b.removed),
+        ("phn", x.phn != y.phn),
+    ];
+    checks
+        .into_iter()
+        .filter(|(_, c)| *c)
+        .map(|(n, _)| n)
+        .collect()
 }
 
 /// A status by the name people use: "active", "inactive" or a clinic-defined name.
