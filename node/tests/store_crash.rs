@@ -175,7 +175,14 @@ fn verify_round(dir: &Path, round: u64, lines: &[String], expect: &mut Expect) -
     let mut last_ack: BTreeMap<&str, &str> = BTreeMap::new();
     let mut acks = 0;
     for line in lines {
-        let parts: Vec<&str> = line.split(' ').collect();
+        // libtest prints "test crash_child ... " without a newline before the child's
+        // first line, so a record may start mid-line.
+        let start = ["TRY ", "ACK "]
+            .iter()
+            .filter_map(|tag| line.find(tag))
+            .min()
+            .unwrap_or(0);
+        let parts: Vec<&str> = line[start..].split(' ').collect();
         match parts.as_slice() {
             ["TRY", t, docs, value] => {
                 in_flight.insert(t, (docs.split(',').collect(), value));
@@ -242,7 +249,7 @@ fn verify_round(dir: &Path, round: u64, lines: &[String], expect: &mut Expect) -
         .collect();
         assert!(
             allowed.contains(&v.as_str()),
-            "round {round}: {d} has v={v}, expected one of {allowed:?}"
+            "round {round}: {d} has v={v}, expected one of {allowed:?}; child said {lines:?}"
         );
         // The projection was written in the same batch as the change.
         assert_eq!(
