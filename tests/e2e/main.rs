@@ -1,6 +1,8 @@
 //! End-to-end tests: the real `attach` binary, started as a clinic worker or an operator
 //! would start it, each test in its own temporary data directory.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod support;
 
 use std::time::Duration;
@@ -63,7 +65,10 @@ fn init(dir: &DataDir) -> Initialised {
 fn director_first_signin(node: &Server, temporary: &str) -> Api {
     let mut api = node.api();
     let (status, session) = api.login("dana", temporary);
-    assert_eq!(status, 200, "sign-in with the temporary password: {session}");
+    assert_eq!(
+        status, 200,
+        "sign-in with the temporary password: {session}"
+    );
     assert_eq!(session["must_change_password"], true, "{session}");
     api.change_password(temporary, DIRECTOR_PW);
     api
@@ -140,10 +145,7 @@ fn exported_phns(csv_text: &str) -> Vec<String> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let headers = reader.headers().unwrap().clone();
     assert_eq!(&headers[0], "phn", "export header: {headers:?}");
-    let mut phns: Vec<String> = reader
-        .records()
-        .map(|r| r.unwrap()[0].to_owned())
-        .collect();
+    let mut phns: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_owned()).collect();
     phns.sort();
     phns
 }
@@ -342,7 +344,11 @@ fn offline_password_reset_replaces_the_old_password() {
 
     let node = Server::node(&dir);
     let mut api = node.api();
-    assert_eq!(api.login("dana", DIRECTOR_PW).0, 401, "old password must stop working");
+    assert_eq!(
+        api.login("dana", DIRECTOR_PW).0,
+        401,
+        "old password must stop working"
+    );
     assert_eq!(api.login("dana", &created.temporary_password).0, 401);
     let (status, session) = api.login("dana", &reset);
     assert_eq!(status, 200, "{session}");
@@ -363,7 +369,10 @@ fn demo_view(demo: &Server) -> (String, u64, usize) {
     let (status, session) = api.login("drpatel", "demo-drpatel-pw");
     assert_eq!(status, 200, "{session}");
     assert_eq!(session["must_change_password"], false, "{session}");
-    let clinic = session["memberships"][0]["clinic"].as_str().unwrap().to_owned();
+    let clinic = session["memberships"][0]["clinic"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let me = session["user"].as_str().unwrap();
     let (status, page) = api.get(&format!(
         "/api/v1/clinics/{clinic}/providers/{me}/panel?limit=5"
@@ -403,13 +412,27 @@ fn demo_serves_a_seeded_clinic_stops_gracefully_and_reopens_without_duplicates()
     );
     assert_eq!(members, 7);
 
+    // A browser keeps its connection open; that must not hold up the shutdown.
+    let idle = demo.api();
+    assert_eq!(idle.get("/healthz").0, 200);
     let (status, took, stderr) = demo.terminate();
+    drop(idle);
+    eprintln!("demo shutdown after SIGTERM took {took:?}");
     assert!(status.success(), "demo exited with {status}: {stderr}");
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "logs to a pipe carry no terminal colour codes: {stderr:?}"
+    );
     assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
 
     let demo = Server::start(&args, &[], "URL:");
     let again = demo_view(&demo);
-    assert_eq!(again, (clinic, patients, members), "reopening must not reseed");
+    assert_eq!(
+        again,
+        (clinic, patients, members),
+        "reopening must not reseed"
+    );
     demo.stop();
 }
 
@@ -434,6 +457,13 @@ fn a_second_process_on_a_busy_data_dir_fails_clearly() {
         out.stderr
     );
     assert!(out.stderr.contains(dir.arg()), "{}", out.stderr);
+    // The cause, not a bare "internal error".
+    assert!(
+        out.stderr.contains("could not acquire lock"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("internal error"), "{}", out.stderr);
     assert!(!out.stdout.contains("listening"), "{}", out.stdout);
 
     let out = run(&["user", "reset-password", "--data-dir", dir.arg(), "dana"]).assert_failure();
@@ -474,7 +504,10 @@ fn attach_listen_and_data_dir_from_the_environment_are_used() {
         dir.arg(),
         "ATTACH_DATA_DIR"
     );
-    assert!(dir.path().join("docs").exists(), "the store lives in ATTACH_DATA_DIR");
+    assert!(
+        dir.path().join("docs").exists(),
+        "the store lives in ATTACH_DATA_DIR"
+    );
     node.stop();
 }
 

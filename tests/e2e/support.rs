@@ -304,10 +304,7 @@ impl Server {
     pub fn terminate(mut self) -> (ExitStatus, Duration, String) {
         let pid = self.guard.child().id().to_string();
         let started = Instant::now();
-        let kill = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
+        let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(kill.success(), "kill -TERM {pid} failed");
         let status = self.guard.wait_timeout(STOP_TIMEOUT);
         let took = started.elapsed();
@@ -325,7 +322,10 @@ impl Server {
     /// Stops the node gracefully and checks it exited cleanly.
     pub fn stop(self) {
         let (status, _, stderr) = self.terminate();
-        assert!(status.success(), "node exited with {status}; stderr:\n{stderr}");
+        assert!(
+            status.success(),
+            "node exited with {status}; stderr:\n{stderr}"
+        );
     }
 }
 
