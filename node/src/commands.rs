@@ -158,12 +158,15 @@ fn guess_format(path: &Path) -> anyhow::Result<FileFormat> {
 }
 
 fn open(config: &Config) -> anyhow::Result<App> {
-    App::open(config, Arc::new(SystemClock)).with_context(|| {
-        format!(
-            "opening the data directory {} (is another attach process using it?)",
-            config.data_dir.display()
-        )
-    })
+    // `AppError::Internal` shows clients only "internal error"; an operator needs the cause.
+    App::open(config, Arc::new(SystemClock))
+        .map_err(|e| anyhow::anyhow!(e.log_cause()))
+        .with_context(|| {
+            format!(
+                "opening the data directory {} (is another attach process using it?)",
+                config.data_dir.display()
+            )
+        })
 }
 
 fn serve(app: App, config: &Config, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
@@ -210,7 +213,8 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,sled=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
