@@ -135,3 +135,24 @@ impl App {
         Ok(self.store().size_on_disk()?)
     }
 }
+
+impl App {
+    /// Merges every document of `other` into this node, one document at a time, as a sync
+    /// session would; returns how many documents were looked at. Used to bring a new
+    /// replica up to date from a peer it can reach in-process (and by the merge tests).
+    pub fn merge_all_from(&self, other: &App) -> Result<usize, AppError> {
+        let ids = other.store().ids_with_prefix("")?;
+        for id in &ids {
+            if let Some(Err(e)) = other
+                .store()
+                .read(id, |doc| self.store().merge_from(id, doc))?
+            {
+                return Err(e.into());
+            }
+        }
+        Ok(ids.len())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,303 @@
+//! Merges of concurrent offline edits, through the app: two replicas of one clinic edit
+//! apart, exchange documents, and must agree on the outcome and list every clash.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use time::macros::datetime;
+
+use super::*;
+use crate::demo_data;
+use crate::domain::{PatientStatus, Role, UserId};
+
+struct Replica {
+    app: App,
+    dir: PathBuf,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn replica(clock: &ManualClock) -> Replica {
+    let dir = std::env::temp_dir().join(format!("attach-app-test-{}", uuid::Uuid::new_v4()));
+    let app = App::open_at(&dir, 8, 30, Arc::new(clock.clone())).expect("opens");
+    Replica { app, dir }
+}
+
+fn setup() -> DemoSetup {
+    let member = |u: &str, role| DemoMember {
+        username: u.to_owned(),
+        password: format!("{u}-password-123"),
+        display_name: u.to_owned(),
+        role,
+    };
+    DemoSetup {
+        clinic_name: "Merge Test Clinic".into(),
+        facility_number: "MT1".into(),
+        members: vec![
+            member("director", Role::Director),
+            member("drpatel", Role::Physician),
+            member("drnguyen", Role::Physician),
+            member("moa.chen", Role::MedicalOfficeAssistant),
+        ],
+        patients: demo_data::patients(3, 20, demo_data::fixture_today()),
+        seed: 3,
+    }
+}
+
+/// Two replicas of one seeded clinic, and the ids the tests need.
+fn two_replicas() -> (ManualClock, Replica, Replica, ClinicIds) {
+    let clock = ManualClock::new(datetime!(2026-11-02 09:00 UTC));
+    let a = replica(&clock);
+    assert!(a.app.seed_demo(&setup()).expect("seeds"));
+    let b = replica(&clock);
+    b.app.merge_all_from(&a.app).expect("copies");
+    let ids = {
+        let m = a.app.model();
+        let id = |u: &str| m.user_by_name(u).expect(u).id;
+        ClinicIds {
+            clinic: *m.clinics.keys().next().expect("one clinic"),
+            director: id("director"),
+            patel: id("drpatel"),
+            nguyen: id("drnguyen"),
+            moa: id("moa.chen"),
+        }
+    };
+    assert_eq!(b.app.model().clinics.len(), 1, "replica b has the clinic");
+    (clock, a, b, ids)
+}
+
+struct ClinicIds {
+    clinic: crate::domain::ClinicId,
+    director: UserId,
+    patel: UserId,
+    nguyen: UserId,
+    moa: UserId,
+}
+
+fn sync(a: &Replica, b: &Replica) {
+    a.app.merge_all_from(&b.app).expect("b → a");
+    b.app.merge_all_from(&a.app).expect("a → b");
+}
+
+#[test]
+fn concurrent_handovers_leave_one_primary_and_a_conflict_to_review() {
+    let (_clock, a, b, ids) = two_replicas();
+    a.app
+        .handover_primary(ids.director, ids.clinic, ids.patel)
+        .expect("a");
+    b.app
+        .handover_primary(ids.director, ids.clinic, ids.nguyen)
+        .expect("b");
+    sync(&a, &b);
+    let pa = a.app.clinic(ids.director, ids.clinic).expect("a").primary;
+    let pb = b.app.clinic(ids.director, ids.clinic).expect("b").primary;
+    assert_eq!(pa, pb, "both replicas settle on one primary");
+    assert!(pa == ids.patel || pa == ids.nguyen);
+    for r in [&a, &b] {
+        let conflicts = r
+            .app
+            .conflicts(pa, ids.clinic)
+            .expect("the primary may review");
+        let c = conflicts
+            .iter()
+            .find(|c| c.kind == "primary_manager")
+            .expect("the clash is listed");
+        let mut values: Vec<_> = c.values.iter().map(|v| v.value.clone()).collect();
+        values.sort();
+        let mut want = vec![ids.patel.to_string(), ids.nguyen.to_string()];
+        want.sort();
+        assert_eq!(values, want, "both sides' values are shown");
+        assert_eq!(c.values.iter().filter(|v| v.kept).count(), 1);
+        assert!(
+            c.values.iter().all(|v| v.by == Some(ids.director)),
+            "and who set them"
+        );
+    }
+    // The one who lost is an ordinary member; a non-manager cannot see the list.
+    let loser = if pa == ids.patel {
+        ids.nguyen
+    } else {
+        ids.patel
+    };
+    assert!(matches!(
+        a.app.conflicts(loser, ids.clinic),
+        Err(AppError::Forbidden(_))
+    ));
+}
+
+#[test]
+fn one_patient_added_to_two_panels_apart_is_kept_once_and_reported() {
+    let (clock, a, b, ids) = two_replicas();
+    let person = demo_data::patients(99, 1, demo_data::fixture_today()).remove(0);
+    let on_a = a
+        .app
+        .add_patient(
+            ids.patel,
+            ids.clinic,
+            ids.patel,
+            person.clone(),
+            PatientStatus::Active,
+        )
+        .expect("a adds");
+    clock.advance(time::Duration::minutes(5));
+    let on_b = b
+        .app
+        .add_patient(
+            ids.nguyen,
+            ids.clinic,
+            ids.nguyen,
+            person,
+            PatientStatus::Active,
+        )
+        .expect("b adds: it cannot know");
+    let sizes_before = (
+        a.app
+            .panel_summary(ids.patel, ids.clinic, ids.patel)
+            .expect("s")
+            .size,
+        a.app
+            .panel_summary(ids.nguyen, ids.clinic, ids.nguyen)
+            .expect("s")
+            .size,
+    );
+    sync(&a, &b);
+    for r in [&a, &b] {
+        // The earlier entry stays on its panel; the later one is flagged and not counted.
+        let kept = r
+            .app
+            .entry(ids.patel, ids.clinic, ids.patel, on_a.id)
+            .expect("kept");
+        assert!(!kept.clash);
+        let lost = r
+            .app
+            .entry(ids.nguyen, ids.clinic, ids.nguyen, on_b.id)
+            .expect("lost");
+        assert!(lost.clash);
+        assert_eq!(
+            r.app
+                .panel_summary(ids.nguyen, ids.clinic, ids.nguyen)
+                .expect("s")
+                .size,
+            sizes_before.1,
+            "the clashing entry is not counted on the second panel"
+        );
+        let conflicts = r.app.conflicts(ids.director, ids.clinic).expect("list");
+        let c = conflicts
+            .iter()
+            .find(|c| c.kind == "panel_membership")
+            .expect("reported");
+        assert_eq!(c.values.len(), 2);
+        assert!(c.values.iter().any(|v| v.kept && v.by == Some(ids.patel)));
+        assert!(c.values.iter().any(|v| !v.kept && v.by == Some(ids.nguyen)));
+    }
+    // An account manager settles it by removing the extra entry; the clash is gone everywhere.
+    b.app
+        .remove_patient(
+            ids.director,
+            ids.clinic,
+            ids.nguyen,
+            on_b.id,
+            "duplicate after merge",
+        )
+        .expect("settle");
+    sync(&a, &b);
+    for r in [&a, &b] {
+        let conflicts = r.app.conflicts(ids.director, ids.clinic).expect("list");
+        assert!(
+            conflicts.iter().all(|c| c.kind != "panel_membership"),
+            "{conflicts:?}"
+        );
+    }
+}
+
+#[test]
+fn concurrent_edits_of_one_field_converge_and_are_listed() {
+    let (_clock, a, b, ids) = two_replicas();
+    let page = a
+        .app
+        .panel_page(
+            ids.patel,
+            ids.clinic,
+            ids.patel,
+            &PanelQuery {
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .expect("page");
+    let entry = page.rows[0].entry.clone();
+    let edit = |r: &Replica, who: UserId, phone: &str| {
+        let mut details = entry.details.clone();
+        details.contact.phone = phone.to_owned();
+        r.app
+            .update_entry(
+                who,
+                ids.clinic,
+                ids.patel,
+                entry.id,
+                EntryUpdate {
+                    details: Some(details),
+                    ..Default::default()
+                },
+            )
+            .expect("edit");
+    };
+    edit(&a, ids.patel, "250-555-0001");
+    edit(&b, ids.moa, "250-555-0002"); // the endorsed MOA, on the other replica
+    // A different field edited apart merges without a clash.
+    b.app
+        .update_entry(
+            ids.moa,
+            ids.clinic,
+            ids.patel,
+            entry.id,
+            EntryUpdate {
+                status: Some(PatientStatus::Inactive),
+                ..Default::default()
+            },
+        )
+        .expect("status");
+    sync(&a, &b);
+    let ra = a
+        .app
+        .entry(ids.patel, ids.clinic, ids.patel, entry.id)
+        .expect("a");
+    let rb = b
+        .app
+        .entry(ids.patel, ids.clinic, ids.patel, entry.id)
+        .expect("b");
+    assert_eq!(ra.entry, rb.entry, "replicas converge");
+    assert_eq!(
+        ra.entry.status,
+        PatientStatus::Inactive,
+        "the other field's edit survives"
+    );
+    assert!(["250-555-0001", "250-555-0002"].contains(&ra.entry.details.contact.phone.as_str()));
+    assert_eq!(ra.conflicting_fields, vec!["phone".to_owned()]);
+    let conflicts = a.app.conflicts(ids.director, ids.clinic).expect("list");
+    let c = conflicts
+        .iter()
+        .find(|c| c.kind == "concurrent_edit")
+        .expect("listed");
+    let authors: Vec<_> = c.values.iter().map(|v| v.by).collect();
+    assert!(authors.contains(&Some(ids.patel)) && authors.contains(&Some(ids.moa)));
+    // History says who changed what.
+    let history = a
+        .app
+        .entry_history(ids.patel, ids.clinic, ids.patel, entry.id)
+        .expect("h");
+    assert!(
+        history
+            .iter()
+            .any(|h| h.user == Some(ids.moa) && h.message.contains("status"))
+    );
+    assert!(
+        history
+            .iter()
+            .any(|h| h.user == Some(ids.patel) && h.message.contains("phone"))
+    );
+}
