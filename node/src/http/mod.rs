@@ -62,13 +62,23 @@ pub fn router_and_spec(app: App, max_body_bytes: usize) -> (Router, utoipa::open
         )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(app);
     (router, spec)
 }
 
 pub fn router(app: App, max_body_bytes: usize) -> Router {
     router_and_spec(app, max_body_bytes).0
+}
+
+/// The span of one request: method and path only. The query string is left out because
+/// it can hold a patient's name or PHN (panel search).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
 }
 
 /// A plain page for a person who opens the node's address in a browser.
