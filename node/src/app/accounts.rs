@@ -235,9 +235,8 @@ impl App {
         message: &str,
     ) -> Result<(), AppError> {
         let id = account_doc(user)?;
-        let stored = stored_credentials(credentials);
         self.store().change(&id, by.0, message, |tx| {
-            schema::write_credentials(tx, &stored).map_err(AppError::from)
+            schema::write_credentials(tx, credentials).map_err(AppError::from)
         })?;
         Ok(())
     }
@@ -284,23 +283,13 @@ impl App {
             email: email.trim().to_owned(),
             practitioner_number: None,
             created_at: now,
-            credentials: stored_credentials(&credentials),
+            credentials,
         };
         let doc = account_doc(record.id)?;
         self.store().change(&doc, by.0, "create account", |tx| {
             schema::write_account(tx, &record).map_err(AppError::from)
         })?;
         Ok((record.into(), temporary))
-    }
-}
-
-pub(super) fn stored_credentials(c: &Credentials) -> schema::StoredCredentials {
-    schema::StoredCredentials {
-        password_hash: c.password_hash.clone(),
-        temporary: c.temporary,
-        expires_at: c.expires_at,
-        must_change: c.must_change,
-        changed_at: c.changed_at,
     }
 }
 

@@ -88,13 +88,7 @@ pub struct AccountView {
 impl From<AccountRecord> for AccountView {
     fn from(a: AccountRecord) -> Self {
         let c = a.credentials;
-        let credentials = (!c.password_hash.is_empty()).then_some(crate::auth::Credentials {
-            password_hash: c.password_hash,
-            temporary: c.temporary,
-            expires_at: c.expires_at,
-            must_change: c.must_change,
-            changed_at: c.changed_at,
-        });
+        let credentials = (!c.password_hash.is_empty()).then_some(c);
         Self {
             id: a.id,
             username: a.username,

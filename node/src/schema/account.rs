@@ -7,8 +7,6 @@
 //!                      must_change, changed_at }    -- a group, replaced whole
 //! ```
 
-use std::fmt;
-
 use automerge::transaction::Transactable;
 use automerge::{ROOT, ReadDoc, ScalarValue};
 use time::OffsetDateTime;
@@ -19,31 +17,9 @@ use super::common::{
 };
 use crate::domain::UserId;
 
-/// A login's password state as stored. `Debug` hides the hash.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StoredCredentials {
-    /// A PHC-format password hash (argon2).
-    pub password_hash: String,
-    /// Set by an account manager for a first or reset login, rather than chosen by the user.
-    pub temporary: bool,
-    /// When a temporary password stops working.
-    pub expires_at: Option<OffsetDateTime>,
-    /// The user must choose a new password at the next sign-in.
-    pub must_change: bool,
-    pub changed_at: OffsetDateTime,
-}
-
-impl fmt::Debug for StoredCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoredCredentials")
-            .field("password_hash", &"<redacted>")
-            .field("temporary", &self.temporary)
-            .field("expires_at", &self.expires_at)
-            .field("must_change", &self.must_change)
-            .field("changed_at", &self.changed_at)
-            .finish()
-    }
-}
+/// A login's password state as stored: the auth layer's own type, so what is checked at
+/// sign-in and what is written to the document cannot drift apart.
+pub use crate::auth::Credentials as StoredCredentials;
 
 /// One person's account (one `account/<user>` document).
 #[derive(Debug, Clone, PartialEq, Eq)]
