@@ -251,8 +251,10 @@ fn person(rng: &mut Rng, phn: Phn, today: Date) -> PatientDetails {
     } else {
         String::new()
     };
+    // A visit after birth: newborns have been seen at most since they were born.
     let last_visit = if rng.chance(85) {
-        Some(today - Duration::days(rng.below(3 * 365) as i64))
+        let visit = today - Duration::days(rng.below(3 * 365) as i64);
+        Some(visit.max(date_of_birth))
     } else {
         None
     };
@@ -316,6 +318,7 @@ mod tests {
         for p in &people {
             assert_eq!(Phn::parse(&p.phn.to_string()), Ok(p.phn));
             assert!(p.date_of_birth < fixture_today());
+            assert!(p.last_visit.is_none_or(|v| v >= p.date_of_birth && v <= fixture_today()));
             assert!(!p.family_name.is_empty() && !p.given_names.is_empty());
         }
     }
