@@ -318,7 +318,10 @@ mod tests {
         for p in &people {
             assert_eq!(Phn::parse(&p.phn.to_string()), Ok(p.phn));
             assert!(p.date_of_birth < fixture_today());
-            assert!(p.last_visit.is_none_or(|v| v >= p.date_of_birth && v <= fixture_today()));
+            assert!(
+                p.last_visit
+                    .is_none_or(|v| v >= p.date_of_birth && v <= fixture_today())
+            );
             assert!(!p.family_name.is_empty() && !p.given_names.is_empty());
         }
     }

@@ -531,3 +531,83 @@ fn an_unknown_attach_variable_is_refused_by_name() {
     assert!(!out.stdout.contains("listening"), "{}", out.stdout);
     assert!(!data.exists(), "nothing is opened on a bad configuration");
 }
+
+// ---------------------------------------------------------------------------
+// 7. no patient data in the logs
+// ---------------------------------------------------------------------------
+
+#[test]
+fn verbose_logs_carry_ids_but_no_patient_data() {
+    let dir = DataDir::new("logs");
+    let verbose = [("ATTACH_LOG", "trace,sled=info,hyper=info,reqwest=info")];
+    let args = [
+        "demo",
+        "--data-dir",
+        dir.arg(),
+        "--listen",
+        "127.0.0.1:0",
+        "--patients",
+        "60",
+    ];
+    let demo = Server::start(&args, &verbose, "URL:");
+    let mut api = demo.api();
+    let (status, session) = api.login("drpatel", "demo-drpatel-pw");
+    assert_eq!(status, 200, "{session}");
+    let clinic = session["memberships"][0]["clinic"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = session["user"].as_str().unwrap().to_owned();
+    let panel = format!("/api/v1/clinics/{clinic}/providers/{me}/panel");
+    let (_, page) = api.get(&format!("{panel}?limit=500"));
+    let rows = page["rows"].as_array().unwrap().clone();
+    assert!(!rows.is_empty());
+    // Search by a name and a PHN, add a patient, and send a bad one: all of it is
+    // patient data that must stay out of the log.
+    let first = &rows[0]["patient"];
+    let family = first["family_name"].as_str().unwrap();
+    let phn_prefix = &first["phn"].as_str().unwrap()[..6];
+    assert_eq!(api.get(&format!("{panel}?q={family}")).0, 200);
+    assert_eq!(api.get(&format!("{panel}?q={phn_prefix}")).0, 200);
+    let new_phn = phn(77_123_456);
+    let body = serde_json::json!({"patient": {
+        "phn": new_phn, "family_name": "Quillfeather", "given_names": "Ottoline",
+        "date_of_birth": "1961-04-09", "sex": "female"}});
+    assert_eq!(api.post(&panel, &body).0, 201);
+    let bad = serde_json::json!({"patient": {
+        "phn": bad_phn(55_555_555), "family_name": "Zanzibarova", "given_names": "Ilse",
+        "date_of_birth": "1970-01-01", "sex": "x"}});
+    assert_eq!(api.post(&panel, &bad).0, 422);
+    let (_, _, stderr) = demo.terminate();
+
+    assert!(
+        stderr.contains(&clinic),
+        "the log does name ids (it is verbose)"
+    );
+    let mut secrets: Vec<String> = vec![
+        new_phn,
+        bad_phn(55_555_555),
+        "Quillfeather".into(),
+        "Zanzibarova".into(),
+        "1961-04-09".into(),
+    ];
+    for row in &rows {
+        let p = &row["patient"];
+        secrets.push(p["phn"].as_str().unwrap().to_owned());
+        secrets.push(format!(
+            "{} {}",
+            p["given_names"].as_str().unwrap(),
+            p["family_name"].as_str().unwrap()
+        ));
+    }
+    for secret in &secrets {
+        assert!(
+            !stderr.contains(secret.as_str()),
+            "patient data {secret:?} appears in the log"
+        );
+    }
+    assert!(
+        !stderr.contains(&format!("q={family}")),
+        "search terms stay out of the log"
+    );
+}
