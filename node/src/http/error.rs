@@ -91,7 +91,7 @@ impl From<AppError> for ApiError {
             tracing::debug!(code = err.code(), "request refused");
         }
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-            "something went wrong on the node; nothing was changed. The details are in the node's log."
+            "something went wrong on the node (the details are in its log); reload to check whether the change was saved before trying again."
                 .to_owned()
         } else {
             err.to_string()

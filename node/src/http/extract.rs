@@ -151,3 +151,24 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
         }
     }
 }
+
+/// The raw request body (file uploads), with a JSON error when it is too large.
+#[derive(Debug, Clone, Default)]
+pub struct RawBody(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok(Self(bytes)),
+            Err(rejection) => Err(ApiError::new(
+                rejection.status(),
+                "body_too_large",
+                format!(
+                    "{} (split the file, or ask the node's administrator to raise max_body_bytes)",
+                    rejection.body_text()
+                ),
+            )),
+        }
+    }
+}

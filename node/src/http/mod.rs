@@ -62,6 +62,7 @@ pub fn router_and_spec(app: App, max_body_bytes: usize) -> (Router, utoipa::open
         )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(app);
     (router, spec)
@@ -69,6 +70,18 @@ pub fn router_and_spec(app: App, max_body_bytes: usize) -> (Router, utoipa::open
 
 pub fn router(app: App, max_body_bytes: usize) -> Router {
     router_and_spec(app, max_body_bytes).0
+}
+
+/// A panic in a handler is a bug; the client still gets our JSON error, and the node
+/// keeps serving.
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "something went wrong on the node (the details are in its log); reload to check whether the change was saved before trying again.",
+    )
+    .into_response()
 }
 
 /// The span of one request: method and path only. The query string is left out because

@@ -1,6 +1,5 @@
 //! Patient Panel Registry: a provider's panel at one clinic.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
@@ -21,7 +20,7 @@ use crate::domain::{
     StatusId, UserId,
 };
 use crate::http::error::{ApiError, ErrorBody};
-use crate::http::extract::{Json, Path, Query, User};
+use crate::http::extract::{Json, Path, Query, RawBody, User};
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -559,7 +558,7 @@ async fn import_panel(
     User(who): User,
     Path((clinic, provider)): Path<PanelPath>,
     Query(f): Query<FormatParams>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<ImportReportBody>, ApiError> {
     let fhir = f.format == Some(Format::Fhir);
     let report = app
