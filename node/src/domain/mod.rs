@@ -4,6 +4,7 @@
 pub mod conflict;
 pub mod delegation;
 pub mod error;
+pub mod fields;
 pub mod ids;
 pub mod panel;
 pub mod phn;

@@ -1,98 +1,33 @@
 //! Checking and normalising what people type: clinic profiles, locations, panel
 //! preferences and patient details. Every check reports all problems at once.
 
-use time::{Date, Month};
+use time::Date;
 
 use super::error::{DomainError, Problems};
-use super::phn::Phn;
-use super::types::{
-    Address, ClinicProfile, Contact, Location, PanelPreferences, PatientDetails, Sex,
-};
+use super::fields;
+use super::types::{Address, ClinicProfile, Contact, Location, PanelPreferences, PatientDetails};
 
-/// North American phone number, normalised to "250-555-0100" (an extension is kept as
-/// " x123"). Empty stays empty.
-pub fn normalise_phone(raw: &str) -> Result<String, String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(String::new());
-    }
-    let (number, extension) = match raw.to_ascii_lowercase().split_once(['x', '#']) {
-        Some((n, e)) => (n.to_owned(), Some(e.trim().to_owned())),
-        None => (raw.to_owned(), None),
-    };
-    let mut digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    let others = number
-        .chars()
-        .any(|c| !(c.is_ascii_digit() || " ()-.+".contains(c)));
-    if digits.len() == 11 && digits.starts_with('1') {
-        digits.remove(0);
-    }
-    if others || digits.len() != 10 {
-        return Err("use a 10-digit phone number, e.g. 250-555-0100".to_owned());
-    }
-    let mut out = format!("{}-{}-{}", &digits[..3], &digits[3..6], &digits[6..]);
-    if let Some(ext) = extension {
-        if ext.is_empty() || !ext.chars().all(|c| c.is_ascii_digit()) {
-            return Err("an extension is digits after 'x', e.g. 250-555-0100 x12".to_owned());
-        }
-        out.push_str(" x");
-        out.push_str(&ext);
-    }
-    Ok(out)
-}
-
-/// Canadian postal code, normalised to "V0J 2N0". Empty stays empty.
-pub fn normalise_postal_code(raw: &str) -> Result<String, String> {
-    let compact: String = raw
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    if compact.is_empty() {
-        return Ok(compact);
-    }
-    let b = compact.as_bytes();
-    let shape = b.len() == 6
-        && b[0].is_ascii_alphabetic()
-        && b[1].is_ascii_digit()
-        && b[2].is_ascii_alphabetic()
-        && b[3].is_ascii_digit()
-        && b[4].is_ascii_alphabetic()
-        && b[5].is_ascii_digit();
-    if !shape {
-        return Err("use a Canadian postal code like V0J 2N0".to_owned());
-    }
-    Ok(format!("{} {}", &compact[..3], &compact[3..]))
-}
-
+/// A clinic's or location's address: a Canadian postal code and province code.
 fn check_address(p: &mut Problems, prefix: &str, a: &Address) -> Address {
-    let postal_code = match normalise_postal_code(&a.postal_code) {
-        Ok(v) => v,
-        Err(m) => {
-            p.add(format!("{prefix}postal_code"), m);
-            a.postal_code.clone()
-        }
-    };
-    let province = a.province.trim().to_uppercase();
-    const PROVINCES: &[&str] = &[
-        "AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT",
-    ];
-    if !province.is_empty() && !PROVINCES.contains(&province.as_str()) {
-        p.add(
-            format!("{prefix}province"),
-            "use the two-letter province code, e.g. BC",
-        );
-    }
+    let postal_code = fields::canadian_postal_code(&a.postal_code).unwrap_or_else(|m| {
+        p.add(format!("{prefix}postal_code"), m);
+        a.postal_code.clone()
+    });
+    let province = fields::province_code(&a.province).unwrap_or_else(|m| {
+        p.add(format!("{prefix}province"), m);
+        a.province.clone()
+    });
     Address {
-        street: a.street.trim().to_owned(),
-        city: a.city.trim().to_owned(),
+        street: fields::trim(&a.street).to_owned(),
+        city: fields::trim(&a.city).to_owned(),
         province,
         postal_code,
     }
 }
 
+/// A clinic's or location's phone or fax number, written "250-555-0100".
 fn check_phone(p: &mut Problems, field: &str, raw: &str) -> String {
-    normalise_phone(raw).unwrap_or_else(|m| {
+    fields::north_american_phone(raw).unwrap_or_else(|m| {
         p.add(field, m);
         raw.to_owned()
     })
@@ -221,136 +156,83 @@ pub struct PatientInput {
     pub last_visit: String,
 }
 
-/// "YYYY-MM-DD".
-pub fn parse_date(raw: &str) -> Result<Date, String> {
-    let bad = || format!("{raw:?} is not a date; use YYYY-MM-DD, e.g. 1984-03-21");
-    let mut parts = raw.trim().splitn(3, '-');
-    let (Some(y), Some(m), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(bad());
-    };
-    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
-        return Err(bad());
-    }
-    let y: i32 = y.parse().map_err(|_| bad())?;
-    let m: u8 = m.parse().map_err(|_| bad())?;
-    let d: u8 = d.parse().map_err(|_| bad())?;
-    let month = Month::try_from(m).map_err(|_| bad())?;
-    Date::from_calendar_date(y, month, d)
-        .map_err(|_| format!("{raw:?} is not a day of the calendar"))
-}
-
-pub fn parse_sex(raw: &str) -> Result<Sex, String> {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "female" | "f" => Ok(Sex::Female),
-        "male" | "m" => Ok(Sex::Male),
-        "x" | "intersex" | "other" => Ok(Sex::X),
-        "unknown" | "u" => Ok(Sex::Unknown),
-        _ => Err("use female, male, x or unknown".to_owned()),
-    }
-}
-
-fn valid_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !s.chars().any(char::is_whitespace)
+/// The value, or `None` with the message recorded against `field`.
+fn take<T>(p: &mut Problems, field: &str, r: Result<T, String>) -> Option<T> {
+    r.map_err(|m| p.add(field, m)).ok()
 }
 
 impl PatientInput {
     /// Checks every field against `today` and returns the details, or all problems.
+    /// The rules and messages are those of [`fields`], the same a CSV or FHIR import
+    /// applies; a North American phone number is then written "250-555-0100".
     pub fn validate(&self, today: Date) -> Result<PatientDetails, DomainError> {
         let mut p = Problems::default();
-        let phn = match Phn::parse(&self.phn) {
-            Ok(phn) => Some(phn),
-            Err(e) => {
-                p.add("phn", e.to_string());
-                None
-            }
-        };
-        let family_name = self.family_name.trim().to_owned();
-        if family_name.is_empty() {
-            p.add("family_name", "the family name is required");
-        }
-        let given_names = self.given_names.trim().to_owned();
-        if given_names.is_empty() {
-            p.add("given_names", "at least one given name is required");
-        }
-        for (field, value) in [("family_name", &family_name), ("given_names", &given_names)] {
-            if value.chars().count() > 100 {
-                p.add(field, "at most 100 characters");
-            }
-        }
-        let earliest = Date::from_calendar_date(1900, Month::January, 1).unwrap_or(Date::MIN);
-        let date_of_birth = match parse_date(&self.date_of_birth) {
-            Ok(d) if d > today => {
-                p.add("date_of_birth", "the date of birth is in the future");
-                None
-            }
-            Ok(d) if d < earliest => {
-                p.add("date_of_birth", "the date of birth is before 1900");
-                None
-            }
-            Ok(d) => Some(d),
-            Err(m) => {
-                p.add("date_of_birth", m);
-                None
-            }
-        };
-        let sex = match parse_sex(&self.sex) {
-            Ok(s) => Some(s),
-            Err(m) => {
-                p.add("sex", m);
-                None
-            }
-        };
-        let phone = check_phone(&mut p, "phone", &self.phone);
-        let email = self.email.trim().to_owned();
-        if !email.is_empty() && !valid_email(&email) {
-            p.add("email", "this does not look like an email address");
-        }
-        let address = check_address(
+        let phn = take(&mut p, "phn", fields::phn(&self.phn));
+        let family_name = take(
             &mut p,
-            "",
-            &Address {
-                street: self.street.clone(),
-                city: self.city.clone(),
-                province: self.province.clone(),
-                postal_code: self.postal_code.clone(),
-            },
+            "family_name",
+            fields::name(&self.family_name, "the family name"),
         );
-        let last_visit = match self.last_visit.trim() {
-            "" => None,
-            raw => match parse_date(raw) {
-                Ok(d) if d > today => {
-                    p.add("last_visit", "the last visit is in the future");
-                    None
-                }
-                Ok(d) => Some(d),
-                Err(m) => {
-                    p.add("last_visit", m);
-                    None
-                }
-            },
-        };
-        match (phn, date_of_birth, sex) {
-            (Some(phn), Some(date_of_birth), Some(sex)) if p.0.is_empty() => Ok(PatientDetails {
-                phn,
-                family_name,
-                given_names,
-                date_of_birth,
-                sex,
+        let given_names = take(
+            &mut p,
+            "given_names",
+            fields::name(&self.given_names, "the given names"),
+        );
+        let date_of_birth = take(
+            &mut p,
+            "date_of_birth",
+            fields::date_of_birth(&self.date_of_birth, today),
+        );
+        let sex = take(&mut p, "sex", fields::sex_code(&self.sex));
+        let phone = take(&mut p, "phone", fields::phone(&self.phone))
+            .map(|v| fields::north_american_phone(&v).unwrap_or(v));
+        let email = take(&mut p, "email", fields::email(&self.email));
+        let street = take(&mut p, "street", fields::text(&self.street, "the street"));
+        let city = take(&mut p, "city", fields::text(&self.city, "the city"));
+        let province = take(
+            &mut p,
+            "province",
+            fields::text(&self.province, "the province"),
+        );
+        let postal_code = take(
+            &mut p,
+            "postal_code",
+            fields::postal_code(&self.postal_code),
+        );
+        let community = take(
+            &mut p,
+            "community",
+            fields::text(&self.community, "the community"),
+        );
+        let last_visit = take(
+            &mut p,
+            "last_visit",
+            fields::last_visit(&self.last_visit, today, date_of_birth),
+        );
+        // Every `None` above recorded its problem, so `None` here means `p` lists them.
+        let details = || {
+            Some(PatientDetails {
+                phn: phn?,
+                family_name: family_name?,
+                given_names: given_names?,
+                date_of_birth: date_of_birth?,
+                sex: sex?,
                 contact: Contact {
-                    phone,
-                    email,
-                    address,
+                    phone: phone?,
+                    email: email?,
+                    address: Address {
+                        street: street?,
+                        city: city?,
+                        province: province?,
+                        postal_code: postal_code?,
+                    },
                 },
-                community: self.community.trim().to_owned(),
-                last_visit,
-            }),
+                community: community?,
+                last_visit: last_visit?,
+            })
+        };
+        match details() {
+            Some(d) if p.0.is_empty() => Ok(d),
             _ => Err(DomainError::Validation(p.0)),
         }
     }
@@ -361,42 +243,13 @@ mod tests {
     use time::macros::{date, time};
 
     use super::*;
-    use crate::domain::types::DayHours;
+    use crate::domain::types::{DayHours, Sex};
 
     fn fields(e: DomainError) -> Vec<String> {
         match e {
             DomainError::Validation(v) => v.into_iter().map(|f| f.field).collect(),
             other => panic!("not a validation error: {other:?}"),
         }
-    }
-
-    #[test]
-    fn phones_normalise_or_explain() {
-        for (raw, want) in [
-            ("2505550100", "250-555-0100"),
-            ("(250) 555-0100", "250-555-0100"),
-            ("+1 250 555 0100", "250-555-0100"),
-            ("250.555.0100 x12", "250-555-0100 x12"),
-            ("", ""),
-        ] {
-            assert_eq!(normalise_phone(raw).as_deref(), Ok(want), "{raw}");
-        }
-        for raw in [
-            "555-0100",
-            "250-555-01000",
-            "250-555-CALL",
-            "250-555-0100 x",
-        ] {
-            assert!(normalise_phone(raw).is_err(), "{raw}");
-        }
-    }
-
-    #[test]
-    fn postal_codes_normalise_or_explain() {
-        assert_eq!(normalise_postal_code("v0j2n0").as_deref(), Ok("V0J 2N0"));
-        assert_eq!(normalise_postal_code(" V0J 2N0 ").as_deref(), Ok("V0J 2N0"));
-        assert!(normalise_postal_code("90210").is_err());
-        assert!(normalise_postal_code("V0J 2NN").is_err());
     }
 
     fn profile() -> ClinicProfile {
@@ -559,16 +412,23 @@ mod tests {
         let mut i = input();
         i.date_of_birth = "2026-11-24".into();
         assert_eq!(fields(i.validate(today).unwrap_err()), ["date_of_birth"]);
-        i.date_of_birth = "1899-12-31".into();
+        // More than 130 years back is a typing mistake in the year.
+        i.date_of_birth = "1895-12-31".into();
         assert_eq!(fields(i.validate(today).unwrap_err()), ["date_of_birth"]);
         i.date_of_birth = "2026-02-30".into();
         assert!(
             i.validate(today)
                 .unwrap_err()
                 .to_string()
-                .contains("not a day")
+                .contains("does not exist")
         );
         i.date_of_birth = "2026-11-23".into();
+        assert_eq!(
+            fields(i.validate(today).unwrap_err()),
+            ["last_visit"],
+            "a visit before birth is a typing mistake"
+        );
+        i.last_visit = "2026-11-23".into();
         assert!(i.validate(today).is_ok(), "born today is fine");
     }
 }

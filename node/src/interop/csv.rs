@@ -41,6 +41,7 @@ use time::Date;
 
 use super::validate::{self, RowCheck, SeenPhns};
 use super::{ColumnProblem, FileError, ImportErrors, ImportRow, MAX_IMPORT_ROWS, format_date};
+use crate::domain::fields;
 use crate::domain::{Address, Contact, PanelEntry, PatientDetails, PatientStatus, Sex};
 
 /// One documented CSV column.
@@ -213,7 +214,7 @@ pub fn parse_panel_csv(
             }
             .into());
         }
-        if validate::trim(record.as_slice()).is_empty() {
+        if fields::trim(record.as_slice()).is_empty() {
             continue;
         }
         let line = line_of(&record);
@@ -406,7 +407,7 @@ fn parse_row(
     let mut c = RowCheck::new(errors, row, Some(line));
     let name = |i: usize| CSV_COLUMNS[i].name;
 
-    let phn = c.check(name(PHN), validate::phn(cells.get(PHN)));
+    let phn = c.check(name(PHN), fields::phn(cells.get(PHN)));
     if let Some(p) = phn
         && let Err((r, l)) = seen.record(p, (row, Some(line)))
     {
@@ -421,40 +422,37 @@ fn parse_row(
     }
     let family_name = c.check(
         name(FAMILY_NAME),
-        validate::name(cells.get(FAMILY_NAME), "the family name"),
+        fields::name(cells.get(FAMILY_NAME), "the family name"),
     );
     let given_names = c.check(
         name(GIVEN_NAMES),
-        validate::name(cells.get(GIVEN_NAMES), "the given names"),
+        fields::name(cells.get(GIVEN_NAMES), "the given names"),
     );
     let dob = c.check(
         name(DATE_OF_BIRTH),
-        validate::date_of_birth(cells.get(DATE_OF_BIRTH), today),
+        fields::date_of_birth(cells.get(DATE_OF_BIRTH), today),
     );
-    let sex = c.check(name(SEX), validate::sex_code(cells.get(SEX)));
-    let phone = c.check(name(PHONE), validate::phone(cells.get(PHONE)));
-    let email = c.check(name(EMAIL), validate::email(cells.get(EMAIL)));
-    let street = c.check(
-        name(STREET),
-        validate::text(cells.get(STREET), "the street"),
-    );
-    let city = c.check(name(CITY), validate::text(cells.get(CITY), "the city"));
+    let sex = c.check(name(SEX), fields::sex_code(cells.get(SEX)));
+    let phone = c.check(name(PHONE), fields::phone(cells.get(PHONE)));
+    let email = c.check(name(EMAIL), fields::email(cells.get(EMAIL)));
+    let street = c.check(name(STREET), fields::text(cells.get(STREET), "the street"));
+    let city = c.check(name(CITY), fields::text(cells.get(CITY), "the city"));
     let province = c.check(
         name(PROVINCE),
-        validate::text(cells.get(PROVINCE), "the province"),
+        fields::text(cells.get(PROVINCE), "the province"),
     );
     let postal_code = c.check(
         name(POSTAL_CODE),
-        validate::postal_code(cells.get(POSTAL_CODE)),
+        fields::postal_code(cells.get(POSTAL_CODE)),
     );
     let community = c.check(
         name(COMMUNITY),
-        validate::text(cells.get(COMMUNITY), "the community"),
+        fields::text(cells.get(COMMUNITY), "the community"),
     );
     let patient_status = c.check(name(STATUS), validate::status(cells.get(STATUS), status));
     let last_visit = c.check(
         name(LAST_VISIT),
-        validate::last_visit(cells.get(LAST_VISIT), today, dob),
+        fields::last_visit(cells.get(LAST_VISIT), today, dob),
     );
     let mrp_confirmed = c.check(
         name(MRP_CONFIRMED),

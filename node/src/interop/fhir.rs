@@ -41,6 +41,7 @@ use uuid::Uuid;
 
 use super::validate::{self, RowCheck, SeenPhns};
 use super::{FileError, ImportErrors, ImportRow, MAX_IMPORT_ROWS, format_date};
+use crate::domain::fields;
 use crate::domain::{
     Address, Clinic, Contact, MemberState, PanelEntry, PatientDetails, PatientStatus, Role, Sex,
     UserId,
@@ -362,11 +363,11 @@ fn read_patient(
             (
                 c.check(
                     &format!("{path}.name[{k}].family"),
-                    validate::name(n.family.as_deref().unwrap_or(""), "the family name"),
+                    fields::name(n.family.as_deref().unwrap_or(""), "the family name"),
                 ),
                 c.check(
                     &format!("{path}.name[{k}].given"),
-                    validate::name(&n.given.join(" "), "the given names"),
+                    fields::name(&n.given.join(" "), "the given names"),
                 ),
             )
         }
@@ -381,7 +382,7 @@ fn read_patient(
 
     let dob = c.check(
         &format!("{path}.birthDate"),
-        validate::date_of_birth(p.birth_date.as_deref().unwrap_or(""), today),
+        fields::date_of_birth(p.birth_date.as_deref().unwrap_or(""), today),
     );
     let sex = c.check(&format!("{path}.gender"), gender(p.gender.as_deref()));
 
@@ -392,11 +393,11 @@ fn read_patient(
             .map(|k| (k, p.telecom[k].value.as_deref().unwrap_or("")))
     };
     let phone = match telecom("phone") {
-        Some((k, v)) => c.check(&format!("{path}.telecom[{k}].value"), validate::phone(v)),
+        Some((k, v)) => c.check(&format!("{path}.telecom[{k}].value"), fields::phone(v)),
         None => Some(String::new()),
     };
     let email = match telecom("email") {
-        Some((k, v)) => c.check(&format!("{path}.telecom[{k}].value"), validate::email(v)),
+        Some((k, v)) => c.check(&format!("{path}.telecom[{k}].value"), fields::email(v)),
         None => Some(String::new()),
     };
 
@@ -416,14 +417,14 @@ fn read_patient(
             ),
             None => (format!("{path}.address"), String::new()),
         };
-        c.check(&at, validate::text(&v, "the street"))
+        c.check(&at, fields::text(&v, "the street"))
     };
     let (at, v) = addr_field("city", |a| a.city.as_deref());
-    let city = c.check(&at, validate::text(&v, "the city"));
+    let city = c.check(&at, fields::text(&v, "the city"));
     let (at, v) = addr_field("state", |a| a.state.as_deref());
-    let province = c.check(&at, validate::text(&v, "the province"));
+    let province = c.check(&at, fields::text(&v, "the province"));
     let (at, v) = addr_field("postalCode", |a| a.postal_code.as_deref());
-    let postal_code = c.check(&at, validate::postal_code(&v));
+    let postal_code = c.check(&at, fields::postal_code(&v));
 
     let ext = |url: &str| {
         p.extension
@@ -434,17 +435,17 @@ fn read_patient(
     let community = match ext(COMMUNITY_EXTENSION) {
         Some((at, e)) => c.check(
             &format!("{at}.valueString"),
-            validate::text(e.value_string.as_deref().unwrap_or(""), "the community"),
+            fields::text(e.value_string.as_deref().unwrap_or(""), "the community"),
         ),
         None => {
             let (at, v) = addr_field("district", |a| a.district.as_deref());
-            c.check(&at, validate::text(&v, "the community"))
+            c.check(&at, fields::text(&v, "the community"))
         }
     };
     let last_visit = match ext(LAST_VISIT_EXTENSION) {
         Some((at, e)) => c.check(
             &format!("{at}.valueDate"),
-            validate::last_visit(e.value_date.as_deref().unwrap_or(""), today, dob),
+            fields::last_visit(e.value_date.as_deref().unwrap_or(""), today, dob),
         ),
         None => Some(None),
     };
@@ -504,7 +505,7 @@ fn read_phn(p: &PatientIn, path: &str, c: &mut RowCheck<'_>) -> Option<crate::do
         }
         any = true;
         let at = format!("{path}.identifier[{k}].value");
-        match c.check(&at, validate::phn(id.value.as_deref().unwrap_or(""))) {
+        match c.check(&at, fields::phn(id.value.as_deref().unwrap_or(""))) {
             Some(phn) => match found {
                 Some(prev) if prev != phn => {
                     c.fail(
