@@ -252,18 +252,23 @@ impl World {
         .ok(StatusCode::NO_CONTENT);
         let bdirector = UserId(uuid(&session["user"]));
 
-        // Dr. Patel works at both clinics; Dr. Bravo at B only.
-        let (patel_at_b, temp) = app
-            .add_member(bdirector, init.clinic, "drpatel", "", "", Role::Physician)
-            .unwrap();
-        assert!(temp.is_none(), "an existing login gets no new password");
-        app.member_action(
-            bdirector,
-            init.clinic,
-            patel_at_b.membership.user,
-            MemberAction::Activate,
-        )
-        .unwrap();
+        // Dr. Patel works at both clinics: signed in, she asks to join B, and B's director
+        // approves and activates her. Dr. Bravo is at B only.
+        let patel = w.token("drpatel").await;
+        let asked = w
+            .post(
+                &format!("/clinics/{}/membership-requests", w.b),
+                &patel,
+                json!({"role": "physician"}),
+            )
+            .await;
+        let patel = UserId(uuid(&asked.ok(StatusCode::CREATED)["user"]));
+        for action in [MemberAction::Approve, MemberAction::Activate] {
+            let (_, temp) = app
+                .member_action(bdirector, init.clinic, patel, action)
+                .unwrap();
+            assert!(temp.is_none(), "a person with a password gets no new one");
+        }
         let (bravo, temp) = app
             .add_member(
                 bdirector,
@@ -594,6 +599,60 @@ async fn wrong_passwords_are_refused_then_throttled_with_retry_after() {
 
     w.clock.advance(Duration::seconds(retry));
     w.token("director").await;
+
+    // Ten failures in a row lock the login for 15 minutes, whatever is typed.
+    let mut locked_for = 0;
+    for attempt in 1..=11 {
+        let r = w.login("drmacdonald", "not-the-password").await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            r.refused(StatusCode::TOO_MANY_REQUESTS, "throttled");
+            let retry: i64 = r.headers[header::RETRY_AFTER]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            if attempt == 11 {
+                locked_for = retry;
+            } else {
+                w.clock.advance(Duration::seconds(retry));
+                let r = w.login("drmacdonald", "not-the-password").await;
+                r.refused(StatusCode::UNAUTHORIZED, "bad_credentials");
+            }
+        } else {
+            assert!(attempt <= 10, "attempt {attempt} was not throttled");
+            r.refused(StatusCode::UNAUTHORIZED, "bad_credentials");
+        }
+    }
+    assert!(
+        (14 * 60..=15 * 60).contains(&locked_for),
+        "locked for {locked_for} s"
+    );
+    w.clock.advance(Duration::minutes(5));
+    w.login("drmacdonald", "demo-drmacdonald-pw")
+        .await
+        .refused(StatusCode::TOO_MANY_REQUESTS, "throttled");
+    // The account manager gives a new temporary password, which also lifts the lock.
+    let director = w.token("director").await;
+    let reset = w
+        .post(
+            &format!(
+                "/clinics/{}/members/{}/password-reset",
+                w.a,
+                w.id("drmacdonald")
+            ),
+            &director,
+            json!({}),
+        )
+        .await;
+    let temp = reset.ok(StatusCode::OK)["temporary_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let login = w.login("drmacdonald", &temp).await;
+    assert_eq!(
+        login.ok(StatusCode::OK)["session"]["must_change_password"],
+        true
+    );
 }
 
 #[tokio::test]
@@ -643,6 +702,13 @@ async fn a_reset_password_is_temporary_and_opens_only_the_session_routes() {
         .await,
         w.post_raw(&format!("{panel}/import"), &t, Some("text/csv"), fixture("panel_valid.csv"))
             .await,
+        // Not even asking to join another clinic.
+        w.post(
+            &format!("/clinics/{}/membership-requests", w.b),
+            &t,
+            json!({"role": "physician"}),
+        )
+        .await,
     ] {
         r.refused(StatusCode::FORBIDDEN, "must_change_password");
     }
@@ -794,7 +860,17 @@ async fn an_idle_session_ends_after_30_minutes() {
     w.get("/session", &t)
         .await
         .refused(StatusCode::UNAUTHORIZED, "unauthenticated");
-    w.token("drpatel").await;
+
+    // However busy, a session does not outlive 12 hours.
+    let t = w.token("drpatel").await;
+    for _ in 0..28 {
+        w.clock.advance(Duration::minutes(25));
+        w.get(&clinic, &t).await.ok(StatusCode::OK);
+    }
+    w.clock.advance(Duration::minutes(25)); // 12 h 5 min after sign-in
+    w.get(&clinic, &t)
+        .await
+        .refused(StatusCode::UNAUTHORIZED, "unauthenticated");
 }
 
 #[tokio::test]
@@ -944,6 +1020,53 @@ async fn staff_of_one_clinic_see_and_change_nothing_of_another() {
         .await
         .ok(StatusCode::OK);
 
+    // Her panel at B is hers alone to see: not under A's URL, not by A's managers, not in
+    // A's export, even though the same person keeps a panel at A.
+    let at_b = w
+        .post(
+            &format!("{}/panel", w.panel(b, "drpatel")),
+            &patel,
+            add_body(w.spare(1)),
+        )
+        .await;
+    let b_entry = uuid(&at_b.ok(StatusCode::CREATED)["id"]);
+    let phn = w.spare(1)["phn"].as_str().unwrap().to_owned();
+    let a_panel = w.panel(a, "drpatel");
+    for t in [&patel, &director] {
+        w.get(&format!("{a_panel}/panel/{b_entry}"), t)
+            .await
+            .refused(StatusCode::NOT_FOUND, "not_found");
+        let search = w
+            .get(&format!("{a_panel}/panel?q={phn}&include_removed=true"), t)
+            .await;
+        assert_eq!(search.ok(StatusCode::OK)["total"], 0);
+        let export = w.get(&format!("{a_panel}/export"), t).await;
+        export.ok(StatusCode::OK);
+        assert!(!String::from_utf8_lossy(&export.bytes).contains(&phn));
+    }
+    w.patch(
+        &format!("{a_panel}/panel/{b_entry}"),
+        &patel,
+        json!({"confirm_mrp": true}),
+    )
+    .await
+    .refused(StatusCode::NOT_FOUND, "not_found");
+    w.post(
+        &format!("{a_panel}/panel/{b_entry}/removal"),
+        &director,
+        json!({"reason": "x"}),
+    )
+    .await
+    .refused(StatusCode::NOT_FOUND, "not_found");
+    let entry = w
+        .get(
+            &format!("{}/panel/{b_entry}", w.panel(b, "drpatel")),
+            &patel,
+        )
+        .await;
+    assert_eq!(entry.ok(StatusCode::OK)["removed_at"], Value::Null);
+    assert_eq!(entry.body["mrp_confirmed_at"], Value::Null);
+
     assert_eq!(
         clinic_b_state(&w, &bdirector).await,
         before,
@@ -1008,6 +1131,67 @@ async fn a_manager_cannot_reset_or_deactivate_a_member_of_another_clinic() {
     assert_eq!(
         login.ok(StatusCode::OK)["session"]["must_change_password"],
         true
+    );
+}
+
+/// A reset password is a way into every clinic the person belongs to, so a manager of one
+/// clinic must not be able to reset the password of someone who also belongs to a clinic
+/// they do not manage, whether that person legitimately works at both or was just added.
+#[tokio::test]
+async fn a_manager_cannot_reset_the_password_of_someone_who_also_belongs_elsewhere() {
+    let w = World::new("cross-reset").await;
+    let a = w.a;
+    let director = w.token("director").await;
+    let bdirector = w.token("bdirector").await;
+    let patel = w.token("drpatel").await;
+    let before = clinic_b_state(&w, &bdirector).await;
+
+    // Dr. Patel works at A and at B: A's director must not hand out a password that opens
+    // her panel at B.
+    let r = w
+        .post(
+            &format!("/clinics/{a}/members/{}/password-reset", w.id("drpatel")),
+            &director,
+            json!({}),
+        )
+        .await;
+    assert_ne!(
+        r.status,
+        StatusCode::OK,
+        "A's director got Dr. Patel's password: {}",
+        r.body
+    );
+    r.refused(StatusCode::FORBIDDEN, "forbidden");
+    w.get("/session", &patel).await.ok(StatusCode::OK);
+
+    // B's director, added to A by A's director without being asked, is no easier a target.
+    w.post(
+        &format!("/clinics/{a}/members"),
+        &director,
+        json!({"username": "bdirector", "role": "other_staff"}),
+    )
+    .await;
+    let r = w
+        .post(
+            &format!("/clinics/{a}/members/{}/password-reset", w.id("bdirector")),
+            &director,
+            json!({}),
+        )
+        .await;
+    assert_ne!(
+        r.status,
+        StatusCode::OK,
+        "A's director got B's director's password: {}",
+        r.body
+    );
+    assert!(r.status.is_client_error(), "{}", r.status);
+
+    // Both still sign in with their own passwords, and clinic B is untouched.
+    w.get("/session", &bdirector).await.ok(StatusCode::OK);
+    w.token("drpatel").await;
+    assert_eq!(
+        clinic_b_state(&w, &w.token("bdirector").await).await,
+        before
     );
 }
 
