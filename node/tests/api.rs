@@ -2160,7 +2160,7 @@ async fn openapi(w: &World) -> Value {
 }
 
 #[tokio::test]
-async fn every_operation_behind_a_session_documents_its_401() {
+async fn every_operation_documents_its_401() {
     let w = World::new("openapi-401").await;
     let spec = openapi(&w).await;
     let mut undocumented = Vec::new();
