@@ -60,6 +60,7 @@ pub fn router_and_spec(app: App, max_body_bytes: usize) -> (Router, utoipa::open
             "/api/openapi.json",
             get(move || async move { axum::Json(spec_json) }),
         )
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
@@ -116,6 +117,14 @@ async fn not_found() -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         "no such page or API route; the API is described at /api/openapi.json",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this API route does not take that method; the API is described at /api/openapi.json",
     )
 }
 

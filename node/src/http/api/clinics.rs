@@ -562,6 +562,12 @@ async fn request_membership(
     Path(clinic): Path<ClinicId>,
     Json(req): Json<MembershipRequest>,
 ) -> Result<(StatusCode, Json<MembershipResponse>), ApiError> {
+    if who
+        .as_ref()
+        .is_some_and(|AnyUser(w)| w.must_change_password)
+    {
+        return Err(AppError::MustChangePassword.into());
+    }
     let who = who.map(|AnyUser(w)| w.user);
     let m = app
         .run(move |app| {

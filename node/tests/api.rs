@@ -1,0 +1,2345 @@
+//! Router tests of the JSON API, through `tower::ServiceExt::oneshot` (no socket).
+//!
+//! Every test builds its own world on a fresh data directory: the demo clinic ("A", seeded
+//! with 200 synthetic patients by `App::seed_demo`) and a second clinic ("B", created with
+//! `App::init_clinic`) whose director adds Dr. Patel (so one person works at both clinics)
+//! and Dr. Bravo (B only, with three patients). Time is a `ManualClock`, so session idling,
+//! throttling and temporary-password expiry are tested without sleeping.
+//!
+//! Refusals are checked twice: the status and stable `code` of the JSON error, and that
+//! nothing changed afterwards (re-read through the API).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use attach::app::{App, DemoMember, DemoSetup, InitClinic, ManualClock, MemberAction};
+use attach::domain::{ClinicId, PatientDetails, PatientStatus, Role, Sex, UserId};
+use attach::store::{DocId, DocStore, Projector, StoreOptions};
+use automerge::Automerge;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use serde_json::{Value, json};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+/// The body limit the router is built with; uploads above it must get a 413.
+const MAX_BODY: usize = 64 * 1024;
+const START: OffsetDateTime = datetime!(2026-11-02 09:00 UTC);
+const PATIENTS: usize = 200;
+/// Synthetic patients beyond the seeded 200: never on any panel until a test adds them.
+const SPARES: usize = 30;
+const IDLE_MINUTES: u32 = 30;
+const BOGUS_TOKEN: &str = "not-a-real-session-token";
+const B_DIRECTOR_PASSWORD: &str = "bulkley-b-director-2026";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+fn v1(path: &str) -> String {
+    format!("/api/v1{path}")
+}
+
+// ---------------------------------------------------------------------------
+// The world
+// ---------------------------------------------------------------------------
+
+/// A fresh directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "attach-api-{name}-{}-{n}-{nanos}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One answer of the router.
+#[derive(Debug)]
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    /// The body as JSON (`Null` when it is not JSON).
+    body: Value,
+    bytes: Vec<u8>,
+}
+
+impl Resp {
+    fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    /// Asserts the status and that the body is our JSON error with `code`.
+    #[track_caller]
+    fn refused(&self, status: StatusCode, code: &str) {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "unexpected answer: {} {}",
+            self.status,
+            String::from_utf8_lossy(&self.bytes)
+        );
+        assert!(
+            self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "error without a message: {}",
+            self.body
+        );
+        let kind = self
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        assert!(
+            kind.starts_with("application/json"),
+            "error content type {kind:?}"
+        );
+    }
+
+    #[track_caller]
+    fn ok(&self, status: StatusCode) -> &Value {
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected answer: {}",
+            String::from_utf8_lossy(&self.bytes)
+        );
+        &self.body
+    }
+
+    /// The `(row, field)` of every problem in a validation error.
+    fn problems(&self) -> Vec<(Option<u64>, String)> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| {
+                        (
+                            e["row"].as_u64(),
+                            e["field"].as_str().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+struct Node {
+    app: App,
+    router: Router,
+}
+
+fn open_node(dir: &Path, clock: &ManualClock) -> Node {
+    let app = App::open_at(dir, 16, IDLE_MINUTES, Arc::new(clock.clone())).unwrap();
+    let router = attach::http::router(app.clone(), MAX_BODY);
+    Node { app, router }
+}
+
+struct World {
+    node: Option<Node>,
+    clock: ManualClock,
+    /// Clinic A (the demo clinic) and clinic B.
+    a: Uuid,
+    b: Uuid,
+    /// Username → user id, for both clinics.
+    ids: HashMap<String, Uuid>,
+    /// Known passwords (demo logins, B's director).
+    passwords: HashMap<String, String>,
+    /// Dr. Bravo's temporary password, never used by the world itself.
+    drbravo_temp: String,
+    /// Patients on no panel yet.
+    spares: Vec<PatientDetails>,
+    /// Entries on Dr. Bravo's panel at clinic B.
+    b_entries: Vec<Uuid>,
+    /// Last: removed once the node above is closed.
+    dir: TempDir,
+}
+
+impl World {
+    async fn new(name: &str) -> Self {
+        let dir = TempDir::new(name);
+        let clock = ManualClock::new(START);
+        let node = open_node(&dir.0, &clock);
+        let app = node.app.clone();
+        let mut people =
+            attach::demo_data::patients(attach::demo::DEMO_SEED, PATIENTS + SPARES, START.date());
+        let mut spares = people.split_off(PATIENTS);
+        let setup = DemoSetup {
+            clinic_name: "Bulkley Valley Family Practice".to_owned(),
+            facility_number: "V0J2N0".to_owned(),
+            members: attach::demo::LOGINS
+                .iter()
+                .map(|(username, password, name, role, _)| DemoMember {
+                    username: (*username).to_owned(),
+                    password: (*password).to_owned(),
+                    display_name: (*name).to_owned(),
+                    role: *role,
+                })
+                .collect(),
+            patients: people,
+            seed: attach::demo::DEMO_SEED,
+        };
+        assert!(
+            app.seed_demo(&setup).unwrap(),
+            "the demo clinic was created"
+        );
+        let mut passwords: HashMap<String, String> = attach::demo::LOGINS
+            .iter()
+            .map(|(u, p, ..)| ((*u).to_owned(), (*p).to_owned()))
+            .collect();
+        passwords.insert("bdirector".to_owned(), B_DIRECTOR_PASSWORD.to_owned());
+
+        // Clinic B, created as `attach init` does, its director signing in with the
+        // temporary password and choosing one.
+        let init = app
+            .init_clinic(&InitClinic {
+                clinic_name: "Smithers Community Health Centre".to_owned(),
+                facility_number: "V0J2N5".to_owned(),
+                director_username: "bdirector".to_owned(),
+                director_name: "Bea Okafor".to_owned(),
+                director_email: "bea@smithers.example.org".to_owned(),
+            })
+            .unwrap();
+        let mut w = World {
+            node: Some(node),
+            clock,
+            a: Uuid::nil(),
+            b: init.clinic.0,
+            ids: HashMap::new(),
+            passwords,
+            drbravo_temp: String::new(),
+            spares: Vec::new(),
+            b_entries: Vec::new(),
+            dir,
+        };
+        let login = w.login("bdirector", &init.temporary_password).await;
+        let session = login.ok(StatusCode::OK)["session"].clone();
+        assert_eq!(session["must_change_password"], true);
+        let temp_token = login.body["token"].as_str().unwrap().to_owned();
+        w.post(
+            "/session/password",
+            &temp_token,
+            json!({"current_password": init.temporary_password, "new_password": B_DIRECTOR_PASSWORD}),
+        )
+        .await
+        .ok(StatusCode::NO_CONTENT);
+        let bdirector = UserId(uuid(&session["user"]));
+
+        // Dr. Patel works at both clinics: signed in, she asks to join B, and B's director
+        // approves and activates her. Dr. Bravo is at B only.
+        let patel = w.token("drpatel").await;
+        let asked = w
+            .post(
+                &format!("/clinics/{}/membership-requests", w.b),
+                &patel,
+                json!({"role": "physician"}),
+            )
+            .await;
+        let patel = UserId(uuid(&asked.ok(StatusCode::CREATED)["user"]));
+        for action in [MemberAction::Approve, MemberAction::Activate] {
+            let (_, temp) = app
+                .member_action(bdirector, init.clinic, patel, action)
+                .unwrap();
+            assert!(temp.is_none(), "a person with a password gets no new one");
+        }
+        let (bravo, temp) = app
+            .add_member(
+                bdirector,
+                init.clinic,
+                "drbravo",
+                "Dr. Bo Bravo",
+                "bo@smithers.example.org",
+                Role::Physician,
+            )
+            .unwrap();
+        w.drbravo_temp = temp.unwrap();
+        let bravo = bravo.membership.user;
+        app.member_action(bdirector, init.clinic, bravo, MemberAction::Activate)
+            .unwrap();
+        for p in spares.drain(..3) {
+            let e = app
+                .add_patient(bravo, init.clinic, bravo, p, PatientStatus::Active)
+                .unwrap();
+            w.b_entries.push(e.id.0);
+        }
+        w.spares = spares;
+
+        // Ids of clinic A, as its director sees them.
+        let director = w.token("director").await;
+        let session = w.get("/session", &director).await;
+        let memberships = session.ok(StatusCode::OK)["memberships"]
+            .as_array()
+            .unwrap();
+        assert_eq!(memberships.len(), 1);
+        w.a = uuid(&memberships[0]["clinic"]);
+        for (clinic, token) in [(w.a, director), (w.b, w.token("bdirector").await)] {
+            let members = w.get(&format!("/clinics/{clinic}/members"), &token).await;
+            for m in members.ok(StatusCode::OK).as_array().unwrap() {
+                w.ids
+                    .insert(m["username"].as_str().unwrap().to_owned(), uuid(&m["user"]));
+            }
+        }
+        assert_eq!(
+            w.ids.len(),
+            7 + 2,
+            "seven demo people, B's director and Dr. Bravo"
+        );
+        w
+    }
+
+    fn id(&self, username: &str) -> Uuid {
+        *self
+            .ids
+            .get(username)
+            .unwrap_or_else(|| panic!("no user {username}"))
+    }
+
+    /// Closes the node (so its directory can be copied or opened by hand), runs `f`, reopens.
+    fn reopen(&mut self, f: impl FnOnce(&Path)) {
+        self.node = None;
+        f(&self.dir.0);
+        self.node = Some(open_node(&self.dir.0, &self.clock));
+    }
+
+    async fn send(&self, req: Request<Body>) -> Resp {
+        let router = self.node.as_ref().expect("the node is open").router.clone();
+        let response = router.oneshot(req).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            bytes,
+        }
+    }
+
+    /// A request to `/api/v1{path}`, with a JSON body when one is given.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = Request::builder().method(method).uri(v1(path));
+        if let Some(token) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let req = match body {
+            Some(body) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(serde_json::to_vec(&body).unwrap())),
+            None => req.body(Body::empty()),
+        };
+        self.send(req.unwrap()).await
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    async fn put(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    /// A raw body (a file upload, or bytes that are not JSON).
+    async fn post_raw(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Resp {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(v1(path))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if let Some(kind) = content_type {
+            req = req.header(header::CONTENT_TYPE, kind);
+        }
+        self.send(req.body(Body::from(body)).unwrap()).await
+    }
+
+    async fn login(&self, username: &str, password: &str) -> Resp {
+        self.call(
+            Method::POST,
+            "/session",
+            None,
+            Some(json!({"username": username, "password": password})),
+        )
+        .await
+    }
+
+    /// Signs in with the known password and returns the session token.
+    async fn token(&self, username: &str) -> String {
+        let password = self
+            .passwords
+            .get(username)
+            .unwrap_or_else(|| panic!("no password for {username}"));
+        let login = self.login(username, password).await;
+        login.ok(StatusCode::OK);
+        assert_eq!(login.body["session"]["must_change_password"], false);
+        login.body["token"].as_str().unwrap().to_owned()
+    }
+
+    fn panel(&self, clinic: Uuid, provider: &str) -> String {
+        format!("/clinics/{clinic}/providers/{}", self.id(provider))
+    }
+
+    /// What a panel holds, as `token` reads it: the summary (size, counts by status) and
+    /// every entry including removed ones, in full.
+    async fn panel_state(&self, token: &str, clinic: Uuid, provider: &str) -> (Value, Value) {
+        let base = self.panel(clinic, provider);
+        let summary = self.get(&format!("{base}/summary"), token).await;
+        let page = self
+            .get(
+                &format!("{base}/panel?include_removed=true&limit=500"),
+                token,
+            )
+            .await;
+        (
+            summary.ok(StatusCode::OK).clone(),
+            page.ok(StatusCode::OK).clone(),
+        )
+    }
+
+    async fn panel_size(&self, token: &str, clinic: Uuid, provider: &str) -> u64 {
+        let s = self
+            .get(&format!("{}/summary", self.panel(clinic, provider)), token)
+            .await;
+        s.ok(StatusCode::OK)["size"].as_u64().unwrap()
+    }
+
+    fn spare(&self, i: usize) -> Value {
+        patient_json(&self.spares[i])
+    }
+}
+
+fn uuid(v: &Value) -> Uuid {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a uuid: {v}"))
+}
+
+fn sex_word(s: Sex) -> &'static str {
+    match s {
+        Sex::Female => "female",
+        Sex::Male => "male",
+        Sex::X => "x",
+        Sex::Unknown => "unknown",
+    }
+}
+
+fn patient_json(p: &PatientDetails) -> Value {
+    json!({
+        "phn": p.phn.to_string(),
+        "family_name": p.family_name,
+        "given_names": p.given_names,
+        "date_of_birth": p.date_of_birth.to_string(),
+        "sex": sex_word(p.sex),
+        "phone": p.contact.phone,
+        "email": p.contact.email,
+        "address": {
+            "street": p.contact.address.street,
+            "city": p.contact.address.city,
+            "province": p.contact.address.province,
+            "postal_code": p.contact.address.postal_code,
+        },
+        "community": p.community,
+        "last_visit": p.last_visit.map(|d| d.to_string()),
+    })
+}
+
+fn add_body(patient: Value) -> Value {
+    json!({ "patient": patient })
+}
+
+/// The PHN with its check digit changed: ten digits, leading 9, but not a valid PHN.
+fn wrong_check_digit(phn: &str) -> String {
+    let mut digits: Vec<u32> = phn.chars().map(|c| c.to_digit(10).unwrap()).collect();
+    digits[9] = (digits[9] + 1) % 10;
+    digits
+        .iter()
+        .map(|d| char::from_digit(*d, 10).unwrap())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// 1. Authentication
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn without_a_valid_session_everything_is_401_json() {
+    let w = World::new("no-token").await;
+    let a = w.a;
+    for path in [
+        format!("/clinics/{a}"),
+        format!("/clinics/{a}/members"),
+        format!("{}/panel", w.panel(a, "drpatel")),
+        "/session".to_owned(),
+    ] {
+        w.call(Method::GET, &path, None, None)
+            .await
+            .refused(StatusCode::UNAUTHORIZED, "unauthenticated");
+        w.get(&path, BOGUS_TOKEN)
+            .await
+            .refused(StatusCode::UNAUTHORIZED, "unauthenticated");
+    }
+    // A bogus browser cookie is no better than a bogus bearer token.
+    let req = Request::builder()
+        .uri(v1(&format!("/clinics/{a}")))
+        .header(header::COOKIE, format!("attach_session={BOGUS_TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    w.send(req)
+        .await
+        .refused(StatusCode::UNAUTHORIZED, "unauthenticated");
+
+    // A write without a session stores nothing.
+    let director = w.token("director").await;
+    let before = w.panel_state(&director, a, "drpatel").await;
+    w.call(
+        Method::POST,
+        &format!("{}/panel", w.panel(a, "drpatel")),
+        None,
+        Some(add_body(w.spare(0))),
+    )
+    .await
+    .refused(StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert_eq!(w.panel_state(&director, a, "drpatel").await, before);
+
+    // Signing out ends the session, and only that one.
+    let other = w.token("director").await;
+    let out = w
+        .call(Method::DELETE, "/session", Some(&director), None)
+        .await;
+    out.ok(StatusCode::NO_CONTENT);
+    let cookie = out.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        cookie.contains("Max-Age=0"),
+        "the cookie is cleared: {cookie}"
+    );
+    w.get("/session", &director)
+        .await
+        .refused(StatusCode::UNAUTHORIZED, "unauthenticated");
+    w.get("/session", &other).await.ok(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_refused_then_throttled_with_retry_after() {
+    let w = World::new("throttle").await;
+    for _ in 0..3 {
+        let r = w.login("director", "not-the-password").await;
+        r.refused(StatusCode::UNAUTHORIZED, "bad_credentials");
+        assert!(r.body.get("token").is_none());
+    }
+    // An unknown username gets exactly the same answer as a wrong password.
+    let unknown = w.login("nobody-here", "not-the-password").await;
+    unknown.refused(StatusCode::UNAUTHORIZED, "bad_credentials");
+    let wrong = w.login("drpatel", "not-the-password").await;
+    assert_eq!(
+        unknown.body, wrong.body,
+        "no hint whether a username exists"
+    );
+
+    // The fourth attempt comes too soon: refused even with the right password.
+    let r = w.login("director", "demo-director-pw").await;
+    r.refused(StatusCode::TOO_MANY_REQUESTS, "throttled");
+    assert!(r.body.get("token").is_none());
+    let retry: i64 = r.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    // Other usernames are not affected.
+    w.token("drnguyen").await;
+
+    w.clock.advance(Duration::seconds(retry));
+    w.token("director").await;
+
+    // Ten failures in a row lock the login for 15 minutes, whatever is typed.
+    let mut locked_for = 0;
+    for attempt in 1..=11 {
+        let r = w.login("drmacdonald", "not-the-password").await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            r.refused(StatusCode::TOO_MANY_REQUESTS, "throttled");
+            let retry: i64 = r.headers[header::RETRY_AFTER]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            if attempt == 11 {
+                locked_for = retry;
+            } else {
+                w.clock.advance(Duration::seconds(retry));
+                let r = w.login("drmacdonald", "not-the-password").await;
+                r.refused(StatusCode::UNAUTHORIZED, "bad_credentials");
+            }
+        } else {
+            assert!(attempt <= 10, "attempt {attempt} was not throttled");
+            r.refused(StatusCode::UNAUTHORIZED, "bad_credentials");
+        }
+    }
+    assert!(
+        (14 * 60..=15 * 60).contains(&locked_for),
+        "locked for {locked_for} s"
+    );
+    w.clock.advance(Duration::minutes(5));
+    w.login("drmacdonald", "demo-drmacdonald-pw")
+        .await
+        .refused(StatusCode::TOO_MANY_REQUESTS, "throttled");
+    // The account manager gives a new temporary password, which also lifts the lock.
+    let director = w.token("director").await;
+    let reset = w
+        .post(
+            &format!(
+                "/clinics/{}/members/{}/password-reset",
+                w.a,
+                w.id("drmacdonald")
+            ),
+            &director,
+            json!({}),
+        )
+        .await;
+    let temp = reset.ok(StatusCode::OK)["temporary_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let login = w.login("drmacdonald", &temp).await;
+    assert_eq!(
+        login.ok(StatusCode::OK)["session"]["must_change_password"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn a_reset_password_is_temporary_and_opens_only_the_session_routes() {
+    let w = World::new("temp-reset").await;
+    let a = w.a;
+    let director = w.token("director").await;
+    let reset = w
+        .post(
+            &format!("/clinics/{a}/members/{}/password-reset", w.id("drnguyen")),
+            &director,
+            json!({}),
+        )
+        .await;
+    let temp = reset.ok(StatusCode::OK)["temporary_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The old password no longer works.
+    w.login("drnguyen", "demo-drnguyen-pw")
+        .await
+        .refused(StatusCode::UNAUTHORIZED, "bad_credentials");
+
+    let login = w.login("drnguyen", &temp).await;
+    assert_eq!(
+        login.ok(StatusCode::OK)["session"]["must_change_password"],
+        true
+    );
+    let t = login.body["token"].as_str().unwrap().to_owned();
+
+    let before = w.panel_state(&director, a, "drnguyen").await;
+    let me = w.get("/session", &t).await;
+    assert_eq!(me.ok(StatusCode::OK)["must_change_password"], true);
+    let panel = w.panel(a, "drnguyen");
+    for r in [
+        w.get(&format!("/clinics/{a}"), &t).await,
+        w.get(&format!("/clinics/{a}/members"), &t).await,
+        w.get(&format!("{panel}/panel"), &t).await,
+        w.get(&format!("{panel}/summary"), &t).await,
+        w.get(&format!("{panel}/export"), &t).await,
+        w.post(&format!("{panel}/panel"), &t, add_body(w.spare(0))).await,
+        w.put(
+            &format!("{panel}/preferences"),
+            &t,
+            json!({"accepting_new_patients": false, "monthly_capacity": 0, "desired_panel_size": 5, "max_open_requests": 0}),
+        )
+        .await,
+        w.post_raw(&format!("{panel}/import"), &t, Some("text/csv"), fixture("panel_valid.csv"))
+            .await,
+        // Not even asking to join another clinic.
+        w.post(
+            &format!("/clinics/{}/membership-requests", w.b),
+            &t,
+            json!({"role": "physician"}),
+        )
+        .await,
+    ] {
+        r.refused(StatusCode::FORBIDDEN, "must_change_password");
+    }
+    assert_eq!(
+        w.panel_state(&director, a, "drnguyen").await,
+        before,
+        "nothing stored"
+    );
+
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let r = w
+        .post(
+            "/session/password",
+            &t,
+            change("WRONG-WRONG-WRONG-WRONG", "a-brand-new-password"),
+        )
+        .await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(r.problems(), vec![(None, "current_password".to_owned())]);
+    let r = w
+        .post("/session/password", &t, change(&temp, "short"))
+        .await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(r.problems(), vec![(None, "new_password".to_owned())]);
+    w.get(&format!("/clinics/{a}"), &t)
+        .await
+        .refused(StatusCode::FORBIDDEN, "must_change_password");
+
+    w.post(
+        "/session/password",
+        &t,
+        change(&temp, "nguyen-chose-this-one"),
+    )
+    .await
+    .ok(StatusCode::NO_CONTENT);
+    // The same session now works.
+    w.get(&format!("/clinics/{a}"), &t).await.ok(StatusCode::OK);
+    assert_eq!(
+        w.get("/session", &t).await.body["must_change_password"],
+        false
+    );
+    w.post(&format!("{panel}/panel"), &t, add_body(w.spare(0)))
+        .await
+        .ok(StatusCode::CREATED);
+
+    // The temporary password is gone; the chosen one signs in without conditions.
+    w.login("drnguyen", &temp)
+        .await
+        .refused(StatusCode::UNAUTHORIZED, "bad_credentials");
+    let again = w.login("drnguyen", "nguyen-chose-this-one").await;
+    assert_eq!(
+        again.ok(StatusCode::OK)["session"]["must_change_password"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn a_new_members_temporary_password_expires_after_48_hours() {
+    let w = World::new("temp-expiry").await;
+    let a = w.a;
+    let director = w.token("director").await;
+    let added = w
+        .post(
+            &format!("/clinics/{a}/members"),
+            &director,
+            json!({"username": "moa.new", "display_name": "Nia Newton", "email": "nia@example.org", "role": "medical_office_assistant"}),
+        )
+        .await;
+    let body = added.ok(StatusCode::CREATED);
+    assert_eq!(body["state"], "approved");
+    let temp = body["temporary_password"].as_str().unwrap().to_owned();
+    let new_id = uuid(&body["user"]);
+    // Shown once: the members list never repeats it.
+    let members = w.get(&format!("/clinics/{a}/members"), &director).await;
+    assert!(!String::from_utf8_lossy(&members.bytes).contains(&temp));
+
+    // Approved is not yet active: no sign-in.
+    w.login("moa.new", &temp)
+        .await
+        .refused(StatusCode::FORBIDDEN, "forbidden");
+    w.post(
+        &format!("/clinics/{a}/members/{new_id}/activate"),
+        &director,
+        json!({}),
+    )
+    .await
+    .ok(StatusCode::OK);
+
+    // Typed in lower case with spaces, as read over the phone.
+    let typed = temp.to_lowercase().replace('-', " ");
+    let login = w.login("moa.new", &typed).await;
+    assert_eq!(
+        login.ok(StatusCode::OK)["session"]["must_change_password"],
+        true
+    );
+    let t = login.body["token"].as_str().unwrap().to_owned();
+    w.get(&format!("/clinics/{a}/members"), &t)
+        .await
+        .refused(StatusCode::FORBIDDEN, "must_change_password");
+    w.call(Method::DELETE, "/session", Some(&t), None)
+        .await
+        .ok(StatusCode::NO_CONTENT);
+
+    w.clock.advance(Duration::hours(47) + Duration::minutes(59));
+    w.login("moa.new", &temp).await.ok(StatusCode::OK);
+    w.clock.advance(Duration::minutes(1));
+    let late = w.login("moa.new", &temp).await;
+    late.refused(StatusCode::FORBIDDEN, "forbidden");
+    assert!(
+        late.body["message"].as_str().unwrap().contains("expired"),
+        "{}",
+        late.body
+    );
+    assert!(late.body.get("token").is_none());
+
+    // A new temporary password from the account manager works again.
+    let director = w.token("director").await;
+    let reset = w
+        .post(
+            &format!("/clinics/{a}/members/{new_id}/password-reset"),
+            &director,
+            json!({}),
+        )
+        .await;
+    let fresh = reset.ok(StatusCode::OK)["temporary_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(fresh, temp);
+    w.login("moa.new", &fresh).await.ok(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_idle_session_ends_after_30_minutes() {
+    let w = World::new("idle").await;
+    let t = w.token("drpatel").await;
+    let clinic = format!("/clinics/{}", w.a);
+    w.clock.advance(Duration::minutes(29));
+    w.get(&clinic, &t).await.ok(StatusCode::OK);
+    // Activity keeps it alive.
+    w.clock.advance(Duration::minutes(29));
+    w.get(&clinic, &t).await.ok(StatusCode::OK);
+    w.clock.advance(Duration::minutes(31));
+    w.get(&clinic, &t)
+        .await
+        .refused(StatusCode::UNAUTHORIZED, "unauthenticated");
+    // An ended session stays ended even if the clock is read again later.
+    w.get("/session", &t)
+        .await
+        .refused(StatusCode::UNAUTHORIZED, "unauthenticated");
+
+    // However busy, a session does not outlive 12 hours.
+    let t = w.token("drpatel").await;
+    for _ in 0..28 {
+        w.clock.advance(Duration::minutes(25));
+        w.get(&clinic, &t).await.ok(StatusCode::OK);
+    }
+    w.clock.advance(Duration::minutes(25)); // 12 h 5 min after sign-in
+    w.get(&clinic, &t)
+        .await
+        .refused(StatusCode::UNAUTHORIZED, "unauthenticated");
+}
+
+#[tokio::test]
+async fn a_person_deactivated_at_their_only_clinic_cannot_sign_in() {
+    let w = World::new("deactivated").await;
+    let a = w.a;
+    let director = w.token("director").await;
+    let np = w.token("npsingh").await;
+    let r = w
+        .post(
+            &format!("/clinics/{a}/members/{}/deactivate", w.id("npsingh")),
+            &director,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.ok(StatusCode::OK)["state"], "deactivated");
+    // Their open session ends at once.
+    w.get("/session", &np)
+        .await
+        .refused(StatusCode::UNAUTHORIZED, "unauthenticated");
+    let login = w.login("npsingh", "demo-npsingh-pw").await;
+    login.refused(StatusCode::FORBIDDEN, "forbidden");
+    assert!(login.body.get("token").is_none());
+    assert!(login.headers.get(header::SET_COOKIE).is_none());
+
+    // Reactivated, they can sign in again.
+    w.post(
+        &format!("/clinics/{a}/members/{}/activate", w.id("npsingh")),
+        &director,
+        json!({}),
+    )
+    .await
+    .ok(StatusCode::OK);
+    w.token("npsingh").await;
+}
+
+// ---------------------------------------------------------------------------
+// 2. Authorization across clinics
+// ---------------------------------------------------------------------------
+
+/// Everything of clinic B that anyone could change, as B's director reads it.
+async fn clinic_b_state(w: &World, bdirector: &str) -> Vec<Value> {
+    let b = w.b;
+    let mut out = Vec::new();
+    for path in [
+        format!("/clinics/{b}"),
+        format!("/clinics/{b}/members"),
+        format!("/clinics/{b}/statuses"),
+        format!("/clinics/{b}/delegations"),
+        format!("{}/preferences", w.panel(b, "drbravo")),
+    ] {
+        out.push(w.get(&path, bdirector).await.ok(StatusCode::OK).clone());
+    }
+    let (summary, page) = w.panel_state(bdirector, b, "drbravo").await;
+    out.push(summary);
+    out.push(page);
+    out
+}
+
+#[tokio::test]
+async fn staff_of_one_clinic_see_and_change_nothing_of_another() {
+    let w = World::new("cross-clinic").await;
+    let (a, b) = (w.a, w.b);
+    let bdirector = w.token("bdirector").await;
+    let before = clinic_b_state(&w, &bdirector).await;
+    let bravo_panel = w.panel(b, "drbravo");
+    let entry = w.b_entries[0];
+    let bravo = w.id("drbravo");
+
+    let profile = json!({"name": "Taken Over", "facility_number": "V0J2N5"});
+    let prefs = json!({"accepting_new_patients": false, "monthly_capacity": 0, "desired_panel_size": 1, "max_open_requests": 0});
+    for user in ["director", "drnguyen", "moa.chen"] {
+        let t = w.token(user).await;
+        let reads = [
+            format!("/clinics/{b}"),
+            format!("/clinics/{b}/members"),
+            format!("/clinics/{b}/members/{bravo}/history"),
+            format!("/clinics/{b}/statuses"),
+            format!("/clinics/{b}/delegations"),
+            format!("/clinics/{b}/conflicts"),
+            format!("{bravo_panel}/panel"),
+            format!("{bravo_panel}/panel/{entry}"),
+            format!("{bravo_panel}/panel/{entry}/history"),
+            format!("{bravo_panel}/summary"),
+            format!("{bravo_panel}/preferences"),
+            format!("{bravo_panel}/export"),
+            format!("{bravo_panel}/export?format=fhir"),
+        ];
+        for path in &reads {
+            let r = w.get(path, &t).await;
+            assert_eq!(
+                r.status,
+                StatusCode::NOT_FOUND,
+                "{user} GET {path}: {}",
+                r.body
+            );
+            r.refused(StatusCode::NOT_FOUND, "not_found");
+        }
+        let writes = [
+            w.put(&format!("/clinics/{b}/profile"), &t, profile.clone()).await,
+            w.post(&format!("/clinics/{b}/locations"), &t, json!({"name": "Annex"})).await,
+            w.post(
+                &format!("/clinics/{b}/members"),
+                &t,
+                json!({"username": format!("{user}-mole"), "display_name": "Mole", "role": "other_staff"}),
+            )
+            .await,
+            w.post(&format!("/clinics/{b}/statuses"), &t, json!({"name": "Gone", "definition": "x"})).await,
+            w.put(&format!("/clinics/{b}/secondary-manager"), &t, json!({"user": w.id(user)})).await,
+            w.put(&format!("/clinics/{b}/primary-manager"), &t, json!({"user": w.id(user)})).await,
+            w.post(
+                &format!("/clinics/{b}/delegations"),
+                &t,
+                json!({"provider": bravo, "delegate": w.id(user)}),
+            )
+            .await,
+            w.post(&format!("{bravo_panel}/panel"), &t, add_body(w.spare(0))).await,
+            w.patch(
+                &format!("{bravo_panel}/panel/{entry}"),
+                &t,
+                json!({"status": {"kind": "inactive"}}),
+            )
+            .await,
+            w.post(&format!("{bravo_panel}/panel/{entry}/removal"), &t, json!({"reason": "moved"})).await,
+            w.put(&format!("{bravo_panel}/preferences"), &t, prefs.clone()).await,
+            w.post_raw(&format!("{bravo_panel}/import"), &t, Some("text/csv"), fixture("panel_valid.csv"))
+                .await,
+        ];
+        for r in writes {
+            r.refused(StatusCode::NOT_FOUND, "not_found");
+        }
+    }
+    // A clinic that does not exist answers exactly like one the caller does not belong to.
+    let director = w.token("director").await;
+    let missing = w
+        .get(&format!("/clinics/{}", Uuid::now_v7()), &director)
+        .await;
+    let foreign = w.get(&format!("/clinics/{b}"), &director).await;
+    assert_eq!(missing.body, foreign.body);
+    // Nor does clinic A leak into B's numbers: A's director still sees A.
+    w.get(&format!("/clinics/{a}"), &director)
+        .await
+        .ok(StatusCode::OK);
+    // Dr. Patel works at both and sees B (so the 404s above are about membership).
+    let patel = w.token("drpatel").await;
+    w.get(&format!("/clinics/{b}"), &patel)
+        .await
+        .ok(StatusCode::OK);
+
+    // Her panel at B is hers alone to see: not under A's URL, not by A's managers, not in
+    // A's export, even though the same person keeps a panel at A.
+    let at_b = w
+        .post(
+            &format!("{}/panel", w.panel(b, "drpatel")),
+            &patel,
+            add_body(w.spare(1)),
+        )
+        .await;
+    let b_entry = uuid(&at_b.ok(StatusCode::CREATED)["id"]);
+    let phn = w.spare(1)["phn"].as_str().unwrap().to_owned();
+    let a_panel = w.panel(a, "drpatel");
+    for t in [&patel, &director] {
+        w.get(&format!("{a_panel}/panel/{b_entry}"), t)
+            .await
+            .refused(StatusCode::NOT_FOUND, "not_found");
+        let search = w
+            .get(&format!("{a_panel}/panel?q={phn}&include_removed=true"), t)
+            .await;
+        assert_eq!(search.ok(StatusCode::OK)["total"], 0);
+        let export = w.get(&format!("{a_panel}/export"), t).await;
+        export.ok(StatusCode::OK);
+        assert!(!String::from_utf8_lossy(&export.bytes).contains(&phn));
+    }
+    w.patch(
+        &format!("{a_panel}/panel/{b_entry}"),
+        &patel,
+        json!({"confirm_mrp": true}),
+    )
+    .await
+    .refused(StatusCode::NOT_FOUND, "not_found");
+    w.post(
+        &format!("{a_panel}/panel/{b_entry}/removal"),
+        &director,
+        json!({"reason": "x"}),
+    )
+    .await
+    .refused(StatusCode::NOT_FOUND, "not_found");
+    let entry = w
+        .get(
+            &format!("{}/panel/{b_entry}", w.panel(b, "drpatel")),
+            &patel,
+        )
+        .await;
+    assert_eq!(entry.ok(StatusCode::OK)["removed_at"], Value::Null);
+    assert_eq!(entry.body["mrp_confirmed_at"], Value::Null);
+
+    assert_eq!(
+        clinic_b_state(&w, &bdirector).await,
+        before,
+        "clinic B is unchanged"
+    );
+}
+
+#[tokio::test]
+async fn a_manager_cannot_reset_or_deactivate_a_member_of_another_clinic() {
+    let w = World::new("cross-manager").await;
+    let (a, b) = (w.a, w.b);
+    let bdirector = w.token("bdirector").await;
+    let before = clinic_b_state(&w, &bdirector).await;
+    let bravo = w.id("drbravo");
+    let bdir = w.id("bdirector");
+    for manager in ["director", "moa.chen"] {
+        let t = w.token(manager).await;
+        for target in [bravo, bdir] {
+            // Under B's URL: B does not exist for them.
+            w.post(
+                &format!("/clinics/{b}/members/{target}/password-reset"),
+                &t,
+                json!({}),
+            )
+            .await
+            .refused(StatusCode::NOT_FOUND, "not_found");
+            // B's member passed under A's URL: not a member here.
+            w.post(
+                &format!("/clinics/{a}/members/{target}/password-reset"),
+                &t,
+                json!({}),
+            )
+            .await
+            .refused(StatusCode::FORBIDDEN, "forbidden");
+            for action in ["deactivate", "activate", "approve", "decline"] {
+                w.post(
+                    &format!("/clinics/{b}/members/{target}/{action}"),
+                    &t,
+                    json!({}),
+                )
+                .await
+                .refused(StatusCode::NOT_FOUND, "not_found");
+                w.post(
+                    &format!("/clinics/{a}/members/{target}/{action}"),
+                    &t,
+                    json!({}),
+                )
+                .await
+                .refused(StatusCode::NOT_FOUND, "not_found");
+            }
+        }
+    }
+    assert_eq!(
+        clinic_b_state(&w, &bdirector).await,
+        before,
+        "clinic B is unchanged"
+    );
+    // No password was reset: B's director's session lives on and Dr. Bravo's first
+    // temporary password still works.
+    w.get("/session", &bdirector).await.ok(StatusCode::OK);
+    let login = w.login("drbravo", &w.drbravo_temp).await;
+    assert_eq!(
+        login.ok(StatusCode::OK)["session"]["must_change_password"],
+        true
+    );
+}
+
+/// A reset password is a way into every clinic the person belongs to, so a manager of one
+/// clinic must not be able to reset the password of someone who also belongs to a clinic
+/// they do not manage, whether that person legitimately works at both or was just added.
+#[tokio::test]
+async fn a_manager_cannot_reset_the_password_of_someone_who_also_belongs_elsewhere() {
+    let w = World::new("cross-reset").await;
+    let a = w.a;
+    let director = w.token("director").await;
+    let bdirector = w.token("bdirector").await;
+    let patel = w.token("drpatel").await;
+    let before = clinic_b_state(&w, &bdirector).await;
+
+    // Dr. Patel works at A and at B: A's director must not hand out a password that opens
+    // her panel at B.
+    let r = w
+        .post(
+            &format!("/clinics/{a}/members/{}/password-reset", w.id("drpatel")),
+            &director,
+            json!({}),
+        )
+        .await;
+    assert_ne!(
+        r.status,
+        StatusCode::OK,
+        "A's director got Dr. Patel's password: {}",
+        r.body
+    );
+    r.refused(StatusCode::FORBIDDEN, "forbidden");
+    w.get("/session", &patel).await.ok(StatusCode::OK);
+
+    // B's director, added to A by A's director without being asked, is no easier a target.
+    w.post(
+        &format!("/clinics/{a}/members"),
+        &director,
+        json!({"username": "bdirector", "role": "other_staff"}),
+    )
+    .await;
+    let r = w
+        .post(
+            &format!("/clinics/{a}/members/{}/password-reset", w.id("bdirector")),
+            &director,
+            json!({}),
+        )
+        .await;
+    assert_ne!(
+        r.status,
+        StatusCode::OK,
+        "A's director got B's director's password: {}",
+        r.body
+    );
+    assert!(r.status.is_client_error(), "{}", r.status);
+
+    // Both still sign in with their own passwords, and clinic B is untouched.
+    w.get("/session", &bdirector).await.ok(StatusCode::OK);
+    w.token("drpatel").await;
+    assert_eq!(
+        clinic_b_state(&w, &w.token("bdirector").await).await,
+        before
+    );
+}
+
+#[tokio::test]
+async fn deactivating_a_person_at_one_clinic_leaves_their_other_clinic_alone() {
+    let w = World::new("per-clinic").await;
+    let (a, b) = (w.a, w.b);
+    let director = w.token("director").await;
+    let bdirector = w.token("bdirector").await;
+    let patel = w.token("drpatel").await;
+    let patel_id = w.id("drpatel");
+    w.post(
+        &format!("{}/panel", w.panel(b, "drpatel")),
+        &patel,
+        add_body(w.spare(0)),
+    )
+    .await
+    .ok(StatusCode::CREATED);
+
+    w.post(
+        &format!("/clinics/{a}/members/{patel_id}/deactivate"),
+        &director,
+        json!({}),
+    )
+    .await
+    .ok(StatusCode::OK);
+
+    // Still active at B: the session survives and B works; A is gone for them.
+    let me = w.get("/session", &patel).await;
+    let states: HashMap<Uuid, String> = me.ok(StatusCode::OK)["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (uuid(&m["clinic"]), m["state"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(states[&a], "deactivated");
+    assert_eq!(states[&b], "active");
+    w.get(&format!("/clinics/{b}"), &patel)
+        .await
+        .ok(StatusCode::OK);
+    assert_eq!(w.panel_size(&patel, b, "drpatel").await, 1);
+    w.get(&format!("/clinics/{a}"), &patel)
+        .await
+        .refused(StatusCode::NOT_FOUND, "not_found");
+    w.get(&format!("{}/panel", w.panel(a, "drpatel")), &patel)
+        .await
+        .refused(StatusCode::NOT_FOUND, "not_found");
+    let b_members = w.get(&format!("/clinics/{b}/members"), &bdirector).await;
+    let at_b = b_members
+        .ok(StatusCode::OK)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| uuid(&m["user"]) == patel_id)
+        .unwrap()
+        .clone();
+    assert_eq!(at_b["state"], "active");
+    // They can still sign in, for B.
+    w.token("drpatel").await;
+
+    // Deactivated at B too: no clinic left, so the sessions end and sign-in is refused.
+    w.post(
+        &format!("/clinics/{b}/members/{patel_id}/deactivate"),
+        &bdirector,
+        json!({}),
+    )
+    .await
+    .ok(StatusCode::OK);
+    w.get("/session", &patel)
+        .await
+        .refused(StatusCode::UNAUTHORIZED, "unauthenticated");
+    w.login("drpatel", "demo-drpatel-pw")
+        .await
+        .refused(StatusCode::FORBIDDEN, "forbidden");
+}
+
+// ---------------------------------------------------------------------------
+// 3. Authorization across roles
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_moa_manages_only_the_panels_of_providers_who_endorsed_them() {
+    let w = World::new("endorse").await;
+    let a = w.a;
+    let roy = w.token("moa.roy").await;
+    let nguyen = w.token("drnguyen").await;
+    let patel = w.token("drpatel").await;
+    let nguyen_panel = w.panel(a, "drnguyen");
+    let patel_panel = w.panel(a, "drpatel");
+    let nguyen_before = w.panel_state(&nguyen, a, "drnguyen").await;
+    let patel_before = w.panel_state(&patel, a, "drpatel").await;
+    let some_entry = uuid(&nguyen_before.1["rows"][0]["id"]);
+
+    // The endorsement from Dr. Nguyen is still pending: no access.
+    let denied = |r: Resp| r.refused(StatusCode::FORBIDDEN, "forbidden");
+    denied(w.get(&format!("{nguyen_panel}/panel"), &roy).await);
+    denied(w.get(&format!("{nguyen_panel}/summary"), &roy).await);
+    denied(
+        w.get(&format!("{nguyen_panel}/panel/{some_entry}"), &roy)
+            .await,
+    );
+    denied(
+        w.post(&format!("{nguyen_panel}/panel"), &roy, add_body(w.spare(0)))
+            .await,
+    );
+    denied(
+        w.patch(
+            &format!("{nguyen_panel}/panel/{some_entry}"),
+            &roy,
+            json!({"confirm_mrp": true}),
+        )
+        .await,
+    );
+    denied(
+        w.post(
+            &format!("{nguyen_panel}/panel/{some_entry}/removal"),
+            &roy,
+            json!({"reason": "x"}),
+        )
+        .await,
+    );
+    assert_eq!(w.panel_state(&nguyen, a, "drnguyen").await, nguyen_before);
+
+    // Dr. Nguyen started it; moa.roy confirms it.
+    let list = w.get(&format!("/clinics/{a}/delegations"), &roy).await;
+    let pending = list
+        .ok(StatusCode::OK)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| uuid(&d["delegate"]) == w.id("moa.roy"))
+        .unwrap()
+        .clone();
+    assert_eq!(pending["state"], "pending");
+    assert_eq!(uuid(&pending["provider"]), w.id("drnguyen"));
+    let delegation = uuid(&pending["id"]);
+    // The side that started it cannot confirm it.
+    denied(
+        w.post(
+            &format!("/clinics/{a}/delegations/{delegation}/confirm"),
+            &nguyen,
+            json!({}),
+        )
+        .await,
+    );
+    let confirmed = w
+        .post(
+            &format!("/clinics/{a}/delegations/{delegation}/confirm"),
+            &roy,
+            json!({}),
+        )
+        .await;
+    assert_eq!(confirmed.ok(StatusCode::OK)["state"], "active");
+
+    // Now add, edit and remove on Dr. Nguyen's panel work...
+    let size = w.panel_size(&nguyen, a, "drnguyen").await;
+    let added = w
+        .post(&format!("{nguyen_panel}/panel"), &roy, add_body(w.spare(0)))
+        .await;
+    let added = added.ok(StatusCode::CREATED);
+    assert_eq!(uuid(&added["added_by"]), w.id("moa.roy"));
+    let entry = uuid(&added["id"]);
+    let edited = w
+        .patch(
+            &format!("{nguyen_panel}/panel/{entry}"),
+            &roy,
+            json!({"status": {"kind": "inactive"}, "confirm_mrp": true}),
+        )
+        .await;
+    assert_eq!(edited.ok(StatusCode::OK)["status"]["kind"], "inactive");
+    assert_eq!(uuid(&edited.body["mrp_confirmed_by"]), w.id("moa.roy"));
+    assert_eq!(w.panel_size(&nguyen, a, "drnguyen").await, size + 1);
+    let removed = w
+        .post(
+            &format!("{nguyen_panel}/panel/{entry}/removal"),
+            &roy,
+            json!({"reason": "moved to Terrace"}),
+        )
+        .await;
+    assert_eq!(
+        removed.ok(StatusCode::OK)["removed_reason"],
+        "moved to Terrace"
+    );
+    assert_eq!(w.panel_size(&nguyen, a, "drnguyen").await, size);
+
+    // ...but not on Dr. Patel's, who has not endorsed moa.roy.
+    denied(w.get(&format!("{patel_panel}/panel"), &roy).await);
+    denied(
+        w.post(&format!("{patel_panel}/panel"), &roy, add_body(w.spare(1)))
+            .await,
+    );
+    denied(w.get(&format!("{patel_panel}/export"), &roy).await);
+    denied(
+        w.post_raw(
+            &format!("{patel_panel}/import"),
+            &roy,
+            Some("text/csv"),
+            fixture("panel_valid.csv"),
+        )
+        .await,
+    );
+    assert_eq!(w.panel_state(&patel, a, "drpatel").await, patel_before);
+
+    // Revoked by the provider: access ends at once.
+    let revoked = w
+        .post(
+            &format!("/clinics/{a}/delegations/{delegation}/revoke"),
+            &nguyen,
+            json!({}),
+        )
+        .await;
+    assert_eq!(revoked.ok(StatusCode::OK)["state"], "revoked");
+    let after_revoke = w.panel_state(&nguyen, a, "drnguyen").await;
+    denied(w.get(&format!("{nguyen_panel}/panel"), &roy).await);
+    denied(
+        w.post(&format!("{nguyen_panel}/panel"), &roy, add_body(w.spare(2)))
+            .await,
+    );
+    denied(
+        w.patch(
+            &format!("{nguyen_panel}/panel/{some_entry}"),
+            &roy,
+            json!({"confirm_mrp": true}),
+        )
+        .await,
+    );
+    assert_eq!(w.panel_state(&nguyen, a, "drnguyen").await, after_revoke);
+}
+
+#[tokio::test]
+async fn only_account_managers_manage_members_and_only_the_primary_hands_over() {
+    let w = World::new("roles").await;
+    let a = w.a;
+    let director = w.token("director").await;
+    let chen = w.token("moa.chen").await; // the secondary account manager
+    let patel = w.token("drpatel").await;
+    let members = format!("/clinics/{a}/members");
+    let clinic = format!("/clinics/{a}");
+    let members_before = w.get(&members, &director).await.ok(StatusCode::OK).clone();
+
+    // Someone new asks to join (no account yet).
+    let asked = w
+        .call(
+            Method::POST,
+            &format!("/clinics/{a}/membership-requests"),
+            None,
+            Some(json!({"username": "moa.kim", "display_name": "Jun Kim", "email": "jun@example.org", "role": "medical_office_assistant"})),
+        )
+        .await;
+    assert_eq!(asked.ok(StatusCode::CREATED)["state"], "requested");
+    let kim = uuid(&asked.body["user"]);
+    let state_of = |list: &Value, user: Uuid| -> String {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|m| uuid(&m["user"]) == user)
+            .map(|m| m["state"].as_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+
+    // A physician is not an account manager.
+    let denied = |r: Resp| r.refused(StatusCode::FORBIDDEN, "forbidden");
+    denied(
+        w.post(&format!("{members}/{kim}/approve"), &patel, json!({}))
+            .await,
+    );
+    denied(
+        w.post(&format!("{members}/{kim}/decline"), &patel, json!({}))
+            .await,
+    );
+    denied(
+        w.post(
+            &members,
+            &patel,
+            json!({"username": "sneaky", "display_name": "S", "role": "director"}),
+        )
+        .await,
+    );
+    denied(
+        w.post(
+            &format!("{members}/{}/deactivate", w.id("moa.roy")),
+            &patel,
+            json!({}),
+        )
+        .await,
+    );
+    denied(
+        w.post(
+            &format!("{members}/{}/password-reset", w.id("moa.roy")),
+            &patel,
+            json!({}),
+        )
+        .await,
+    );
+    denied(
+        w.put(
+            &format!("{clinic}/primary-manager"),
+            &patel,
+            json!({"user": w.id("drpatel")}),
+        )
+        .await,
+    );
+    denied(
+        w.put(
+            &format!("{clinic}/secondary-manager"),
+            &patel,
+            json!({"user": w.id("drpatel")}),
+        )
+        .await,
+    );
+    denied(
+        w.put(
+            &format!("{clinic}/profile"),
+            &patel,
+            json!({"name": "Patel's", "facility_number": "V0J2N0"}),
+        )
+        .await,
+    );
+    let list = w.get(&members, &director).await.ok(StatusCode::OK).clone();
+    assert_eq!(state_of(&list, kim), "requested");
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        members_before.as_array().unwrap().len() + 1
+    );
+
+    // The secondary approves (a first temporary password comes with it) and activates.
+    let approved = w
+        .post(&format!("{members}/{kim}/approve"), &chen, json!({}))
+        .await;
+    assert_eq!(approved.ok(StatusCode::OK)["state"], "approved");
+    assert!(
+        approved.body["temporary_password"]
+            .as_str()
+            .is_some_and(|p| p.len() >= 16)
+    );
+    // Approving twice is a conflict, not a second password.
+    let again = w
+        .post(&format!("{members}/{kim}/approve"), &chen, json!({}))
+        .await;
+    again.refused(StatusCode::CONFLICT, "conflict");
+    let active = w
+        .post(&format!("{members}/{kim}/activate"), &chen, json!({}))
+        .await;
+    assert_eq!(active.ok(StatusCode::OK)["state"], "active");
+    // ...and deactivates someone.
+    let off = w
+        .post(
+            &format!("{members}/{}/deactivate", w.id("moa.roy")),
+            &chen,
+            json!({}),
+        )
+        .await;
+    assert_eq!(off.ok(StatusCode::OK)["state"], "deactivated");
+
+    // Only the primary hands over or assigns the secondary.
+    let primary_of = |c: &Value| uuid(&c["primary_manager"]);
+    denied(
+        w.put(
+            &format!("{clinic}/primary-manager"),
+            &chen,
+            json!({"user": w.id("moa.chen")}),
+        )
+        .await,
+    );
+    denied(
+        w.put(
+            &format!("{clinic}/secondary-manager"),
+            &chen,
+            json!({"user": kim}),
+        )
+        .await,
+    );
+    let c = w.get(&clinic, &director).await.ok(StatusCode::OK).clone();
+    assert_eq!(primary_of(&c), w.id("director"));
+    assert_eq!(uuid(&c["secondary_manager"]), w.id("moa.chen"));
+
+    // The primary cannot be deactivated, by the secondary or by themself.
+    let director_id = w.id("director");
+    w.post(
+        &format!("{members}/{director_id}/deactivate"),
+        &chen,
+        json!({}),
+    )
+    .await
+    .refused(StatusCode::CONFLICT, "conflict");
+    w.post(
+        &format!("{members}/{director_id}/deactivate"),
+        &director,
+        json!({}),
+    )
+    .await
+    .refused(StatusCode::CONFLICT, "conflict");
+    let list = w.get(&members, &director).await.ok(StatusCode::OK).clone();
+    assert_eq!(state_of(&list, director_id), "active");
+
+    // Handing over to someone who is not active is refused and changes nothing.
+    w.put(
+        &format!("{clinic}/primary-manager"),
+        &director,
+        json!({"user": w.id("moa.roy")}),
+    )
+    .await
+    .refused(StatusCode::CONFLICT, "conflict");
+    assert_eq!(
+        primary_of(w.get(&clinic, &director).await.ok(StatusCode::OK)),
+        director_id
+    );
+
+    // The primary hands over to Dr. MacDonald; the former primary loses the powers.
+    let handed = w
+        .put(
+            &format!("{clinic}/primary-manager"),
+            &director,
+            json!({"user": w.id("drmacdonald")}),
+        )
+        .await;
+    assert_eq!(primary_of(handed.ok(StatusCode::OK)), w.id("drmacdonald"));
+    denied(
+        w.put(
+            &format!("{clinic}/secondary-manager"),
+            &director,
+            json!({"user": null}),
+        )
+        .await,
+    );
+    denied(
+        w.post(&format!("{members}/{kim}/deactivate"), &director, json!({}))
+            .await,
+    );
+    // The new primary can now deactivate the former one.
+    let mac = w.token("drmacdonald").await;
+    let off = w
+        .post(
+            &format!("{members}/{director_id}/deactivate"),
+            &mac,
+            json!({}),
+        )
+        .await;
+    assert_eq!(off.ok(StatusCode::OK)["state"], "deactivated");
+}
+
+// ---------------------------------------------------------------------------
+// 4. Bad input
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn bad_request_bodies_get_a_stable_code_and_store_nothing() {
+    let w = World::new("bad-bodies").await;
+    let a = w.a;
+    let t = w.token("drpatel").await;
+    let panel = w.panel(a, "drpatel");
+    let add = format!("{panel}/panel");
+    let before = w.panel_state(&t, a, "drpatel").await;
+    let prefs_before = w
+        .get(&format!("{panel}/preferences"), &t)
+        .await
+        .ok(StatusCode::OK)
+        .clone();
+
+    // An invalid PHN check digit: 422, and the problem names the field.
+    let mut p = w.spare(0);
+    p["phn"] = json!(wrong_check_digit(p["phn"].as_str().unwrap()));
+    let r = w.post(&add, &t, add_body(p)).await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(r.body["errors"][0]["field"], "phn");
+    assert!(
+        r.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("check digit")
+    );
+
+    // Several bad fields: one problem each.
+    let mut p = w.spare(0);
+    p["date_of_birth"] = json!("31/12/1980");
+    p["sex"] = json!("woman");
+    p["family_name"] = json!("");
+    let r = w.post(&add, &t, add_body(p)).await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let fields: BTreeSet<String> = r.problems().into_iter().map(|(_, f)| f).collect();
+    assert_eq!(
+        fields,
+        ["date_of_birth", "family_name", "sex"]
+            .map(str::to_owned)
+            .into()
+    );
+
+    // A status that does not exist.
+    let r = w
+        .post(
+            &add,
+            &t,
+            json!({"patient": w.spare(0), "status": {"kind": "sometimes"}}),
+        )
+        .await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(r.problems(), vec![(None, "status.kind".to_owned())]);
+    let r = w
+        .post(
+            &add,
+            &t,
+            json!({"patient": w.spare(0), "status": {"kind": "custom", "id": Uuid::now_v7()}}),
+        )
+        .await;
+    assert!(
+        r.status.is_client_error(),
+        "unknown custom status: {}",
+        r.status
+    );
+
+    // Malformed JSON.
+    let r = w
+        .post_raw(
+            &add,
+            &t,
+            Some("application/json"),
+            br#"{"patient": {"phn": "9"#.to_vec(),
+        )
+        .await;
+    r.refused(StatusCode::BAD_REQUEST, "malformed_json");
+
+    // Wrong types.
+    let prefs = format!("{panel}/preferences");
+    for bad in [
+        json!({"accepting_new_patients": true, "monthly_capacity": 10, "desired_panel_size": "big", "max_open_requests": 5}),
+        json!({"accepting_new_patients": true, "monthly_capacity": -1, "desired_panel_size": 900, "max_open_requests": 5}),
+        json!({"accepting_new_patients": "yes", "monthly_capacity": 10, "desired_panel_size": 900, "max_open_requests": 5}),
+        json!({"accepting_new_patients": true, "monthly_capacity": 10, "max_open_requests": 5}),
+        json!([1, 2, 3]),
+    ] {
+        w.put(&prefs, &t, bad)
+            .await
+            .refused(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    }
+    // Well-typed but out of range is a validation problem on the field.
+    let r = w
+        .put(
+            &prefs,
+            &t,
+            json!({"accepting_new_patients": true, "monthly_capacity": 10, "desired_panel_size": 0, "max_open_requests": 5}),
+        )
+        .await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(r.problems(), vec![(None, "desired_panel_size".to_owned())]);
+
+    // Unknown fields, at the top and inside.
+    let r = w
+        .post(&add, &t, json!({"patient": w.spare(0), "priority": "high"}))
+        .await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    assert!(r.body["message"].as_str().unwrap().contains("priority"));
+    let mut p = w.spare(0);
+    p["health_card_colour"] = json!("blue");
+    w.post(&add, &t, add_body(p))
+        .await
+        .refused(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    w.call(
+        Method::POST,
+        "/session",
+        None,
+        Some(json!({"username": "drpatel", "password": "demo-drpatel-pw", "remember_me": true})),
+    )
+    .await
+    .refused(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+
+    // A JSON body without a content type.
+    let good = serde_json::to_vec(&add_body(w.spare(0))).unwrap();
+    w.post_raw(&add, &t, None, good.clone())
+        .await
+        .refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    w.post_raw(&add, &t, Some("text/plain"), good)
+        .await
+        .refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+
+    // A body over the limit: 100 KiB against 64 KiB.
+    let mut p = w.spare(0);
+    p["community"] = json!("x".repeat(100 * 1024));
+    let big = serde_json::to_vec(&add_body(p)).unwrap();
+    assert!(big.len() > MAX_BODY);
+    w.post_raw(&add, &t, Some("application/json"), big)
+        .await
+        .refused(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+
+    // Changing an entry's PHN is refused and leaves the entry alone.
+    let entry = before.1["rows"][0].clone();
+    let entry_path = format!("{panel}/panel/{}", uuid(&entry["id"]));
+    let mut changed = entry["patient"].clone();
+    changed["phn"] = w.spare(1)["phn"].clone();
+    let r = w.patch(&entry_path, &t, json!({"patient": changed})).await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(r.problems(), vec![(None, "phn".to_owned())]);
+
+    assert_eq!(
+        w.panel_state(&t, a, "drpatel").await,
+        before,
+        "nothing stored"
+    );
+    assert_eq!(
+        w.get(&format!("{panel}/preferences"), &t)
+            .await
+            .ok(StatusCode::OK),
+        &prefs_before
+    );
+    // After all that, the same patient, well-formed, is accepted.
+    w.post(&add, &t, add_body(w.spare(0)))
+        .await
+        .ok(StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn panel_uploads_are_all_or_nothing_and_the_same_file_twice_changes_nothing() {
+    let w = World::new("uploads").await;
+    let a = w.a;
+    let t = w.token("drpatel").await;
+    let panel = w.panel(a, "drpatel");
+    let import = format!("{panel}/import");
+    let before = w.panel_state(&t, a, "drpatel").await;
+
+    // Bad rows: one problem per row and field, nothing stored.
+    let r = w
+        .post_raw(&import, &t, Some("text/csv"), fixture("panel_errors.csv"))
+        .await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let problems = r.problems();
+    assert_eq!(
+        problems,
+        vec![
+            (Some(2), "phn".to_owned()),
+            (Some(3), "date_of_birth".to_owned()),
+            (Some(4), "family_name".to_owned()),
+            (Some(5), "sex".to_owned()),
+            (Some(6), "phn".to_owned()),
+            (Some(7), "given_names".to_owned()),
+            (Some(7), "date_of_birth".to_owned()),
+            (Some(7), "sex".to_owned()),
+        ]
+    );
+    // The error text does not repeat patient data.
+    let text = String::from_utf8_lossy(&r.bytes);
+    for secret in ["9234567890", "Nguyen", "31/12/1980", "woman"] {
+        assert!(!text.contains(secret), "the error repeats {secret}");
+    }
+
+    // Not UTF-8 (Latin-1 from an old spreadsheet).
+    let r = w
+        .post_raw(&import, &t, Some("text/csv"), fixture("panel_latin1.csv"))
+        .await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(r.problems(), vec![(None, "file".to_owned())]);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("UTF-8"),
+        "{}",
+        r.body
+    );
+
+    // Malformed FHIR JSON, and a CSV sent as FHIR.
+    for (file, name) in [
+        (fixture("fhir_trailing_comma.json"), "trailing comma"),
+        (fixture("fhir_truncated.json"), "truncated"),
+        (fixture("panel_valid.csv"), "csv as fhir"),
+    ] {
+        let r = w
+            .post_raw(
+                &format!("{import}?format=fhir"),
+                &t,
+                Some("application/fhir+json"),
+                file,
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name}: {}",
+            r.body
+        );
+        r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    }
+    // An empty file, and an unknown format.
+    w.post_raw(&import, &t, Some("text/csv"), Vec::new())
+        .await
+        .refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    w.post_raw(
+        &format!("{import}?format=xlsx"),
+        &t,
+        Some("text/csv"),
+        fixture("panel_valid.csv"),
+    )
+    .await
+    .refused(StatusCode::BAD_REQUEST, "invalid_query");
+
+    assert_eq!(
+        w.panel_state(&t, a, "drpatel").await,
+        before,
+        "nothing stored"
+    );
+
+    // A valid file: four patients added; the same file again changes nothing.
+    let size = before.0["size"].as_u64().unwrap();
+    let total = before.1["total"].as_u64().unwrap();
+    let first = w
+        .post_raw(&import, &t, Some("text/csv"), fixture("panel_valid.csv"))
+        .await;
+    assert_eq!(
+        first.ok(StatusCode::OK),
+        &json!({"added": 4, "updated": 0, "unchanged": 0})
+    );
+    let after_first = w.panel_state(&t, a, "drpatel").await;
+    assert_eq!(after_first.0["size"].as_u64().unwrap(), size + 4);
+    assert_eq!(after_first.1["total"].as_u64().unwrap(), total + 4);
+    let second = w
+        .post_raw(&import, &t, Some("text/csv"), fixture("panel_valid.csv"))
+        .await;
+    assert_eq!(
+        second.ok(StatusCode::OK),
+        &json!({"added": 0, "updated": 0, "unchanged": 4})
+    );
+    assert_eq!(w.panel_state(&t, a, "drpatel").await, after_first);
+
+    // Dr. Nguyen cannot take the same patients: they are on Dr. Patel's panel.
+    let nguyen = w.token("drnguyen").await;
+    let nguyen_before = w.panel_state(&nguyen, a, "drnguyen").await;
+    let r = w
+        .post_raw(
+            &format!("{}/import", w.panel(a, "drnguyen")),
+            &nguyen,
+            Some("text/csv"),
+            fixture("panel_valid.csv"),
+        )
+        .await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(
+        r.problems(),
+        (1..=4)
+            .map(|row| (Some(row), "phn".to_owned()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(w.panel_state(&nguyen, a, "drnguyen").await, nguyen_before);
+
+    // A file over the body limit (100 KiB against 64 KiB) is refused like any other error:
+    // 413 with our JSON body, and nothing stored.
+    let before = w.panel_state(&t, a, "drpatel").await;
+    let mut big = fixture("panel_valid.csv");
+    big.resize(100 * 1024, b'\n');
+    let r = w.post_raw(&import, &t, Some("text/csv"), big).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        w.panel_state(&t, a, "drpatel").await,
+        before,
+        "nothing stored"
+    );
+    r.refused(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+}
+
+#[tokio::test]
+async fn malformed_ids_and_unknown_routes_are_json_errors() {
+    let w = World::new("paths").await;
+    let a = w.a;
+    let t = w.token("drpatel").await;
+    for path in [
+        "/clinics/not-a-uuid".to_owned(),
+        "/clinics/12345/members".to_owned(),
+        format!("/clinics/{a}/providers/nobody/panel"),
+        format!("{}/panel/not-an-entry", w.panel(a, "drpatel")),
+    ] {
+        w.get(&path, &t)
+            .await
+            .refused(StatusCode::BAD_REQUEST, "invalid_path");
+    }
+    w.post(
+        &format!("/clinics/{a}/members/{}/promote", w.id("moa.roy")),
+        &t,
+        json!({}),
+    )
+    .await
+    .refused(StatusCode::BAD_REQUEST, "invalid_path");
+    // Well-formed ids of things that do not exist.
+    w.get(
+        &format!("{}/panel/{}", w.panel(a, "drpatel"), Uuid::now_v7()),
+        &t,
+    )
+    .await
+    .refused(StatusCode::NOT_FOUND, "not_found");
+    w.get(
+        &format!("/clinics/{a}/providers/{}/panel", Uuid::now_v7()),
+        &t,
+    )
+    .await
+    .refused(StatusCode::NOT_FOUND, "not_found");
+    // A staff member is not a provider with a panel.
+    w.get(&format!("{}/panel", w.panel(a, "moa.chen")), &t)
+        .await
+        .refused(StatusCode::NOT_FOUND, "not_found");
+
+    // Bad query parameters.
+    let list = format!("{}/panel", w.panel(a, "drpatel"));
+    w.get(&format!("{list}?limit=lots"), &t)
+        .await
+        .refused(StatusCode::BAD_REQUEST, "invalid_query");
+    w.get(&format!("{list}?sort=sideways"), &t)
+        .await
+        .refused(StatusCode::BAD_REQUEST, "invalid_query");
+    w.get(&format!("{list}?colour=red"), &t)
+        .await
+        .refused(StatusCode::BAD_REQUEST, "invalid_query");
+    w.get(&format!("{list}?status=sometimes"), &t)
+        .await
+        .refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+
+    // Unknown routes, with or without a session, inside and outside the API.
+    for path in [
+        "/api/v1/nothing-here",
+        "/api/v2/session",
+        "/nope",
+        "/api/v1/clinics",
+    ] {
+        for token in [Some(t.as_str()), Some(BOGUS_TOKEN), None] {
+            let mut req = Request::builder().uri(path);
+            if let Some(token) = token {
+                req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+            }
+            let r = w.send(req.body(Body::empty()).unwrap()).await;
+            r.refused(StatusCode::NOT_FOUND, "not_found");
+        }
+    }
+    // A known route with a method it does not have.
+    let r = w
+        .call(Method::DELETE, &format!("/clinics/{a}"), Some(&t), None)
+        .await;
+    r.refused(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let allow = r
+        .headers
+        .get(header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(allow.contains("GET"), "Allow: {allow:?}");
+}
+
+// ---------------------------------------------------------------------------
+// 5. The OpenAPI document
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_real_routes() {
+    let w = World::new("openapi").await;
+    let spec = openapi(&w).await;
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = spec["paths"].as_object().unwrap();
+    assert!(paths.len() >= 20, "only {} paths", paths.len());
+
+    let mut operations = 0;
+    for (path, item) in paths {
+        assert!(path.starts_with("/api/v1/"), "{path} is outside /api/v1");
+        // Path parameters get well-formed ids: a 401 must not depend on them.
+        let concrete: String = path
+            .split('/')
+            .map(|seg| {
+                if seg.starts_with('{') {
+                    Uuid::now_v7().to_string()
+                } else {
+                    seg.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            operations += 1;
+            let method_upper = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let mut req = Request::builder()
+                .method(method_upper.clone())
+                .uri(&concrete)
+                .header(header::AUTHORIZATION, format!("Bearer {BOGUS_TOKEN}"));
+            let body = if method == "get" || method == "delete" {
+                Body::empty()
+            } else {
+                req = req.header(header::CONTENT_TYPE, "application/json");
+                // For sign-in (the one route without a session) these are wrong credentials.
+                Body::from(r#"{"username":"nobody-at-all","password":"not-the-password"}"#)
+            };
+            let r = w.send(req.body(body).unwrap()).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNAUTHORIZED,
+                "{method_upper} {path} answered {}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.bytes)
+            );
+            assert!(
+                matches!(r.code(), "unauthenticated" | "bad_credentials"),
+                "{method_upper} {path}: {}",
+                r.body
+            );
+        }
+    }
+    assert!(operations >= 30, "only {operations} operations");
+
+    // The operations this file exercises are all documented.
+    for (method, path) in [
+        ("post", "/api/v1/session"),
+        ("get", "/api/v1/session"),
+        ("delete", "/api/v1/session"),
+        ("post", "/api/v1/session/password"),
+        ("get", "/api/v1/clinics/{clinic}"),
+        ("put", "/api/v1/clinics/{clinic}/profile"),
+        ("get", "/api/v1/clinics/{clinic}/members"),
+        ("post", "/api/v1/clinics/{clinic}/members"),
+        ("post", "/api/v1/clinics/{clinic}/membership-requests"),
+        ("post", "/api/v1/clinics/{clinic}/members/{user}/{action}"),
+        (
+            "post",
+            "/api/v1/clinics/{clinic}/members/{user}/password-reset",
+        ),
+        ("put", "/api/v1/clinics/{clinic}/primary-manager"),
+        ("put", "/api/v1/clinics/{clinic}/secondary-manager"),
+        ("get", "/api/v1/clinics/{clinic}/delegations"),
+        (
+            "post",
+            "/api/v1/clinics/{clinic}/delegations/{delegation}/{action}",
+        ),
+        ("get", "/api/v1/clinics/{clinic}/conflicts"),
+        ("get", "/api/v1/clinics/{clinic}/providers/{provider}/panel"),
+        (
+            "post",
+            "/api/v1/clinics/{clinic}/providers/{provider}/panel",
+        ),
+        (
+            "patch",
+            "/api/v1/clinics/{clinic}/providers/{provider}/panel/{entry}",
+        ),
+        (
+            "post",
+            "/api/v1/clinics/{clinic}/providers/{provider}/panel/{entry}/removal",
+        ),
+        (
+            "get",
+            "/api/v1/clinics/{clinic}/providers/{provider}/summary",
+        ),
+        (
+            "put",
+            "/api/v1/clinics/{clinic}/providers/{provider}/preferences",
+        ),
+        (
+            "post",
+            "/api/v1/clinics/{clinic}/providers/{provider}/import",
+        ),
+        (
+            "get",
+            "/api/v1/clinics/{clinic}/providers/{provider}/export",
+        ),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not in the OpenAPI document"
+        );
+    }
+}
+
+async fn openapi(w: &World) -> Value {
+    let req = Request::builder()
+        .uri("/api/openapi.json")
+        .body(Body::empty())
+        .unwrap();
+    w.send(req).await.ok(StatusCode::OK).clone()
+}
+
+#[tokio::test]
+async fn every_operation_documents_its_401() {
+    let w = World::new("openapi-401").await;
+    let spec = openapi(&w).await;
+    let mut undocumented = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            // Sign-in answers 401 for bad credentials; every other route without a session.
+            if op["responses"].get("401").is_none() {
+                undocumented.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "{} operations answer 401 without documenting it: {undocumented:#?}",
+        undocumented.len()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 6. Conflict review after an offline merge
+// ---------------------------------------------------------------------------
+
+/// Opens a closed data directory's document store by hand. Its version differs from the
+/// app's, so the next `App::open_at` re-projects every document with the real projector.
+struct RawProjector;
+
+impl Projector for RawProjector {
+    fn version(&self) -> u32 {
+        u32::MAX
+    }
+    fn project(&self, _id: &DocId, _doc: &Automerge) -> Vec<u8> {
+        Vec::new()
+    }
+    fn committed(&self, _id: &DocId, _projection: &[u8]) {}
+}
+
+fn raw_store(data_dir: &Path) -> DocStore {
+    DocStore::open(
+        &data_dir.join("docs"),
+        StoreOptions::default(),
+        Arc::new(RawProjector),
+    )
+    .unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_patient_put_on_two_panels_while_apart_is_a_conflict_to_review() {
+    let mut w = World::new("merge").await;
+    let a = w.a;
+    let patient = w.spares[0].clone();
+
+    // Replica Y: a copy of this node, taken while the patient is on no panel.
+    let replica = TempDir::new("merge-replica");
+    w.reopen(|dir| copy_dir(dir, &replica.0));
+
+    // Here, Dr. Patel adds the patient...
+    let patel = w.token("drpatel").await;
+    let nguyen = w.token("drnguyen").await;
+    let director = w.token("director").await;
+    let patel_size = w.panel_size(&patel, a, "drpatel").await;
+    let nguyen_size = w.panel_size(&nguyen, a, "drnguyen").await;
+    let kept = w
+        .post(
+            &format!("{}/panel", w.panel(a, "drpatel")),
+            &patel,
+            add_body(patient_json(&patient)),
+        )
+        .await;
+    let kept = uuid(&kept.ok(StatusCode::CREATED)["id"]);
+
+    // ...and a minute later, on replica Y, cut off from this node, Dr. Nguyen adds them too.
+    w.clock.advance(Duration::minutes(1));
+    let nguyen_id = UserId(w.id("drnguyen"));
+    let lost = {
+        let y = App::open_at(&replica.0, 16, IDLE_MINUTES, Arc::new(w.clock.clone())).unwrap();
+        y.add_patient(
+            nguyen_id,
+            ClinicId(a),
+            nguyen_id,
+            patient.clone(),
+            PatientStatus::Active,
+        )
+        .unwrap()
+        .id
+    };
+    let doc = DocId::parse(&attach::schema::entry_doc_id(nguyen_id, lost)).unwrap();
+    let from_y = {
+        let y = raw_store(&replica.0);
+        let bytes = y.read(&doc, |d| d.save()).unwrap().unwrap();
+        Automerge::load(&bytes).unwrap()
+    };
+
+    // The replicas meet: Y's document is merged into this node.
+    w.reopen(|dir| raw_store(dir).merge_from(&doc, &from_y).unwrap());
+
+    // The clash is listed for the account managers, the earlier entry kept.
+    let conflicts = w.get(&format!("/clinics/{a}/conflicts"), &director).await;
+    let conflicts = conflicts.ok(StatusCode::OK).as_array().unwrap().clone();
+    let clashes: Vec<&Value> = conflicts
+        .iter()
+        .filter(|c| c["kind"] == "panel_membership")
+        .collect();
+    assert_eq!(clashes.len(), 1, "{conflicts:#?}");
+    let values = clashes[0]["values"].as_array().unwrap();
+    assert_eq!(values.len(), 2);
+    for v in values {
+        let text = v["value"].as_str().unwrap();
+        if text.contains(&kept.to_string()) {
+            assert_eq!(v["kept"], true);
+            assert_eq!(uuid(&v["by"]), w.id("drpatel"));
+        } else {
+            assert!(text.contains(&lost.0.to_string()), "{text}");
+            assert_eq!(v["kept"], false);
+            assert_eq!(uuid(&v["by"]), w.id("drnguyen"));
+        }
+    }
+    // Patient data stays out of the conflict list.
+    let listed = serde_json::to_string(&conflicts).unwrap();
+    assert!(!listed.contains(&patient.phn.to_string()));
+    assert!(!listed.contains(&patient.family_name));
+
+    // Dr. Nguyen's entry is flagged and does not count towards the panel size.
+    let nguyen_panel = w.panel(a, "drnguyen");
+    let entry = w
+        .get(&format!("{nguyen_panel}/panel/{}", lost.0), &nguyen)
+        .await;
+    assert_eq!(entry.ok(StatusCode::OK)["clash"], true);
+    let entry = w
+        .get(&format!("{}/panel/{kept}", w.panel(a, "drpatel")), &patel)
+        .await;
+    assert_eq!(entry.ok(StatusCode::OK)["clash"], false);
+    assert_eq!(w.panel_size(&patel, a, "drpatel").await, patel_size + 1);
+    assert_eq!(w.panel_size(&nguyen, a, "drnguyen").await, nguyen_size);
+
+    // Only account managers of this clinic review conflicts.
+    w.get(&format!("/clinics/{a}/conflicts"), &patel)
+        .await
+        .refused(StatusCode::FORBIDDEN, "forbidden");
+    let bdirector = w.token("bdirector").await;
+    w.get(&format!("/clinics/{a}/conflicts"), &bdirector)
+        .await
+        .refused(StatusCode::NOT_FOUND, "not_found");
+    let b_conflicts = w
+        .get(&format!("/clinics/{}/conflicts", w.b), &bdirector)
+        .await;
+    assert_eq!(b_conflicts.ok(StatusCode::OK), &json!([]));
+
+    // The director settles it by removing the losing entry.
+    w.post(
+        &format!("{nguyen_panel}/panel/{}/removal", lost.0),
+        &director,
+        json!({"reason": "already on Dr. Patel's panel"}),
+    )
+    .await
+    .ok(StatusCode::OK);
+    let conflicts = w.get(&format!("/clinics/{a}/conflicts"), &director).await;
+    assert!(
+        conflicts
+            .ok(StatusCode::OK)
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["kind"] != "panel_membership"),
+        "{}",
+        conflicts.body
+    );
+    assert_eq!(w.panel_size(&patel, a, "drpatel").await, patel_size + 1);
+    assert_eq!(w.panel_size(&nguyen, a, "drnguyen").await, nguyen_size);
+}
