@@ -10,8 +10,8 @@ use super::model::AccountView;
 use super::{App, AppError};
 use crate::auth::Credentials;
 use crate::domain::{
-    self, Clinic, ClinicId, ClinicProfile, Delegation, DelegationId, Location, Membership, Role,
-    StatusDefinition, StatusId, UserId,
+    self, Clinic, ClinicId, ClinicProfile, Delegation, DelegationId, Location, MemberState,
+    Membership, Role, StatusDefinition, StatusId, UserId,
 };
 use crate::schema::{self, AccountRecord};
 use crate::store::{DocId, HistoryItem};
@@ -341,24 +341,35 @@ impl App {
             ));
         }
         // A login is shared across clinics: a manager here must not be able to take over
-        // someone who manages another clinic.
-        let manages_elsewhere = {
-            let model = self.model();
-            model.memberships.get(&member).is_some_and(|clinics| {
-                clinics.iter().any(|other| {
-                    *other != clinic
-                        && model.clinics.get(other).is_some_and(|s| {
-                            s.clinic.is_account_manager(member) && !s.clinic.is_account_manager(who)
-                        })
-                })
-            })
-        };
-        if manages_elsewhere {
+        // what the person can do at a clinic this manager does not manage.
+        if self.belongs_where_not_manager(who, clinic, member) {
             return Err(AppError::forbidden(
-                "this person manages another clinic; their password can be reset there",
+                "this person also belongs to another clinic; an account manager of every clinic \
+                 they belong to can reset it, or the node's administrator with \
+                 `attach user reset-password`",
             ));
         }
         self.issue_temporary_password(who, member)
+    }
+
+    /// Whether `member` belongs (in any state but declined) to a clinic other than `clinic`
+    /// where `who` is not an account manager.
+    fn belongs_where_not_manager(&self, who: UserId, clinic: ClinicId, member: UserId) -> bool {
+        let model = self.model();
+        model
+            .memberships
+            .get(&member)
+            .into_iter()
+            .flatten()
+            .filter(|c| **c != clinic)
+            .filter_map(|c| model.clinics.get(c))
+            .any(|s| {
+                s.clinic
+                    .members
+                    .get(&member)
+                    .is_some_and(|m| m.state != MemberState::Declined)
+                    && !s.clinic.is_account_manager(who)
+            })
     }
 
     fn issue_temporary_password(&self, by: UserId, user: UserId) -> Result<String, AppError> {

@@ -52,6 +52,8 @@ pub fn router_and_spec(app: App, max_body_bytes: usize) -> (Router, utoipa::open
     let (api, spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api::routes())
         .split_for_parts();
+    let mut spec = spec;
+    document_auth_errors(&mut spec);
     let spec_json = spec.clone();
     let router = api
         .route("/", get(index))
@@ -63,10 +65,53 @@ pub fn router_and_spec(app: App, max_body_bytes: usize) -> (Router, utoipa::open
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(app);
     (router, spec)
+}
+
+/// Every operation can answer 401 (no session, an ended one, or, for sign-in, bad
+/// credentials) and 403 (not allowed, or a temporary password to change first); say so in
+/// the document once for all of them. (A `Modify` on `ApiDoc` runs before the routes are
+/// added, so this runs on the finished document.)
+fn document_auth_errors(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in spec.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let responses = &mut op.responses.responses;
+            responses
+                .entry("401".to_owned())
+                .or_insert_with(|| error("Sign in first: no session, or it has ended."));
+            responses.entry("403".to_owned()).or_insert_with(|| {
+                error("Not allowed, or a temporary password must be changed first.")
+            });
+        }
+    }
 }
 
 pub fn router(app: App, max_body_bytes: usize) -> Router {
