@@ -4,8 +4,9 @@
 //! parameters travel with each hash and can be raised later without breaking old ones
 //! (see [`needs_rehash`]).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use parking_lot::Mutex;
 use rand::Rng;
 use rand::rngs::OsRng;
 
@@ -75,30 +76,82 @@ fn hasher() -> Result<Argon2<'static>, AuthError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
+/// One Argon2 work area for the whole process, reused by every hash and check.
+///
+/// Argon2 needs `m` KiB of scratch memory per call. Allocated afresh each time, glibc
+/// raises its mmap threshold after the first free and then keeps every 19 MiB block it
+/// hands out: a node grew from 70 MiB to 485 MiB over 36 sign-ins (BENCHMARKS.md). With
+/// one reused area the node holds 19 MiB for passwords, for good. It also makes password
+/// checks take turns (~50 ms each), which bounds the CPU that a flood of sign-in attempts
+/// can take from the clinic's other work.
+static WORK_AREA: Mutex<Vec<Block>> = Mutex::new(Vec::new());
+
+/// Argon2 of `password` with `salt`, computed in the shared work area.
+fn compute(argon: &Argon2<'_>, params: &Params, password: &[u8], salt: Salt<'_>) -> Option<Output> {
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buf).ok()?;
+    let len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let blocks = params.block_count();
+    let mut area = WORK_AREA.lock();
+    if area.len() < blocks {
+        area.resize(blocks, Block::default());
+    }
+    let output = Output::init_with(len, |out| {
+        argon
+            .hash_password_into_with_memory(password, salt_bytes, out, &mut area[..blocks])
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    })
+    .ok();
+    // A stored hash with a larger memory cost than ours is rare: give that memory back.
+    let usual = (ARGON2_M_COST_KIB as usize).max(8);
+    if area.len() > usual {
+        area.truncate(usual);
+        area.shrink_to_fit();
+    }
+    output
+}
+
 /// Hashes `password` with Argon2id (m=19456 KiB, t=2, p=1) and a fresh random salt, and
 /// returns the PHC string to store.
 pub fn hash_password(password: &str) -> Result<String, AuthError> {
     let salt = SaltString::generate(&mut OsRng);
-    let hash = hasher()?
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| AuthError::Hashing(e.to_string()))?;
-    Ok(hash.to_string())
+    let argon = hasher()?;
+    let params = argon.params().clone();
+    let hash = compute(&argon, &params, password.as_bytes(), salt.as_salt())
+        .ok_or_else(|| AuthError::Hashing("argon2 failed".to_owned()))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| AuthError::Hashing(e.to_string()))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(hash),
+    };
+    Ok(phc.to_string())
 }
 
 /// Whether `password` matches the stored PHC string `phc`. The comparison is constant-time
-/// (done by the `argon2` crate). A malformed hash, another algorithm than Argon2id, or
-/// parameters beyond sane bounds give `false`; this never panics.
+/// (`Output`'s equality). A malformed hash, another algorithm than Argon2id, or parameters
+/// beyond sane bounds give `false`; this never panics.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
-    if parsed.algorithm != Algorithm::Argon2id.ident() || stored_params(&parsed).is_none() {
+    if parsed.algorithm != Algorithm::Argon2id.ident() {
         return false;
     }
-    // The verifier takes algorithm, version, parameters and salt from the stored hash.
-    Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
+    let Some(params) = stored_params(&parsed) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let argon = Argon2::new(Algorithm::Argon2id, version, params.clone());
+    compute(&argon, &params, password.as_bytes(), salt).is_some_and(|got| got == expected)
 }
 
 /// Burns the same time as [`verify_password`] against a real account, for sign-ins that
@@ -231,8 +284,37 @@ pub fn normalize_temporary_password(typed: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordHasher;
     use proptest::prelude::*;
     use std::collections::{HashMap, HashSet};
+
+    #[test]
+    fn the_shared_work_area_agrees_with_the_argon2_crate() {
+        // Hashes made by the crate's own hasher verify here, and ours verify there.
+        let theirs = hasher()
+            .unwrap()
+            .hash_password(
+                b"correct horse battery staple",
+                &SaltString::generate(&mut OsRng),
+            )
+            .unwrap()
+            .to_string();
+        assert!(verify_password("correct horse battery staple", &theirs));
+        assert!(!verify_password("correct horse battery stapler", &theirs));
+        let ours = hash_password("correct horse battery staple").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        use argon2::password_hash::PasswordVerifier;
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery staple", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"wrong", &parsed)
+                .is_err()
+        );
+    }
 
     #[test]
     fn hash_round_trip_and_wrong_password() {
