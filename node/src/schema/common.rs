@@ -23,7 +23,7 @@
 //! Concurrent replacements then resolve to one side's whole group, never a mix — which
 //! per-field puts cannot promise, since Automerge drops the put of an unchanged field.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use automerge::transaction::Transactable;
@@ -207,16 +207,31 @@ pub(crate) struct Fields<'a, R: ReadDoc> {
     obj: ObjId,
     kind: &'static str,
     path: String,
+    /// The root's scalar values read in one pass (`None` for an object), so reading a
+    /// whole record does not seek once per field.
+    cache: Option<HashMap<String, Option<ScalarValue>>>,
 }
 
 impl<'a, R: ReadDoc> Fields<'a, R> {
     /// The root map of a document of `kind`, after checking its root `kind` field.
     pub(crate) fn root(doc: &'a R, kind: &'static str) -> Result<Self, SchemaError> {
+        let cache = doc
+            .map_range(&ROOT, ..)
+            .map(|item| {
+                let value: Value<'static> = item.value.into();
+                let scalar = match value {
+                    Value::Scalar(s) => Some(s.into_owned()),
+                    Value::Object(_) => None,
+                };
+                (item.key.into_owned(), scalar)
+            })
+            .collect();
         let root = Self {
             doc,
             obj: ROOT,
             kind,
             path: String::new(),
+            cache: Some(cache),
         };
         let found = root.str("kind")?;
         if found != kind {
@@ -253,6 +268,14 @@ impl<'a, R: ReadDoc> Fields<'a, R> {
 
     /// The stored value, `None` when the key is absent or null.
     pub(crate) fn optional(&self, key: &str) -> Result<Option<ScalarValue>, SchemaError> {
+        if let Some(cache) = &self.cache {
+            return match cache.get(key) {
+                None => Ok(None),
+                Some(None) => Err(self.malformed(key, "a single value")),
+                Some(Some(s)) if s.is_null() => Ok(None),
+                Some(Some(s)) => Ok(Some(s.clone())),
+            };
+        }
         match self.doc.get(&self.obj, key)? {
             None => Ok(None),
             Some((Value::Scalar(s), _)) if s.is_null() => Ok(None),
@@ -357,6 +380,7 @@ impl<'a, R: ReadDoc> Fields<'a, R> {
                 obj: id,
                 kind: self.kind,
                 path: self.path_of(key),
+                cache: None,
             }),
             None => Err(self.missing(key)),
             Some(_) => Err(self.malformed(key, "a map")),
@@ -638,7 +662,15 @@ pub(crate) fn map_conflicts(
     obj: &ObjId,
 ) -> Result<Vec<FieldConflict>, SchemaError> {
     let mut out = Vec::new();
+    if single_actor(doc) {
+        // One actor's changes are totally ordered: nothing was concurrent.
+        return Ok(out);
+    }
     for key in doc.keys(obj) {
+        // Most fields hold one value: skip the author and time look-ups for them.
+        if doc.get_all(obj, key.as_str())?.len() < 2 {
+            continue;
+        }
         let candidates = field_candidates(doc, obj, &key)?;
         let distinct = candidates
             .iter()
@@ -651,6 +683,14 @@ pub(crate) fn map_conflicts(
         }
     }
     Ok(out)
+}
+
+/// Whether every change of `doc` was made by one actor (then no value can be concurrent).
+fn single_actor(doc: &Automerge) -> bool {
+    let changes = doc.get_changes_meta(&[]);
+    changes
+        .first()
+        .is_none_or(|first| changes.iter().all(|c| c.actor == first.actor))
 }
 
 /// Settles a conflict on `key` in `obj` by writing the chosen value over every

@@ -19,11 +19,12 @@
 
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT, ReadDoc, ScalarValue};
+use std::collections::HashMap;
 
 use super::common::{
-    Candidate, FieldConflict, Fields, KIND_ENTRY, KIND_PANEL, SchemaError, count, date_string,
-    id_value, instant, map_conflicts, put_group_if_changed, put_header, put_if_changed,
-    put_opt_if_changed, resolve_field, text,
+    Candidate, FieldConflict, Fields, KIND_ENTRY, KIND_PANEL, SCHEMA_VERSION, SchemaError, count,
+    date_string, id_value, instant, map_conflicts, put_group_if_changed, put_header,
+    put_if_changed, put_opt_if_changed, resolve_field, text,
 };
 use crate::domain::{
     Address, Contact, HowAdded, MrpConfirmation, PanelEntry, PanelPreferences, PatientDetails,
@@ -138,7 +139,6 @@ pub fn read_entry(doc: &impl ReadDoc) -> Result<PanelEntry, SchemaError> {
 /// Writes every field of the entry that differs from the document (all of them for a
 /// new, empty document).
 pub fn write_entry<T: Transactable>(tx: &mut T, e: &PanelEntry) -> Result<(), SchemaError> {
-    put_header(tx, KIND_ENTRY)?;
     let d = &e.details;
     let a = &d.contact.address;
     let fields: [(&str, ScalarValue); 19] = [
@@ -162,34 +162,54 @@ pub fn write_entry<T: Transactable>(tx: &mut T, e: &PanelEntry) -> Result<(), Sc
         ("added_by", id_value(e.added_by.0)),
         ("how_added", text(how_added_name(e.how_added))),
     ];
+    let last_visit = d.last_visit.map(|v| text(&date_string(v)));
+    let mrp = e
+        .mrp
+        .map(|m| vec![("at", instant(m.at)), ("by", id_value(m.by.0))]);
+    let removal = e.removed.as_ref().map(|r| {
+        vec![
+            ("at", instant(r.at)),
+            ("by", id_value(r.by.0)),
+            ("reason", text(&r.reason)),
+        ]
+    });
+    if tx.get(&ROOT, "kind")?.is_none() {
+        // A new document: create every field in one batch. Automerge inserts a batch
+        // several times faster than key-by-key puts, and a bulk import of 25,000
+        // patients is 25,000 new documents. The result is the same document the puts
+        // below would make (an absent optional stays absent).
+        use automerge::hydrate::Value as H;
+        let scalar = |v: ScalarValue| H::Scalar(v);
+        let group = |fields: Vec<(&str, ScalarValue)>| {
+            let map: HashMap<&str, H> =
+                fields.into_iter().map(|(k, v)| (k, H::Scalar(v))).collect();
+            H::Map(map.into())
+        };
+        let mut root: HashMap<&str, H> = HashMap::with_capacity(fields.len() + 5);
+        root.insert("kind", scalar(text(KIND_ENTRY)));
+        root.insert("schema", scalar(ScalarValue::Int(SCHEMA_VERSION)));
+        for (key, value) in fields {
+            root.insert(key, scalar(value));
+        }
+        if let Some(v) = last_visit {
+            root.insert("last_visit", scalar(v));
+        }
+        if let Some(m) = mrp {
+            root.insert("mrp", group(m));
+        }
+        if let Some(r) = removal {
+            root.insert("removal", group(r));
+        }
+        tx.init_root_from_hydrate(&root.into())?;
+        return Ok(());
+    }
+    put_header(tx, KIND_ENTRY)?;
     for (key, value) in fields {
         put_if_changed(tx, &ROOT, key, value)?;
     }
-    put_opt_if_changed(
-        tx,
-        &ROOT,
-        "last_visit",
-        d.last_visit.map(|v| text(&date_string(v))),
-    )?;
-    put_group_if_changed(
-        tx,
-        &ROOT,
-        "mrp",
-        e.mrp
-            .map(|m| vec![("at", instant(m.at)), ("by", id_value(m.by.0))]),
-    )?;
-    put_group_if_changed(
-        tx,
-        &ROOT,
-        "removal",
-        e.removed.as_ref().map(|r| {
-            vec![
-                ("at", instant(r.at)),
-                ("by", id_value(r.by.0)),
-                ("reason", text(&r.reason)),
-            ]
-        }),
-    )?;
+    put_opt_if_changed(tx, &ROOT, "last_visit", last_visit)?;
+    put_group_if_changed(tx, &ROOT, "mrp", mrp)?;
+    put_group_if_changed(tx, &ROOT, "removal", removal)?;
     Ok(())
 }
 

@@ -680,7 +680,14 @@ impl DocStore {
             || !feed;
         let (snapshot, chunk, remove_chunks) = if compact {
             (
-                Some(guarded(id, || loaded.doc.save())?),
+                // Uncompressed: documents here are small (one record each), where DEFLATE
+                // saves little disk and costs most of the save time of a bulk import.
+                Some(guarded(id, || {
+                    loaded.doc.save_with_options(automerge::SaveOptions {
+                        deflate: false,
+                        retain_orphans: true,
+                    })
+                })?),
                 None,
                 loaded.chunk_keys,
             )
