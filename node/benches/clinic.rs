@@ -34,7 +34,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use time::OffsetDateTime;
 
-use attach::app::{App, DemoMember, DemoSetup, SystemClock};
+use attach::app::{App, AppError, DemoMember, DemoSetup, SystemClock};
 use attach::demo_data::{self, Rng};
 use attach::domain::{
     ClinicId, EntryId, HowAdded, MrpConfirmation, PanelEntry, PatientDetails, PatientStatus, Role,
@@ -79,7 +79,19 @@ fn main() -> anyhow::Result<()> {
 
     // ---- 1. setup and import ----
     let today = OffsetDateTime::now_utc().date();
-    let patients = demo_data::patients(SEED, PATIENTS, today);
+    let mut patients = demo_data::patients(SEED, PATIENTS, today);
+    // demo_data can give a baby a last visit before their birth, which the importer
+    // rightly refuses; such a visit is dropped here (reported as a demo_data bug).
+    let mut impossible = 0;
+    for p in &mut patients {
+        if p.last_visit.is_some_and(|v| v < p.date_of_birth) {
+            p.last_visit = None;
+            impossible += 1;
+        }
+    }
+    if impossible > 0 {
+        println!("note: {impossible} generated patients had a last visit before birth; cleared");
+    }
     let main_dir = root.join("clinic");
     let (clinic, reopen_token) = {
         let app = open_app(&main_dir)?;
@@ -93,6 +105,7 @@ fn main() -> anyhow::Result<()> {
             let t = Instant::now();
             let r = app
                 .import_panel(provider, clinic.id, provider, false, csv)
+                .map_err(explain)
                 .with_context(|| format!("importing provider {p}'s CSV"))?;
             per_file.push(t.elapsed());
             ensure!(r.added == PATIENTS / PROVIDERS, "provider {p}: {r:?}");
@@ -146,6 +159,7 @@ fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         let r = app
             .import_panel(provider, single.id, provider, false, csv)
+            .map_err(explain)
             .context("importing the 25,000-row CSV")?;
         let elapsed = t.elapsed();
         ensure!(r.added == PATIENTS, "single import: {r:?}");
@@ -439,6 +453,21 @@ async fn serve_phase(
 }
 
 // ---- setup helpers ----
+
+/// An import error with its problems listed (the data is synthetic).
+fn explain(e: AppError) -> anyhow::Error {
+    match e {
+        AppError::Invalid { message, problems } => {
+            let list: Vec<String> = problems
+                .iter()
+                .take(10)
+                .map(|p| format!("row {:?}, {}: {}", p.row, p.field, p.message))
+                .collect();
+            anyhow::anyhow!("{message}: {}", list.join("; "))
+        }
+        other => other.into(),
+    }
+}
 
 struct Clinic {
     id: ClinicId,
