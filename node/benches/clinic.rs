@@ -7,7 +7,7 @@
 //!
 //! It prints each figure with its target and PASS/FAIL, then a Markdown table for
 //! BENCHMARKS.md. The data directory lives under the system temporary directory (override
-//! with `ATTACH_BENCH_DIR`, which must be on the disk you want to measure: the edits are
+//! with `CLINIC_BENCH_DIR`, which must be on the disk you want to measure: the edits are
 //! fsynced) and is deleted at the end.
 //!
 //! 1. Setup, in process: the clinic is created with [`App::seed_demo`] (a director, 10
@@ -65,7 +65,7 @@ const TARGET_RSS_MIB: f64 = 150.0;
 
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; a filter argument is not supported.
-    let root = match std::env::var_os("ATTACH_BENCH_DIR") {
+    let root = match std::env::var_os("CLINIC_BENCH_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => std::env::temp_dir(),
     }
@@ -92,8 +92,16 @@ fn main() -> anyhow::Result<()> {
     if impossible > 0 {
         println!("note: {impossible} generated patients had a last visit before birth; cleared");
     }
-    let main_dir = root.join("clinic");
-    let (clinic, reopen_token) = {
+    let reuse = std::env::var_os("CLINIC_BENCH_DATA").map(PathBuf::from);
+    let main_dir = reuse.clone().unwrap_or_else(|| root.join("clinic"));
+    let (clinic, reopen_token) = if reuse.is_some() {
+        // A data directory kept by an earlier run (CLINIC_BENCH_KEEP=1): imports skipped.
+        println!("reusing {} (imports not measured)", main_dir.display());
+        let app = open_app(&main_dir)?;
+        let clinic = find_clinic(&app)?;
+        let token = app.login("director", &password("director"))?.token;
+        (clinic, token)
+    } else {
         let app = open_app(&main_dir)?;
         let t = Instant::now();
         let clinic = seed_clinic(&app)?;
@@ -149,7 +157,7 @@ fn main() -> anyhow::Result<()> {
         (clinic, token)
     };
 
-    {
+    if reuse.is_none() {
         let dir = root.join("single-file");
         let app = open_app(&dir)?;
         let single = seed_clinic(&app)?;
@@ -351,11 +359,17 @@ async fn serve_phase(
         s.p99 < TARGET_PAGE_P99,
     );
 
+    let (rss, _) = node.memory()?;
+    report.info(
+        "node resident memory after the page queries",
+        format!("{rss:.0} MiB ({} threads)", node.threads()?),
+    );
+
     // ---- 4. durable edits ----
     let mut entries = Vec::new();
     for (p, token) in writers.iter().enumerate() {
         let url = format!(
-            "{}/api/v1/clinics/{}/providers/{}/panel?status=active&limit=500",
+            "{}/api/v1/clinics/{}/providers/{}/panel?status=active&sort=added&limit=500",
             node.base, clinic.id, clinic.providers[p]
         );
         let r = http.get(url).bearer_auth(token).send().await?;
@@ -446,7 +460,10 @@ async fn serve_phase(
     report.check(
         "node resident memory while serving (VmRSS after the load)",
         "< 150 MB",
-        format!("{rss:.0} MiB (peak VmHWM {hwm:.0} MiB)"),
+        format!(
+            "{rss:.0} MiB (peak VmHWM {hwm:.0} MiB; {} threads)",
+            node.threads()?
+        ),
         rss < TARGET_RSS_MIB && hwm < TARGET_RSS_MIB,
     );
     Node::stop(node)
@@ -523,6 +540,11 @@ fn seed_clinic(app: &App) -> anyhow::Result<Clinic> {
         app.seed_demo(&setup)?,
         "the data directory already held a clinic"
     );
+    find_clinic(app)
+}
+
+/// The clinic's and providers' ids, found by signing in as the director.
+fn find_clinic(app: &App) -> anyhow::Result<Clinic> {
     let signed_in = app.login("director", &password("director"))?;
     let director = signed_in.session.user;
     let id = signed_in
@@ -610,15 +632,19 @@ impl Node {
             .create(true)
             .append(true)
             .open(dir.with_extension("node.log"))?;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_attach"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_attach"));
+        // The node refuses ATTACH_* variables it does not know; use its defaults.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("ATTACH_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
             .arg("node")
             .arg("--data-dir")
             .arg(dir)
             .arg("--listen")
             .arg("127.0.0.1:0")
-            .env_remove("ATTACH_CONFIG")
-            .env_remove("ATTACH_DATA_DIR")
-            .env_remove("ATTACH_LISTEN")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -664,6 +690,17 @@ impl Node {
             Ok(kib / 1024.0)
         };
         Ok((field("VmRSS:")?, field("VmHWM:")?))
+    }
+
+    fn threads(&self) -> anyhow::Result<usize> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .context("no Threads in /proc/PID/status")?
+            .trim()
+            .parse()
+            .context("bad Threads line")
     }
 
     /// SIGTERM (a graceful shutdown), then wait.
@@ -869,7 +906,7 @@ struct RemoveOnDrop(PathBuf);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        if std::env::var_os("ATTACH_BENCH_KEEP").is_none() {
+        if std::env::var_os("CLINIC_BENCH_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
