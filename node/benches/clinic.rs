@@ -23,6 +23,10 @@
 //!    3 s.
 //! 5. The node's resident memory after the load.
 
+/// The same allocator as the `attach` binary, so in-process figures match the node's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
