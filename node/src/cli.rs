@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Attach: offline-first patient attachment for family-practice clinics",
     long_about = "Attach keeps a clinic's registries (clinic, members, delegations, patient \
                   panels) on a small PC on the clinic LAN, works with no internet, and serves \
-                  a JSON API and web UI to the clinic's browsers.\n\n\
+                  its JSON API on the clinic LAN.\n\n\
                   Configuration: a TOML file (--config or ATTACH_CONFIG), then ATTACH_* \
                   environment variables, then flags. See packaging/attach.example.toml."
 )]
@@ -29,7 +29,7 @@ pub enum Command {
     /// Start a node on a demo data directory with a realistic synthetic clinic, and print
     /// the URL and demo logins. Re-running reopens the same data.
     Demo(DemoArgs),
-    /// Run the clinic node: the JSON API (and web UI) for the clinic LAN.
+    /// Run the clinic node: the JSON API for the clinic LAN.
     Node(ServeArgs),
     /// Create a clinic and its director offline, and print the director's temporary password.
     Init(InitArgs),
