@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use super::registry::{InitClinic, MemberAction};
+use super::registry::{DelegationAction, InitClinic, MemberAction};
 use super::{App, AppError};
 use crate::auth::Credentials;
 use crate::demo_data::Rng;
@@ -85,7 +85,7 @@ impl App {
             self.set_secondary(director_id, clinic, Some(moa))?;
             if let Some(&provider) = providers.first() {
                 let d = self.start_delegation(provider, clinic, provider, moa)?;
-                self.confirm_delegation(moa, clinic, d.id)?;
+                self.delegation_action(moa, clinic, d.id, DelegationAction::Confirm)?;
             }
         }
         if let (Some(&moa), Some(&provider)) = (staff.get(1), providers.get(1)) {

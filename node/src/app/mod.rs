@@ -24,7 +24,9 @@ pub use model::{ClinicState, EntryState, Model, Projection, ReadModel};
 pub use panel::{
     EntryUpdate, ImportReport, PanelPage, PanelQuery, PanelRow, PanelSort, PanelSummary,
 };
-pub use registry::{HistoryView, InitClinic, InitResult, MemberAction, MemberView};
+pub use registry::{
+    DelegationAction, HistoryView, InitClinic, InitResult, MemberAction, MemberView,
+};
 
 use crate::auth::{SessionConfig, SessionStore, ThrottleStore};
 use crate::config::Config;

@@ -45,6 +45,13 @@ pub struct MemberView {
     pub secondary_manager: bool,
 }
 
+/// What the other side (or an account manager) does with an endorsement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DelegationAction {
+    Confirm,
+    Revoke,
+}
+
 /// An account manager's action on a membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberAction {
@@ -493,31 +500,25 @@ impl App {
         })
     }
 
-    pub fn confirm_delegation(
+    /// Confirm (the side that did not start it) or revoke (either side, or an account
+    /// manager) an endorsement.
+    pub fn delegation_action(
         &self,
         who: UserId,
         clinic: ClinicId,
         delegation: DelegationId,
+        action: DelegationAction,
     ) -> Result<Delegation, AppError> {
         let now = self.now();
-        let message = format!("confirm delegation {delegation}");
+        type Rule = fn(&Clinic, DelegationId, UserId, OffsetDateTime) -> DomainResult;
+        type DomainResult = Result<Delegation, domain::DomainError>;
+        let (verb, rule): (&str, Rule) = match action {
+            DelegationAction::Confirm => ("confirm", domain::confirm_delegation),
+            DelegationAction::Revoke => ("revoke", domain::revoke_delegation),
+        };
+        let message = format!("{verb} delegation {delegation}");
         self.change_clinic(who, clinic, &message, |c, tx| {
-            let d = domain::confirm_delegation(c, delegation, who, now)?;
-            schema::write_delegation(tx, &d)?;
-            Ok(d)
-        })
-    }
-
-    pub fn revoke_delegation(
-        &self,
-        who: UserId,
-        clinic: ClinicId,
-        delegation: DelegationId,
-    ) -> Result<Delegation, AppError> {
-        let now = self.now();
-        let message = format!("revoke delegation {delegation}");
-        self.change_clinic(who, clinic, &message, |c, tx| {
-            let d = domain::revoke_delegation(c, delegation, who, now)?;
+            let d = rule(c, delegation, who, now)?;
             schema::write_delegation(tx, &d)?;
             Ok(d)
         })

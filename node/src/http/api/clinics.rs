@@ -11,7 +11,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::snake;
-use crate::app::{App, AppError, ConflictView, HistoryView, MemberAction, MemberView};
+use crate::app::{
+    App, AppError, ConflictView, DelegationAction, HistoryView, MemberAction, MemberView,
+};
 use crate::domain::{
     Address, Clinic, ClinicId, ClinicProfile, DayHours, Delegation, DelegationId, Location,
     LocationId, Role, StatusDefinition, StatusId, UserId,
@@ -768,9 +770,12 @@ async fn delegation_action(
     Path((clinic, delegation, action)): Path<(ClinicId, DelegationId, DelegationActionName)>,
 ) -> Result<Json<DelegationBody>, ApiError> {
     let d = app
-        .run(move |app| match action {
-            DelegationActionName::Confirm => app.confirm_delegation(who.user, clinic, delegation),
-            DelegationActionName::Revoke => app.revoke_delegation(who.user, clinic, delegation),
+        .run(move |app| {
+            let action = match action {
+                DelegationActionName::Confirm => DelegationAction::Confirm,
+                DelegationActionName::Revoke => DelegationAction::Revoke,
+            };
+            app.delegation_action(who.user, clinic, delegation, action)
         })
         .await?;
     Ok(Json(d.into()))
