@@ -44,6 +44,10 @@ struct Inner {
     sessions: SessionStore,
     throttle: ThrottleStore,
     clock: Arc<dyn Clock>,
+    /// Held while a patient is checked against every panel and then added, so two adds of
+    /// one patient on this node cannot both pass the check. (Adds on two nodes apart still
+    /// can; that clash is resolved and reported after the merge.)
+    admission: parking_lot::Mutex<()>,
 }
 
 impl std::fmt::Debug for App {
@@ -104,6 +108,7 @@ impl App {
                 sessions,
                 throttle: ThrottleStore::default(),
                 clock,
+                admission: parking_lot::Mutex::new(()),
             }),
         })
     }

@@ -278,6 +278,7 @@ impl App {
         let now = self.now();
         let c = self.writable_panel(who, clinic, provider)?;
         domain::check_status_assignable(&c, status)?;
+        let _admission = self.inner.admission.lock();
         let existing = self.entries_with_phn(clinic, &details);
         let entry = domain::add_to_panel(
             &c,
@@ -529,6 +530,7 @@ impl App {
     ) -> Result<ImportReport, AppError> {
         let now = self.now();
         self.writable_panel(who, clinic, provider)?;
+        let _admission = self.inner.admission.lock();
         let mut problems = Vec::new();
         let mut writes: Vec<(DocId, PanelEntry)> = Vec::new();
         let mut report = ImportReport::default();
