@@ -10,7 +10,7 @@
 use time::{Date, Month};
 
 use super::phn::Phn;
-use super::types::Sex;
+use super::types::{Address, Contact, PatientDetails, Sex};
 
 const NAME_MAX: usize = 100;
 const TEXT_MAX: usize = 200;
@@ -632,5 +632,51 @@ mod tests {
                 assert!(!e.contains(secret), "{e}");
             }
         }
+    }
+}
+
+/// The checked parts of a patient's details, each `None` where its check failed (and the
+/// caller recorded why). The API and both file formats assemble details through this one
+/// place.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DetailParts {
+    pub phn: Option<Phn>,
+    pub family_name: Option<String>,
+    pub given_names: Option<String>,
+    pub date_of_birth: Option<Date>,
+    pub sex: Option<Sex>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub street: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub postal_code: Option<String>,
+    pub community: Option<String>,
+    /// `Some(None)`: checked, and no visit recorded.
+    pub last_visit: Option<Option<Date>>,
+}
+
+impl DetailParts {
+    /// The details, if every part passed its check.
+    pub fn assemble(self) -> Option<PatientDetails> {
+        Some(PatientDetails {
+            phn: self.phn?,
+            family_name: self.family_name?,
+            given_names: self.given_names?,
+            date_of_birth: self.date_of_birth?,
+            sex: self.sex?,
+            contact: Contact {
+                phone: self.phone?,
+                email: self.email?,
+                address: Address {
+                    street: self.street?,
+                    city: self.city?,
+                    province: self.province?,
+                    postal_code: self.postal_code?,
+                },
+            },
+            community: self.community?,
+            last_visit: self.last_visit?,
+        })
     }
 }

@@ -5,7 +5,7 @@ use time::Date;
 
 use super::error::{DomainError, Problems};
 use super::fields;
-use super::types::{Address, ClinicProfile, Contact, Location, PanelPreferences, PatientDetails};
+use super::types::{Address, ClinicProfile, Location, PanelPreferences, PatientDetails};
 
 /// A clinic's or location's address: a Canadian postal code and province code.
 fn check_address(p: &mut Problems, prefix: &str, a: &Address) -> Address {
@@ -211,25 +211,22 @@ impl PatientInput {
         );
         // Every `None` above recorded its problem, so `None` here means `p` lists them.
         let details = || {
-            Some(PatientDetails {
-                phn: phn?,
-                family_name: family_name?,
-                given_names: given_names?,
-                date_of_birth: date_of_birth?,
-                sex: sex?,
-                contact: Contact {
-                    phone: phone?,
-                    email: email?,
-                    address: Address {
-                        street: street?,
-                        city: city?,
-                        province: province?,
-                        postal_code: postal_code?,
-                    },
-                },
-                community: community?,
-                last_visit: last_visit?,
-            })
+            fields::DetailParts {
+                phn,
+                family_name,
+                given_names,
+                date_of_birth,
+                sex,
+                phone,
+                email,
+                street,
+                city,
+                province,
+                postal_code,
+                community,
+                last_visit,
+            }
+            .assemble()
         };
         match details() {
             Some(d) if p.0.is_empty() => Ok(d),

@@ -42,7 +42,7 @@ use time::Date;
 use super::validate::{self, RowCheck, SeenPhns};
 use super::{ColumnProblem, FileError, ImportErrors, ImportRow, MAX_IMPORT_ROWS, format_date};
 use crate::domain::fields;
-use crate::domain::{Address, Contact, PanelEntry, PatientDetails, PatientStatus, Sex};
+use crate::domain::{PanelEntry, PatientStatus, Sex};
 
 /// One documented CSV column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -462,25 +462,22 @@ fn parse_row(
         return None;
     }
     Some(ImportRow {
-        details: PatientDetails {
-            phn: phn?,
-            family_name: family_name?,
-            given_names: given_names?,
-            date_of_birth: dob?,
-            sex: sex?,
-            contact: Contact {
-                phone: phone?,
-                email: email?,
-                address: Address {
-                    street: street?,
-                    city: city?,
-                    province: province?,
-                    postal_code: postal_code?,
-                },
-            },
-            community: community?,
-            last_visit: last_visit?,
-        },
+        details: fields::DetailParts {
+            phn,
+            family_name,
+            given_names,
+            date_of_birth: dob,
+            sex,
+            phone,
+            email,
+            street,
+            city,
+            province,
+            postal_code,
+            community,
+            last_visit,
+        }
+        .assemble()?,
         status: patient_status?,
         mrp_confirmed: mrp_confirmed?,
     })

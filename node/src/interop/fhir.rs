@@ -42,10 +42,7 @@ use uuid::Uuid;
 use super::validate::{self, RowCheck, SeenPhns};
 use super::{FileError, ImportErrors, ImportRow, MAX_IMPORT_ROWS, format_date};
 use crate::domain::fields;
-use crate::domain::{
-    Address, Clinic, Contact, MemberState, PanelEntry, PatientDetails, PatientStatus, Role, Sex,
-    UserId,
-};
+use crate::domain::{Address, Clinic, MemberState, PanelEntry, PatientStatus, Role, Sex, UserId};
 
 /// The BC personal health number naming system (Canada Health Infoway).
 pub const PHN_SYSTEM: &str =
@@ -470,25 +467,22 @@ fn read_patient(
         return None;
     }
     Some(ImportRow {
-        details: PatientDetails {
-            phn: phn?,
-            family_name: family_name?,
-            given_names: given_names?,
-            date_of_birth: dob?,
-            sex: sex?,
-            contact: Contact {
-                phone: phone?,
-                email: email?,
-                address: Address {
-                    street: street?,
-                    city: city?,
-                    province: province?,
-                    postal_code: postal_code?,
-                },
-            },
-            community: community?,
-            last_visit: last_visit?,
-        },
+        details: fields::DetailParts {
+            phn,
+            family_name,
+            given_names,
+            date_of_birth: dob,
+            sex,
+            phone,
+            email,
+            street,
+            city,
+            province,
+            postal_code,
+            community,
+            last_visit,
+        }
+        .assemble()?,
         status: patient_status?,
         mrp_confirmed: mrp_confirmed?,
     })
