@@ -179,9 +179,14 @@ fn serve(app: App, config: &Config, ready: impl FnOnce(SocketAddr)) -> anyhow::R
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         ready(listener.local_addr()?);
-        crate::http::run(app, config.max_body_bytes, listener, shutdown_signal())
-            .await
-            .context("serving HTTP")
+        crate::http::run(
+            app,
+            crate::http::HttpOptions::from_config(config),
+            listener,
+            shutdown_signal(),
+        )
+        .await
+        .context("serving HTTP")
     })
 }
 

@@ -22,6 +22,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Memory the storage engine may use for its page cache, in MiB.
     pub store_cache_mib: u64,
+    /// Mark the web UI's cookies `Secure`: set this when browsers reach the node over
+    /// HTTPS (for example behind a TLS-terminating proxy).
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -40,6 +43,7 @@ impl Default for Config {
             session_idle_minutes: 30,
             max_body_bytes: 16 * 1024 * 1024,
             store_cache_mib: 32,
+            secure_cookies: false,
         }
     }
 }
@@ -113,6 +117,13 @@ impl Config {
             }
             "ATTACH_MAX_BODY_BYTES" => self.max_body_bytes = parse_number(value).map_err(bad)?,
             "ATTACH_STORE_CACHE_MIB" => self.store_cache_mib = parse_number(value).map_err(bad)?,
+            "ATTACH_SECURE_COOKIES" => {
+                self.secure_cookies = match value {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    other => return Err(bad(format!("{other:?} is not true or false"))),
+                }
+            }
             // Variables read elsewhere (the config file path itself, log filter).
             "ATTACH_CONFIG" | "ATTACH_LOG" => {}
             other if other.starts_with("ATTACH_") => {

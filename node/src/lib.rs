@@ -12,3 +12,4 @@ pub mod http;
 pub mod interop;
 pub mod schema;
 pub mod store;
+pub mod web;

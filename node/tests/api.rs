@@ -158,7 +158,13 @@ struct Node {
 
 fn open_node(dir: &Path, clock: &ManualClock) -> Node {
     let app = App::open_at(dir, 16, IDLE_MINUTES, Arc::new(clock.clone())).unwrap();
-    let router = attach::http::router(app.clone(), MAX_BODY);
+    let router = attach::http::router(
+        app.clone(),
+        attach::http::HttpOptions {
+            max_body_bytes: MAX_BODY,
+            secure_cookies: false,
+        },
+    );
     Node { app, router }
 }
 

@@ -17,6 +17,21 @@ pub struct SignedIn {
     pub user: UserId,
     pub token: String,
     pub must_change_password: bool,
+    /// The clinic this session last worked in (the web UI's clinic switcher).
+    pub clinic: Option<ClinicId>,
+}
+
+/// What the web UI's frame shows about the clinic a person is working in: their role
+/// there and the panels they may open.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub clinic: ClinicId,
+    pub clinic_name: String,
+    pub role: Role,
+    pub account_manager: bool,
+    /// Panels the person may manage here (their own, and those they are endorsed for),
+    /// as (provider, display name), their own first.
+    pub panels: Vec<(UserId, String)>,
 }
 
 /// What a successful sign-in returns.
@@ -139,6 +154,46 @@ impl App {
             user: UserId(session.user),
             token: token.to_owned(),
             must_change_password: session.must_change_password,
+            clinic: session.clinic.map(ClinicId),
+        })
+    }
+
+    /// Remembers the clinic a session works in, if the person is an active member there.
+    pub fn choose_clinic(&self, who: &SignedIn, clinic: ClinicId) -> Result<(), AppError> {
+        self.member_clinic(who.user, clinic)?;
+        if who.clinic != Some(clinic) {
+            self.inner
+                .sessions
+                .set_clinic(&who.token, Some(clinic.0))
+                .map_err(|e| AppError::Internal(format!("updating session: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// The person's place in one clinic (not found unless they are an active member).
+    pub fn workspace(&self, who: UserId, clinic: ClinicId) -> Result<Workspace, AppError> {
+        let c = self.member_clinic(who, clinic)?;
+        let model = self.model();
+        let name = |u: UserId| {
+            model
+                .accounts
+                .get(&u)
+                .map_or_else(|| u.to_string(), |a| a.display_name.clone())
+        };
+        let mut panels: Vec<(UserId, String)> = c
+            .providers()
+            .filter(|m| c.can_manage_panel(who, m.user))
+            .map(|m| (m.user, name(m.user)))
+            .collect();
+        panels.sort_by(|a, b| (a.0 != who, &a.1).cmp(&(b.0 != who, &b.1)));
+        Ok(Workspace {
+            clinic,
+            clinic_name: c.profile.name.clone(),
+            role: c
+                .role_of(who)
+                .ok_or_else(|| AppError::not_found("clinic"))?,
+            account_manager: c.is_account_manager(who),
+            panels,
         })
     }
 

@@ -15,7 +15,7 @@ mod registry;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use accounts::{LoginResult, MembershipInfo, SessionInfo, SignedIn};
+pub use accounts::{LoginResult, MembershipInfo, SessionInfo, SignedIn, Workspace};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use conflicts::{ConflictValueView, ConflictView};
 pub use demo::{DemoMember, DemoSetup};

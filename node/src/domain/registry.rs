@@ -19,6 +19,30 @@ impl Role {
     pub fn is_licensed(self) -> bool {
         matches!(self, Role::Physician | Role::NursePractitioner)
     }
+
+    /// The role as people say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Director => "Director",
+            Role::Physician => "Physician",
+            Role::NursePractitioner => "Nurse practitioner",
+            Role::MedicalOfficeAssistant => "Medical office assistant",
+            Role::OtherStaff => "Other staff",
+        }
+    }
+}
+
+impl MemberState {
+    /// The state as people say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            MemberState::Requested => "Asked to join",
+            MemberState::Approved => "Approved, not yet active",
+            MemberState::Active => "Active",
+            MemberState::Deactivated => "Deactivated",
+            MemberState::Declined => "Declined",
+        }
+    }
 }
 
 /// The new primary and secondary after a handover.

@@ -1,4 +1,5 @@
-//! HTTP: the JSON API under `/api/v1`, its OpenAPI document, and health checks.
+//! HTTP: the JSON API under `/api/v1`, its OpenAPI document, health checks, and the web
+//! UI's pages (`crate::web`) on the same server.
 //! Handlers are thin: extract, call one app function, render.
 
 pub mod api;
@@ -47,8 +48,26 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The router and the OpenAPI document generated from the same route table.
-pub fn router_and_spec(app: App, max_body_bytes: usize) -> (Router, utoipa::openapi::OpenApi) {
+/// How the HTTP server is set up (from the node's config).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpOptions {
+    pub max_body_bytes: usize,
+    /// Mark the web UI's cookies `Secure` (browsers reach the node over HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl HttpOptions {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            max_body_bytes: config.max_body_bytes,
+            secure_cookies: config.secure_cookies,
+        }
+    }
+}
+
+/// The router (JSON API and web UI) and the OpenAPI document generated from the same
+/// route table.
+pub fn router_and_spec(app: App, options: HttpOptions) -> (Router, utoipa::openapi::OpenApi) {
     let (api, spec) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api::routes())
         .split_for_parts();
@@ -56,20 +75,20 @@ pub fn router_and_spec(app: App, max_body_bytes: usize) -> (Router, utoipa::open
     document_auth_errors(&mut spec);
     let spec_json = spec.clone();
     let router = api
-        .route("/", get(index))
         .route("/healthz", get(healthz))
         .route(
             "/api/openapi.json",
             get(move || async move { axum::Json(spec_json) }),
         )
+        .with_state(app.clone())
+        .merge(crate::web::routes(app, options.secure_cookies))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .with_state(app);
+        .layer(TraceLayer::new_for_http().make_span_with(request_span));
     (router, spec)
 }
 
@@ -114,8 +133,8 @@ fn document_auth_errors(spec: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-pub fn router(app: App, max_body_bytes: usize) -> Router {
-    router_and_spec(app, max_body_bytes).0
+pub fn router(app: App, options: HttpOptions) -> Router {
+    router_and_spec(app, options).0
 }
 
 /// A panic in a handler is a bug; the client still gets our JSON error, and the node
@@ -140,47 +159,51 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
     )
 }
 
-/// A plain page for a person who opens the node's address in a browser.
-async fn index() -> axum::response::Html<&'static str> {
-    axum::response::Html(concat!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
-        "<title>Attach clinic node</title></head><body>",
-        "<h1>Attach clinic node</h1>",
-        "<p>This node is running. Its JSON API is under <code>/api/v1</code> and is described ",
-        "at <a href=\"/api/openapi.json\">/api/openapi.json</a>; ",
-        "<a href=\"/healthz\">/healthz</a> reports its health.</p>",
-        "</body></html>"
-    ))
-}
-
 async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no such page or API route; the API is described at /api/openapi.json",
-    )
+/// Unknown paths: a JSON error under `/api`, an HTML page for browsers elsewhere.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path().starts_with("/api") {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such API route; the API is described at /api/openapi.json",
+        )
+        .into_response()
+    } else {
+        crate::web::not_found_page()
+    }
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this API route does not take that method; the API is described at /api/openapi.json",
-    )
+async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path().starts_with("/api") {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this API route does not take that method; the API is described at /api/openapi.json",
+        )
+        .into_response()
+    } else {
+        crate::web::error_page(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Not possible here",
+            "This page does not take that kind of request. Go back and use the page's own \
+             links and buttons."
+                .to_owned(),
+        )
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then finishes in-flight requests.
 pub async fn run(
     app: App,
-    max_body_bytes: usize,
+    options: HttpOptions,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = router(app, max_body_bytes);
+    let router = router(app, options);
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
