@@ -133,6 +133,10 @@ pub struct Layout {
     /// Which part of the navigation this page belongs to (`dashboard`, `panel`,
     /// `members`, `clinic`, `statuses`, `delegations`, `conflicts`).
     pub section: &'static str,
+    /// A confirmation to show at the top of the page ("Saved."), after a form was
+    /// accepted and the browser redirected here. Always a fixed text chosen by the
+    /// handler (from a `?done=<key>` it recognises), never text taken from the URL.
+    pub notice: Option<&'static str>,
     pub css: &'static str,
     pub js: &'static str,
     pub htmx: &'static str,
@@ -170,6 +174,11 @@ impl Layout {
 
     pub fn with_section(mut self, section: &'static str) -> Self {
         self.section = section;
+        self
+    }
+
+    pub fn with_notice(mut self, notice: Option<&'static str>) -> Self {
+        self.notice = notice;
         self
     }
 }
@@ -227,6 +236,7 @@ pub async fn layout(
         workspace,
         panels,
         section: "",
+        notice: None,
         css: assets::url("app.css"),
         js: assets::url("app.js"),
         htmx: assets::url("htmx.min.js"),
