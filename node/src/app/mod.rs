@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 pub use accounts::{LoginResult, MembershipInfo, SessionInfo, SignedIn, Workspace};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use conflicts::{ConflictValueView, ConflictView};
+pub use conflicts::{ConflictKey, ConflictValueView, ConflictView};
 pub use demo::{DemoMember, DemoSetup};
 pub use error::{AppError, Problem};
 pub use model::{ClinicState, EntryState, Model, Projection, ReadModel};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use automerge::Automerge;
 
 use super::model::{Candidate, FieldConflict, Projection, ReadModel};
+use crate::domain::UserId;
 use crate::schema;
 use crate::store::DocId;
 
@@ -20,6 +21,17 @@ impl Projector {
     pub fn new(model: Arc<ReadModel>) -> Self {
         Self { model }
     }
+}
+
+/// How a member's conflicted field is named in the clinic projection.
+pub(super) fn member_conflict_field(field: &str, member: UserId) -> String {
+    format!("{field} of member {member}")
+}
+
+/// The member and field of a name made by [`member_conflict_field`].
+pub(super) fn parse_member_conflict_field(name: &str) -> Option<(UserId, &str)> {
+    let (field, member) = name.rsplit_once(" of member ")?;
+    Some((member.parse().ok()?, field))
 }
 
 /// The kind of document an id names, from its first segment(s).
@@ -45,7 +57,7 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
                     .iter()
                     .map(|m| {
                         let mut f = FieldConflict::from(&m.conflict);
-                        f.field = format!("{} of member {}", f.field, m.member);
+                        f.field = member_conflict_field(&f.field, m.member);
                         f
                     })
                     .collect(),

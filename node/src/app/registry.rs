@@ -70,6 +70,18 @@ pub struct HistoryView {
     pub message: String,
 }
 
+/// How the messages of changes to a clinic's details (not to its people) begin.
+const CLINIC_DETAIL_CHANGES: &[&str] = &[
+    "create clinic",
+    "update clinic profile",
+    "save location",
+    "create patient status",
+    "update patient status",
+    "start delegation",
+    "confirm delegation",
+    "revoke delegation",
+];
+
 pub(super) fn clinic_doc(clinic: ClinicId) -> Result<DocId, AppError> {
     Ok(DocId::parse(&schema::clinic_doc_id(clinic))?)
 }
@@ -312,7 +324,7 @@ impl App {
         Ok((member_view(&c, &m, account.as_ref()), temporary))
     }
 
-    fn has_active_membership(&self, user: UserId) -> bool {
+    pub(super) fn has_active_membership(&self, user: UserId) -> bool {
         let model = self.model();
         model.memberships.get(&user).is_some_and(|cs| {
             cs.iter().any(|c| {
@@ -324,7 +336,7 @@ impl App {
         })
     }
 
-    fn end_sessions(&self, user: UserId) -> Result<(), AppError> {
+    pub(super) fn end_sessions(&self, user: UserId) -> Result<(), AppError> {
         self.inner
             .sessions
             .revoke_user(user.0)
@@ -446,9 +458,10 @@ impl App {
         name: &str,
         definition: &str,
     ) -> Result<StatusDefinition, AppError> {
-        let message = "create patient status";
-        self.change_clinic(who, clinic, message, |c, tx| {
-            let s = domain::create_status(c, who, StatusId::new(), name, definition)?;
+        let id = StatusId::new();
+        let message = format!("create patient status {id}");
+        self.change_clinic(who, clinic, &message, |c, tx| {
+            let s = domain::create_status(c, who, id, name, definition)?;
             schema::write_status(tx, &s)?;
             Ok(s)
         })
@@ -544,6 +557,24 @@ impl App {
                 .into_iter()
                 .filter(|i| i.message.as_deref().is_some_and(|m| m.contains(&needle))),
         ))
+    }
+
+    /// Who changed the clinic's details, locations, patient statuses and delegations, and
+    /// when, oldest first; any active member may see it. Changes to memberships and to the
+    /// account managers are left out: `member_history` shows them, to account managers
+    /// and the member.
+    pub fn clinic_history(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+    ) -> Result<Vec<HistoryView>, AppError> {
+        self.member_clinic(who, clinic)?;
+        let items = self.store().history(&clinic_doc(clinic)?)?;
+        Ok(self.history_views(items.into_iter().filter(|i| {
+            i.message
+                .as_deref()
+                .is_some_and(|m| CLINIC_DETAIL_CHANGES.iter().any(|p| m.starts_with(p)))
+        })))
     }
 
     pub(super) fn history_views(

@@ -301,3 +301,230 @@ fn concurrent_edits_of_one_field_converge_and_are_listed() {
             .any(|h| h.user == Some(ids.patel) && h.message.contains("phone"))
     );
 }
+
+/// The one listed clash of `kind` on replica `r`, as the director sees it.
+fn listed(r: &Replica, who: UserId, ids: &ClinicIds, kind: &str) -> Option<ConflictView> {
+    r.app
+        .conflicts(who, ids.clinic)
+        .expect("list")
+        .into_iter()
+        .find(|c| c.kind == kind)
+}
+
+#[test]
+fn a_settled_field_clash_is_gone_on_both_replicas_with_the_chosen_value() {
+    let (_clock, a, b, ids) = two_replicas();
+    let entry = a
+        .app
+        .panel_page(
+            ids.patel,
+            ids.clinic,
+            ids.patel,
+            &PanelQuery {
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .expect("page")
+        .rows[0]
+        .entry
+        .clone();
+    for (r, who, phone) in [
+        (&a, ids.patel, "250-555-0001"),
+        (&b, ids.moa, "250-555-0002"),
+    ] {
+        let mut details = entry.details.clone();
+        details.contact.phone = phone.to_owned();
+        let update = EntryUpdate {
+            details: Some(details),
+            ..Default::default()
+        };
+        r.app
+            .update_entry(who, ids.clinic, ids.patel, entry.id, update)
+            .expect("edit");
+    }
+    sync(&a, &b);
+    let c = listed(&a, ids.director, &ids, "concurrent_edit").expect("listed");
+    assert_eq!(
+        c.key,
+        ConflictKey::Entry {
+            entry: entry.id,
+            field: "phone".into()
+        }
+    );
+    // Choose the side readers do not see now, so the settlement visibly changes something.
+    let chosen = c
+        .values
+        .iter()
+        .position(|v| !v.kept)
+        .expect("a losing side");
+    let want = c.values[chosen].value.clone();
+    // Only account managers settle, and only what they saw.
+    assert!(matches!(
+        a.app
+            .settle_conflict(ids.patel, ids.clinic, &c.key, &c.version, chosen),
+        Err(AppError::Forbidden(_))
+    ));
+    assert!(matches!(
+        a.app
+            .settle_conflict(ids.director, ids.clinic, &c.key, "stale", chosen),
+        Err(AppError::Conflict(_))
+    ));
+    // Settled on replica b from the list replica a showed: both derive the same clash.
+    b.app
+        .settle_conflict(ids.director, ids.clinic, &c.key, &c.version, chosen)
+        .expect("settles");
+    assert!(
+        matches!(
+            b.app
+                .settle_conflict(ids.director, ids.clinic, &c.key, &c.version, chosen),
+            Err(AppError::Conflict(_))
+        ),
+        "a second settle of the same clash is refused"
+    );
+    sync(&a, &b);
+    for r in [&a, &b] {
+        assert!(listed(r, ids.director, &ids, "concurrent_edit").is_none());
+        let now = r
+            .app
+            .entry(ids.patel, ids.clinic, ids.patel, entry.id)
+            .expect("entry");
+        assert_eq!(now.entry.details.contact.phone, want);
+        assert!(now.conflicting_fields.is_empty());
+    }
+}
+
+#[test]
+fn concurrent_handovers_are_settled_by_the_primary_choosing_one() {
+    let (_clock, a, b, ids) = two_replicas();
+    a.app
+        .handover_primary(ids.director, ids.clinic, ids.patel)
+        .expect("a");
+    b.app
+        .handover_primary(ids.director, ids.clinic, ids.nguyen)
+        .expect("b");
+    sync(&a, &b);
+    let primary = a.app.clinic(ids.director, ids.clinic).expect("a").primary;
+    let other = if primary == ids.patel {
+        ids.nguyen
+    } else {
+        ids.patel
+    };
+    let c = listed(&a, primary, &ids, "primary_manager").expect("listed");
+    assert_eq!(c.key, ConflictKey::Primary);
+    let chosen = c
+        .values
+        .iter()
+        .position(|v| v.value == other.to_string())
+        .expect("the other side");
+    assert!(
+        c.values[chosen]
+            .shown
+            .starts_with(other_name(&a, other).as_str())
+    );
+    a.app
+        .settle_conflict(primary, ids.clinic, &c.key, &c.version, chosen)
+        .expect("the primary hands over by choosing");
+    sync(&a, &b);
+    for r in [&a, &b] {
+        assert_eq!(r.app.clinic(other, ids.clinic).expect("c").primary, other);
+        assert!(listed(r, other, &ids, "primary_manager").is_none());
+    }
+}
+
+fn other_name(r: &Replica, user: UserId) -> String {
+    r.app.model().accounts[&user].display_name.clone()
+}
+
+#[test]
+fn a_patient_on_two_panels_is_settled_by_keeping_the_chosen_entry() {
+    let (clock, a, b, ids) = two_replicas();
+    let person = demo_data::patients(98, 1, demo_data::fixture_today()).remove(0);
+    let on_a = a
+        .app
+        .add_patient(
+            ids.patel,
+            ids.clinic,
+            ids.patel,
+            person.clone(),
+            PatientStatus::Active,
+        )
+        .expect("a adds");
+    clock.advance(time::Duration::minutes(5));
+    let on_b = b
+        .app
+        .add_patient(
+            ids.nguyen,
+            ids.clinic,
+            ids.nguyen,
+            person,
+            PatientStatus::Active,
+        )
+        .expect("b adds");
+    sync(&a, &b);
+    let c = listed(&a, ids.director, &ids, "panel_membership").expect("listed");
+    let mut entries = vec![on_a.id, on_b.id];
+    entries.sort();
+    assert_eq!(c.key, ConflictKey::Panel { entries });
+    // Keep the later entry (Dr. Nguyen's), which the automatic rule did not keep.
+    let chosen = c.values.iter().position(|v| !v.kept).expect("later");
+    assert_eq!(c.values[chosen].by, Some(ids.nguyen));
+    assert!(
+        c.values[chosen].shown.contains("nguyen"),
+        "{}",
+        c.values[chosen].shown
+    );
+    a.app
+        .settle_conflict(ids.director, ids.clinic, &c.key, &c.version, chosen)
+        .expect("settles");
+    sync(&a, &b);
+    for r in [&a, &b] {
+        assert!(listed(r, ids.director, &ids, "panel_membership").is_none());
+        let kept = r
+            .app
+            .entry(ids.nguyen, ids.clinic, ids.nguyen, on_b.id)
+            .expect("kept");
+        assert!(kept.entry.removed.is_none() && !kept.clash);
+        let removed = r
+            .app
+            .entry(ids.patel, ids.clinic, ids.patel, on_a.id)
+            .expect("removed, still there");
+        assert!(removed.entry.removed.is_some());
+    }
+}
+
+#[test]
+fn a_member_changed_twice_apart_is_settled_on_one_record() {
+    let (clock, a, b, ids) = two_replicas();
+    clock.advance(time::Duration::minutes(1));
+    a.app
+        .member_action(ids.director, ids.clinic, ids.moa, MemberAction::Deactivate)
+        .expect("a");
+    clock.advance(time::Duration::minutes(3));
+    b.app
+        .member_action(ids.director, ids.clinic, ids.moa, MemberAction::Deactivate)
+        .expect("b");
+    sync(&a, &b);
+    let c = listed(&a, ids.director, &ids, "concurrent_edit").expect("listed");
+    assert!(
+        matches!(&c.key, ConflictKey::Member { member, field } if *member == ids.moa && field == "changed_at"),
+        "{:?}",
+        c.key
+    );
+    b.app
+        .settle_conflict(ids.director, ids.clinic, &c.key, &c.version, 0)
+        .expect("settles");
+    sync(&a, &b);
+    for r in [&a, &b] {
+        assert!(listed(r, ids.director, &ids, "concurrent_edit").is_none());
+    }
+    let history = a
+        .app
+        .member_history(ids.director, ids.clinic, ids.moa)
+        .expect("history");
+    assert!(
+        history
+            .iter()
+            .any(|h| h.message.starts_with("settle conflict member:"))
+    );
+}

@@ -78,7 +78,7 @@ pub fn manager_conflicts(
     secondary_candidates: &[ConflictValue],
 ) -> Vec<Conflict> {
     let mut out = Vec::new();
-    if primary_candidates.len() > 1 {
+    if differ(primary_candidates) {
         let primary = c.primary.to_string();
         out.push(Conflict {
             kind: ConflictKind::PrimaryManager,
@@ -97,7 +97,7 @@ pub fn manager_conflicts(
         .map(|s| s.to_string())
         .unwrap_or_default();
     let invalid_single = c.secondary.is_some() && c.effective_secondary().is_none();
-    if secondary_candidates.len() > 1 || invalid_single {
+    if differ(secondary_candidates) || invalid_single {
         let mut values: Vec<ConflictValue> = secondary_candidates
             .iter()
             .map(|v| ConflictValue {
@@ -122,12 +122,26 @@ pub fn manager_conflicts(
     out
 }
 
+/// Whether concurrent values of a register name different people (two replicas that set
+/// the same value apart agree: nothing to review).
+fn differ(candidates: &[ConflictValue]) -> bool {
+    candidates
+        .iter()
+        .any(|v| candidates.first().is_some_and(|f| f.value != v.value))
+}
+
 /// The entry kept when several live entries hold one PHN at one clinic.
 pub fn kept_entry<'a>(entries: impl IntoIterator<Item = &'a PanelEntry>) -> Option<&'a PanelEntry> {
     entries
         .into_iter()
         .filter(|e| e.removed.is_none())
         .min_by_key(|e| (e.added_at, e.id))
+}
+
+/// The order a clash's entries (and so its values) are listed in: the kept one first
+/// (earliest added, ties: lowest entry id), as [`kept_entry`] chooses.
+pub fn sort_clash_group(group: &mut [&PanelEntry]) {
+    group.sort_by_key(|e| (e.added_at, e.id));
 }
 
 /// One conflict per PHN that is on more than one live entry among `entries` (which may
@@ -142,7 +156,7 @@ pub fn panel_clashes(entries: &[PanelEntry]) -> Vec<Conflict> {
         if group.len() < 2 {
             continue;
         }
-        group.sort_by_key(|e| (e.added_at, e.id));
+        sort_clash_group(&mut group);
         let kept: EntryId = group[0].id;
         out.push(Conflict {
             kind: ConflictKind::PanelMembership,

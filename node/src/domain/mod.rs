@@ -17,6 +17,7 @@ mod tests;
 
 pub use conflict::{
     Conflict, ConflictKind, ConflictValue, kept_entry, manager_conflicts, panel_clashes,
+    sort_clash_group,
 };
 pub use delegation::{confirm_delegation, revoke_delegation, start_delegation};
 pub use error::{DomainError, FieldError};

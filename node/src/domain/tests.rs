@@ -724,6 +724,26 @@ fn concurrent_handovers_are_reported_with_the_kept_value() {
 }
 
 #[test]
+fn the_same_register_value_set_apart_is_no_conflict() {
+    // Two replicas both handed over to the same person, or both cleared the secondary.
+    let mut c = clinic();
+    c.primary = uid(DOCTOR);
+    c.secondary = None;
+    let cleared = ConflictValue {
+        value: String::new(),
+        ..cv(SECONDARY, DIRECTOR)
+    };
+    assert!(
+        manager_conflicts(
+            &c,
+            &[cv(DOCTOR, DIRECTOR), cv(DOCTOR, NP)],
+            &[cleared.clone(), cleared]
+        )
+        .is_empty()
+    );
+}
+
+#[test]
 fn an_invalid_secondary_after_a_merge_is_reported() {
     // One replica handed primary to the secondary while another kept them as secondary.
     let mut c = clinic();

@@ -43,7 +43,8 @@ pub const SECONDARY: &str = "secondary";
 const PROFILE: &str = "profile";
 const HOURS: &str = "hours";
 const LOCATIONS: &str = "locations";
-const MEMBERS: &str = "members";
+/// Root key of the map of member records.
+pub(super) const MEMBERS: &str = "members";
 const STATUSES: &str = "statuses";
 const DELEGATIONS: &str = "delegations";
 

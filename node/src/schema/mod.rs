@@ -10,6 +10,7 @@ pub mod account;
 pub mod clinic;
 pub mod common;
 pub mod panel;
+pub mod settle;
 
 #[cfg(test)]
 mod tests;
@@ -32,3 +33,4 @@ pub use panel::{
     entry_field_conflicts, read_entry, read_panel_provider, read_preferences, resolve_entry_field,
     write_entry, write_preferences,
 };
+pub use settle::ConflictedField;
