@@ -15,6 +15,7 @@ mod auth_pages;
 pub mod csrf;
 mod error;
 mod frame;
+mod panel;
 
 use std::collections::BTreeMap;
 
@@ -58,6 +59,7 @@ pub fn routes(app: App, secure_cookies: bool) -> Router {
         .route("/switch", get(auth_pages::switch))
         .route("/c/{clinic}", get(auth_pages::clinic_home))
         .route("/static/{file}", get(assets::serve))
+        .merge(panel::routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
 }
