@@ -5,6 +5,7 @@
 mod accounts;
 mod clock;
 mod conflicts;
+mod dashboard;
 mod demo;
 mod error;
 mod model;
@@ -18,11 +19,13 @@ use std::sync::Arc;
 pub use accounts::{LoginResult, MembershipInfo, SessionInfo, SignedIn, Workspace};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use conflicts::{ConflictKey, ConflictValueView, ConflictView};
+pub use dashboard::{ClinicDashboard, MonthActivity, ProviderSize};
 pub use demo::{DemoMember, DemoSetup};
 pub use error::{AppError, Problem};
 pub use model::{ClinicState, EntryState, Model, Projection, ReadModel};
 pub use panel::{
-    EntryUpdate, ImportReport, PanelPage, PanelQuery, PanelRow, PanelSort, PanelSummary,
+    EntryUpdate, ImportReport, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort,
+    PanelSummary, status_name,
 };
 pub use registry::{
     DelegationAction, HistoryView, InitClinic, InitResult, MemberAction, MemberView,

@@ -55,6 +55,15 @@ pub struct PanelRow {
     pub conflicting_fields: Vec<String>,
 }
 
+/// What a user who may see a panel may also do with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PanelAccess {
+    /// Add, edit, upload, set preferences: the provider and their active delegates.
+    pub edit: bool,
+    /// Remove a patient: those, and the clinic's account managers (who settle clashes).
+    pub remove: bool,
+}
+
 /// Panel size against the provider's wishes.
 #[derive(Debug, Clone, Serialize)]
 pub struct PanelSummary {
@@ -110,7 +119,7 @@ impl App {
 
     /// Who may see a panel: the provider, their active delegates, and the clinic's
     /// account managers (who settle clashes).
-    fn readable_panel(
+    pub(super) fn readable_panel(
         &self,
         who: UserId,
         clinic: ClinicId,
@@ -146,6 +155,22 @@ impl App {
                 "only the provider and staff they have endorsed can change this panel",
             ))
         }
+    }
+
+    /// Whether the user may see this panel (else the same error as every panel read), and
+    /// what they may change on it; pages use it to show only the forms that would work.
+    pub fn panel_access(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        provider: UserId,
+    ) -> Result<PanelAccess, AppError> {
+        let c = self.readable_panel(who, clinic, provider)?;
+        let edit = c.can_manage_panel(who, provider);
+        Ok(PanelAccess {
+            edit,
+            remove: edit || c.is_account_manager(who),
+        })
     }
 
     pub fn panel_page(
@@ -500,21 +525,45 @@ impl App {
         fhir: bool,
         bytes: &[u8],
     ) -> Result<ImportReport, AppError> {
-        let now = self.now();
-        let today = now.date();
+        let (rows, how) = self.parse_import(who, clinic, provider, fhir, bytes)?;
+        self.add_rows(who, clinic, provider, rows, how)
+    }
+
+    /// What [`App::import_panel`] would do with this file, storing nothing: every
+    /// problem (the same checks, the same messages) or the counts it would add, update
+    /// and leave alone. The upload page shows this before anyone presses "Store".
+    pub fn preview_import(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        provider: UserId,
+        fhir: bool,
+        bytes: &[u8],
+    ) -> Result<ImportReport, AppError> {
+        let (rows, how) = self.parse_import(who, clinic, provider, fhir, bytes)?;
+        let (_, report) = self.plan_rows(who, clinic, provider, rows, how)?;
+        Ok(report)
+    }
+
+    /// Reads and checks a CSV file or FHIR bundle for a panel the user may change.
+    fn parse_import(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        provider: UserId,
+        fhir: bool,
+        bytes: &[u8],
+    ) -> Result<(Vec<ImportRow>, HowAdded), AppError> {
+        let today = self.now().date();
         let c = self.writable_panel(who, clinic, provider)?;
         let resolve = |name: &str| status_by_name(&c, name);
-        let rows = if fhir {
-            crate::interop::fhir::parse_fhir_bundle(bytes, today, &resolve)?
+        if fhir {
+            let rows = crate::interop::fhir::parse_fhir_bundle(bytes, today, &resolve)?;
+            Ok((rows, HowAdded::FhirUpload))
         } else {
-            crate::interop::csv::parse_panel_csv(bytes, today, &resolve)?
-        };
-        let how = if fhir {
-            HowAdded::FhirUpload
-        } else {
-            HowAdded::CsvUpload
-        };
-        self.add_rows(who, clinic, provider, rows, how)
+            let rows = crate::interop::csv::parse_panel_csv(bytes, today, &resolve)?;
+            Ok((rows, HowAdded::CsvUpload))
+        }
     }
 
     /// Adds or updates many patients on one panel in one atomic, durable write. Rows the
@@ -528,9 +577,38 @@ impl App {
         rows: Vec<ImportRow>,
         how: HowAdded,
     ) -> Result<ImportReport, AppError> {
+        // Held from the check to the write, so a concurrent add of the same patient on
+        // this node cannot slip between them.
+        let _admission = self.inner.admission.lock();
+        let (writes, report) = self.plan_rows(who, clinic, provider, rows, how)?;
+        let ids: Vec<DocId> = writes.iter().map(|(id, _)| id.clone()).collect();
+        let by_id: std::collections::HashMap<DocId, PanelEntry> = writes.into_iter().collect();
+        let message = match how {
+            HowAdded::FhirUpload => "import FHIR bundle",
+            HowAdded::CsvUpload => "import CSV",
+            HowAdded::Manual | HowAdded::Match => "add patients",
+        };
+        self.store()
+            .change_many(who.0, message, &ids, |id, tx| match by_id.get(id) {
+                Some(entry) => schema::write_entry(tx, entry).map_err(AppError::from),
+                None => Err(AppError::Internal(format!("import lost track of {id}"))),
+            })?;
+        info!(clinic = %clinic, provider = %provider, added = report.added, updated = report.updated, unchanged = report.unchanged, "panel imported");
+        Ok(report)
+    }
+
+    /// The entries an import of `rows` would write, and its counts; or every problem
+    /// (rows whose patient is on another provider's panel here). Stores nothing.
+    fn plan_rows(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        provider: UserId,
+        rows: Vec<ImportRow>,
+        how: HowAdded,
+    ) -> Result<(Vec<(DocId, PanelEntry)>, ImportReport), AppError> {
         let now = self.now();
         self.writable_panel(who, clinic, provider)?;
-        let _admission = self.inner.admission.lock();
         let mut problems = Vec::new();
         let mut writes: Vec<(DocId, PanelEntry)> = Vec::new();
         let mut report = ImportReport::default();
@@ -618,20 +696,7 @@ impl App {
                 problems,
             });
         }
-        let ids: Vec<DocId> = writes.iter().map(|(id, _)| id.clone()).collect();
-        let by_id: std::collections::HashMap<DocId, PanelEntry> = writes.into_iter().collect();
-        let message = match how {
-            HowAdded::FhirUpload => "import FHIR bundle",
-            HowAdded::CsvUpload => "import CSV",
-            HowAdded::Manual | HowAdded::Match => "add patients",
-        };
-        self.store()
-            .change_many(who.0, message, &ids, |id, tx| match by_id.get(id) {
-                Some(entry) => schema::write_entry(tx, entry).map_err(AppError::from),
-                None => Err(AppError::Internal(format!("import lost track of {id}"))),
-            })?;
-        info!(clinic = %clinic, provider = %provider, added = report.added, updated = report.updated, unchanged = report.unchanged, "panel imported");
-        Ok(report)
+        Ok((writes, report))
     }
 
     /// The panel (entries not removed) as CSV or a FHIR Bundle.

@@ -828,3 +828,13 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn status_keys_round_trip_and_refuse_unknown_words() {
+    let custom = PatientStatus::Custom(crate::domain::StatusId::new());
+    for s in [PatientStatus::Active, PatientStatus::Inactive, custom] {
+        assert_eq!(PatientStatus::from_key(&s.key()), Some(s));
+    }
+    assert_eq!(PatientStatus::from_key("deceased"), None);
+    assert_eq!(PatientStatus::from_key(""), None);
+}

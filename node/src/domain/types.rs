@@ -164,6 +164,27 @@ pub enum PatientStatus {
     Custom(StatusId),
 }
 
+impl PatientStatus {
+    /// The status as one URL- and form-safe word: `active`, `inactive`, or the
+    /// clinic-defined status's id. The inverse of [`PatientStatus::from_key`].
+    pub fn key(&self) -> String {
+        match self {
+            Self::Active => "active".to_owned(),
+            Self::Inactive => "inactive".to_owned(),
+            Self::Custom(id) => id.to_string(),
+        }
+    }
+
+    /// Reads a [`PatientStatus::key`] (as a query parameter or form field carries it).
+    pub fn from_key(raw: &str) -> Option<Self> {
+        match raw.trim() {
+            "active" => Some(Self::Active),
+            "inactive" => Some(Self::Inactive),
+            other => other.parse::<StatusId>().ok().map(Self::Custom),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HowAdded {

@@ -16,6 +16,7 @@ pub mod csrf;
 mod error;
 mod frame;
 mod registry;
+mod panel;
 
 use std::collections::BTreeMap;
 
@@ -60,6 +61,7 @@ pub fn routes(app: App, secure_cookies: bool) -> Router {
         .route("/c/{clinic}", get(auth_pages::clinic_home))
         .route("/static/{file}", get(assets::serve))
         .merge(registry::routes())
+        .merge(panel::routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
 }

@@ -158,16 +158,8 @@ impl TryFrom<StatusRef> for PatientStatus {
 
 /// Parses the `status` query parameter: active, inactive, or a custom status id.
 fn status_param(raw: &str) -> Result<PatientStatus, AppError> {
-    match raw {
-        "active" => Ok(PatientStatus::Active),
-        "inactive" => Ok(PatientStatus::Inactive),
-        other => other
-            .parse::<Uuid>()
-            .map(|id| PatientStatus::Custom(StatusId(id)))
-            .map_err(|_| {
-                AppError::invalid("status", "use active, inactive, or a clinic status id")
-            }),
-    }
+    PatientStatus::from_key(raw)
+        .ok_or_else(|| AppError::invalid("status", "use active, inactive, or a clinic status id"))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
