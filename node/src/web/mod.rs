@@ -15,8 +15,8 @@ mod auth_pages;
 pub mod csrf;
 mod error;
 mod frame;
-mod registry;
 mod panel;
+mod registry;
 
 use std::collections::BTreeMap;
 

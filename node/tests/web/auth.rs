@@ -153,7 +153,7 @@ async fn temporary_password_must_be_changed_first() {
         .await;
     assert_eq!(r.location(), "/password");
     // Every other page sends them back to the password form.
-    let r = b.get(&format!("/c/{}", w.a)).await;
+    let r = b.get(&format!("/c/{}/dashboard", w.a)).await;
     assert_eq!(r.location(), "/password");
     let page = b.get("/password").await;
     assert!(page.ok().contains("temporary password"));
