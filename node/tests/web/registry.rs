@@ -21,6 +21,21 @@ fn input_value(page: &Page, name: &str) -> String {
     page.text[start..end].to_owned()
 }
 
+/// Posts the sign-in form from a fresh browser; the answer says whether it worked.
+async fn sign_in_with(w: &World, username: &str, password: &str) -> Page {
+    let mut b = w.browser();
+    let token = b.get("/login").await.csrf();
+    b.post_form(
+        "/login",
+        &[
+            ("csrf", token.as_str()),
+            ("username", username),
+            ("password", password),
+        ],
+    )
+    .await
+}
+
 /// A complete, valid clinic profile form with `phone` as given.
 fn profile(phone: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -363,18 +378,7 @@ async fn a_deactivated_member_is_refused_at_once() {
     // Their session ended: the next page sends them to sign in, and they cannot.
     let r = nguyen.get(&members).await;
     assert!(r.location().starts_with("/login"), "{}", r.location());
-    let mut again = w.browser();
-    let token = again.get("/login").await.csrf();
-    let r = again
-        .post_form(
-            "/login",
-            &[
-                ("csrf", token.as_str()),
-                ("username", "drnguyen"),
-                ("password", "demo-drnguyen-pw"),
-            ],
-        )
-        .await;
+    let r = sign_in_with(&w, "drnguyen", "demo-drnguyen-pw").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     // The member's page shows who did it and when.
@@ -408,18 +412,7 @@ async fn a_reset_password_is_shown_once_and_signs_in() {
     let page = b.get(&members).await;
     assert!(!page.ok().contains(&temp));
 
-    let mut nguyen = w.browser();
-    let token = nguyen.get("/login").await.csrf();
-    let r = nguyen
-        .post_form(
-            "/login",
-            &[
-                ("csrf", token.as_str()),
-                ("username", "drnguyen"),
-                ("password", temp.as_str()),
-            ],
-        )
-        .await;
+    let r = sign_in_with(&w, "drnguyen", temp.as_str()).await;
     assert_eq!(r.location(), "/password");
 }
 
@@ -455,18 +448,7 @@ async fn a_new_member_gets_a_temporary_password_and_names_are_escaped() {
     assert!(!html.contains("<script>alert(1)"));
     assert!(html.contains("<tr id=\"member-xss.person\">"));
     // Activated at once: they can sign in with the temporary password.
-    let mut them = w.browser();
-    let token = them.get("/login").await.csrf();
-    let r = them
-        .post_form(
-            "/login",
-            &[
-                ("csrf", token.as_str()),
-                ("username", "xss.person"),
-                ("password", temp.as_str()),
-            ],
-        )
-        .await;
+    let r = sign_in_with(&w, "xss.person", temp.as_str()).await;
     assert_eq!(r.location(), "/password");
 
     // A form without a role is shown again with the message by the field, values kept.

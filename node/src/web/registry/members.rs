@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Done, HistoryRow, Input, done, history_rows, unprocessable, when};
+use super::{ActionForm, Done, HistoryRow, Input, done, history_rows, unprocessable, when};
 use crate::app::{AppError, MemberAction, MemberView};
 use crate::domain::{MemberState, Role, UserId};
 use crate::web::csrf::CsrfForm;
@@ -328,12 +328,6 @@ async fn show_add_errors(
     Ok(unprocessable(render(&MembersPage::new(
         frame, &members, &form, errors,
     ))))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ActionForm {
-    #[serde(default)]
-    action: String,
 }
 
 /// `POST /c/{clinic}/members/{user}/action`: approve, decline, activate or deactivate.
