@@ -403,6 +403,12 @@ fn concurrent_handovers_are_settled_by_the_primary_choosing_one() {
             .shown
             .starts_with(other_name(&a, other).as_str())
     );
+    // The secondary manages the clinic too, but who manages it is the primary's to settle.
+    assert!(matches!(
+        a.app
+            .settle_conflict(ids.moa, ids.clinic, &c.key, &c.version, chosen),
+        Err(AppError::Forbidden(_))
+    ));
     a.app
         .settle_conflict(primary, ids.clinic, &c.key, &c.version, chosen)
         .expect("the primary hands over by choosing");

@@ -381,9 +381,10 @@ async fn a_deactivated_member_is_refused_at_once() {
     let r = sign_in_with(&w, "drnguyen", "demo-drnguyen-pw").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
-    // The member's page shows who did it and when.
+    // The member's page shows who did it and when, and the way back.
     let page = b.get(&format!("{members}/{}", w.id("drnguyen"))).await;
     let html = page.ok();
+    assert!(html.contains(">Activate</button>"));
     assert!(html.contains("deactivate member Dr. Minh Nguyen"), "{html}");
     assert!(html.contains("<td>Dana Whitford</td>"));
 }
@@ -400,6 +401,7 @@ async fn a_reset_password_is_shown_once_and_signs_in() {
             &[],
         )
         .await;
+    assert_page_headers(&r);
     let html = r.ok();
     assert!(html.contains("expires in 48 hours"));
     assert!(html.contains("changed at the first sign-in"));

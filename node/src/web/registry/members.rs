@@ -448,6 +448,7 @@ pub async fn handover(
 struct MemberPage {
     layout: Layout,
     base: String,
+    manager: bool,
     member: MemberRow,
     /// `None` when the viewer may not see it (only managers and the member may).
     history: Option<Vec<HistoryRow>>,
@@ -483,6 +484,7 @@ pub async fn member(
         .collect();
     Ok(render(&MemberPage {
         base: frame.base(),
+        manager: frame.layout.is_manager(),
         member: row(view, &names, who),
         history: history.map(|h| history_rows(h, &ids)),
         layout: frame.layout.with_section("members"),
