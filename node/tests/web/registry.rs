@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use attach::app::App;
+use attach::app::{App, EntryUpdate, PanelQuery};
 use attach::domain::PatientStatus;
 use axum::http::StatusCode;
 
@@ -720,4 +720,89 @@ async fn a_settled_conflict_leaves_the_page() {
     // The other replica agrees once it has the settlement.
     other.merge_all_from(&w.app).unwrap();
     assert!(other.conflicts(w.id("director"), w.a).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_field_edited_apart_shows_both_sides_and_their_authors_until_settled() {
+    let w = World::new("reg-conflict-field");
+    let dir = TempDir::new("reg-conflict-field-b");
+    let other = App::open_at(&dir.0, 8, 30, Arc::new(w.clock.clone())).unwrap();
+    other.merge_all_from(&w.app).unwrap();
+    let (patel, moa) = (w.id("drpatel"), w.id("moa.chen"));
+    let query = PanelQuery {
+        limit: 1,
+        ..Default::default()
+    };
+    let entry = w.app.panel_page(patel, w.a, patel, &query).unwrap().rows[0]
+        .entry
+        .clone();
+    for (app, who, phone) in [
+        (&w.app, patel, "250-555-0101"),
+        (&other, moa, "250-555-0102"),
+    ] {
+        let mut details = entry.details.clone();
+        details.contact.phone = phone.to_owned();
+        let update = EntryUpdate {
+            details: Some(details),
+            ..Default::default()
+        };
+        app.update_entry(who, w.a, patel, entry.id, update).unwrap();
+    }
+    w.app.merge_all_from(&other).unwrap();
+
+    let mut b = w.signed_in("director").await;
+    let page_url = format!("/c/{}/conflicts", w.a);
+    let page = b.get(&page_url).await;
+    let html = page.ok();
+    assert!(html.contains(&format!(
+        "{}, {} on the panel of Dr. Anika Patel: phone",
+        entry.details.family_name, entry.details.given_names
+    )));
+    for text in [
+        "250-555-0101",
+        "250-555-0102",
+        "<td>Dr. Anika Patel</td>",
+        "<td>Grace Chen</td>",
+    ] {
+        assert!(html.contains(text), "{text}");
+    }
+    assert_eq!(html.matches("Kept now").count(), 1);
+    // Keep the side not kept now.
+    let kept_first = html.find("Kept now").unwrap() < html.find("Not kept").unwrap();
+    let chosen = if kept_first { "1" } else { "0" };
+    let key = input_value(&page, "key");
+    let version = input_value(&page, "version");
+    let r = b
+        .submit(
+            &page_url,
+            &format!("{page_url}/settle"),
+            &[
+                ("key", key.as_str()),
+                ("version", version.as_str()),
+                ("chosen", chosen),
+            ],
+        )
+        .await;
+    assert_eq!(r.location(), format!("{page_url}?done=settled"));
+    assert!(
+        b.get(&page_url)
+            .await
+            .ok()
+            .contains("There are no conflicts to review.")
+    );
+    let now = w.app.entry(patel, w.a, patel, entry.id).unwrap();
+    assert!(now.conflicting_fields.is_empty());
+    // Settling twice (an old page) is refused.
+    let r = b
+        .submit(
+            &page_url,
+            &format!("{page_url}/settle"),
+            &[
+                ("key", key.as_str()),
+                ("version", version.as_str()),
+                ("chosen", chosen),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
 }
