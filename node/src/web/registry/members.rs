@@ -376,12 +376,7 @@ pub async fn reset_password(
         .app
         .run(move |app| {
             let password = app.reset_password(who, clinic, member)?;
-            let view = app
-                .members(who, clinic)?
-                .into_iter()
-                .find(|m| m.membership.user == member)
-                .ok_or_else(|| AppError::not_found("member"))?;
-            Ok((view, password))
+            Ok((app.member(who, clinic, member)?, password))
         })
         .await?;
     let heading = format!("New temporary password for {}", view.display_name);
@@ -461,23 +456,19 @@ pub async fn member(
     Path((_, member)): Path<(String, UserId)>,
 ) -> Result<Response, WebError> {
     let (who, clinic) = (frame.who.user, frame.clinic);
-    let (members, history) = web
+    let (view, members, history) = web
         .app
         .run(move |app| {
-            let members = app.members(who, clinic)?;
+            let view = app.member(who, clinic, member)?;
             let history = match app.member_history(who, clinic, member) {
                 Ok(h) => Some(h),
                 Err(AppError::Forbidden(_)) => None,
                 Err(e) => return Err(e),
             };
-            Ok((members, history))
+            Ok((view, app.members(who, clinic)?, history))
         })
         .await?;
     let names = names(&members);
-    let view = members
-        .iter()
-        .find(|m| m.membership.user == member)
-        .ok_or_else(|| WebError::App(AppError::not_found("member")))?;
     let ids: HashMap<String, String> = names
         .iter()
         .map(|(id, name)| (id.to_string(), name.clone()))
@@ -485,7 +476,7 @@ pub async fn member(
     Ok(render(&MemberPage {
         base: frame.base(),
         manager: frame.layout.is_manager(),
-        member: row(view, &names, who),
+        member: row(&view, &names, who),
         history: history.map(|h| history_rows(h, &ids)),
         layout: frame.layout.with_section("members"),
     }))
