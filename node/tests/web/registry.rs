@@ -11,14 +11,17 @@ use super::{Page, TempDir, World, assert_page_headers};
 
 /// The `value` of the first input named `name` on the page.
 fn input_value(page: &Page, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .text
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} field: {}", page.text))
+    text_after(&page.text, &format!("name=\"{name}\" value=\""), '"')
+}
+
+/// The text after the first `marker` on the page, up to `end`.
+fn text_after(html: &str, marker: &str, end: char) -> String {
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker}: {html}"))
         + marker.len();
-    let end = page.text[start..].find('"').unwrap() + start;
-    page.text[start..end].to_owned()
+    let stop = html[start..].find(end).unwrap() + start;
+    html[start..stop].to_owned()
 }
 
 /// Posts the sign-in form from a fresh browser; the answer says whether it worked.
@@ -405,10 +408,7 @@ async fn a_reset_password_is_shown_once_and_signs_in() {
     let html = r.ok();
     assert!(html.contains("expires in 48 hours"));
     assert!(html.contains("changed at the first sign-in"));
-    let marker = "id=\"temporary-password\">";
-    let start = html.find(marker).unwrap() + marker.len();
-    let end = html[start..].find('<').unwrap() + start;
-    let temp = html[start..end].to_owned();
+    let temp = text_after(html, "id=\"temporary-password\">", '<');
     assert!(temp.len() >= 12, "{temp}");
     // Not anywhere else afterwards.
     let page = b.get(&members).await;
@@ -439,11 +439,7 @@ async fn a_new_member_gets_a_temporary_password_and_names_are_escaped() {
     let html = r.ok();
     assert!(html.contains("id=\"temporary-password\""));
     assert!(!html.contains("<script>alert(1)"));
-    let temp = {
-        let marker = "id=\"temporary-password\">";
-        let start = html.find(marker).unwrap() + marker.len();
-        html[start..html[start..].find('<').unwrap() + start].to_owned()
-    };
+    let temp = text_after(html, "id=\"temporary-password\">", '<');
     let page = b.get(&members).await;
     let html = page.ok();
     assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
@@ -549,11 +545,7 @@ async fn statuses_are_created_described_and_retired() {
     assert!(html.contains("Moving to another clinic"));
     assert!(html.contains("by Dana Whitford"));
     assert!(html.contains("create patient status Transferring"));
-    let id = {
-        let marker = "<tr id=\"status-";
-        let start = html.find(marker).unwrap() + marker.len();
-        html[start..start + 36].to_owned()
-    };
+    let id = text_after(html, "<tr id=\"status-", '"');
 
     // A duplicate name is refused by its field, the typed definition kept.
     let r = b
@@ -604,11 +596,7 @@ async fn delegations_are_started_confirmed_and_revoked_through_forms() {
     let html = page.ok();
     assert!(html.contains("Waiting for your confirmation"));
     assert!(html.contains("Awaits your confirmation"));
-    let id = {
-        let marker = "<tr id=\"delegation-";
-        let start = html.find(marker).unwrap() + marker.len();
-        html[start..start + 36].to_owned()
-    };
+    let id = text_after(html, "<tr id=\"delegation-", '"');
     // Dr. Nguyen sees it as waiting for someone else, with no confirm button.
     let mut nguyen = w.signed_in("drnguyen").await;
     let page = nguyen.get(&page_url).await;
