@@ -256,73 +256,33 @@ impl App {
     ) -> Result<(), AppError> {
         let c = self.member_clinic(who, clinic)?;
         require_manager(&c, who)?;
-        match key {
-            ConflictKey::Panel { entries } => {
-                self.settle_panel_clash(who, clinic, key, entries, version, chosen)?;
-            }
-            ConflictKey::Primary | ConflictKey::Secondary => {
-                if who != c.primary {
-                    return Err(AppError::forbidden(
-                        "only the primary account manager settles who manages the clinic",
-                    ));
-                }
-                let primary = *key == ConflictKey::Primary;
-                let register = if primary {
-                    schema::PRIMARY
-                } else {
-                    schema::SECONDARY
-                };
-                let field = ConflictedField::Register(register);
-                self.settle_field(
-                    who,
-                    clinic_doc(clinic)?,
-                    key,
-                    field,
-                    version,
-                    chosen,
-                    |tx, chosen| {
-                        // An empty value is a cleared secondary.
-                        let to: Option<UserId> = match chosen.value.as_str() {
-                            "" if !primary => None,
-                            value => Some(value.parse().map_err(|_| {
-                                AppError::Conflict("this value does not name a person".to_owned())
-                            })?),
-                        };
-                        let current = schema::read_clinic(tx)?;
-                        match to {
-                            Some(to) if primary && to != current.primary => {
-                                let change = domain::handover_primary(&current, who, to)?;
-                                schema::write_secondary(tx, change.secondary)?;
-                            }
-                            _ if primary => {}
-                            to => {
-                                domain::set_secondary(&current, who, to)?;
-                            }
-                        }
-                        Ok(())
-                    },
-                )?;
-            }
-            ConflictKey::Member { member, field } => {
-                let target = ConflictedField::Member {
+        if let ConflictKey::Panel { entries } = key {
+            self.settle_panel_clash(who, clinic, key, entries, version, chosen)?;
+            info!(clinic = %clinic, conflict = %key, "conflict settled");
+            return Ok(());
+        }
+        let managers = matches!(key, ConflictKey::Primary | ConflictKey::Secondary);
+        if managers && who != c.primary {
+            return Err(AppError::forbidden(
+                "only the primary account manager settles who manages the clinic",
+            ));
+        }
+        let (doc, field) = match key {
+            ConflictKey::Primary => (
+                clinic_doc(clinic)?,
+                ConflictedField::Register(schema::PRIMARY),
+            ),
+            ConflictKey::Secondary => (
+                clinic_doc(clinic)?,
+                ConflictedField::Register(schema::SECONDARY),
+            ),
+            ConflictKey::Member { member, field } => (
+                clinic_doc(clinic)?,
+                ConflictedField::Member {
                     member: *member,
                     field,
-                };
-                self.settle_field(
-                    who,
-                    clinic_doc(clinic)?,
-                    key,
-                    target,
-                    version,
-                    chosen,
-                    |_, _| Ok(()),
-                )?;
-                if (field == "state" || field == MEMBER_RECORD)
-                    && !self.has_active_membership(*member)
-                {
-                    self.end_sessions(*member)?;
-                }
-            }
+                },
+            ),
             ConflictKey::Entry { entry, field } => {
                 let provider = self
                     .model()
@@ -331,17 +291,26 @@ impl App {
                     .filter(|s| s.entry.clinic == clinic)
                     .map(|s| s.entry.provider)
                     .ok_or_else(|| AppError::not_found("patient entry"))?;
-                let target = ConflictedField::Entry(field);
-                self.settle_field(
-                    who,
-                    entry_doc(provider, *entry)?,
-                    key,
-                    target,
-                    version,
-                    chosen,
-                    |_, _| Ok(()),
-                )?;
+                (entry_doc(provider, *entry)?, ConflictedField::Entry(field))
             }
+            // Settled above, by removing entries.
+            ConflictKey::Panel { .. } => return Err(changed_meanwhile()),
+        };
+        let primary = *key == ConflictKey::Primary;
+        self.settle_field(who, doc, key, field, version, chosen, |tx, chosen| {
+            if managers {
+                check_manager_choice(tx, who, primary, chosen)
+            } else {
+                Ok(())
+            }
+        })?;
+        // A membership settled to a state that ends the person's last active one ends
+        // their sessions, as deactivating them would.
+        if let ConflictKey::Member { member, field } = key
+            && (field == "state" || field == MEMBER_RECORD)
+            && !self.has_active_membership(*member)
+        {
+            self.end_sessions(*member)?;
         }
         info!(clinic = %clinic, conflict = %key, "conflict settled");
         Ok(())
@@ -447,6 +416,36 @@ impl App {
         })?;
         Ok(())
     }
+}
+
+/// Choosing a side of a manager register is a handover (primary) or an assignment
+/// (secondary): the same rules apply. An empty value is a cleared secondary.
+fn check_manager_choice(
+    tx: &mut automerge::transaction::Transaction<'_>,
+    who: UserId,
+    primary: bool,
+    chosen: &schema::Candidate,
+) -> Result<(), AppError> {
+    let to: Option<UserId> = match chosen.value.as_str() {
+        "" if !primary => None,
+        value => Some(
+            value
+                .parse()
+                .map_err(|_| AppError::Conflict("this value does not name a person".to_owned()))?,
+        ),
+    };
+    let current = schema::read_clinic(tx)?;
+    match to {
+        Some(to) if primary && to != current.primary => {
+            let change = domain::handover_primary(&current, who, to)?;
+            schema::write_secondary(tx, change.secondary)?;
+        }
+        _ if primary => {}
+        to => {
+            domain::set_secondary(&current, who, to)?;
+        }
+    }
+    Ok(())
 }
 
 fn view(model: &Model, key: ConflictKey, c: Conflict) -> ConflictView {

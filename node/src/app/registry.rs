@@ -185,6 +185,21 @@ impl App {
             .collect())
     }
 
+    /// One member of the clinic, as [`App::members`] shows them.
+    pub fn member(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        member: UserId,
+    ) -> Result<MemberView, AppError> {
+        let c = self.member_clinic(who, clinic)?;
+        let m = c
+            .members
+            .get(&member)
+            .ok_or_else(|| AppError::not_found("member"))?;
+        Ok(member_view(&c, m, self.model().accounts.get(&member)))
+    }
+
     /// An account manager adds a person: a new account (with a temporary password,
     /// returned once) or an existing user by username. The membership starts approved;
     /// activating it lets them sign in here.

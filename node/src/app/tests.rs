@@ -83,16 +83,22 @@ fn sync(a: &Replica, b: &Replica) {
     b.app.merge_all_from(&a.app).expect("a → b");
 }
 
-#[test]
-fn concurrent_handovers_leave_one_primary_and_a_conflict_to_review() {
-    let (_clock, a, b, ids) = two_replicas();
+/// The director hands the primary role to Dr. Patel on `a` and to Dr. Nguyen on `b`,
+/// apart; then the replicas sync.
+fn handovers_apart(a: &Replica, b: &Replica, ids: &ClinicIds) {
     a.app
         .handover_primary(ids.director, ids.clinic, ids.patel)
         .expect("a");
     b.app
         .handover_primary(ids.director, ids.clinic, ids.nguyen)
         .expect("b");
-    sync(&a, &b);
+    sync(a, b);
+}
+
+#[test]
+fn concurrent_handovers_leave_one_primary_and_a_conflict_to_review() {
+    let (_clock, a, b, ids) = two_replicas();
+    handovers_apart(&a, &b, &ids);
     let pa = a.app.clinic(ids.director, ids.clinic).expect("a").primary;
     let pb = b.app.clinic(ids.director, ids.clinic).expect("b").primary;
     assert_eq!(pa, pb, "both replicas settle on one primary");
@@ -129,10 +135,16 @@ fn concurrent_handovers_leave_one_primary_and_a_conflict_to_review() {
     ));
 }
 
-#[test]
-fn one_patient_added_to_two_panels_apart_is_kept_once_and_reported() {
-    let (clock, a, b, ids) = two_replicas();
-    let person = demo_data::patients(99, 1, demo_data::fixture_today()).remove(0);
+/// One new patient (from `seed`) added to Dr. Patel's panel on replica `a` and, five
+/// minutes later and apart, to Dr. Nguyen's on replica `b`; not yet synced.
+fn one_patient_on_two_panels(
+    clock: &ManualClock,
+    a: &Replica,
+    b: &Replica,
+    ids: &ClinicIds,
+    seed: u64,
+) -> (crate::domain::PanelEntry, crate::domain::PanelEntry) {
+    let person = demo_data::patients(seed, 1, demo_data::fixture_today()).remove(0);
     let on_a = a
         .app
         .add_patient(
@@ -154,6 +166,13 @@ fn one_patient_added_to_two_panels_apart_is_kept_once_and_reported() {
             PatientStatus::Active,
         )
         .expect("b adds: it cannot know");
+    (on_a, on_b)
+}
+
+#[test]
+fn one_patient_added_to_two_panels_apart_is_kept_once_and_reported() {
+    let (clock, a, b, ids) = two_replicas();
+    let (on_a, on_b) = one_patient_on_two_panels(&clock, &a, &b, &ids, 99);
     let sizes_before = (
         a.app
             .panel_summary(ids.patel, ids.clinic, ids.patel)
@@ -214,40 +233,36 @@ fn one_patient_added_to_two_panels_apart_is_kept_once_and_reported() {
     }
 }
 
+/// The first patient on Dr. Patel's panel, whose phone Dr. Patel changes on replica `a`
+/// and the endorsed MOA on replica `b`, apart (not yet synced).
+fn phone_edited_apart(a: &Replica, b: &Replica, ids: &ClinicIds) -> crate::domain::PanelEntry {
+    let query = PanelQuery {
+        limit: 1,
+        ..Default::default()
+    };
+    let page = a
+        .app
+        .panel_page(ids.patel, ids.clinic, ids.patel, &query)
+        .expect("page");
+    let entry = page.rows[0].entry.clone();
+    for (r, who, phone) in [(a, ids.patel, "250-555-0001"), (b, ids.moa, "250-555-0002")] {
+        let mut details = entry.details.clone();
+        details.contact.phone = phone.to_owned();
+        let update = EntryUpdate {
+            details: Some(details),
+            ..Default::default()
+        };
+        r.app
+            .update_entry(who, ids.clinic, ids.patel, entry.id, update)
+            .expect("edit");
+    }
+    entry
+}
+
 #[test]
 fn concurrent_edits_of_one_field_converge_and_are_listed() {
     let (_clock, a, b, ids) = two_replicas();
-    let page = a
-        .app
-        .panel_page(
-            ids.patel,
-            ids.clinic,
-            ids.patel,
-            &PanelQuery {
-                limit: 1,
-                ..Default::default()
-            },
-        )
-        .expect("page");
-    let entry = page.rows[0].entry.clone();
-    let edit = |r: &Replica, who: UserId, phone: &str| {
-        let mut details = entry.details.clone();
-        details.contact.phone = phone.to_owned();
-        r.app
-            .update_entry(
-                who,
-                ids.clinic,
-                ids.patel,
-                entry.id,
-                EntryUpdate {
-                    details: Some(details),
-                    ..Default::default()
-                },
-            )
-            .expect("edit");
-    };
-    edit(&a, ids.patel, "250-555-0001");
-    edit(&b, ids.moa, "250-555-0002"); // the endorsed MOA, on the other replica
+    let entry = phone_edited_apart(&a, &b, &ids);
     // A different field edited apart merges without a clash.
     b.app
         .update_entry(
@@ -314,35 +329,7 @@ fn listed(r: &Replica, who: UserId, ids: &ClinicIds, kind: &str) -> Option<Confl
 #[test]
 fn a_settled_field_clash_is_gone_on_both_replicas_with_the_chosen_value() {
     let (_clock, a, b, ids) = two_replicas();
-    let entry = a
-        .app
-        .panel_page(
-            ids.patel,
-            ids.clinic,
-            ids.patel,
-            &PanelQuery {
-                limit: 1,
-                ..Default::default()
-            },
-        )
-        .expect("page")
-        .rows[0]
-        .entry
-        .clone();
-    for (r, who, phone) in [
-        (&a, ids.patel, "250-555-0001"),
-        (&b, ids.moa, "250-555-0002"),
-    ] {
-        let mut details = entry.details.clone();
-        details.contact.phone = phone.to_owned();
-        let update = EntryUpdate {
-            details: Some(details),
-            ..Default::default()
-        };
-        r.app
-            .update_entry(who, ids.clinic, ids.patel, entry.id, update)
-            .expect("edit");
-    }
+    let entry = phone_edited_apart(&a, &b, &ids);
     sync(&a, &b);
     let c = listed(&a, ids.director, &ids, "concurrent_edit").expect("listed");
     assert_eq!(
@@ -397,13 +384,7 @@ fn a_settled_field_clash_is_gone_on_both_replicas_with_the_chosen_value() {
 #[test]
 fn concurrent_handovers_are_settled_by_the_primary_choosing_one() {
     let (_clock, a, b, ids) = two_replicas();
-    a.app
-        .handover_primary(ids.director, ids.clinic, ids.patel)
-        .expect("a");
-    b.app
-        .handover_primary(ids.director, ids.clinic, ids.nguyen)
-        .expect("b");
-    sync(&a, &b);
+    handovers_apart(&a, &b, &ids);
     let primary = a.app.clinic(ids.director, ids.clinic).expect("a").primary;
     let other = if primary == ids.patel {
         ids.nguyen
@@ -422,6 +403,12 @@ fn concurrent_handovers_are_settled_by_the_primary_choosing_one() {
             .shown
             .starts_with(other_name(&a, other).as_str())
     );
+    // The secondary manages the clinic too, but who manages it is the primary's to settle.
+    assert!(matches!(
+        a.app
+            .settle_conflict(ids.moa, ids.clinic, &c.key, &c.version, chosen),
+        Err(AppError::Forbidden(_))
+    ));
     a.app
         .settle_conflict(primary, ids.clinic, &c.key, &c.version, chosen)
         .expect("the primary hands over by choosing");
@@ -439,28 +426,7 @@ fn other_name(r: &Replica, user: UserId) -> String {
 #[test]
 fn a_patient_on_two_panels_is_settled_by_keeping_the_chosen_entry() {
     let (clock, a, b, ids) = two_replicas();
-    let person = demo_data::patients(98, 1, demo_data::fixture_today()).remove(0);
-    let on_a = a
-        .app
-        .add_patient(
-            ids.patel,
-            ids.clinic,
-            ids.patel,
-            person.clone(),
-            PatientStatus::Active,
-        )
-        .expect("a adds");
-    clock.advance(time::Duration::minutes(5));
-    let on_b = b
-        .app
-        .add_patient(
-            ids.nguyen,
-            ids.clinic,
-            ids.nguyen,
-            person,
-            PatientStatus::Active,
-        )
-        .expect("b adds");
+    let (on_a, on_b) = one_patient_on_two_panels(&clock, &a, &b, &ids, 98);
     sync(&a, &b);
     let c = listed(&a, ids.director, &ids, "panel_membership").expect("listed");
     let mut entries = vec![on_a.id, on_b.id];

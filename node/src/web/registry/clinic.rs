@@ -5,14 +5,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use time::Time;
 
-use super::{Done, HistoryRow, Input, done, history_rows, unprocessable};
+use super::{Done, HistoryRow, Input, clinic_page, done, history_rows};
 use crate::app::{AppError, HistoryView};
 use crate::domain::{Address, Clinic, ClinicProfile, DayHours, DomainError, Location, LocationId};
 use crate::web::csrf::CsrfForm;
-use crate::web::error::{WebError, render};
+use crate::web::error::WebError;
 use crate::web::frame::{Frame, Layout};
 use crate::web::{FieldErrors, Web};
 
@@ -354,19 +355,11 @@ impl ClinicPage {
     }
 }
 
-async fn load(web: &Web, frame: &Frame) -> Result<(Clinic, Vec<HistoryView>), WebError> {
-    let (who, clinic) = (frame.who.user, frame.clinic);
-    Ok(web
-        .app
-        .run(move |app| Ok((app.clinic(who, clinic)?, app.clinic_history(who, clinic)?)))
-        .await?)
-}
-
 async fn retry(web: &Web, frame: Frame, retry: Retry) -> Result<Response, WebError> {
-    let (clinic, history) = load(web, &frame).await?;
-    Ok(unprocessable(render(&ClinicPage::new(
-        frame, &clinic, history, retry,
-    ))))
+    clinic_page(web, frame, StatusCode::UNPROCESSABLE_ENTITY, |f, c, h| {
+        ClinicPage::new(f, c, h, retry)
+    })
+    .await
 }
 
 /// `/c/{clinic}/clinic`
@@ -375,15 +368,12 @@ pub async fn page(
     frame: Frame,
     Query(q): Query<Done>,
 ) -> Result<Response, WebError> {
-    let (clinic, history) = load(&web, &frame).await?;
     let mut frame = frame;
     frame.layout = frame.layout.with_notice(q.notice(NOTICES));
-    Ok(render(&ClinicPage::new(
-        frame,
-        &clinic,
-        history,
-        Retry::None,
-    )))
+    clinic_page(&web, frame, StatusCode::OK, |f, c, h| {
+        ClinicPage::new(f, c, h, Retry::None)
+    })
+    .await
 }
 
 /// `POST /c/{clinic}/clinic`: save the profile and opening hours.

@@ -39,11 +39,14 @@ pub struct ConflictBlock {
     pub sides: Vec<SideRow>,
     /// Settling means removing the other entries (patient on several panels).
     pub removes: bool,
+    /// Who manages the clinic is settled by the primary only.
+    pub can_settle: bool,
 }
 
-fn block(n: usize, c: ConflictView) -> ConflictBlock {
+fn block(n: usize, c: ConflictView, primary: bool) -> ConflictBlock {
     ConflictBlock {
         n,
+        can_settle: primary || !matches!(c.key, ConflictKey::Primary | ConflictKey::Secondary),
         removes: matches!(c.key, ConflictKey::Panel { .. }),
         key: c.key.to_string(),
         version: c.version,
@@ -85,13 +88,21 @@ pub async fn page(
     Query(q): Query<Done>,
 ) -> Result<Response, WebError> {
     let (who, clinic) = (frame.who.user, frame.clinic);
-    let list = web.app.run(move |app| app.conflicts(who, clinic)).await?;
+    let (list, primary) = web
+        .app
+        .run(move |app| {
+            Ok((
+                app.conflicts(who, clinic)?,
+                app.clinic(who, clinic)?.primary == who,
+            ))
+        })
+        .await?;
     Ok(render(&ConflictsPage {
         base: frame.base(),
         conflicts: list
             .into_iter()
             .enumerate()
-            .map(|(n, c)| block(n, c))
+            .map(|(n, c)| block(n, c, primary))
             .collect(),
         layout: frame
             .layout

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Done, done, when};
+use super::{ActionForm, Done, done, when};
 use crate::app::{DelegationAction, MemberView};
 use crate::domain::{Clinic, DelegationId, DelegationState, MemberState, Side, UserId};
 use crate::web::Web;
@@ -187,12 +187,6 @@ pub async fn start(
         .run(move |app| app.start_delegation(who, clinic, provider, delegate))
         .await?;
     Ok(done(&frame, "delegations", "started"))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ActionForm {
-    #[serde(default)]
-    action: String,
 }
 
 /// `POST /c/{clinic}/delegations/{delegation}`: confirm or revoke.

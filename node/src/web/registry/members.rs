@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Done, HistoryRow, Input, done, history_rows, unprocessable, when};
+use super::{ActionForm, Done, HistoryRow, Input, done, history_rows, unprocessable, when};
 use crate::app::{AppError, MemberAction, MemberView};
 use crate::domain::{MemberState, Role, UserId};
 use crate::web::csrf::CsrfForm;
@@ -330,12 +330,6 @@ async fn show_add_errors(
     ))))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ActionForm {
-    #[serde(default)]
-    action: String,
-}
-
 /// `POST /c/{clinic}/members/{user}/action`: approve, decline, activate or deactivate.
 pub async fn action(
     State(web): State<Web>,
@@ -382,12 +376,7 @@ pub async fn reset_password(
         .app
         .run(move |app| {
             let password = app.reset_password(who, clinic, member)?;
-            let view = app
-                .members(who, clinic)?
-                .into_iter()
-                .find(|m| m.membership.user == member)
-                .ok_or_else(|| AppError::not_found("member"))?;
-            Ok((view, password))
+            Ok((app.member(who, clinic, member)?, password))
         })
         .await?;
     let heading = format!("New temporary password for {}", view.display_name);
@@ -454,6 +443,7 @@ pub async fn handover(
 struct MemberPage {
     layout: Layout,
     base: String,
+    manager: bool,
     member: MemberRow,
     /// `None` when the viewer may not see it (only managers and the member may).
     history: Option<Vec<HistoryRow>>,
@@ -466,30 +456,27 @@ pub async fn member(
     Path((_, member)): Path<(String, UserId)>,
 ) -> Result<Response, WebError> {
     let (who, clinic) = (frame.who.user, frame.clinic);
-    let (members, history) = web
+    let (view, members, history) = web
         .app
         .run(move |app| {
-            let members = app.members(who, clinic)?;
+            let view = app.member(who, clinic, member)?;
             let history = match app.member_history(who, clinic, member) {
                 Ok(h) => Some(h),
                 Err(AppError::Forbidden(_)) => None,
                 Err(e) => return Err(e),
             };
-            Ok((members, history))
+            Ok((view, app.members(who, clinic)?, history))
         })
         .await?;
     let names = names(&members);
-    let view = members
-        .iter()
-        .find(|m| m.membership.user == member)
-        .ok_or_else(|| WebError::App(AppError::not_found("member")))?;
     let ids: HashMap<String, String> = names
         .iter()
         .map(|(id, name)| (id.to_string(), name.clone()))
         .collect();
     Ok(render(&MemberPage {
         base: frame.base(),
-        member: row(view, &names, who),
+        manager: frame.layout.is_manager(),
+        member: row(&view, &names, who),
         history: history.map(|h| history_rows(h, &ids)),
         layout: frame.layout.with_section("members"),
     }))

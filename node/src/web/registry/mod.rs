@@ -20,8 +20,10 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::Web;
+use super::error::WebError;
 use super::frame::Frame;
 use crate::app::HistoryView;
+use crate::domain::Clinic;
 
 pub fn routes() -> Router<Web> {
     Router::new()
@@ -71,6 +73,39 @@ impl Done {
             .find(|(key, _)| *key == self.done)
             .map(|(_, message)| *message)
     }
+}
+
+/// A button's form that names what to do (`approve`, `confirm`, `revoke` …).
+#[derive(Debug, Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    action: String,
+}
+
+/// The clinic and the history of its details, which the clinic and statuses pages show.
+async fn clinic_and_history(
+    web: &Web,
+    frame: &Frame,
+) -> Result<(Clinic, Vec<HistoryView>), WebError> {
+    let (who, clinic) = (frame.who.user, frame.clinic);
+    Ok(web
+        .app
+        .run(move |app| Ok((app.clinic(who, clinic)?, app.clinic_history(who, clinic)?)))
+        .await?)
+}
+
+/// Draws a page made from the clinic and its history (`status`: 200, or 422 for a form
+/// shown again).
+async fn clinic_page<P: askama::Template>(
+    web: &Web,
+    frame: Frame,
+    status: StatusCode,
+    make: impl FnOnce(Frame, &Clinic, Vec<HistoryView>) -> P,
+) -> Result<Response, WebError> {
+    let (clinic, history) = clinic_and_history(web, &frame).await?;
+    let mut response = super::error::render(&make(frame, &clinic, history));
+    *response.status_mut() = status;
+    Ok(response)
 }
 
 /// Back to a page of this clinic with a fixed confirmation.

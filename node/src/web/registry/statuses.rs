@@ -5,14 +5,15 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{Done, HistoryRow, Input, done, history_rows, unprocessable};
+use super::{Done, HistoryRow, Input, clinic_page, done, history_rows};
 use crate::app::{AppError, HistoryView};
 use crate::domain::{Clinic, StatusId};
 use crate::web::csrf::CsrfForm;
-use crate::web::error::{WebError, render};
+use crate::web::error::WebError;
 use crate::web::frame::{Frame, Layout};
 use crate::web::{FieldErrors, Web};
 
@@ -134,19 +135,11 @@ impl StatusesPage {
     }
 }
 
-async fn load(web: &Web, frame: &Frame) -> Result<(Clinic, Vec<HistoryView>), WebError> {
-    let (who, clinic) = (frame.who.user, frame.clinic);
-    Ok(web
-        .app
-        .run(move |app| Ok((app.clinic(who, clinic)?, app.clinic_history(who, clinic)?)))
-        .await?)
-}
-
 async fn retry(web: &Web, frame: Frame, retry: Retry) -> Result<Response, WebError> {
-    let (clinic, history) = load(web, &frame).await?;
-    Ok(unprocessable(render(&StatusesPage::new(
-        frame, &clinic, history, retry,
-    ))))
+    clinic_page(web, frame, StatusCode::UNPROCESSABLE_ENTITY, |f, c, h| {
+        StatusesPage::new(f, c, h, retry)
+    })
+    .await
 }
 
 /// `/c/{clinic}/statuses`
@@ -155,15 +148,12 @@ pub async fn page(
     frame: Frame,
     Query(q): Query<Done>,
 ) -> Result<Response, WebError> {
-    let (clinic, history) = load(&web, &frame).await?;
     let mut frame = frame;
     frame.layout = frame.layout.with_notice(q.notice(NOTICES));
-    Ok(render(&StatusesPage::new(
-        frame,
-        &clinic,
-        history,
-        Retry::None,
-    )))
+    clinic_page(&web, frame, StatusCode::OK, |f, c, h| {
+        StatusesPage::new(f, c, h, Retry::None)
+    })
+    .await
 }
 
 /// `POST /c/{clinic}/statuses`: create a status.
