@@ -298,6 +298,17 @@ pub struct SortHeader {
     pub aria_sort: &'static str,
 }
 
+impl SortHeader {
+    /// The arrow sighted users see on the sorted column (`aria-sort` tells the others).
+    pub fn arrow(&self) -> &'static str {
+        match self.aria_sort {
+            "ascending" => " ↑",
+            "descending" => " ↓",
+            _ => "",
+        }
+    }
+}
+
 /// Everything the results part of the list draws (the whole page, or the htmx fragment).
 #[derive(Debug, Clone)]
 pub struct Results {
@@ -438,7 +449,9 @@ pub async fn list(
         links,
     };
     if is_htmx(&headers) {
-        return Ok(render(&ResultsFragment { view }));
+        let mut response = render(&ResultsFragment { view });
+        vary_on_htmx(&mut response);
+        return Ok(response);
     }
     let summary_text = format!(
         "{} patients on the panel; desired size {}{}.",
@@ -450,7 +463,7 @@ pub async fn list(
             r => format!(" ({} over)", thousands(-r)),
         }
     );
-    Ok(render(&ListPage {
+    let mut response = render(&ListPage {
         layout: frame
             .layout
             .clone()
@@ -463,7 +476,17 @@ pub async fn list(
         status_all: status.is_none(),
         sort: sort_key(sort).to_owned(),
         summary: summary_text,
-    }))
+    });
+    vary_on_htmx(&mut response);
+    Ok(response)
+}
+
+/// One URL answers with a page or (for htmx) a fragment: caches must tell them apart.
+fn vary_on_htmx(response: &mut Response) {
+    response.headers_mut().insert(
+        axum::http::header::VARY,
+        axum::http::HeaderValue::from_static("HX-Request"),
+    );
 }
 
 fn row_view(c: &Clinic, r: PanelRow) -> RowView {
