@@ -40,6 +40,22 @@ fn entry_url(w: &World, provider: &str, entry: EntryId) -> String {
     format!("{}/entries/{entry}", panel(w, provider))
 }
 
+/// Every page (GET) of `provider`'s panel at clinic A, one entry page included.
+fn pages(w: &World, provider: &str) -> Vec<String> {
+    let base = panel(w, provider);
+    let entry = entries(w, provider)[0].entry.id;
+    vec![
+        base.clone(),
+        format!("{base}/new"),
+        entry_url(w, provider, entry),
+        format!("{base}/upload"),
+        format!("{base}/download?format=csv"),
+        format!("{base}/download?format=fhir"),
+        format!("{base}/preferences"),
+        format!("{base}/dashboard"),
+    ]
+}
+
 /// The `<tr id="entry-…">` rows of a panel page, in order.
 fn row_ids(html: &str) -> Vec<String> {
     html.match_indices("<tr id=\"entry-")
@@ -81,17 +97,10 @@ fn href_with(html: &str, needle: &str) -> String {
 async fn every_panel_page_renders_with_the_page_headers() {
     let w = World::new("panel-pages");
     let mut b = w.signed_in("drpatel").await;
-    let base = panel(&w, "drpatel");
-    let entry = entries(&w, "drpatel")[0].entry.id;
-    for path in [
-        base.clone(),
-        format!("{base}/new"),
-        entry_url(&w, "drpatel", entry),
-        format!("{base}/upload"),
-        format!("{base}/preferences"),
-        format!("{base}/dashboard"),
-        format!("/c/{}/dashboard", w.a),
-    ] {
+    let mut all = pages(&w, "drpatel");
+    all.retain(|p| !p.contains("/download"));
+    all.push(format!("/c/{}/dashboard", w.a));
+    for path in all {
         let page = b.get(&path).await;
         assert_page_headers(&page);
         let html = page.ok();
@@ -825,18 +834,9 @@ async fn every_form_refuses_a_post_without_the_csrf_token() {
 async fn staff_of_another_clinic_get_not_found() {
     let w = World::new("panel-other-clinic");
     let mut b = w.signed_in("bdirector").await;
-    let base = panel(&w, "drpatel");
-    let entry = entries(&w, "drpatel")[0].entry.id;
-    for path in [
-        base.clone(),
-        format!("{base}/new"),
-        entry_url(&w, "drpatel", entry),
-        format!("{base}/upload"),
-        format!("{base}/download?format=csv"),
-        format!("{base}/preferences"),
-        format!("{base}/dashboard"),
-        format!("/c/{}/dashboard", w.a),
-    ] {
+    let mut all = pages(&w, "drpatel");
+    all.push(format!("/c/{}/dashboard", w.a));
+    for path in all {
         assert_eq!(b.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
     }
     // Dr. Bravo's panel at B, asked for under clinic A, is not found either.
@@ -865,15 +865,7 @@ async fn delegates_reach_only_the_panels_they_are_endorsed_for() {
 
     // Luc Roy's endorsement by Dr. Nguyen is still pending: nothing of that panel.
     let mut roy = w.signed_in("moa.roy").await;
-    for path in [
-        nguyen.clone(),
-        format!("{nguyen}/new"),
-        n_url.clone(),
-        format!("{nguyen}/upload"),
-        format!("{nguyen}/download?format=fhir"),
-        format!("{nguyen}/preferences"),
-        format!("{nguyen}/dashboard"),
-    ] {
+    for path in pages(&w, "drnguyen") {
         assert_eq!(roy.get(&path).await.status, StatusCode::FORBIDDEN, "{path}");
     }
     let token = roy.get(&format!("/c/{}/dashboard", w.a)).await.csrf();

@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -161,6 +161,33 @@ impl Context {
     pub fn name(&self, user: UserId) -> String {
         name_of(&self.names, user)
     }
+
+    /// `load` (or, with `edit`, `load_for_edit`) for a page's frame, off the async threads.
+    pub async fn of(
+        web: &Web,
+        frame: &Frame,
+        provider: UserId,
+        edit: bool,
+    ) -> Result<Self, WebError> {
+        let (who, clinic) = (frame.who.user, frame.clinic);
+        let ctx = web
+            .app
+            .run(move |app| {
+                if edit {
+                    Self::load_for_edit(app, who, clinic, provider)
+                } else {
+                    Self::load(app, who, clinic, provider)
+                }
+            })
+            .await?;
+        Ok(ctx)
+    }
+}
+
+/// Answers with `status` instead of 200 (a form shown again with its problems).
+pub fn with_status(mut response: Response, status: StatusCode) -> Response {
+    *response.status_mut() = status;
+    response
 }
 
 /// Where a panel's pages live, for templates.

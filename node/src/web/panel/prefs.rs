@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Context, DoneParam, PanelAccess, PanelAt, PanelLinks, notice, thousands};
+use super::{Context, DoneParam, PanelAccess, PanelAt, PanelLinks, notice, thousands, with_status};
 use crate::app::AppError;
 use crate::domain::PanelPreferences;
 use crate::web::csrf::CsrfForm;
@@ -155,10 +155,14 @@ async fn page(
             Ok((ctx, app.panel_summary(who, clinic, provider)?))
         })
         .await?;
-    let refused = typed.is_some();
+    let status = if typed.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     let (form, errors) =
         typed.unwrap_or_else(|| (PrefsForm::of(&summary.preferences), FieldErrors::default()));
-    let mut response = render(&PrefsPage {
+    let response = render(&PrefsPage {
         layout: frame.layout.clone().with_section("panel"),
         links: PanelLinks::new(frame, provider, ctx.name(provider)),
         access: ctx.access,
@@ -166,10 +170,7 @@ async fn page(
         errors,
         consequences: consequences(summary.size, &summary.preferences),
     });
-    if refused {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(with_status(response, status))
 }
 
 /// `GET …/preferences`
