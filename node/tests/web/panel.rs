@@ -2,7 +2,7 @@
 //! downloads, preferences and dashboards.
 
 use attach::app::{PanelQuery, PanelSort};
-use attach::domain::{EntryId, PatientStatus, UserId};
+use attach::domain::{EntryId, PatientDetails, PatientStatus, UserId};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt;
@@ -54,6 +54,23 @@ fn pages(w: &World, provider: &str) -> Vec<String> {
         format!("{base}/preferences"),
         format!("{base}/dashboard"),
     ]
+}
+
+/// The add-patient form's fields for `p`, with the given sex and status.
+fn patient_form(p: &PatientDetails) -> Vec<(&'static str, String)> {
+    vec![
+        ("phn", p.phn.to_string()),
+        ("family_name", p.family_name.clone()),
+        ("given_names", p.given_names.clone()),
+        ("date_of_birth", p.date_of_birth.to_string()),
+        ("sex", "female".to_owned()),
+        ("status", "active".to_owned()),
+    ]
+}
+
+/// `(&str, String)` pairs as the `(&str, &str)` the browser posts.
+fn borrowed<'a>(fields: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 /// The `<tr id="entry-…">` rows of a panel page, in order.
@@ -337,21 +354,9 @@ async fn add_a_patient_and_see_errors_by_the_fields_with_values_kept() {
 
     let spare = &w.spares[0];
     let before = size(&w, "drpatel");
-    let r = b
-        .submit(
-            &form,
-            &form,
-            &[
-                ("phn", spare.phn.to_string().as_str()),
-                ("family_name", spare.family_name.as_str()),
-                ("given_names", spare.given_names.as_str()),
-                ("date_of_birth", spare.date_of_birth.to_string().as_str()),
-                ("sex", "female"),
-                ("status", "active"),
-                ("community", "Smithers"),
-            ],
-        )
-        .await;
+    let mut fields = patient_form(spare);
+    fields.push(("community", "Smithers".to_owned()));
+    let r = b.submit(&form, &form, &borrowed(&fields)).await;
     let location = r.location();
     assert!(location.ends_with("?done=added"), "{location}");
     assert_eq!(size(&w, "drpatel"), before + 1);
@@ -365,18 +370,7 @@ async fn add_a_patient_and_see_errors_by_the_fields_with_values_kept() {
 
     // The same patient again: refused, next to the PHN.
     let again = b
-        .submit(
-            &form,
-            &form,
-            &[
-                ("phn", spare.phn.to_string().as_str()),
-                ("family_name", spare.family_name.as_str()),
-                ("given_names", spare.given_names.as_str()),
-                ("date_of_birth", spare.date_of_birth.to_string().as_str()),
-                ("sex", "female"),
-                ("status", "active"),
-            ],
-        )
+        .submit(&form, &form, &borrowed(&patient_form(spare)))
         .await;
     let html = again.status_is(StatusCode::CONFLICT);
     assert!(html.contains("id=\"phn-error\""));
@@ -934,20 +928,10 @@ async fn a_patient_named_like_a_script_is_shown_as_text() {
     let base = panel(&w, "drpatel");
     let form = format!("{base}/new");
     let spare = &w.spares[1];
-    let r = b
-        .submit(
-            &form,
-            &form,
-            &[
-                ("phn", spare.phn.to_string().as_str()),
-                ("family_name", "<script>alert(1)</script>"),
-                ("given_names", "\"Bobby\" <b>Tables</b>"),
-                ("date_of_birth", spare.date_of_birth.to_string().as_str()),
-                ("sex", "x"),
-                ("status", "active"),
-            ],
-        )
-        .await;
+    let mut fields = patient_form(spare);
+    fields[1].1 = "<script>alert(1)</script>".to_owned();
+    fields[2].1 = "\"Bobby\" <b>Tables</b>".to_owned();
+    let r = b.submit(&form, &form, &borrowed(&fields)).await;
     let entry = r.location();
     for path in [entry.clone(), format!("{base}?q={}", spare.phn)] {
         let html = b.get(&path).await.ok().to_owned();

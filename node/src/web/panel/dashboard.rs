@@ -189,6 +189,8 @@ struct ProviderPage {
     desired: String,
     room: String,
     accepting: bool,
+    /// What the status counts are of, for the table's caption.
+    counts_of: &'static str,
     statuses: Vec<StatusCount>,
     chart: Chart,
 }
@@ -216,6 +218,7 @@ pub async fn provider(
         desired: thousands(i64::from(summary.preferences.desired_panel_size)),
         room: room_text(summary.room),
         accepting: summary.preferences.accepting_new_patients,
+        counts_of: "panel",
         statuses: status_counts(&ctx.clinic, &summary.by_status),
         chart: chart(&activity),
     }))
@@ -241,6 +244,7 @@ struct ClinicPage {
     size: String,
     desired: String,
     room: String,
+    counts_of: &'static str,
     statuses: Vec<StatusCount>,
     chart: Chart,
 }
@@ -273,6 +277,7 @@ pub async fn clinic(State(web): State<Web>, frame: Frame) -> Result<Response, We
         size: thousands(d.size as i64),
         desired: thousands(d.desired as i64),
         room: room_text(d.desired as i64 - d.size as i64),
+        counts_of: "clinic's panels",
         statuses: status_counts(&c, &d.by_status),
         chart: chart(&d.activity),
     }))

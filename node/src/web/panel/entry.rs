@@ -8,8 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{
-    Context, DoneParam, PanelAt, PanelLinks, StatusOption, assignable_statuses, notice, when,
-    with_status,
+    Context, DoneParam, PanelAt, PanelLinks, StatusOption, assignable_statuses, when, with_status,
 };
 use crate::app::{AppError, EntryUpdate, PanelAccess, PanelRow, status_name};
 use crate::domain::{PatientDetails, PatientInput, PatientStatus, Sex};
@@ -475,9 +474,14 @@ pub async fn page(
     at: PanelAt,
     Query(q): Query<DoneParam>,
 ) -> Result<Response, WebError> {
-    let mut frame = frame;
-    frame.layout = frame.layout.with_notice(notice(q.done()));
-    entry_page(&web, &frame, at, Refused::default(), StatusCode::OK).await
+    entry_page(
+        &web,
+        &q.notice_on(frame),
+        at,
+        Refused::default(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Back to the entry page with a confirmation.

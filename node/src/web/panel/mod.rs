@@ -541,8 +541,10 @@ pub struct DoneParam {
 }
 
 impl DoneParam {
-    pub fn done(&self) -> &str {
-        &self.done
+    /// The frame with the confirmation of what was done shown at the top.
+    pub fn notice_on(&self, mut frame: Frame) -> Frame {
+        frame.layout = frame.layout.with_notice(notice(&self.done));
+        frame
     }
 }
 

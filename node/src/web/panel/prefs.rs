@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Context, DoneParam, PanelAccess, PanelAt, PanelLinks, notice, thousands, with_status};
+use super::{Context, DoneParam, PanelAccess, PanelAt, PanelLinks, thousands, with_status};
 use crate::app::AppError;
 use crate::domain::PanelPreferences;
 use crate::web::csrf::CsrfForm;
@@ -180,9 +180,7 @@ pub async fn form(
     at: PanelAt,
     Query(q): Query<DoneParam>,
 ) -> Result<Response, WebError> {
-    let mut frame = frame;
-    frame.layout = frame.layout.with_notice(notice(q.done()));
-    page(&web, &frame, at, None).await
+    page(&web, &q.notice_on(frame), at, None).await
 }
 
 /// `POST …/preferences`
