@@ -577,6 +577,74 @@ async fn an_upload_with_two_bad_rows_shows_both_and_stores_nothing_then_the_fixe
     assert!(html.contains("Palliative"));
 }
 
+/// The value of the `<input … name="{name}" value="…">` on the page, as a browser reads it.
+fn input_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap() + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end]
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn the_preview_carries_the_file_back_unchanged_to_be_stored() {
+    let w = World::new("panel-roundtrip");
+    let mut b = w.signed_in("drpatel").await;
+    let base = panel(&w, "drpatel");
+    let upload = format!("{base}/upload");
+    let token = b.get(&upload).await.csrf();
+    // A byte-order mark, quotes, commas and a line break inside values, accents.
+    let file = include_bytes!("../fixtures/panel_valid.csv");
+    let r = b
+        .post_multipart(
+            &upload,
+            &[("csrf", token.as_str())],
+            ("file", "panel_valid.csv", file),
+        )
+        .await;
+    let html = r.ok().to_owned();
+    let content = input_value(&html, "content");
+    assert_eq!(
+        content.as_bytes(),
+        file,
+        "the hidden field holds the file as sent"
+    );
+    assert_eq!(input_value(&html, "format"), "csv");
+    let n = element(&html, "would-add", "strong")
+        .rsplit('>')
+        .next()
+        .unwrap()
+        .parse::<usize>()
+        .unwrap();
+    let before = size(&w, "drpatel");
+    let r = b
+        .post_multipart(
+            &format!("{upload}/store"),
+            &[
+                ("csrf", input_value(&html, "csrf").as_str()),
+                ("format", "csv"),
+                ("file_name", "panel_valid.csv"),
+            ],
+            ("content", "", content.as_bytes()),
+        )
+        .await;
+    assert_eq!(r.location(), format!("{base}?done=imported"));
+    assert_eq!(size(&w, "drpatel"), before + n);
+    let html = b.get(&format!("{base}?q=o'brien")).await.ok().to_owned();
+    assert!(
+        html.contains("O&#39;Brien") || html.contains("O&#x27;Brien"),
+        "{html}"
+    );
+}
+
 #[tokio::test]
 async fn a_fhir_bundle_is_previewed_and_a_broken_one_is_explained() {
     let w = World::new("panel-fhir");

@@ -463,7 +463,11 @@ pub async fn list(
     };
     let view = Results {
         first: if rows.is_empty() { 0 } else { offset + 1 },
-        last: offset + rows.len(),
+        last: if rows.is_empty() {
+            0
+        } else {
+            offset + rows.len()
+        },
         prev: (page > 1).then(|| list_url(&links.base, &p.q, &status_key, sort, page - 1)),
         next: (offset + rows.len() < result.total)
             .then(|| list_url(&links.base, &p.q, &status_key, sort, page + 1)),
