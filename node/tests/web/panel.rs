@@ -308,6 +308,7 @@ async fn htmx_gets_only_the_results_table() {
         .unwrap();
     let html = std::str::from_utf8(&bytes).unwrap();
     assert!(!html.contains("<html"), "a fragment, not a page");
+    assert!(html.contains("hx-swap-oob=\"true\">1 patient matches.</p>"));
     assert!(html.contains("<table id=\"panel-table\""));
     assert_eq!(row_ids(html), vec![target.id.to_string()]);
 }

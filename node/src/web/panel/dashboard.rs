@@ -6,7 +6,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 
-use super::{Context, PanelAt, PanelLinks, thousands};
+use super::{Context, PanelAt, PanelLinks, room_text, thousands};
 use crate::app::{MonthActivity, status_name};
 use crate::domain::{Clinic, PatientStatus};
 use crate::web::error::{WebError, render};
@@ -169,15 +169,6 @@ fn status_counts(c: &Clinic, counts: &[(PatientStatus, usize)]) -> Vec<StatusCou
             count: thousands(*n as i64),
         })
         .collect()
-}
-
-/// "room for 120 more" / "at the desired size" / "80 over".
-fn room_text(room: i64) -> String {
-    match room {
-        r if r > 0 => format!("room for {} more", thousands(r)),
-        0 => "at the desired size".to_owned(),
-        r => format!("{} over", thousands(-r)),
-    }
 }
 
 #[derive(Template)]

@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Context, DoneParam, PanelAccess, PanelAt, PanelLinks, thousands, with_status};
+use super::{
+    Context, DoneParam, PanelAccess, PanelAt, PanelLinks, room_text, thousands, with_status,
+};
 use crate::app::AppError;
 use crate::domain::PanelPreferences;
 use crate::web::csrf::CsrfForm;
@@ -83,11 +85,7 @@ pub fn consequences(size: usize, p: &PanelPreferences) -> Vec<Consequence> {
         "The panel has {} patients; the desired size is {}: {}.",
         thousands(size),
         thousands(desired),
-        match room {
-            r if r > 0 => format!("room for {} more", thousands(r)),
-            0 => "it is exactly at that size".to_owned(),
-            r => format!("{} over it", thousands(-r)),
-        }
+        room_text(room)
     ))];
     let capacity = i64::from(p.monthly_capacity);
     if p.accepting_new_patients {
@@ -251,7 +249,7 @@ mod tests {
     #[test]
     fn accepting_while_full_or_with_no_open_requests_is_a_warning() {
         let c = consequences(1_400, &prefs(true, 20, 1_300, 0));
-        assert!(c[0].text.ends_with("100 over it."));
+        assert!(c[0].text.ends_with("size is 1,300: 100 over."), "{c:?}");
         let warnings: Vec<_> = c.iter().filter(|c| c.warning).collect();
         assert_eq!(warnings.len(), 2, "{c:?}");
         assert!(
