@@ -19,6 +19,8 @@
 //!    authenticated panel page (with a session token made before the restart) is served.
 //! 3. Page queries: 8 concurrent clients, 250 panel pages each (status + name prefix,
 //!    50 rows), against the running node.
+//!    The same queries as web UI pages (HTML, with a session cookie), and the size of
+//!    the biggest unfiltered 50-row page.
 //! 4. Durable edits: PATCH a patient's status, 1,000 one after another, then 8 clients for
 //!    3 s.
 //! 5. The node's resident memory after the load.
@@ -44,6 +46,7 @@ use attach::domain::{
     ClinicId, EntryId, HowAdded, MrpConfirmation, PanelEntry, PatientDetails, PatientStatus, Role,
     UserId,
 };
+use attach::http::extract::SESSION_COOKIE;
 
 const PATIENTS: usize = 25_000;
 const PROVIDERS: usize = 10;
@@ -66,6 +69,7 @@ const TARGET_EDIT_P50: Duration = Duration::from_millis(5);
 const TARGET_EDITS_PER_SEC: f64 = 500.0;
 const TARGET_IMPORT: Duration = Duration::from_secs(5);
 const TARGET_RSS_MIB: f64 = 150.0;
+const TARGET_PAGE_BYTES: usize = 100_000;
 
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; a filter argument is not supported.
@@ -362,6 +366,8 @@ async fn serve_phase(
         ),
         s.p99 < TARGET_PAGE_P99,
     );
+
+    web_pages(&node.base, clinic, &readers, report).await?;
 
     let (rss, _) = node.memory()?;
     report.info(
@@ -731,6 +737,100 @@ impl Drop for Node {
             let _ = self.child.wait();
         }
     }
+}
+
+/// 3b. The web UI's panel page: the same queries as the JSON pages, as the HTML page a
+/// browser gets (session cookie, the whole frame, summary line and 50 rows), and the
+/// size of the biggest page.
+async fn web_pages(
+    base: &str,
+    clinic: &Clinic,
+    readers: &[String],
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    const ROW: &[u8] = b"<tr id=\"entry-";
+    let cookie = |token: &str| format!("{SESSION_COOKIE}={token}");
+    let http = reqwest::Client::new();
+    // The unfiltered first page of each panel: the page people open most, always 50 rows.
+    let mut biggest = 0;
+    for provider in &clinic.providers {
+        let r = http
+            .get(format!("{base}/c/{}/panels/{provider}", clinic.id))
+            .header(reqwest::header::COOKIE, cookie(&readers[0]))
+            .send()
+            .await?;
+        ensure!(r.status() == 200, "web panel page: {}", r.status());
+        let html = r.text().await?;
+        ensure!(
+            html.matches("<tr id=\"entry-").count() == PAGE_LIMIT,
+            "a web panel page without {PAGE_LIMIT} rows"
+        );
+        biggest = biggest.max(html.len());
+    }
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for (c, token) in readers.iter().enumerate() {
+        let client = reqwest::Client::new();
+        let cookie = cookie(token);
+        let base = base.to_owned();
+        let clinic_id = clinic.id;
+        let providers = clinic.providers.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(PAGES_PER_CLIENT);
+            let mut bytes = 0;
+            for i in 0..PAGES_PER_CLIENT {
+                let provider = providers[(c + i) % PROVIDERS];
+                let prefix = PREFIXES[(c * 5 + i * 7) % PREFIXES.len()];
+                let url =
+                    format!("{base}/c/{clinic_id}/panels/{provider}?status=active&q={prefix}");
+                let t = Instant::now();
+                let r = client
+                    .get(url)
+                    .header(reqwest::header::COOKIE, &cookie)
+                    .send()
+                    .await?;
+                ensure!(r.status() == 200, "web page: {}", r.status());
+                let body = r.bytes().await?;
+                latencies.push(t.elapsed());
+                ensure!(
+                    body.windows(ROW.len()).any(|w| w == ROW),
+                    "no patient matches {prefix:?} on the web page"
+                );
+                bytes += body.len();
+            }
+            anyhow::Ok((latencies, bytes))
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut bytes = 0;
+    for task in tasks {
+        let (l, b) = task.await??;
+        latencies.extend(l);
+        bytes += b;
+    }
+    let wall = t.elapsed();
+    let s = Stats::of(&mut latencies);
+    report.check(
+        "web panel page (HTML, status + name prefix), 8 clients: p99",
+        "< 20 ms",
+        format!(
+            "p99 {} (p50 {}, p95 {}, max {}; {:.0} pages/s, {:.1} KB/page)",
+            fmt_ms(s.p99),
+            fmt_ms(s.p50),
+            fmt_ms(s.p95),
+            fmt_ms(s.max),
+            latencies.len() as f64 / wall.as_secs_f64(),
+            bytes as f64 / latencies.len() as f64 / 1000.0
+        ),
+        s.p99 < TARGET_PAGE_P99,
+    );
+    report.check(
+        "web panel page size (first page, 50 rows, biggest of 10 panels)",
+        "< 100 KB",
+        format!("{:.1} KB ({biggest} bytes)", biggest as f64 / 1000.0),
+        biggest < TARGET_PAGE_BYTES,
+    );
+    Ok(())
 }
 
 // ---- HTTP helpers ----

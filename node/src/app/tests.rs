@@ -48,13 +48,10 @@ fn setup() -> DemoSetup {
     }
 }
 
-/// Two replicas of one seeded clinic, and the ids the tests need.
-fn two_replicas() -> (ManualClock, Replica, Replica, ClinicIds) {
-    let clock = ManualClock::new(datetime!(2026-11-02 09:00 UTC));
-    let a = replica(&clock);
+/// One replica of a seeded clinic, and the ids the tests need.
+fn seeded(clock: &ManualClock) -> (Replica, ClinicIds) {
+    let a = replica(clock);
     assert!(a.app.seed_demo(&setup()).expect("seeds"));
-    let b = replica(&clock);
-    b.app.merge_all_from(&a.app).expect("copies");
     let ids = {
         let m = a.app.model();
         let id = |u: &str| m.user_by_name(u).expect(u).id;
@@ -66,6 +63,15 @@ fn two_replicas() -> (ManualClock, Replica, Replica, ClinicIds) {
             moa: id("moa.chen"),
         }
     };
+    (a, ids)
+}
+
+/// Two replicas of one seeded clinic, and the ids the tests need.
+fn two_replicas() -> (ManualClock, Replica, Replica, ClinicIds) {
+    let clock = ManualClock::new(datetime!(2026-11-02 09:00 UTC));
+    let (a, ids) = seeded(&clock);
+    let b = replica(&clock);
+    b.app.merge_all_from(&a.app).expect("copies");
     assert_eq!(b.app.model().clinics.len(), 1, "replica b has the clinic");
     (clock, a, b, ids)
 }
@@ -493,4 +499,206 @@ fn a_member_changed_twice_apart_is_settled_on_one_record() {
             .iter()
             .any(|h| h.message.starts_with("settle conflict member:"))
     );
+}
+
+// ---------------------------------------------------------------------------
+// Panel reads and previews the web pages rely on (one replica).
+// ---------------------------------------------------------------------------
+
+fn csv_of(people: &[crate::domain::PatientDetails]) -> Vec<u8> {
+    let mut csv = String::from("phn,family_name,given_names,date_of_birth,sex\n");
+    for p in people {
+        csv.push_str(&format!(
+            "{},{},{},{},u\n",
+            p.phn, p.family_name, p.given_names, p.date_of_birth
+        ));
+    }
+    csv.into_bytes()
+}
+
+#[test]
+fn an_import_preview_reports_what_the_import_then_does_and_stores_nothing() {
+    let clock = ManualClock::new(datetime!(2026-11-02 09:00 UTC));
+    let (r, ids) = seeded(&clock);
+    let size = |app: &App| {
+        app.panel_summary(ids.patel, ids.clinic, ids.patel)
+            .expect("size")
+            .size
+    };
+    let before = size(&r.app);
+    let people = demo_data::patients(77, 3, demo_data::fixture_today());
+    let file = csv_of(&people);
+    let preview = r
+        .app
+        .preview_import(ids.moa, ids.clinic, ids.patel, false, &file)
+        .expect("a good file");
+    assert_eq!(preview.added, 3);
+    assert_eq!(size(&r.app), before, "a preview stores nothing");
+
+    // Row problems are the import's own, with rows, and still nothing is stored.
+    let mut bad = file.clone();
+    bad.extend_from_slice(b"9123456781,Doe,Jo,1980-01-01,f\n");
+    match r
+        .app
+        .preview_import(ids.moa, ids.clinic, ids.patel, false, &bad)
+    {
+        Err(AppError::Invalid { problems, .. }) => {
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(
+                (problems[0].row, problems[0].field.as_str()),
+                (Some(4), "phn")
+            );
+        }
+        other => panic!("expected row problems, got {other:?}"),
+    }
+    // A patient on another panel is refused by the preview as by the import.
+    let elsewhere = r
+        .app
+        .panel_page(
+            ids.nguyen,
+            ids.clinic,
+            ids.nguyen,
+            &PanelQuery {
+                limit: 1,
+                ..PanelQuery::default()
+            },
+        )
+        .expect("nguyen's panel")
+        .rows
+        .remove(0)
+        .entry
+        .details;
+    let clash = csv_of(&[elsewhere]);
+    assert!(matches!(
+        r.app
+            .preview_import(ids.moa, ids.clinic, ids.patel, false, &clash),
+        Err(AppError::Invalid { .. })
+    ));
+    // Only those who may change the panel may preview an upload to it.
+    assert!(matches!(
+        r.app
+            .preview_import(ids.moa, ids.clinic, ids.nguyen, false, &file),
+        Err(AppError::Forbidden(_))
+    ));
+    assert_eq!(size(&r.app), before);
+
+    let stored = r
+        .app
+        .import_panel(ids.moa, ids.clinic, ids.patel, false, &file)
+        .expect("stores");
+    assert_eq!(stored, preview);
+    assert_eq!(size(&r.app), before + 3);
+}
+
+#[test]
+fn panel_access_says_who_may_edit_and_who_may_only_remove() {
+    let clock = ManualClock::new(datetime!(2026-11-02 09:00 UTC));
+    let (r, ids) = seeded(&clock);
+    let access = |who, provider| r.app.panel_access(who, ids.clinic, provider);
+    let both = PanelAccess {
+        edit: true,
+        remove: true,
+    };
+    assert_eq!(access(ids.patel, ids.patel).expect("own"), both);
+    // moa.chen: endorsed by Dr. Patel, and the secondary account manager.
+    assert_eq!(access(ids.moa, ids.patel).expect("delegate"), both);
+    assert_eq!(
+        access(ids.moa, ids.nguyen).expect("manager reads"),
+        PanelAccess {
+            edit: false,
+            remove: true
+        }
+    );
+    assert_eq!(
+        access(ids.director, ids.patel).expect("manager reads"),
+        PanelAccess {
+            edit: false,
+            remove: true
+        }
+    );
+    assert!(matches!(
+        access(ids.nguyen, ids.patel),
+        Err(AppError::Forbidden(_))
+    ));
+    assert!(matches!(
+        access(ids.patel, ids.director),
+        Err(AppError::NotFound(_))
+    ));
+}
+
+#[test]
+fn the_clinic_dashboard_counts_every_panel_for_every_member() {
+    let clock = ManualClock::new(datetime!(2026-11-02 09:00 UTC));
+    let (r, ids) = seeded(&clock);
+    // Dr. Nguyen may not open Dr. Patel's panel, but sees the clinic's counts.
+    let d = r
+        .app
+        .clinic_dashboard(ids.nguyen, ids.clinic)
+        .expect("a member");
+    assert_eq!(d.providers.len(), 2);
+    assert_eq!(d.size, 20, "every seeded patient");
+    let by_status: usize = d.by_status.iter().map(|(_, n)| n).sum();
+    assert_eq!(by_status, d.size);
+    let patel = d
+        .providers
+        .iter()
+        .find(|p| p.provider == ids.patel)
+        .expect("patel");
+    assert!(!patel.can_open);
+    assert!(
+        d.providers
+            .iter()
+            .find(|p| p.provider == ids.nguyen)
+            .expect("own")
+            .can_open
+    );
+    let this_month = d.activity.last().expect("12 months");
+    assert_eq!(
+        (this_month.year, this_month.month),
+        (2026, time::Month::November)
+    );
+    assert_eq!(this_month.added, 20);
+
+    // A removal shows in its month, on the clinic's and the provider's charts.
+    let patel_size = patel.size;
+    clock.advance(time::Duration::days(31));
+    let entry = r
+        .app
+        .panel_page(
+            ids.patel,
+            ids.clinic,
+            ids.patel,
+            &PanelQuery {
+                limit: 1,
+                ..PanelQuery::default()
+            },
+        )
+        .expect("page")
+        .rows
+        .remove(0)
+        .entry
+        .id;
+    r.app
+        .remove_patient(ids.patel, ids.clinic, ids.patel, entry, "moved away")
+        .expect("removes");
+    let d = r
+        .app
+        .clinic_dashboard(ids.director, ids.clinic)
+        .expect("director");
+    assert_eq!(d.size, 19);
+    let last = d.activity.last().expect("months");
+    assert_eq!(
+        (last.month, last.added, last.removed),
+        (time::Month::December, 0, 1)
+    );
+    let mine = r
+        .app
+        .panel_activity(ids.patel, ids.clinic, ids.patel)
+        .expect("own");
+    assert_eq!(mine.last().map(|m| m.removed), Some(1));
+    assert_eq!(mine[10].added, patel_size, "November's additions stay");
+    assert!(matches!(
+        r.app.panel_activity(ids.nguyen, ids.clinic, ids.patel),
+        Err(AppError::Forbidden(_))
+    ));
 }

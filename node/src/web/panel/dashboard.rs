@@ -6,7 +6,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 
-use super::{Context, PanelAt, PanelLinks, thousands};
+use super::{Context, PanelAt, PanelLinks, room_text, thousands};
 use crate::app::{MonthActivity, status_name};
 use crate::domain::{Clinic, PatientStatus};
 use crate::web::error::{WebError, render};
@@ -171,15 +171,6 @@ fn status_counts(c: &Clinic, counts: &[(PatientStatus, usize)]) -> Vec<StatusCou
         .collect()
 }
 
-/// "room for 120 more" / "at the desired size" / "80 over".
-fn room_text(room: i64) -> String {
-    match room {
-        r if r > 0 => format!("room for {} more", thousands(r)),
-        0 => "at the desired size".to_owned(),
-        r => format!("{} over", thousands(-r)),
-    }
-}
-
 #[derive(Template)]
 #[template(path = "panel/dashboard.html")]
 struct ProviderPage {
@@ -189,6 +180,8 @@ struct ProviderPage {
     desired: String,
     room: String,
     accepting: bool,
+    /// What the status counts are of, for the table's caption.
+    counts_of: &'static str,
     statuses: Vec<StatusCount>,
     chart: Chart,
 }
@@ -216,6 +209,7 @@ pub async fn provider(
         desired: thousands(i64::from(summary.preferences.desired_panel_size)),
         room: room_text(summary.room),
         accepting: summary.preferences.accepting_new_patients,
+        counts_of: "panel",
         statuses: status_counts(&ctx.clinic, &summary.by_status),
         chart: chart(&activity),
     }))
@@ -241,6 +235,7 @@ struct ClinicPage {
     size: String,
     desired: String,
     room: String,
+    counts_of: &'static str,
     statuses: Vec<StatusCount>,
     chart: Chart,
 }
@@ -273,6 +268,7 @@ pub async fn clinic(State(web): State<Web>, frame: Frame) -> Result<Response, We
         size: thousands(d.size as i64),
         desired: thousands(d.desired as i64),
         room: room_text(d.desired as i64 - d.size as i64),
+        counts_of: "clinic's panels",
         statuses: status_counts(&c, &d.by_status),
         chart: chart(&d.activity),
     }))

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{
-    Context, DoneParam, PanelAt, PanelLinks, StatusOption, assignable_statuses, notice, when,
+    Context, DoneParam, PanelAt, PanelLinks, StatusOption, assignable_statuses, when, with_status,
 };
 use crate::app::{AppError, EntryUpdate, PanelAccess, PanelRow, status_name};
 use crate::domain::{PatientDetails, PatientInput, PatientStatus, Sex};
@@ -206,12 +206,6 @@ pub struct SelectOption {
     pub selected: bool,
 }
 
-/// Answers with `status` instead of 200.
-fn with_status(mut response: Response, status: StatusCode) -> Response {
-    *response.status_mut() = status;
-    response
-}
-
 /// Field problems of an app error, or the error itself for anything else.
 fn problems(e: AppError) -> Result<FieldErrors, WebError> {
     match e {
@@ -256,11 +250,7 @@ pub async fn new_form(
     frame: Frame,
     at: PanelAt,
 ) -> Result<Response, WebError> {
-    let (who, clinic) = (frame.who.user, frame.clinic);
-    let ctx = web
-        .app
-        .run(move |app| Context::load_for_edit(app, who, clinic, at.provider))
-        .await?;
+    let ctx = Context::of(&web, &frame, at.provider, true).await?;
     Ok(new_page(
         &frame,
         at,
@@ -461,7 +451,7 @@ async fn entry_page(
             what: h.message,
         })
         .collect();
-    let mut response = render(&EntryPage {
+    let response = render(&EntryPage {
         layout: frame.layout.clone().with_section("panel"),
         links: PanelLinks::new(frame, provider, ctx.name(provider)),
         access: ctx.access,
@@ -474,8 +464,7 @@ async fn entry_page(
         reason_error,
         history,
     });
-    *response.status_mut() = status;
-    Ok(response)
+    Ok(with_status(response, status))
 }
 
 /// `/c/{clinic}/panels/{provider}/entries/{entry}`
@@ -485,9 +474,14 @@ pub async fn page(
     at: PanelAt,
     Query(q): Query<DoneParam>,
 ) -> Result<Response, WebError> {
-    let mut frame = frame;
-    frame.layout = frame.layout.with_notice(notice(q.done()));
-    entry_page(&web, &frame, at, Refused::default(), StatusCode::OK).await
+    entry_page(
+        &web,
+        &q.notice_on(frame),
+        at,
+        Refused::default(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Back to the entry page with a confirmation.

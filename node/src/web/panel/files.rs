@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Context, PanelAt, PanelLinks, thousands};
+use super::{Context, PanelAt, PanelLinks, thousands, with_status};
 use crate::app::{AppError, ImportReport, Problem};
 use crate::interop::csv::{CSV_COLUMNS, ColumnDoc};
 use crate::web::csrf;
@@ -94,13 +94,19 @@ impl Upload {
         Ok(upload)
     }
 
-    /// The multipart form must carry this session's token, like every other form.
-    fn check_csrf(&self, frame: &Frame) -> Result<(), WebError> {
-        if csrf::same(&self.csrf, &frame.csrf) {
-            Ok(())
-        } else {
-            Err(WebError::Csrf)
+    /// Reads the form, refuses it without this session's token (like every other form),
+    /// and says how to read the file.
+    async fn read_checked(
+        request: Request,
+        web: &Web,
+        frame: &Frame,
+    ) -> Result<(Self, Format), WebError> {
+        let upload = Self::read(request, web).await?;
+        if !csrf::same(&upload.csrf, &frame.csrf) {
+            return Err(WebError::Csrf);
         }
+        let format = Format::choose(&upload.format, &upload.bytes);
+        Ok((upload, format))
     }
 }
 
@@ -162,11 +168,7 @@ pub async fn upload_form(
     frame: Frame,
     at: PanelAt,
 ) -> Result<Response, WebError> {
-    let (who, clinic) = (frame.who.user, frame.clinic);
-    let ctx = web
-        .app
-        .run(move |app| Context::load_for_edit(app, who, clinic, at.provider))
-        .await?;
+    let ctx = Context::of(&web, &frame, at.provider, true).await?;
     let links = PanelLinks::new(&frame, at.provider, ctx.name(at.provider));
     Ok(render(&upload_page(&frame, links, String::new())))
 }
@@ -188,9 +190,7 @@ fn problems_page(mut page: UploadPage, problems: Vec<Problem>) -> Response {
             }),
         }
     }
-    let mut response = render(&page);
-    *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    response
+    with_status(render(&page), StatusCode::UNPROCESSABLE_ENTITY)
 }
 
 /// `POST …/upload`: checks the file and shows every problem, or what storing it would
@@ -201,9 +201,7 @@ pub async fn check(
     at: PanelAt,
     request: Request,
 ) -> Result<Response, WebError> {
-    let upload = Upload::read(request, &web).await?;
-    upload.check_csrf(&frame)?;
-    let format = Format::choose(&upload.format, &upload.bytes);
+    let (upload, format) = Upload::read_checked(request, &web, &frame).await?;
     let (who, clinic, provider) = (frame.who.user, frame.clinic, at.provider);
     let bytes = upload.bytes;
     let (ctx, result, bytes) = web
@@ -249,9 +247,7 @@ pub async fn store(
     at: PanelAt,
     request: Request,
 ) -> Result<Response, WebError> {
-    let upload = Upload::read(request, &web).await?;
-    upload.check_csrf(&frame)?;
-    let format = Format::choose(&upload.format, &upload.bytes);
+    let (upload, format) = Upload::read_checked(request, &web, &frame).await?;
     let (who, clinic, provider) = (frame.who.user, frame.clinic, at.provider);
     let bytes = upload.bytes;
     let (ctx, result) = web

@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -25,7 +25,9 @@ use time::OffsetDateTime;
 
 use super::error::{WebError, render, urlencode};
 use super::{Frame, Layout, Web};
-use crate::app::{App, AppError, PanelAccess, PanelQuery, PanelRow, PanelSort, status_name};
+use crate::app::{
+    App, AppError, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort, status_name,
+};
 use crate::domain::{Clinic, ClinicId, EntryId, PatientStatus, UserId};
 
 /// Rows on one page of the panel list.
@@ -161,6 +163,33 @@ impl Context {
     pub fn name(&self, user: UserId) -> String {
         name_of(&self.names, user)
     }
+
+    /// `load` (or, with `edit`, `load_for_edit`) for a page's frame, off the async threads.
+    pub async fn of(
+        web: &Web,
+        frame: &Frame,
+        provider: UserId,
+        edit: bool,
+    ) -> Result<Self, WebError> {
+        let (who, clinic) = (frame.who.user, frame.clinic);
+        let ctx = web
+            .app
+            .run(move |app| {
+                if edit {
+                    Self::load_for_edit(app, who, clinic, provider)
+                } else {
+                    Self::load(app, who, clinic, provider)
+                }
+            })
+            .await?;
+        Ok(ctx)
+    }
+}
+
+/// Answers with `status` instead of 200 (a form shown again with its problems).
+pub fn with_status(mut response: Response, status: StatusCode) -> Response {
+    *response.status_mut() = status;
+    response
 }
 
 /// Where a panel's pages live, for templates.
@@ -235,7 +264,7 @@ pub fn thousands(n: i64) -> String {
         out.push('-');
     }
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -298,6 +327,17 @@ pub struct SortHeader {
     pub aria_sort: &'static str,
 }
 
+impl SortHeader {
+    /// The arrow sighted users see on the sorted column (`aria-sort` tells the others).
+    pub fn arrow(&self) -> &'static str {
+        match self.aria_sort {
+            "ascending" => " ↑",
+            "descending" => " ↓",
+            _ => "",
+        }
+    }
+}
+
 /// Everything the results part of the list draws (the whole page, or the htmx fragment).
 #[derive(Debug, Clone)]
 pub struct Results {
@@ -323,6 +363,15 @@ impl Results {
     }
     pub fn last_text(&self) -> String {
         thousands(self.last as i64)
+    }
+    /// Announced to screen readers when htmx replaces the table (see `list.html`).
+    pub fn count_text(&self) -> String {
+        match (self.total, self.searching) {
+            (1, true) => "1 patient matches.".to_owned(),
+            (n, true) => format!("{} patients match.", thousands(n as i64)),
+            (1, false) => "1 patient.".to_owned(),
+            (n, false) => format!("{} patients.", thousands(n as i64)),
+        }
     }
 }
 
@@ -383,6 +432,92 @@ fn list_url(base: &str, q: &str, status: &str, sort: PanelSort, page: usize) -> 
     }
 }
 
+/// What the list is asked to show, read from its query string.
+#[derive(Debug, Clone)]
+struct Listing {
+    q: String,
+    status: Option<PatientStatus>,
+    sort: PanelSort,
+    /// 1-based.
+    page: usize,
+}
+
+impl Listing {
+    fn of(p: &ListParams) -> Self {
+        Self {
+            q: p.q.clone(),
+            status: PatientStatus::from_key(&p.status),
+            sort: sort_of(&p.sort),
+            page: p.page.unwrap_or(1).max(1),
+        }
+    }
+
+    fn offset(&self) -> usize {
+        (self.page - 1) * PAGE_ROWS
+    }
+
+    fn query(&self) -> PanelQuery {
+        PanelQuery {
+            status: self.status,
+            search: Some(self.q.clone()).filter(|q| !q.trim().is_empty()),
+            include_removed: false,
+            sort: self.sort,
+            offset: self.offset(),
+            limit: PAGE_ROWS,
+        }
+    }
+
+    /// This list (same search and filter) in another order or at another page.
+    fn url(&self, base: &str, sort: PanelSort, page: usize) -> String {
+        let status = self.status.map(|s| s.key()).unwrap_or_default();
+        list_url(base, &self.q, &status, sort, page)
+    }
+
+    fn header(
+        &self,
+        base: &str,
+        label: &'static str,
+        s: PanelSort,
+        dir: &'static str,
+    ) -> SortHeader {
+        SortHeader {
+            label,
+            href: self.url(base, s, 1),
+            aria_sort: if self.sort == s { dir } else { "none" },
+        }
+    }
+
+    fn results(&self, links: PanelLinks, c: &Clinic, found: PanelPage) -> Results {
+        let rows: Vec<RowView> = found.rows.into_iter().map(|r| row_view(c, r)).collect();
+        let offset = self.offset();
+        let shown = |n: usize| if rows.is_empty() { 0 } else { n };
+        let base = links.base.as_str();
+        Results {
+            first: shown(offset + 1),
+            last: shown(offset + rows.len()),
+            prev: (self.page > 1).then(|| self.url(base, self.sort, self.page - 1)),
+            next: (offset + rows.len() < found.total)
+                .then(|| self.url(base, self.sort, self.page + 1)),
+            total: found.total,
+            name_header: self.header(base, "Name", PanelSort::Name, "ascending"),
+            added_header: self.header(base, "Added", PanelSort::Added, "descending"),
+            visit_header: self.header(base, "Last visit", PanelSort::LastVisit, "ascending"),
+            searching: !self.q.trim().is_empty() || self.status.is_some(),
+            rows,
+            links,
+        }
+    }
+}
+
+/// "room for 120 more" / "at the desired size" / "80 over".
+pub fn room_text(room: i64) -> String {
+    match room {
+        r if r > 0 => format!("room for {} more", thousands(r)),
+        0 => "at the desired size".to_owned(),
+        r => format!("{} over", thousands(-r)),
+    }
+}
+
 /// `/c/{clinic}/panels/{provider}`: the panel, or (for htmx) just its results table.
 pub async fn list(
     State(web): State<Web>,
@@ -391,79 +526,52 @@ pub async fn list(
     Query(p): Query<ListParams>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
-    let provider = at.provider;
-    let status = PatientStatus::from_key(&p.status);
-    let status_key = status.map(|s| s.key()).unwrap_or_default();
-    let sort = sort_of(&p.sort);
-    let page = p.page.unwrap_or(1).max(1);
-    let query = PanelQuery {
-        status,
-        search: Some(p.q.clone()).filter(|q| !q.trim().is_empty()),
-        include_removed: false,
-        sort,
-        offset: (page - 1) * PAGE_ROWS,
-        limit: PAGE_ROWS,
-    };
-    let (who, clinic) = (frame.who.user, frame.clinic);
-    let (result, ctx, summary) = web
+    let (who, clinic, provider) = (frame.who.user, frame.clinic, at.provider);
+    let listing = Listing::of(&p);
+    let query = listing.query();
+    let (found, ctx, summary) = web
         .app
         .run(move |app| {
             let ctx = Context::load(app, who, clinic, provider)?;
-            let result = app.panel_page(who, clinic, provider, &query)?;
-            let summary = app.panel_summary(who, clinic, provider)?;
-            Ok((result, ctx, summary))
+            let found = app.panel_page(who, clinic, provider, &query)?;
+            Ok((found, ctx, app.panel_summary(who, clinic, provider)?))
         })
         .await?;
-    let c = &ctx.clinic;
     let links = PanelLinks::new(&frame, provider, ctx.name(provider));
-    let rows: Vec<RowView> = result.rows.into_iter().map(|r| row_view(c, r)).collect();
-    let offset = (page - 1) * PAGE_ROWS;
-    let header = |label, s: PanelSort, dir| SortHeader {
-        label,
-        href: list_url(&links.base, &p.q, &status_key, s, 1),
-        aria_sort: if sort == s { dir } else { "none" },
+    let view = listing.results(links, &ctx.clinic, found);
+    let mut response = if is_htmx(&headers) {
+        render(&ResultsFragment { view })
+    } else {
+        render(&ListPage {
+            layout: frame
+                .layout
+                .clone()
+                .with_section("panel")
+                .with_notice(notice(&p.done)),
+            access: ctx.access,
+            view,
+            statuses: assignable_statuses(&ctx.clinic, listing.status),
+            status_all: listing.status.is_none(),
+            sort: sort_key(listing.sort).to_owned(),
+            summary: format!(
+                "{} patients on the panel; desired size {} ({}).",
+                thousands(summary.size as i64),
+                thousands(i64::from(summary.preferences.desired_panel_size)),
+                room_text(summary.room)
+            ),
+            q: p.q,
+        })
     };
-    let view = Results {
-        first: if rows.is_empty() { 0 } else { offset + 1 },
-        last: offset + rows.len(),
-        prev: (page > 1).then(|| list_url(&links.base, &p.q, &status_key, sort, page - 1)),
-        next: (offset + rows.len() < result.total)
-            .then(|| list_url(&links.base, &p.q, &status_key, sort, page + 1)),
-        total: result.total,
-        rows,
-        name_header: header("Name", PanelSort::Name, "ascending"),
-        added_header: header("Added", PanelSort::Added, "descending"),
-        visit_header: header("Last visit", PanelSort::LastVisit, "ascending"),
-        searching: !p.q.trim().is_empty() || status.is_some(),
-        links,
-    };
-    if is_htmx(&headers) {
-        return Ok(render(&ResultsFragment { view }));
-    }
-    let summary_text = format!(
-        "{} patients on the panel; desired size {}{}.",
-        thousands(summary.size as i64),
-        thousands(i64::from(summary.preferences.desired_panel_size)),
-        match summary.room {
-            r if r > 0 => format!(" (room for {} more)", thousands(r)),
-            0 => " (at the desired size)".to_owned(),
-            r => format!(" ({} over)", thousands(-r)),
-        }
+    vary_on_htmx(&mut response);
+    Ok(response)
+}
+
+/// One URL answers with a page or (for htmx) a fragment: caches must tell them apart.
+fn vary_on_htmx(response: &mut Response) {
+    response.headers_mut().insert(
+        axum::http::header::VARY,
+        axum::http::HeaderValue::from_static("HX-Request"),
     );
-    Ok(render(&ListPage {
-        layout: frame
-            .layout
-            .clone()
-            .with_section("panel")
-            .with_notice(notice(&p.done)),
-        access: ctx.access,
-        view,
-        q: p.q,
-        statuses: assignable_statuses(c, status),
-        status_all: status.is_none(),
-        sort: sort_key(sort).to_owned(),
-        summary: summary_text,
-    }))
 }
 
 fn row_view(c: &Clinic, r: PanelRow) -> RowView {
@@ -491,8 +599,10 @@ pub struct DoneParam {
 }
 
 impl DoneParam {
-    pub fn done(&self) -> &str {
-        &self.done
+    /// The frame with the confirmation of what was done shown at the top.
+    pub fn notice_on(&self, mut frame: Frame) -> Frame {
+        frame.layout = frame.layout.with_notice(notice(&self.done));
+        frame
     }
 }
 

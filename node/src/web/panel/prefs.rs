@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Context, DoneParam, PanelAccess, PanelAt, PanelLinks, notice, thousands};
+use super::{
+    Context, DoneParam, PanelAccess, PanelAt, PanelLinks, room_text, thousands, with_status,
+};
 use crate::app::AppError;
 use crate::domain::PanelPreferences;
 use crate::web::csrf::CsrfForm;
@@ -83,11 +85,7 @@ pub fn consequences(size: usize, p: &PanelPreferences) -> Vec<Consequence> {
         "The panel has {} patients; the desired size is {}: {}.",
         thousands(size),
         thousands(desired),
-        match room {
-            r if r > 0 => format!("room for {} more", thousands(r)),
-            0 => "it is exactly at that size".to_owned(),
-            r => format!("{} over it", thousands(-r)),
-        }
+        room_text(room)
     ))];
     let capacity = i64::from(p.monthly_capacity);
     if p.accepting_new_patients {
@@ -155,10 +153,14 @@ async fn page(
             Ok((ctx, app.panel_summary(who, clinic, provider)?))
         })
         .await?;
-    let refused = typed.is_some();
+    let status = if typed.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     let (form, errors) =
         typed.unwrap_or_else(|| (PrefsForm::of(&summary.preferences), FieldErrors::default()));
-    let mut response = render(&PrefsPage {
+    let response = render(&PrefsPage {
         layout: frame.layout.clone().with_section("panel"),
         links: PanelLinks::new(frame, provider, ctx.name(provider)),
         access: ctx.access,
@@ -166,10 +168,7 @@ async fn page(
         errors,
         consequences: consequences(summary.size, &summary.preferences),
     });
-    if refused {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(with_status(response, status))
 }
 
 /// `GET …/preferences`
@@ -179,9 +178,7 @@ pub async fn form(
     at: PanelAt,
     Query(q): Query<DoneParam>,
 ) -> Result<Response, WebError> {
-    let mut frame = frame;
-    frame.layout = frame.layout.with_notice(notice(q.done()));
-    page(&web, &frame, at, None).await
+    page(&web, &q.notice_on(frame), at, None).await
 }
 
 /// `POST …/preferences`
@@ -252,7 +249,7 @@ mod tests {
     #[test]
     fn accepting_while_full_or_with_no_open_requests_is_a_warning() {
         let c = consequences(1_400, &prefs(true, 20, 1_300, 0));
-        assert!(c[0].text.ends_with("100 over it."));
+        assert!(c[0].text.ends_with("size is 1,300: 100 over."), "{c:?}");
         let warnings: Vec<_> = c.iter().filter(|c| c.warning).collect();
         assert_eq!(warnings.len(), 2, "{c:?}");
         assert!(
