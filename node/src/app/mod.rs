@@ -25,7 +25,7 @@ pub use error::{AppError, Problem};
 pub use model::{ClinicState, EntryState, Model, Projection, ReadModel};
 pub use panel::{
     EntryUpdate, ImportReport, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort,
-    PanelSummary, status_name,
+    PanelSummary, status_label, status_name,
 };
 pub use registry::{
     DelegationAction, HistoryView, InitClinic, InitResult, MemberAction, MemberView,

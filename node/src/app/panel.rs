@@ -839,6 +839,16 @@ pub fn status_by_name(c: &Clinic, name: &str) -> Option<PatientStatus> {
         .map(|s| PatientStatus::Custom(s.id))
 }
 
+/// A status as the web pages show it: "Active", "Inactive", or the clinic's own name.
+/// (`status_name` is the file format's word, lower-case for the two built-in ones.)
+pub fn status_label(c: &Clinic, status: &PatientStatus) -> String {
+    match status {
+        PatientStatus::Active => "Active".to_owned(),
+        PatientStatus::Inactive => "Inactive".to_owned(),
+        PatientStatus::Custom(_) => status_name(c, status),
+    }
+}
+
 pub fn status_name(c: &Clinic, status: &PatientStatus) -> String {
     match status {
         PatientStatus::Active => "active".to_owned(),

@@ -398,7 +398,7 @@ async fn change_status_confirm_mrp_remove_and_see_it_all_in_the_history() {
     assert_eq!(r.location(), format!("{url}?done=status"));
     let html = b.get(&r.location()).await.ok().to_owned();
     assert!(html.contains("The status was changed."));
-    assert!(element(&html, "current-status", "dd").contains("inactive"));
+    assert!(element(&html, "current-status", "dd").contains("Inactive"));
 
     // A clinic-defined status, chosen from the select.
     let c = w.app.clinic(w.id("director"), w.a).unwrap();

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 
 use super::{Context, PanelAt, PanelLinks, room_text, thousands};
-use crate::app::{MonthActivity, status_name};
+use crate::app::{MonthActivity, status_label};
 use crate::domain::{Clinic, PatientStatus};
 use crate::web::error::{WebError, render};
 use crate::web::{Frame, Layout, Web};
@@ -165,7 +165,7 @@ fn status_counts(c: &Clinic, counts: &[(PatientStatus, usize)]) -> Vec<StatusCou
     counts
         .iter()
         .map(|(s, n)| StatusCount {
-            name: status_name(c, s),
+            name: status_label(c, s),
             count: thousands(*n as i64),
         })
         .collect()

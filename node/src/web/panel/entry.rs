@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{
     Context, DoneParam, PanelAt, PanelLinks, StatusOption, assignable_statuses, when, with_status,
 };
-use crate::app::{AppError, EntryUpdate, PanelAccess, PanelRow, status_name};
+use crate::app::{AppError, EntryUpdate, PanelAccess, PanelRow, status_label};
 use crate::domain::{PatientDetails, PatientInput, PatientStatus, Sex};
 use crate::web::csrf::CsrfForm;
 use crate::web::error::{WebError, render};
@@ -393,7 +393,7 @@ fn entry_view(ctx: &Context, row: &PanelRow) -> EntryView {
         last_visit: d
             .last_visit
             .map_or_else(|| "never".to_owned(), |v| v.to_string()),
-        status: status_name(&ctx.clinic, &e.status),
+        status: status_label(&ctx.clinic, &e.status),
         added: format!(
             "{} by {} ({})",
             when(e.added_at),

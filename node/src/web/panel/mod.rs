@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 use super::error::{WebError, render, urlencode};
 use super::{Frame, Layout, Web};
 use crate::app::{
-    App, AppError, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort, status_name,
+    App, AppError, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort, status_label,
 };
 use crate::domain::{Clinic, ClinicId, EntryId, PatientStatus, UserId};
 
@@ -250,7 +250,7 @@ pub fn assignable_statuses(c: &Clinic, selected: Option<PatientStatus>) -> Vec<S
         .chain(custom)
         .map(|s| StatusOption {
             key: s.key(),
-            name: status_name(c, &s),
+            name: status_label(c, &s),
             selected: Some(s) == selected,
         })
         .collect()
@@ -582,7 +582,7 @@ fn row_view(c: &Clinic, r: PanelRow) -> RowView {
         name: format!("{}, {}", d.family_name, d.given_names),
         phn: d.phn.to_string(),
         date_of_birth: d.date_of_birth.to_string(),
-        status: status_name(c, &e.status),
+        status: status_label(c, &e.status),
         added: e.added_at.date().to_string(),
         last_visit: d.last_visit.map(|v| v.to_string()).unwrap_or_default(),
         mrp: e.mrp.is_some(),
