@@ -85,9 +85,10 @@ pub const LOGINS: &[(&str, &str, &str, Role, &str)] = &[
     ),
 ];
 
-/// Creates the demo clinic unless the directory already holds it; returns the logins.
-pub fn seed(app: &App, patients: usize) -> anyhow::Result<Vec<DemoLogin>> {
-    let setup = DemoSetup {
+/// The demo clinic (its name, the people of `LOGINS`) with `patients` spread over its
+/// providers' panels. Tests build their clinic from this too.
+pub fn setup(patients: Vec<crate::domain::PatientDetails>) -> DemoSetup {
+    DemoSetup {
         clinic_name: "Bulkley Valley Family Practice".to_owned(),
         facility_number: "V0J2N0".to_owned(),
         members: LOGINS
@@ -99,9 +100,18 @@ pub fn seed(app: &App, patients: usize) -> anyhow::Result<Vec<DemoLogin>> {
                 role: *role,
             })
             .collect(),
-        patients: demo_data::patients(DEMO_SEED, patients, time::OffsetDateTime::now_utc().date()),
+        patients,
         seed: DEMO_SEED,
-    };
+    }
+}
+
+/// Creates the demo clinic unless the directory already holds it; returns the logins.
+pub fn seed(app: &App, patients: usize) -> anyhow::Result<Vec<DemoLogin>> {
+    let setup = setup(demo_data::patients(
+        DEMO_SEED,
+        patients,
+        time::OffsetDateTime::now_utc().date(),
+    ));
     let created = app.seed_demo(&setup).context("seeding the demo clinic")?;
     if created {
         tracing::info!(patients, "demo clinic created");

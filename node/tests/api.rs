@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use attach::app::{App, DemoMember, DemoSetup, InitClinic, ManualClock, MemberAction};
+use attach::app::{App, InitClinic, ManualClock, MemberAction};
 use attach::domain::{ClinicId, PatientDetails, PatientStatus, Role, Sex, UserId};
 use attach::store::{DocId, DocStore, Projector, StoreOptions};
 use automerge::Automerge;
@@ -197,21 +197,7 @@ impl World {
         let mut people =
             attach::demo_data::patients(attach::demo::DEMO_SEED, PATIENTS + SPARES, START.date());
         let mut spares = people.split_off(PATIENTS);
-        let setup = DemoSetup {
-            clinic_name: "Bulkley Valley Family Practice".to_owned(),
-            facility_number: "V0J2N0".to_owned(),
-            members: attach::demo::LOGINS
-                .iter()
-                .map(|(username, password, name, role, _)| DemoMember {
-                    username: (*username).to_owned(),
-                    password: (*password).to_owned(),
-                    display_name: (*name).to_owned(),
-                    role: *role,
-                })
-                .collect(),
-            patients: people,
-            seed: attach::demo::DEMO_SEED,
-        };
+        let setup = attach::demo::setup(people);
         assert!(
             app.seed_demo(&setup).unwrap(),
             "the demo clinic was created"

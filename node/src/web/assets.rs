@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use axum::extract::{Path, Query};
+use crate::web::{Path, Query};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;

@@ -152,3 +152,57 @@ pub fn not_found_page() -> Response {
         "There is no such page on this node, or it is not visible to you.".to_owned(),
     )
 }
+
+/// `axum::extract::Path` whose rejection (e.g. a malformed id in the address) is an HTML
+/// page that says what was wrong, like every other page error.
+#[derive(Debug, Clone, Copy)]
+pub struct Path<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = WebError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Self(v))
+            .map_err(|e| {
+                WebError::BadRequest(format!(
+                    "This address is not one the node made: {}. Go back and follow a link \
+                     instead.",
+                    e.body_text()
+                ))
+            })
+    }
+}
+
+/// `axum::extract::Query` whose rejection is an HTML page naming the bad parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = WebError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| Self(v))
+            .map_err(|e| {
+                WebError::BadRequest(format!(
+                    "The address has a bad parameter: {}",
+                    e.body_text()
+                ))
+            })
+    }
+}

@@ -336,3 +336,21 @@ async fn assets_are_versioned_and_cached() {
     assert_eq!(old.headers[header::CACHE_CONTROL], "no-cache");
     assert_eq!(b.get("/static/nope.js").await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn malformed_addresses_get_an_html_page() {
+    let w = World::new("auth-bad-path");
+    let mut b = w.signed_in("director").await;
+    let r = b.get(&format!("/c/{}/members/not-an-id", w.a)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(r.contains("not one the node made"));
+    let r = b.get("/switch?clinic=nope").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.contains("bad parameter"));
+}

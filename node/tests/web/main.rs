@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use attach::app::{App, DemoMember, DemoSetup, InitClinic, ManualClock, MemberAction};
+use attach::app::{App, InitClinic, ManualClock, MemberAction};
 use attach::domain::{ClinicId, PatientDetails, PatientStatus, Role, UserId};
 use axum::Router;
 use axum::body::Body;
@@ -87,21 +87,7 @@ impl World {
         let mut people =
             attach::demo_data::patients(attach::demo::DEMO_SEED, PATIENTS + 30, START.date());
         let spares = people.split_off(PATIENTS);
-        let setup = DemoSetup {
-            clinic_name: "Bulkley Valley Family Practice".to_owned(),
-            facility_number: "V0J2N0".to_owned(),
-            members: attach::demo::LOGINS
-                .iter()
-                .map(|(username, password, name, role, _)| DemoMember {
-                    username: (*username).to_owned(),
-                    password: (*password).to_owned(),
-                    display_name: (*name).to_owned(),
-                    role: *role,
-                })
-                .collect(),
-            patients: people,
-            seed: attach::demo::DEMO_SEED,
-        };
+        let setup = attach::demo::setup(people);
         assert!(app.seed_demo(&setup).unwrap());
         let mut passwords: HashMap<String, String> = attach::demo::LOGINS
             .iter()

@@ -1,8 +1,9 @@
 //! Adding a patient, and one patient entry: details, status, most-responsible-provider
 //! confirmation, removal, and the entry's history.
 
+use crate::web::Query;
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;

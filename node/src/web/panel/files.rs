@@ -1,8 +1,9 @@
 //! Uploading a CSV or FHIR file (checked first, stored only when asked, all or nothing)
 //! and downloading the panel.
 
+use crate::web::Query;
 use askama::Template;
-use axum::extract::{FromRequest, Multipart, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;

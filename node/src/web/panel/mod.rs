@@ -13,9 +13,10 @@ mod prefs;
 
 use std::collections::HashMap;
 
+use crate::web::{Path, Query};
 use askama::Template;
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;

@@ -2,8 +2,9 @@
 //! each with every side's value, who wrote it and when, which one is kept now, and a
 //! form to settle it by choosing one.
 
+use crate::web::Query;
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 

@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 
+use crate::web::{Path, Query};
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use crate::web::{Path, Query};
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
