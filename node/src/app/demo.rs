@@ -6,7 +6,10 @@ use super::registry::{DelegationAction, InitClinic, MemberAction};
 use super::{App, AppError};
 use crate::auth::Credentials;
 use crate::demo_data::Rng;
-use crate::domain::{ClinicId, PanelPreferences, PatientDetails, PatientStatus, Role, UserId};
+use crate::domain::{
+    Address, ClinicId, DayHours, Location, LocationId, PanelPreferences, PatientDetails,
+    PatientStatus, Role, UserId,
+};
 
 /// One demo person with a fixed, public password.
 #[derive(Debug, Clone)]
@@ -32,6 +35,58 @@ impl App {
         self.now().date()
     }
 
+    /// The demo clinic's address, numbers, opening hours and a satellite office, as a
+    /// director would enter them on the clinic details page.
+    fn seed_demo_profile(&self, director: UserId, clinic: ClinicId) -> Result<(), AppError> {
+        let mut profile = self.clinic(director, clinic)?.profile;
+        profile.address = Address {
+            street: "3868 First Avenue".to_owned(),
+            city: "Smithers".to_owned(),
+            province: "BC".to_owned(),
+            postal_code: "V0J 2N0".to_owned(),
+        };
+        profile.phone = "250-555-0140".to_owned();
+        profile.fax = "250-555-0141".to_owned();
+        let at = |h: u8, m: u8| {
+            time::Time::from_hms(h, m, 0)
+                .map_err(|e| AppError::Internal(format!("demo opening hours: {e}")))
+        };
+        for day in 1..=5 {
+            profile.hours.insert(
+                day,
+                DayHours {
+                    opens: at(8, 30)?,
+                    closes: at(17, 0)?,
+                },
+            );
+        }
+        profile.hours.insert(
+            6,
+            DayHours {
+                opens: at(9, 0)?,
+                closes: at(12, 0)?,
+            },
+        );
+        self.update_profile(director, clinic, profile)?;
+        self.save_location(
+            director,
+            clinic,
+            Location {
+                id: LocationId::new(),
+                name: "Telkwa satellite office".to_owned(),
+                address: Address {
+                    street: "1415 Highway 16".to_owned(),
+                    city: "Telkwa".to_owned(),
+                    province: "BC".to_owned(),
+                    postal_code: "V0J 2X0".to_owned(),
+                },
+                phone: "250-555-0150".to_owned(),
+                retired: false,
+            },
+        )?;
+        Ok(())
+    }
+
     /// Creates the demo clinic, unless its director already exists (then nothing is
     /// written and `false` is returned, so re-running the demo reopens the data).
     pub fn seed_demo(&self, setup: &DemoSetup) -> Result<bool, AppError> {
@@ -52,6 +107,7 @@ impl App {
         let clinic = created.clinic;
         let director_id = self.user_id(&director.username)?;
         self.set_demo_password(director_id, &director.password, now)?;
+        self.seed_demo_profile(director_id, clinic)?;
 
         let mut ids = Vec::new();
         for m in others {
