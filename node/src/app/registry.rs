@@ -237,6 +237,42 @@ impl App {
     /// Someone asks to join a clinic: a new person (no account yet: one is created
     /// without a password) or a signed-in user asking to join another clinic. An account
     /// manager approves or declines.
+    /// The clinic with this facility number (as a person asking to join knows it).
+    pub fn clinic_by_facility(&self, facility_number: &str) -> Result<ClinicId, AppError> {
+        let wanted = facility_number.trim();
+        if wanted.is_empty() {
+            return Err(AppError::invalid(
+                "facility_number",
+                "enter the clinic's facility number",
+            ));
+        }
+        self.model()
+            .clinics
+            .values()
+            .find(|s| {
+                s.clinic
+                    .profile
+                    .facility_number
+                    .eq_ignore_ascii_case(wanted)
+            })
+            .map(|s| s.clinic.id)
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "facility_number",
+                    format!("no clinic on this node has the facility number {wanted:?}"),
+                )
+            })
+    }
+
+    /// A clinic's name, for telling someone outside it where their request went.
+    pub fn clinic_name(&self, clinic: ClinicId) -> Result<String, AppError> {
+        self.model()
+            .clinics
+            .get(&clinic)
+            .map(|s| s.clinic.profile.name.clone())
+            .ok_or_else(|| AppError::not_found("clinic"))
+    }
+
     pub fn request_membership(
         &self,
         who: Option<UserId>,

@@ -15,6 +15,7 @@ mod auth_pages;
 pub mod csrf;
 mod error;
 mod frame;
+mod join;
 mod panel;
 mod registry;
 
@@ -31,6 +32,18 @@ pub use error::{WebError, error_page};
 pub use frame::{AnyViewer, Frame, Layout, Viewer};
 
 use crate::app::{App, Problem};
+
+/// Roles as forms name them (the add-member and join forms).
+pub(crate) const ROLES: &[(&str, crate::domain::Role)] = &[
+    ("physician", crate::domain::Role::Physician),
+    ("nurse_practitioner", crate::domain::Role::NursePractitioner),
+    (
+        "medical_office_assistant",
+        crate::domain::Role::MedicalOfficeAssistant,
+    ),
+    ("other_staff", crate::domain::Role::OtherStaff),
+    ("director", crate::domain::Role::Director),
+];
 
 /// State of the web routes.
 #[derive(Debug, Clone)]
@@ -58,6 +71,7 @@ pub fn routes(app: App, secure_cookies: bool) -> Router {
             get(auth_pages::password_form).post(auth_pages::change_password),
         )
         .route("/switch", get(auth_pages::switch))
+        .route("/join", get(join::form).post(join::submit))
         .route("/c/{clinic}", get(auth_pages::clinic_home))
         .route("/static/{file}", get(assets::serve))
         .merge(registry::routes())

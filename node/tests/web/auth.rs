@@ -354,3 +354,88 @@ async fn malformed_addresses_get_an_html_page() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.contains("bad parameter"));
 }
+
+#[tokio::test]
+async fn someone_new_asks_to_join_and_the_managers_see_it() {
+    let w = World::new("auth-join-new");
+    let mut b = w.browser();
+    let page = b.get("/join").await;
+    assert_page_headers(&page);
+    assert!(page.ok().contains("<label for=\"facility_number\">"));
+    // Without the form's token nothing happens.
+    let r = b
+        .post_form(
+            "/join",
+            &[
+                ("csrf", "forged"),
+                ("facility_number", "V0J2N5"),
+                ("role", "physician"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // An unknown facility number is shown by its field, the typed values kept.
+    let fields = [
+        ("facility_number", "NOPE1"),
+        ("role", "physician"),
+        ("username", "drnew"),
+        ("display_name", "Dr. <b>New</b>"),
+        ("email", "new@example.org"),
+    ];
+    let r = b.submit("/join", "/join", &fields).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.contains("id=\"facility_number-error\""));
+    assert!(r.contains("value=\"NOPE1\""));
+    assert!(
+        r.contains("Dr. &#60;b&#62;New") && !r.contains("<b>New</b>"),
+        "kept, escaped"
+    );
+    let mut fields = fields;
+    fields[0].1 = "v0j2n5";
+    let r = b.submit("/join", "/join", &fields).await;
+    assert!(
+        r.ok()
+            .contains("Your request to join Smithers Community Health Centre was sent")
+    );
+    let pending = w
+        .app
+        .members(w.id("bdirector"), w.b)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.username == "drnew")
+        .expect("the request is listed at clinic B");
+    assert_eq!(
+        pending.membership.state,
+        attach::domain::MemberState::Requested
+    );
+    let mut director = w.signed_in("bdirector").await;
+    let members = director.get(&format!("/c/{}/members", w.b)).await;
+    assert!(members.ok().contains("drnew"));
+}
+
+#[tokio::test]
+async fn a_member_of_one_clinic_asks_to_join_another() {
+    let w = World::new("auth-join-member");
+    let mut b = w.signed_in("drnguyen").await;
+    let page = b.get("/join").await;
+    assert!(
+        !page.ok().contains("id=\"username\""),
+        "no account fields when signed in"
+    );
+    let r = b
+        .submit(
+            "/join",
+            "/join",
+            &[("facility_number", "V0J2N5"), ("role", "physician")],
+        )
+        .await;
+    assert!(r.ok().contains("was sent"));
+    let state = w
+        .app
+        .members(w.id("bdirector"), w.b)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.membership.user == w.id("drnguyen"))
+        .map(|m| m.membership.state);
+    assert_eq!(state, Some(attach::domain::MemberState::Requested));
+}

@@ -12,20 +12,11 @@ use serde::Deserialize;
 
 use super::{ActionForm, Done, HistoryRow, Input, done, history_rows, unprocessable, when};
 use crate::app::{AppError, MemberAction, MemberView};
-use crate::domain::{MemberState, Role, UserId};
+use crate::domain::{MemberState, UserId};
 use crate::web::csrf::CsrfForm;
 use crate::web::error::{WebError, render};
 use crate::web::frame::{Frame, Layout};
-use crate::web::{FieldErrors, Web};
-
-/// Roles as the add form names them.
-const ROLES: &[(&str, Role)] = &[
-    ("physician", Role::Physician),
-    ("nurse_practitioner", Role::NursePractitioner),
-    ("medical_office_assistant", Role::MedicalOfficeAssistant),
-    ("other_staff", Role::OtherStaff),
-    ("director", Role::Director),
-];
+use crate::web::{FieldErrors, ROLES, Web};
 
 const NOTICES: &[(&str, &str)] = &[
     ("approve", "The request was approved."),
