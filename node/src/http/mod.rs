@@ -84,6 +84,7 @@ pub fn router_and_spec(app: App, options: HttpOptions) -> (Router, utoipa::opena
         .merge(crate::web::routes(app, options.secure_cookies))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
+        .layer(axum::Extension(options))
         .layer(DefaultBodyLimit::max(options.max_body_bytes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,

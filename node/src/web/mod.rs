@@ -29,7 +29,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 pub use error::{WebError, error_page};
-pub use frame::{AnyViewer, Frame, Layout, Viewer};
+pub use frame::{AnyViewer, Frame, Layout, Viewer, cookie, session_cookie};
 
 use crate::app::{App, Problem};
 

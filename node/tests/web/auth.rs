@@ -439,3 +439,54 @@ async fn a_member_of_one_clinic_asks_to_join_another() {
         .map(|m| m.membership.state);
     assert_eq!(state, Some(attach::domain::MemberState::Requested));
 }
+
+#[tokio::test]
+async fn over_tls_every_cookie_is_secure() {
+    let w = World::new("auth-secure");
+    let router = attach::http::router(
+        w.app.clone(),
+        attach::http::HttpOptions {
+            max_body_bytes: 1024 * 1024,
+            secure_cookies: true,
+        },
+    );
+    let mut b = super::Browser {
+        router,
+        cookies: std::collections::HashMap::new(),
+    };
+    let page = b.get("/login").await;
+    let login_cookie = page.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(login_cookie.contains("; Secure"), "{login_cookie}");
+    let token = page.csrf();
+    let r = b
+        .post_form(
+            "/login",
+            &[
+                ("csrf", token.as_str()),
+                ("username", "director"),
+                ("password", "demo-director-pw"),
+            ],
+        )
+        .await;
+    for set in r.headers.get_all(header::SET_COOKIE) {
+        assert!(set.to_str().unwrap().contains("; Secure"), "{set:?}");
+    }
+    // The JSON API's sign-in sets the same cookie, also Secure.
+    let r = b
+        .request(
+            axum::http::Method::POST,
+            "/api/v1/session",
+            axum::body::Body::from(r#"{"username":"drpatel","password":"demo-drpatel-pw"}"#),
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let set = r.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(
+        set.starts_with("attach_session=") && set.contains("; Secure"),
+        "{set}"
+    );
+}

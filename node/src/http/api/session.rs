@@ -1,7 +1,8 @@
 //! Signing in and out, and the signed-in user's own password.
 
+use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -9,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::{App, SessionInfo};
+use crate::http::HttpOptions;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AnyUser, Json, SESSION_COOKIE};
 use uuid::Uuid;
@@ -84,19 +86,17 @@ impl From<SessionInfo> for SessionBody {
               (status = 429, body = ErrorBody)))]
 async fn login(
     State(app): State<App>,
+    Extension(options): Extension<HttpOptions>,
     Json(req): Json<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let result = app
         .run(move |app| app.login(&req.username, &req.password))
         .await?;
     let mut headers = HeaderMap::new();
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-        result.token
+    headers.insert(
+        header::SET_COOKIE,
+        crate::web::session_cookie(&result.token, options.secure_cookies),
     );
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        headers.insert(header::SET_COOKIE, value);
-    }
     let body = LoginResponse {
         token: result.token,
         session: result.session.into(),
@@ -120,14 +120,15 @@ async fn whoami(
     responses((status = 204), (status = 401, body = ErrorBody)))]
 async fn logout(
     State(app): State<App>,
+    Extension(options): Extension<HttpOptions>,
     AnyUser(who): AnyUser,
 ) -> Result<impl IntoResponse, ApiError> {
     app.run(move |app| app.logout(&who)).await?;
-    let clear = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     let mut headers = HeaderMap::new();
-    if let Ok(value) = HeaderValue::from_str(&clear) {
-        headers.insert(header::SET_COOKIE, value);
-    }
+    headers.insert(
+        header::SET_COOKIE,
+        crate::web::cookie(SESSION_COOKIE, "", options.secure_cookies, Some(0)),
+    );
     Ok((StatusCode::NO_CONTENT, headers))
 }
 
