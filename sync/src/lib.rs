@@ -1,0 +1,2 @@
+//! The Attach sync engine. It knows documents, changes and peers; it knows nothing of
+//! clinics, patients or HTTP.
