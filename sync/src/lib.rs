@@ -1,2 +1,15 @@
 //! The Attach sync engine. It knows documents, changes and peers; it knows nothing of
 //! clinics, patients or HTTP.
+//!
+//! - [`wire`]: the frame format and its decoder (never panics on hostile input).
+//! - [`session`]: one sync session with a peer over any byte stream.
+//! - [`replica`]: what the engine needs from the store it runs on, and the per-peer policy.
+//! - [`backoff`]: retry timing for a node that is often offline.
+
+pub mod backoff;
+pub mod replica;
+pub mod session;
+pub mod wire;
+
+pub use replica::{ApplyError, Delta, NodeId, Policy, Replica, ReplicaError};
+pub use session::{Progress, ProgressState, Session, SessionConfig, SyncError};
