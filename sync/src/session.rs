@@ -128,6 +128,8 @@ pub struct Session {
     pub feed: watch::Receiver<u64>,
     pub progress: Arc<Progress>,
     pub config: SessionConfig,
+    /// The node id the peer must announce (the one its certificate names), if known.
+    pub expect_peer: Option<NodeId>,
 }
 
 impl std::fmt::Debug for Session {
@@ -229,6 +231,13 @@ impl Session {
         };
         if peer == me {
             return Err(protocol(&mut writer, "the peer has this node's own id".into()).await);
+        }
+        if self.expect_peer.is_some_and(|e| e != peer) {
+            return Err(protocol(
+                &mut writer,
+                "the node id announced is not the one in the certificate".into(),
+            )
+            .await);
         }
 
         let replica = self.replica.clone();

@@ -102,8 +102,14 @@ pub enum Message {
     Request { doc: String, have: Vec<Hash> },
     /// A request that is refused.
     Denied { doc: String, reason: Refusal },
-    /// Enrolment: a one-time code and the node's public key (SubjectPublicKeyInfo DER).
-    Enrol { code: String, public_key: Vec<u8> },
+    /// Enrolment: a one-time code, the node's public key (SubjectPublicKeyInfo DER), its
+    /// store id, and the clinic it already holds (none for a replacement node restoring one).
+    Enrol {
+        code: String,
+        public_key: Vec<u8>,
+        node: [u8; 16],
+        clinic: Option<[u8; 16]>,
+    },
     /// Enrolment answer: the node's certificate and the CA to pin.
     Enrolled {
         clinic: [u8; 16],
@@ -243,10 +249,23 @@ impl Message {
                 w.bytes(doc.as_bytes());
                 w.u8(reason.code());
             }
-            Message::Enrol { code, public_key } => {
+            Message::Enrol {
+                code,
+                public_key,
+                node,
+                clinic,
+            } => {
                 w.u8(T_ENROL);
                 w.bytes(code.as_bytes());
                 w.bytes(public_key);
+                w.raw(node);
+                match clinic {
+                    Some(c) => {
+                        w.u8(1);
+                        w.raw(c);
+                    }
+                    None => w.u8(0),
+                }
             }
             Message::Enrolled {
                 clinic,
@@ -330,6 +349,12 @@ impl Message {
             T_ENROL => Message::Enrol {
                 code: r.text("enrolment code")?,
                 public_key: r.bytes("public key", MAX_TEXT)?.to_vec(),
+                node: r.array("node id")?,
+                clinic: match r.u8("clinic flag")? {
+                    0 => None,
+                    1 => Some(r.array("clinic id")?),
+                    other => return Err(DecodeError::UnknownValue("clinic flag", other)),
+                },
             },
             T_ENROLLED => Message::Enrolled {
                 clinic: r.array("clinic id")?,
@@ -499,6 +524,14 @@ mod tests {
             Message::Enrol {
                 code: "ABCD-EFGH".into(),
                 public_key: vec![9; 91],
+                node: [4; 16],
+                clinic: Some([5; 16]),
+            },
+            Message::Enrol {
+                code: "X".into(),
+                public_key: vec![],
+                node: [4; 16],
+                clinic: None,
             },
             Message::Enrolled {
                 clinic: [1; 16],

@@ -217,6 +217,7 @@ fn session(r: &Arc<Mem>, prefixes: Vec<&'static str>) -> (Session, Arc<Progress>
             window: 2,
             ..SessionConfig::default()
         },
+        expect_peer: None,
     };
     (s, progress)
 }

@@ -96,6 +96,8 @@ struct Inner {
     apply: Mutex<()>,
     next_feed: AtomicU64,
     durability: Durability,
+    /// Told the durable feed position after every durable write (sync waits on it).
+    feed_watch: tokio::sync::watch::Sender<u64>,
 }
 
 /// A document as loaded from sled, with what is needed to write its next change.
@@ -302,6 +304,7 @@ impl DocStore {
                 apply: Mutex::new(()),
                 next_feed: AtomicU64::new(last_feed + 1),
                 durability,
+                feed_watch: tokio::sync::watch::channel(last_feed).0,
             }),
         };
 
@@ -487,6 +490,140 @@ impl DocStore {
             });
         }
         Ok(())
+    }
+
+    /// Merge remote changes into many docs as one durable write (one sled batch, one fsync),
+    /// one result per doc in the order given. Each doc's changes are applied one per Automerge
+    /// call (the memory cliff in MEASUREMENTS.md); a doc whose changes do not apply, or that is
+    /// damaged here, fails alone and the others are still written.
+    #[instrument(skip_all, fields(docs = docs.len()))]
+    pub fn apply_changes_many(
+        &self,
+        docs: Vec<(DocId, Vec<Change>)>,
+    ) -> Vec<Result<(), StoreError>> {
+        let mut shards: Vec<usize> = docs.iter().map(|(id, _)| shard(id)).collect();
+        shards.sort_unstable();
+        shards.dedup();
+        let _locks: Vec<MutexGuard<'_, ()>> =
+            shards.iter().map(|&s| self.inner.locks[s].lock()).collect();
+        let mut results: Vec<Option<Result<(), StoreError>>> = Vec::with_capacity(docs.len());
+        let mut staged = Pending::default();
+        let mut staged_ids = std::collections::HashSet::new();
+        let mut written = Vec::new();
+        for (id, changes) in docs {
+            if staged_ids.contains(&id) {
+                // A doc twice in one call would be loaded from its pre-batch state twice.
+                results.push(Some(Err(StoreError::BadChange {
+                    doc: id,
+                    reason: "the document appears twice in one batch".into(),
+                })));
+                continue;
+            }
+            let outcome = (|| -> Result<Option<DocWrite>, StoreError> {
+                let mut loaded = self.load_or_new(&id)?;
+                let before = loaded.doc.get_heads();
+                apply_one_by_one(&mut loaded.doc, changes).map_err(|reason| {
+                    StoreError::BadChange {
+                        doc: id.clone(),
+                        reason,
+                    }
+                })?;
+                let missing = guarded(&id, || loaded.doc.get_missing_deps(&[]))?.len();
+                let write = if loaded.doc.get_heads() != before {
+                    Some(self.prepare(&id, loaded, &before, true)?)
+                } else {
+                    None
+                };
+                if missing > 0 {
+                    // What did apply is still written; the caller asks for the rest.
+                    if let Some(w) = write {
+                        staged.stage(w);
+                        staged_ids.insert(id.clone());
+                    }
+                    return Err(StoreError::MissingDependencies {
+                        doc: id.clone(),
+                        count: missing,
+                    });
+                }
+                Ok(write)
+            })();
+            match outcome {
+                Ok(Some(w)) => {
+                    staged.stage(w);
+                    staged_ids.insert(id.clone());
+                    written.push(results.len());
+                    results.push(None);
+                }
+                Ok(None) => results.push(Some(Ok(()))),
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let persisted = if staged.committed.is_empty() {
+            Ok(Vec::new())
+        } else {
+            self.persist(staged)
+        };
+        match persisted {
+            Ok(committed) => {
+                for (id, projection) in committed {
+                    self.inner.projector.committed(&id, &projection);
+                }
+                results
+                    .into_iter()
+                    .map(|r| r.unwrap_or(Ok(())))
+                    .collect()
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                results
+                    .into_iter()
+                    .map(|r| match r {
+                        None | Some(Ok(())) | Some(Err(StoreError::MissingDependencies { .. })) => {
+                            Err(StoreError::Io(std::io::Error::other(reason.clone())))
+                        }
+                        Some(Err(e)) => Err(e),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The changes of a doc not covered by `have` (hashes the doc does not contain are
+    /// ignored), as raw bytes in dependency order, and the doc's heads; `None` if the doc
+    /// does not exist.
+    pub fn delta(
+        &self,
+        id: &DocId,
+        have: &[ChangeHash],
+    ) -> Result<Option<(Vec<Vec<u8>>, Vec<ChangeHash>)>, StoreError> {
+        let _lock = self.lock(id);
+        let Some(loaded) = self.load(id)? else {
+            return Ok(None);
+        };
+        let doc = &loaded.doc;
+        guarded(id, || {
+            let have: Vec<ChangeHash> = have
+                .iter()
+                .filter(|h| doc.get_change_meta_by_hash(h).is_some())
+                .copied()
+                .collect();
+            let changes = doc
+                .get_changes(&have)
+                .iter()
+                .map(|c| c.raw_bytes().to_vec())
+                .collect();
+            Some((changes, doc.get_heads()))
+        })
+    }
+
+    /// The position of the last durable change-feed entry.
+    pub fn feed_position(&self) -> u64 {
+        self.inner.durability.durable_feed()
+    }
+
+    /// Watches the durable feed position: it changes after every durable write.
+    pub fn subscribe_feed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.feed_watch.subscribe()
     }
 
     /// Merge every change `other` has that this doc lacks.
@@ -734,6 +871,9 @@ impl DocStore {
             inner.durability.applied(last_feed)
         };
         self.durable(generation)?;
+        self.inner
+            .feed_watch
+            .send_replace(self.inner.durability.durable_feed());
         Ok(committed)
     }
 

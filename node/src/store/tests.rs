@@ -683,3 +683,59 @@ fn bulk_import_of_25000_docs_in_one_call() {
     );
     assert!(took < Duration::from_secs(20), "{took:?}");
 }
+
+#[test]
+fn many_docs_merge_in_one_write_and_a_bad_one_fails_alone() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let remote = |v: &str| {
+        let mut d = Automerge::new();
+        let mut tx = d.transaction();
+        tx.put(ROOT, "v", v).unwrap();
+        tx.commit();
+        d
+    };
+    let a = remote("a");
+    let mut b = remote("b1");
+    let b1 = b.get_heads();
+    let mut tx = b.transaction();
+    tx.put(ROOT, "v", "b2").unwrap();
+    tx.commit();
+    let b2_only = b.get_changes(&b1);
+    let mut feed = store.subscribe_feed();
+    let results = store.apply_changes_many(vec![
+        (doc(1), a.get_changes(&[])),
+        (doc(2), b2_only),
+        (doc(3), remote("c").get_changes(&[])),
+    ]);
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(
+        matches!(results[1], Err(StoreError::MissingDependencies { .. })),
+        "{results:?}"
+    );
+    assert_eq!(value(&store, &doc(1)).as_deref(), Some("a"));
+    assert_eq!(value(&store, &doc(3)).as_deref(), Some("c"));
+    assert!(!store.exists(&doc(2)).unwrap());
+    assert!(feed.has_changed().unwrap());
+    assert_eq!(*feed.borrow_and_update(), store.feed_position());
+    assert_eq!(store.changed_since(0, 10).unwrap().len(), 2);
+
+    // The delta beyond known heads is exactly the missing changes; unknown heads are ignored.
+    let (all, heads) = store.delta(&doc(1), &[]).unwrap().unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(heads, a.get_heads());
+    let (none, _) = store.delta(&doc(1), &a.get_heads()).unwrap().unwrap();
+    assert!(none.is_empty());
+    let (again, _) = store
+        .delta(&doc(1), &[automerge::ChangeHash([9; 32])])
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(store.delta(&doc(9), &[]).unwrap().is_none());
+
+    // Survives reopen.
+    drop(store);
+    let store = open(dir.path(), &p);
+    assert_eq!(value(&store, &doc(3)).as_deref(), Some("c"));
+}
