@@ -74,6 +74,20 @@ impl PeerStore {
         Ok(())
     }
 
+    /// The hub's node id, once a session has told it.
+    pub fn hub_node(&self) -> Result<Option<NodeId>, ReplicaError> {
+        Ok(self
+            .tree
+            .get(b"hub")
+            .map_err(storage)?
+            .and_then(|v| NodeId::try_from(v.as_ref()).ok()))
+    }
+
+    pub fn set_hub_node(&self, hub: NodeId) -> Result<(), ReplicaError> {
+        self.tree.insert(b"hub", &hub).map_err(storage)?;
+        Ok(())
+    }
+
     pub fn shared_heads(&self, peer: NodeId, docs: &[String]) -> Result<Vec<Vec<Hash>>, ReplicaError> {
         docs.iter()
             .map(|d| {
