@@ -29,8 +29,12 @@ pub enum Command {
     /// Start a node on a demo data directory with a realistic synthetic clinic, and print
     /// the URL and demo logins. Re-running reopens the same data.
     Demo(DemoArgs),
-    /// Run the clinic node: the JSON API for the clinic LAN.
-    Node(ServeArgs),
+    /// Run the clinic node: the web UI and JSON API for the clinic LAN, and sync with the
+    /// hub and LAN peers once enrolled. `attach node enrol` enrols it with the hub.
+    Node(NodeArgs),
+    /// Run the provincial hub, or manage it (`attach hub enrol-clinic`, `revoke-clinic`,
+    /// `clinics`, `status`) while it runs.
+    Hub(HubArgs),
     /// Create a clinic and its director offline, and print the director's temporary password.
     Init(InitArgs),
     /// Import data from files.
@@ -58,6 +62,91 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 0.0.0.0:8080.
     #[arg(long, env = "ATTACH_LISTEN")]
     pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(subcommand)]
+    pub action: Option<NodeAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeAction {
+    /// Enrol this node with the provincial hub using a one-time code from the hub
+    /// administrator (run it while the node is stopped, or use the node's Sync page).
+    Enrol(EnrolArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EnrolArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// The hub's sync address, host:port (e.g. hub.health.example:7443).
+    #[arg(long)]
+    pub hub: String,
+    /// The one-time enrolment code.
+    #[arg(long)]
+    pub code: String,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct HubArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Address of the hub's admin API (loopback), e.g. 127.0.0.1:8080.
+    #[arg(long, env = "ATTACH_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Address clinic nodes connect to, e.g. 0.0.0.0:7443.
+    #[arg(long, env = "ATTACH_SYNC_LISTEN")]
+    pub sync_listen: Option<SocketAddr>,
+    #[command(subcommand)]
+    pub action: Option<HubAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HubAction {
+    /// Create a one-time enrolment code for a clinic's node. Give --facility for a new
+    /// clinic, or --clinic for a clinic already enrolled (a replacement or standby node).
+    EnrolClinic(EnrolClinicArgs),
+    /// Refuse a clinic's nodes from now on (open sessions are closed at once).
+    RevokeClinic(RevokeClinicArgs),
+    /// List enrolled clinics and their nodes.
+    Clinics(HubAdminArgs),
+    /// Show documents, feed position and connected nodes.
+    Status(HubAdminArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HubAdminArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrolClinicArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// An enrolled clinic's id.
+    #[arg(long, conflicts_with = "facility", required_unless_present = "facility")]
+    pub clinic: Option<uuid::Uuid>,
+    /// A new clinic's facility number.
+    #[arg(long)]
+    pub facility: Option<String>,
+    /// Hours until the code expires.
+    #[arg(long, default_value_t = 72)]
+    pub valid_hours: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeClinicArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// The clinic's id.
+    pub clinic: uuid::Uuid,
 }
 
 #[derive(Debug, Args)]

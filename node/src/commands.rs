@@ -8,7 +8,9 @@ use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 
 use crate::app::{App, SystemClock};
-use crate::cli::{Cli, Command, ExportCommand, FileFormat, ImportCommand, UserCommand};
+use crate::cli::{
+    Cli, Command, ExportCommand, FileFormat, ImportCommand, NodeAction, UserCommand,
+};
 use crate::config::{Config, LogFormat};
 use crate::demo;
 
@@ -31,11 +33,16 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 println!("Demo data ready in {}", config.data_dir.display());
                 return Ok(());
             }
-            serve(app, &config, |addr| {
+            serve(app, &config, false, |addr| {
                 demo::print_banner(addr, &config.data_dir, &logins)
             })
         }
         Command::Node(args) => {
+            if let Some(NodeAction::Enrol(enrol)) = args.action {
+                set_dir(&mut config, enrol.data.data_dir.clone());
+                return enrol_offline(&config, &enrol.hub, &enrol.code);
+            }
+            let args = args.serve;
             if let Some(dir) = args.data.data_dir {
                 config.data_dir = dir;
             }
@@ -43,10 +50,23 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 config.listen = listen;
             }
             let app = open(&config)?;
-            serve(app, &config, |addr| {
+            serve(app, &config, true, |addr| {
                 println!("Attach node listening on http://{addr}");
                 println!("Data directory: {}", config.data_dir.display());
             })
+        }
+        Command::Hub(args) => {
+            set_dir(&mut config, args.data.data_dir.clone());
+            if let Some(listen) = args.listen {
+                config.listen = listen;
+            }
+            if let Some(sync) = args.sync_listen {
+                config.sync_listen = sync;
+            }
+            match args.action {
+                None => crate::hub_cli::run_hub(&config, open(&config)?),
+                Some(action) => crate::hub_cli::admin(&mut config, action),
+            }
         }
         Command::Init(args) => {
             set_dir(&mut config, args.data.data_dir.clone());
@@ -169,19 +189,59 @@ fn open(config: &Config) -> anyhow::Result<App> {
         })
 }
 
-fn serve(app: App, config: &Config, ready: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// Enrols a stopped node with the hub (the running node's Sync page does the same).
+fn enrol_offline(config: &Config, hub: &str, code: &str) -> anyhow::Result<()> {
+    let app = open(config)?;
+    let node = uuid::Uuid::from_bytes(app.doc_store().node_id().0);
+    let clinic = app.clinic_ids().first().map(|c| c.as_uuid());
+    drop(app);
+    let files = crate::replication::NodeFiles::new(&config.data_dir);
+    let enrolled = runtime()?
+        .block_on(crate::replication::node::enrol(&files, hub, code, node, clinic))
+        .context("enrolling with the hub")?;
+    println!(
+        "Enrolled with the hub at {} for clinic {} (this node: {}).",
+        enrolled.hub, enrolled.clinic, enrolled.node
+    );
+    if clinic.is_none() {
+        println!("This node holds no clinic yet: it restores the clinic from the hub when it starts.");
+    }
+    println!("Start the node with `attach node --data-dir {}`.", config.data_dir.display());
+    Ok(())
+}
+
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
+        .context("starting the async runtime")
+}
+
+fn serve(
+    app: App,
+    config: &Config,
+    sync: bool,
+    ready: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
+    let runtime = runtime()?;
     runtime.block_on(async {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
+        let sync = if sync {
+            let node_sync = crate::replication::NodeSync::new(app.clone(), &config.data_dir)
+                .context("starting sync")?;
+            tokio::spawn(node_sync.clone().run());
+            crate::replication::lan::start(node_sync.clone(), config).await;
+            Some(node_sync)
+        } else {
+            None
+        };
         ready(listener.local_addr()?);
         crate::http::run(
             app,
             crate::http::HttpOptions::from_config(config),
+            crate::http::SyncHandle(sync),
             listener,
             shutdown_signal(),
         )
@@ -190,7 +250,7 @@ fn serve(app: App, config: &Config, ready: impl FnOnce(SocketAddr)) -> anyhow::R
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

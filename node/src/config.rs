@@ -25,6 +25,12 @@ pub struct Config {
     /// Mark the web UI's cookies `Secure`: set this when browsers reach the node over
     /// HTTPS (for example behind a TLS-terminating proxy).
     pub secure_cookies: bool,
+    /// Address the sync listener binds: on the hub, where clinic nodes connect (TLS); on a
+    /// clinic node, where LAN peers of the same clinic connect (mutual TLS, only once the
+    /// node is enrolled).
+    pub sync_listen: SocketAddr,
+    /// Find and sync with other nodes of the same clinic on the LAN (mDNS).
+    pub lan_discovery: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -44,6 +50,8 @@ impl Default for Config {
             max_body_bytes: 16 * 1024 * 1024,
             store_cache_mib: 32,
             secure_cookies: false,
+            sync_listen: SocketAddr::from(([0, 0, 0, 0], 7443)),
+            lan_discovery: true,
         }
     }
 }
@@ -117,13 +125,13 @@ impl Config {
             }
             "ATTACH_MAX_BODY_BYTES" => self.max_body_bytes = parse_number(value).map_err(bad)?,
             "ATTACH_STORE_CACHE_MIB" => self.store_cache_mib = parse_number(value).map_err(bad)?,
-            "ATTACH_SECURE_COOKIES" => {
-                self.secure_cookies = match value {
-                    "true" | "1" | "yes" => true,
-                    "false" | "0" | "no" => false,
-                    other => return Err(bad(format!("{other:?} is not true or false"))),
-                }
+            "ATTACH_SECURE_COOKIES" => self.secure_cookies = parse_bool(value).map_err(bad)?,
+            "ATTACH_SYNC_LISTEN" => {
+                self.sync_listen = value
+                    .parse()
+                    .map_err(|e| bad(format!("{e} (expected e.g. 0.0.0.0:7443)")))?
             }
+            "ATTACH_LAN_DISCOVERY" => self.lan_discovery = parse_bool(value).map_err(bad)?,
             // Variables read elsewhere (the config file path itself, log filter).
             "ATTACH_CONFIG" | "ATTACH_LOG" => {}
             other if other.starts_with("ATTACH_") => {
@@ -132,6 +140,14 @@ impl Config {
             _ => {}
         }
         Ok(())
+    }
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(format!("{other:?} is not true or false")),
     }
 }
 

@@ -75,6 +75,7 @@ async fn start_node(dir: &Path) -> Node {
                 max_body_bytes: 16 * 1024 * 1024,
                 secure_cookies: false,
             },
+            attach::http::SyncHandle(None),
             listener,
             async move {
                 let _ = rx.await;

@@ -49,6 +49,8 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// How the HTTP server is set up (from the node's config).
+pub use crate::replication::node::SyncHandle;
+
 #[derive(Debug, Clone, Copy)]
 pub struct HttpOptions {
     pub max_body_bytes: usize,
@@ -135,7 +137,12 @@ fn document_auth_errors(spec: &mut utoipa::openapi::OpenApi) {
 }
 
 pub fn router(app: App, options: HttpOptions) -> Router {
-    router_and_spec(app, options).0
+    router_with_sync(app, options, SyncHandle(None))
+}
+
+/// The router of a node that syncs: the sync status page and API read `sync`.
+pub fn router_with_sync(app: App, options: HttpOptions, sync: SyncHandle) -> Router {
+    router_and_spec(app, options).0.layer(axum::Extension(sync))
 }
 
 /// A panic in a handler is a bug; the client still gets our JSON error, and the node
@@ -201,10 +208,11 @@ async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
 pub async fn run(
     app: App,
     options: HttpOptions,
+    sync: SyncHandle,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = router(app, options);
+    let router = router_with_sync(app, options, sync);
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -14,7 +14,7 @@ use attach_sync::tls::{self, Revocation};
 use attach_sync::wire::{ErrorCode, Message};
 use attach_sync::{Credentials, HubCa, Progress, Session, SessionConfig};
 use parking_lot::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
@@ -167,7 +167,7 @@ impl std::fmt::Debug for Hub {
 }
 
 /// One enrolled clinic, for the admin.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClinicSummary {
     pub clinic: Uuid,
     pub name: Option<String>,
@@ -178,7 +178,7 @@ pub struct ClinicSummary {
     pub nodes: Vec<NodeSummary>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeSummary {
     pub node: Uuid,
     pub revoked: bool,
@@ -188,7 +188,7 @@ pub struct NodeSummary {
 }
 
 /// A new enrolment code, as shown to the hub admin once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewCode {
     pub code: String,
     pub clinic: Option<Uuid>,

@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod hub;
 pub mod hub_state;
+pub mod lan;
 pub mod node;
 pub mod peers;
 pub mod replica;

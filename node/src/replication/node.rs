@@ -157,6 +157,18 @@ pub struct SyncStatus {
     pub sets: Vec<SetStatus>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// The `.local` name LAN browsers can use, once announced.
+    pub lan_host: Option<String>,
+    pub lan_peers: Vec<LanPeerStatus>,
+}
+
+/// A node of the same clinic on the LAN.
+#[derive(Debug, Clone, Serialize)]
+pub struct LanPeerStatus {
+    pub node: Uuid,
+    pub connected: bool,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_sync: Option<OffsetDateTime>,
 }
 
 /// Status of one document set.
@@ -178,7 +190,15 @@ struct State {
     hub_node: Option<[u8; 16]>,
     progress: Option<Arc<Progress>>,
     totals: (u64, u64),
+    lan_host: Option<String>,
+    /// Discovered LAN peers, and the progress of the session with each connected one.
+    lan: std::collections::BTreeMap<Uuid, Option<Arc<Progress>>>,
 }
+
+/// The node's sync, if it runs one (absent in router tests and `attach demo --seed-only`);
+/// handed to the web UI and API as an axum extension.
+#[derive(Debug, Clone)]
+pub struct SyncHandle(pub Option<NodeSync>);
 
 /// The node's background sync with its hub.
 #[derive(Debug, Clone)]
@@ -218,6 +238,36 @@ impl NodeSync {
 
     pub fn files(&self) -> &NodeFiles {
         &self.inner.files
+    }
+
+    pub fn app(&self) -> &App {
+        &self.inner.app
+    }
+
+    pub fn replica(&self) -> &StoreReplica {
+        &self.inner.replica
+    }
+
+    pub(super) fn set_lan_host(&self, host: String) {
+        self.inner.state.lock().lan_host = Some(host);
+    }
+
+    /// The peers discovery currently sees.
+    pub(super) fn set_lan_peers(
+        &self,
+        peers: &[attach_sync::LanPeer],
+        connected: &std::collections::HashSet<Uuid>,
+    ) {
+        let mut st = self.inner.state.lock();
+        st.lan.retain(|n, _| connected.contains(n) || peers.iter().any(|p| p.node == *n));
+        for p in peers {
+            st.lan.entry(p.node).or_insert(None);
+        }
+    }
+
+    /// A LAN session with `peer` started (with its progress) or ended.
+    pub(super) fn lan_session(&self, peer: Uuid, progress: Option<Arc<Progress>>) {
+        self.inner.state.lock().lan.insert(peer, progress);
     }
 
     /// Enrols from inside the running node (the web UI and API), then starts syncing.
@@ -397,6 +447,23 @@ impl NodeSync {
             sets: Vec::new(),
             bytes_sent: sent,
             bytes_received: received,
+            lan_host: st.lan_host.clone(),
+            lan_peers: st
+                .lan
+                .iter()
+                .map(|(node, p)| {
+                    let snap = p.as_ref().map(|p| p.snapshot());
+                    LanPeerStatus {
+                        node: *node,
+                        connected: p.is_some(),
+                        last_sync: snap.and_then(|s| {
+                            Some(OffsetDateTime::from(
+                                s.last_sent_round?.min(s.last_received_round?),
+                            ))
+                        }),
+                    }
+                })
+                .collect(),
         };
         drop(st);
         if !status.enrolled {

@@ -1,0 +1,170 @@
+//! CLI glue for the hub role: `attach hub` runs it; `attach hub <action>` asks the running
+//! hub through its admin API (the hub holds its data directory's lock while it runs).
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::cli::HubAction;
+use crate::commands::{runtime, shutdown_signal};
+use crate::config::Config;
+use crate::replication::admin::{CodeRequest, HubStatus};
+use crate::replication::hub::{ClinicSummary, NewCode};
+use crate::replication::{Hub, HubFiles};
+
+/// Runs the hub: the sync listener for clinic nodes and the admin API.
+pub fn run_hub(config: &Config, app: App) -> anyhow::Result<()> {
+    let files = HubFiles::new(&config.data_dir);
+    let hub = Hub::open(app, files.clone()).context("opening the hub's identity")?;
+    runtime()?.block_on(async move {
+        let sync = TcpListener::bind(config.sync_listen)
+            .await
+            .with_context(|| format!("listening on {}", config.sync_listen))?;
+        let admin = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let admin_addr = admin.local_addr()?;
+        std::fs::write(files.admin_address(), admin_addr.to_string())
+            .context("writing the admin address file")?;
+        println!("Attach hub sync listening on {}", sync.local_addr()?);
+        println!("Attach hub admin API on http://{admin_addr}");
+        println!("Data directory: {}", config.data_dir.display());
+        let router = crate::replication::admin::router(hub.clone())?.route(
+            "/healthz",
+            axum::routing::get(|| async { "ok" }),
+        );
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut rx1 = stop_rx.clone();
+        let mut rx2 = stop_rx;
+        let sync_task = tokio::spawn(crate::replication::hub::serve(hub, sync, async move {
+            let _ = rx1.wait_for(|s| *s).await;
+        }));
+        let admin_task = tokio::spawn(async move {
+            axum::serve(admin, router)
+                .with_graceful_shutdown(async move {
+                    let _ = rx2.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+        sync_task.await.context("sync listener")??;
+        admin_task.await.context("admin API")??;
+        Ok(())
+    })
+}
+
+fn admin_endpoint(data_dir: &Path) -> anyhow::Result<(String, String)> {
+    let files = HubFiles::new(data_dir);
+    let addr = std::fs::read_to_string(files.admin_address()).with_context(|| {
+        format!(
+            "no running hub found in {} (start it with `attach hub`)",
+            data_dir.display()
+        )
+    })?;
+    let token = std::fs::read_to_string(files.admin_token())
+        .context("reading the admin token (run this as the hub's user)")?;
+    Ok((format!("http://{}", addr.trim()), token.trim().to_owned()))
+}
+
+/// Runs one admin action against the running hub and prints the answer.
+pub fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
+    let dir = match &action {
+        HubAction::EnrolClinic(a) => a.data.data_dir.clone(),
+        HubAction::RevokeClinic(a) => a.data.data_dir.clone(),
+        HubAction::Clinics(a) | HubAction::Status(a) => a.data.data_dir.clone(),
+    };
+    if let Some(d) = dir {
+        config.data_dir = d;
+    }
+    let (base, token) = admin_endpoint(&config.data_dir)?;
+    let client = reqwest::Client::new();
+    let auth = format!("Bearer {token}");
+    runtime()?.block_on(async move {
+        let send = |req: reqwest::RequestBuilder| async {
+            let resp = req
+                .header("authorization", &auth)
+                .send()
+                .await
+                .context("reaching the hub's admin API (is the hub running?)")?;
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            if !status.is_success() {
+                let message = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("message")?.as_str().map(str::to_owned))
+                    .unwrap_or(body);
+                bail!("the hub refused: {message}");
+            }
+            Ok(body)
+        };
+        match action {
+            HubAction::EnrolClinic(a) => {
+                let body = send(client.post(format!("{base}/admin/enrolments")).json(
+                    &CodeRequest {
+                        clinic: a.clinic,
+                        facility: a.facility,
+                        valid_hours: Some(a.valid_hours),
+                    },
+                ))
+                .await?;
+                let code: NewCode = serde_json::from_str(&body)?;
+                println!("Enrolment code: {}", code.code);
+                match (code.clinic, &code.facility) {
+                    (Some(c), _) => println!("For clinic:     {c}"),
+                    (None, Some(f)) => println!("For new clinic with facility number {f}"),
+                    (None, None) => {}
+                }
+                println!("Expires:        {}", code.expires_at);
+                println!(
+                    "It works once. On the clinic's node: attach node enrol --hub <this hub's sync address> --code {}",
+                    code.code
+                );
+            }
+            HubAction::RevokeClinic(a) => {
+                send(client.post(format!("{base}/admin/clinics/{}/revoke", a.clinic))).await?;
+                println!("Clinic {} revoked: its nodes are refused from now on.", a.clinic);
+            }
+            HubAction::Clinics(_) => {
+                let body = send(client.get(format!("{base}/admin/clinics"))).await?;
+                let clinics: Vec<ClinicSummary> = serde_json::from_str(&body)?;
+                if clinics.is_empty() {
+                    println!("No clinic is enrolled yet.");
+                }
+                for c in clinics {
+                    println!(
+                        "{}  {}  facility {}{}",
+                        c.clinic,
+                        c.name.as_deref().unwrap_or("(no data yet)"),
+                        c.facility.as_deref().unwrap_or("-"),
+                        if c.revoked { "  REVOKED" } else { "" }
+                    );
+                    for n in c.nodes {
+                        println!(
+                            "    node {}{}{}",
+                            n.node,
+                            if n.connected { "  connected" } else { "" },
+                            if n.revoked { "  revoked" } else { "" }
+                        );
+                    }
+                }
+            }
+            HubAction::Status(_) => {
+                let body = send(client.get(format!("{base}/admin/status"))).await?;
+                let s: HubStatus = serde_json::from_str(&body)?;
+                println!("Change feed position: {}", s.feed_position);
+                println!("Enrolled clinics:     {}", s.clinics);
+                println!("Connected nodes:      {}", s.connected.len());
+                for n in s.connected {
+                    println!(
+                        "    {} (clinic {}) from {}: {} B sent, {} B received",
+                        n.node, n.clinic, n.peer, n.bytes_sent, n.bytes_received
+                    );
+                }
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,197 @@
+//! The hub administrator's API: JSON over HTTP on a loopback address, with a bearer token
+//! kept in the hub's data directory (readable only by the hub's user). The `attach hub …`
+//! commands use it, so they work while the hub runs.
+//!
+//! - `POST /admin/enrolments` `{clinic?, facility?, valid_hours?}` → a one-time code
+//! - `GET /admin/clinics` → enrolled clinics and their nodes
+//! - `POST /admin/clinics/{id}/revoke` → refuse that clinic's nodes from now on
+//! - `GET /admin/status` → documents, feed position, connected nodes
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::hub::{ClinicSummary, Hub, LiveNode, NewCode};
+use super::ReplicationError;
+
+#[derive(Clone)]
+struct AdminState {
+    hub: Arc<Hub>,
+    token: Arc<String>,
+}
+
+/// The admin router for a running hub.
+pub fn router(hub: Arc<Hub>) -> Result<Router, ReplicationError> {
+    let token = std::fs::read_to_string(hub.files.admin_token())?
+        .trim()
+        .to_owned();
+    Ok(Router::new()
+        .route("/admin/enrolments", post(create_code))
+        .route("/admin/clinics", get(clinics))
+        .route("/admin/clinics/{id}/revoke", post(revoke))
+        .route("/admin/status", get(status))
+        .with_state(AdminState {
+            hub,
+            token: Arc::new(token),
+        }))
+}
+
+/// A JSON error `{code, message}` like the node's API.
+struct AdminError(StatusCode, &'static str, String);
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            Json(serde_json::json!({"code": self.1, "message": self.2})),
+        )
+            .into_response()
+    }
+}
+
+impl From<ReplicationError> for AdminError {
+    fn from(e: ReplicationError) -> Self {
+        match e {
+            ReplicationError::Invalid(m) => AdminError(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
+            other => {
+                tracing::error!(error = %other, "hub admin request failed");
+                AdminError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the hub could not do that; see its log".into(),
+                )
+            }
+        }
+    }
+}
+
+fn authorize(state: &AdminState, headers: &HeaderMap) -> Result<(), AdminError> {
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Constant-time comparison of the hashes: no timing hint about the token.
+    use sha2::{Digest, Sha256};
+    if Sha256::digest(given.as_bytes()) == Sha256::digest(state.token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AdminError(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid admin token is required (see the hub's data directory, hub/admin-token)"
+                .into(),
+        ))
+    }
+}
+
+/// Body of `POST /admin/enrolments`.
+#[derive(Debug, Deserialize, Serialize, Default)]
+pub struct CodeRequest {
+    pub clinic: Option<Uuid>,
+    pub facility: Option<String>,
+    pub valid_hours: Option<u32>,
+}
+
+async fn create_code(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Json(req): Json<CodeRequest>,
+) -> Result<Json<NewCode>, AdminError> {
+    authorize(&state, &headers)?;
+    let hub = state.hub.clone();
+    let hours = i64::from(req.valid_hours.unwrap_or(72));
+    let code = tokio::task::spawn_blocking(move || {
+        hub.create_code(req.clinic, req.facility, time::Duration::hours(hours))
+    })
+    .await
+    .map_err(|e| ReplicationError::Invalid(e.to_string()))??;
+    Ok(Json(code))
+}
+
+async fn clinics(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<ClinicSummary>>, AdminError> {
+    authorize(&state, &headers)?;
+    let hub = state.hub.clone();
+    Ok(Json(
+        tokio::task::spawn_blocking(move || hub.clinics())
+            .await
+            .map_err(|e| ReplicationError::Invalid(e.to_string()))?,
+    ))
+}
+
+async fn revoke(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, AdminError> {
+    authorize(&state, &headers)?;
+    let hub = state.hub.clone();
+    let found = tokio::task::spawn_blocking(move || hub.revoke(id))
+        .await
+        .map_err(|e| ReplicationError::Invalid(e.to_string()))??;
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AdminError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("clinic {id} is not enrolled at this hub"),
+        ))
+    }
+}
+
+/// `GET /admin/status`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HubStatus {
+    pub feed_position: u64,
+    pub clinics: usize,
+    pub connected: Vec<LiveNodeJson>,
+}
+
+/// A connected node, as JSON.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LiveNodeJson {
+    pub clinic: Uuid,
+    pub node: Uuid,
+    pub peer: String,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub docs_sent: u64,
+    pub docs_received: u64,
+}
+
+impl From<LiveNode> for LiveNodeJson {
+    fn from(l: LiveNode) -> Self {
+        Self {
+            clinic: l.clinic,
+            node: l.node,
+            peer: l.peer,
+            bytes_sent: l.bytes_sent,
+            bytes_received: l.bytes_received,
+            docs_sent: l.docs_sent,
+            docs_received: l.docs_received,
+        }
+    }
+}
+
+async fn status(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+) -> Result<Json<HubStatus>, AdminError> {
+    authorize(&state, &headers)?;
+    let hub = &state.hub;
+    Ok(Json(HubStatus {
+        feed_position: hub.app.doc_store().feed_position(),
+        clinics: hub.state.clinics().len(),
+        connected: hub.live().into_iter().map(Into::into).collect(),
+    }))
+}
