@@ -93,7 +93,6 @@ pub struct EnrolArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct HubArgs {
     #[command(flatten)]
     pub data: DataDirArg,
