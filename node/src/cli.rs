@@ -46,6 +46,25 @@ pub enum Command {
     /// Manage user accounts offline.
     #[command(subcommand)]
     User(UserCommand),
+    /// Look at a data directory offline (the node or hub must be stopped).
+    #[command(subcommand)]
+    Inspect(InspectCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InspectCommand {
+    /// Print, per clinic, how many documents it has and a digest of their heads: replicas
+    /// that print the same digest hold the same merged state.
+    Digest(DigestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DigestArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Only this clinic (default: every clinic in the data directory).
+    #[arg(long)]
+    pub clinic: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, Args, Default)]

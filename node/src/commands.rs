@@ -9,7 +9,8 @@ use tokio::net::TcpListener;
 
 use crate::app::{App, SystemClock};
 use crate::cli::{
-    Cli, Command, ExportCommand, FileFormat, ImportCommand, NodeAction, UserCommand,
+    Cli, Command, ExportCommand, FileFormat, ImportCommand, InspectCommand, NodeAction,
+    UserCommand,
 };
 use crate::config::{Config, LogFormat};
 use crate::demo;
@@ -149,6 +150,19 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Inspect(InspectCommand::Digest(args)) => {
+            set_dir(&mut config, args.data.data_dir.clone());
+            let app = open(&config)?;
+            let clinics = match args.clinic {
+                Some(c) => vec![crate::domain::ClinicId(c)],
+                None => app.clinic_ids(),
+            };
+            for clinic in clinics {
+                let (docs, digest) = app.scope_digest(clinic)?;
+                println!("clinic {clinic}: {docs} documents, digest {digest}");
+            }
+            Ok(())
+        }
         Command::User(UserCommand::ResetPassword(args)) => {
             set_dir(&mut config, args.data.data_dir.clone());
             let app = open(&config)?;
@@ -229,7 +243,11 @@ fn serve(
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         let sync = if sync {
-            let node_sync = crate::replication::NodeSync::new(app.clone(), &config.data_dir)
+            let node_sync = crate::replication::NodeSync::new(
+                app.clone(),
+                &config.data_dir,
+                std::time::Duration::from_secs(config.sync_retry_max_secs.max(1)),
+            )
                 .context("starting sync")?;
             tokio::spawn(node_sync.clone().run());
             crate::replication::lan::start(node_sync.clone(), config).await;

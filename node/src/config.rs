@@ -31,6 +31,9 @@ pub struct Config {
     pub sync_listen: SocketAddr,
     /// Find and sync with other nodes of the same clinic on the LAN (mDNS).
     pub lan_discovery: bool,
+    /// Longest wait, in seconds, between attempts to reach the hub while it is unreachable
+    /// (waits grow from 1 s to this, with random jitter).
+    pub sync_retry_max_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -52,6 +55,7 @@ impl Default for Config {
             secure_cookies: false,
             sync_listen: SocketAddr::from(([0, 0, 0, 0], 7443)),
             lan_discovery: true,
+            sync_retry_max_secs: 300,
         }
     }
 }
@@ -130,6 +134,9 @@ impl Config {
                 self.sync_listen = value
                     .parse()
                     .map_err(|e| bad(format!("{e} (expected e.g. 0.0.0.0:7443)")))?
+            }
+            "ATTACH_SYNC_RETRY_MAX_SECS" => {
+                self.sync_retry_max_secs = parse_number(value).map_err(bad)?
             }
             "ATTACH_LAN_DISCOVERY" => self.lan_discovery = parse_bool(value).map_err(bad)?,
             // Variables read elsewhere (the config file path itself, log filter).

@@ -33,7 +33,7 @@ pub fn run_hub(config: &Config, app: App) -> anyhow::Result<()> {
         println!("Data directory: {}", config.data_dir.display());
         let router = crate::replication::admin::router(hub.clone())?.route(
             "/healthz",
-            axum::routing::get(|| async { "ok" }),
+            axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut rx1 = stop_rx.clone();

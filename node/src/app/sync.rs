@@ -112,6 +112,27 @@ impl App {
         Ok(out)
     }
 
+    /// A digest of the heads of every document in `clinic`'s scope, and how many there are:
+    /// two replicas that agree on it hold the same merged state of that clinic.
+    pub fn scope_digest(
+        &self,
+        clinic: ClinicId,
+    ) -> Result<(usize, String), crate::store::StoreError> {
+        use sha2::{Digest, Sha256};
+        let mut docs = self.clinic_scope(clinic)?;
+        docs.sort();
+        let mut hash = Sha256::new();
+        for doc in &docs {
+            let id = DocId::parse(doc)?;
+            hash.update(doc.as_bytes());
+            hash.update([0]);
+            for h in self.store().heads(&id)? {
+                hash.update(h.0);
+            }
+        }
+        Ok((docs.len(), hex::encode(hash.finalize())))
+    }
+
     /// The clinics this node holds (a clinic node normally holds one).
     pub fn clinic_ids(&self) -> Vec<ClinicId> {
         let mut ids: Vec<ClinicId> = self.model().clinics.keys().copied().collect();

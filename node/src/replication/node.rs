@@ -215,10 +215,12 @@ struct Inner {
     /// Wakes the loop after an enrolment, or for an immediate retry.
     wake: Notify,
     config: SessionConfig,
+    retry_max: Duration,
 }
 
 impl NodeSync {
-    pub fn new(app: App, data_dir: &Path) -> Result<Self, ReplicationError> {
+    /// `retry_max`: the longest wait between attempts while the hub is unreachable.
+    pub fn new(app: App, data_dir: &Path, retry_max: Duration) -> Result<Self, ReplicationError> {
         let replica = StoreReplica::new(app.clone())?;
         let hub_node = replica.peers().hub_node()?;
         Ok(Self {
@@ -232,6 +234,7 @@ impl NodeSync {
                 }),
                 wake: Notify::new(),
                 config: SessionConfig::default(),
+                retry_max,
             }),
         })
     }
@@ -288,7 +291,7 @@ impl NodeSync {
     /// jitter) and try again. Nothing is lost while it is down: changes stay in the store's
     /// feed and go up on the next successful session.
     pub async fn run(self) {
-        let mut backoff = Backoff::default();
+        let mut backoff = Backoff::new(Duration::from_secs(1), self.inner.retry_max);
         loop {
             let loaded = self.inner.files.load();
             let (creds, hub) = match loaded {
