@@ -149,7 +149,11 @@ pub struct EnrolClinicArgs {
     #[command(flatten)]
     pub data: DataDirArg,
     /// An enrolled clinic's id.
-    #[arg(long, conflicts_with = "facility", required_unless_present = "facility")]
+    #[arg(
+        long,
+        conflicts_with = "facility",
+        required_unless_present = "facility"
+    )]
     pub clinic: Option<uuid::Uuid>,
     /// A new clinic's facility number.
     #[arg(long)]

@@ -9,8 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::app::{App, SystemClock};
 use crate::cli::{
-    Cli, Command, ExportCommand, FileFormat, ImportCommand, InspectCommand, NodeAction,
-    UserCommand,
+    Cli, Command, ExportCommand, FileFormat, ImportCommand, InspectCommand, NodeAction, UserCommand,
 };
 use crate::config::{Config, LogFormat};
 use crate::demo;
@@ -211,16 +210,23 @@ fn enrol_offline(config: &Config, hub: &str, code: &str) -> anyhow::Result<()> {
     drop(app);
     let files = crate::replication::NodeFiles::new(&config.data_dir);
     let enrolled = runtime()?
-        .block_on(crate::replication::node::enrol(&files, hub, code, node, clinic))
+        .block_on(crate::replication::node::enrol(
+            &files, hub, code, node, clinic,
+        ))
         .context("enrolling with the hub")?;
     println!(
         "Enrolled with the hub at {} for clinic {} (this node: {}).",
         enrolled.hub, enrolled.clinic, enrolled.node
     );
     if clinic.is_none() {
-        println!("This node holds no clinic yet: it restores the clinic from the hub when it starts.");
+        println!(
+            "This node holds no clinic yet: it restores the clinic from the hub when it starts."
+        );
     }
-    println!("Start the node with `attach node --data-dir {}`.", config.data_dir.display());
+    println!(
+        "Start the node with `attach node --data-dir {}`.",
+        config.data_dir.display()
+    );
     Ok(())
 }
 
@@ -248,7 +254,7 @@ fn serve(
                 &config.data_dir,
                 std::time::Duration::from_secs(config.sync_retry_max_secs.max(1)),
             )
-                .context("starting sync")?;
+            .context("starting sync")?;
             tokio::spawn(node_sync.clone().run());
             crate::replication::lan::start(node_sync.clone(), config).await;
             Some(node_sync)

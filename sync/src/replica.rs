@@ -57,8 +57,7 @@ pub trait Replica: Send + Sync + 'static {
     fn feed_position(&self) -> Result<u64, ReplicaError>;
 
     /// `(position, doc)` of the documents changed after `after`, ascending, at most `limit`.
-    fn changed_since(&self, after: u64, limit: usize)
-    -> Result<Vec<(u64, String)>, ReplicaError>;
+    fn changed_since(&self, after: u64, limit: usize) -> Result<Vec<(u64, String)>, ReplicaError>;
 
     /// The changes of `doc` not covered by `have` (hashes this replica does not know are
     /// ignored), or `None` when the document does not exist here.
@@ -81,8 +80,11 @@ pub trait Replica: Send + Sync + 'static {
     fn shared_heads(&self, peer: NodeId, docs: &[String]) -> Result<Vec<Vec<Hash>>, ReplicaError>;
 
     /// Records heads `peer` is known to have.
-    fn set_shared_heads(&self, peer: NodeId, heads: &[(String, Vec<Hash>)])
-    -> Result<(), ReplicaError>;
+    fn set_shared_heads(
+        &self,
+        peer: NodeId,
+        heads: &[(String, Vec<Hash>)],
+    ) -> Result<(), ReplicaError>;
 }
 
 /// What one peer may see and change, decided by the layer that knows what documents mean.

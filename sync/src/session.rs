@@ -186,8 +186,14 @@ async fn blocking<T: Send + 'static>(
 
 enum ToOutbound {
     Start(u64),
-    Ack { seq: u64, refused: Vec<Refused> },
-    Request { doc: String, have: Vec<Hash> },
+    Ack {
+        seq: u64,
+        refused: Vec<Refused>,
+    },
+    Request {
+        doc: String,
+        have: Vec<Hash>,
+    },
     /// The peer completed its round towards us (for `one_round`).
     PeerRoundDone,
 }
@@ -227,7 +233,11 @@ impl Session {
                 return Err(SyncError::Version(version));
             }
             Message::Error { code, text } => return Err(SyncError::Remote { code, text }),
-            other => return Err(protocol(&mut writer, format!("expected Hello, got {}", name(&other))).await),
+            other => {
+                return Err(
+                    protocol(&mut writer, format!("expected Hello, got {}", name(&other))).await,
+                );
+            }
         };
         if peer == me {
             return Err(protocol(&mut writer, "the peer has this node's own id".into()).await);
@@ -290,7 +300,10 @@ impl Session {
                 SyncError::Replica(_) => (ErrorCode::Internal, "storage failed".to_string()),
                 _ => (ErrorCode::Internal, String::new()),
             };
-            if !matches!(e, SyncError::Io(_) | SyncError::Closed | SyncError::Remote { .. }) {
+            if !matches!(
+                e,
+                SyncError::Io(_) | SyncError::Closed | SyncError::Remote { .. }
+            ) {
                 let _ = out_tx.send(Message::Error { code, text }).await;
             }
         }
@@ -419,8 +432,8 @@ impl Inbound {
         let policy = self.session.policy.clone();
         let replica = self.session.replica.clone();
         let peer = self.peer;
-        let (refused, requests) = blocking(move || apply_batch(&*replica, &*policy, peer, docs))
-            .await??;
+        let (refused, requests) =
+            blocking(move || apply_batch(&*replica, &*policy, peer, docs)).await??;
         let applied_docs = refused.1;
         self.session
             .progress
@@ -620,10 +633,16 @@ impl Outbound {
             }
             // Wait for acknowledgements, requests, or new local changes.
             loop {
-                if self.session.config.one_round && self.in_flight.is_empty() && self.peer_round_done {
+                if self.session.config.one_round
+                    && self.in_flight.is_empty()
+                    && self.peer_round_done
+                {
                     // Both directions are complete.
                     self.said_bye.store(true, Ordering::SeqCst);
-                    self.out.send(Message::Bye).await.map_err(|_| SyncError::Closed)?;
+                    self.out
+                        .send(Message::Bye)
+                        .await
+                        .map_err(|_| SyncError::Closed)?;
                     return Ok(());
                 }
                 tokio::select! {

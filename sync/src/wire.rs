@@ -379,7 +379,11 @@ impl Message {
     pub fn to_frame(&self) -> Vec<u8> {
         let payload = self.encode();
         let mut frame = Vec::with_capacity(4 + payload.len());
-        frame.extend_from_slice(&u32::try_from(payload.len()).unwrap_or(u32::MAX).to_be_bytes());
+        frame.extend_from_slice(
+            &u32::try_from(payload.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
         frame.extend_from_slice(&payload);
         frame
     }
@@ -559,7 +563,10 @@ mod tests {
         for m in samples() {
             let bytes = m.encode();
             for cut in 0..bytes.len() {
-                assert!(Message::decode(&bytes[..cut]).is_err(), "{m:?} cut at {cut}");
+                assert!(
+                    Message::decode(&bytes[..cut]).is_err(),
+                    "{m:?} cut at {cut}"
+                );
             }
         }
     }

@@ -159,7 +159,12 @@ impl Replica for Mem {
         let st = self.state.lock();
         Ok(docs
             .iter()
-            .map(|d| st.shared.get(&(peer, d.clone())).cloned().unwrap_or_default())
+            .map(|d| {
+                st.shared
+                    .get(&(peer, d.clone()))
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .collect())
     }
     fn set_shared_heads(
@@ -255,7 +260,10 @@ async fn two_replicas_converge_and_a_second_sync_sends_almost_nothing() {
 
     // Nothing changed: the reconnect costs a handshake and empty round ends only.
     let (sa, sb) = sync_pair(&a, &b).await;
-    assert!(sa < 200 && sb < 200, "idle reconnect sent {sa} and {sb} bytes");
+    assert!(
+        sa < 200 && sb < 200,
+        "idle reconnect sent {sa} and {sb} bytes"
+    );
 }
 
 #[tokio::test]
@@ -304,11 +312,7 @@ async fn a_peer_gets_only_what_its_policy_allows_and_cannot_write_the_rest() {
     assert_eq!(hub.value("clinic/a", "phone").as_deref(), Some("1"));
     assert_eq!(hub.value("clinic/b", "name").as_deref(), Some("B"));
     assert_eq!(node.value("clinic/b", "name").as_deref(), Some("hijacked"));
-    assert!(
-        hp.snapshot()
-            .refused
-            .is_empty()
-    );
+    assert!(hp.snapshot().refused.is_empty());
 }
 
 /// Speaks the protocol by hand to a hub session (policy: `clinic/a` only).
@@ -441,7 +445,11 @@ async fn garbage_and_hostile_frames_end_the_session_and_change_nothing() {
         })
         .await;
         assert!(r.is_err(), "frame {i}: {r:?}");
-        assert_eq!(hub.value("clinic/a", "name").as_deref(), Some("A"), "frame {i}");
+        assert_eq!(
+            hub.value("clinic/a", "name").as_deref(),
+            Some("A"),
+            "frame {i}"
+        );
         assert_eq!(hub.state.lock().applied_changes, 0, "frame {i}");
     }
 }

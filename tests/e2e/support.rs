@@ -206,6 +206,8 @@ pub struct Server {
     /// Every stdout line so far (the reader thread keeps appending).
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Option<JoinHandle<String>>,
+    /// Every stderr line so far (the log).
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -214,7 +216,18 @@ impl Server {
     pub fn start(args: &[&str], env: &[(&str, &str)], marker: &str) -> Self {
         let mut cmd = command(args, env);
         let mut guard = ChildGuard(Some(cmd.spawn().unwrap()));
-        let stderr = drain(guard.child().stderr.take().unwrap());
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let stderr = {
+            let log = log.clone();
+            let err = guard.child().stderr.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines() {
+                    let Ok(line) = line else { break };
+                    log.lock().unwrap().push(line);
+                }
+                log.lock().unwrap().join("\n")
+            })
+        };
         let out = guard.child().stdout.take().unwrap();
         let lines: Arc<Mutex<Vec<String>>> = Arc::default();
         let (tx, rx) = mpsc::channel();
@@ -244,6 +257,7 @@ impl Server {
             addr,
             stdout: lines,
             stderr: Some(stderr),
+            log,
         };
         server.wait_healthy();
         server
@@ -281,6 +295,47 @@ impl Server {
 
     pub fn api(&self) -> Api {
         Api::new(&self.url())
+    }
+
+    /// The log (stderr) so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// How many log lines so far contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// Waits (bounded by `timeout`) until at least `n` log lines contain `needle`.
+    pub fn wait_log(&self, needle: &str, n: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.log_count(needle) < n {
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {n} {needle:?} log lines within {timeout:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&mut self) -> u32 {
+        self.guard.child().id()
+    }
+
+    /// SIGKILL: the process gets no chance to tidy up.
+    pub fn kill9(mut self) {
+        let pid = self.pid().to_string();
+        let status = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+        assert!(status.success(), "kill -KILL {pid} failed");
+        let _ = self.guard.wait_timeout(STOP_TIMEOUT);
     }
 
     fn wait_healthy(&self) {
@@ -431,6 +486,14 @@ impl Api {
 
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         self.send(reqwest::Method::POST, path, Some(body)).unwrap()
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, path, Some(body)).unwrap()
+    }
+
+    pub fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::PATCH, path, Some(body)).unwrap()
     }
 
     /// POST without a body.

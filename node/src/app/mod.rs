@@ -28,10 +28,10 @@ pub use panel::{
     EntryUpdate, ImportReport, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort,
     PanelSummary, status_label, status_name,
 };
-pub use sync::DocSet;
 pub use registry::{
     DelegationAction, HistoryView, InitClinic, InitResult, MemberAction, MemberView,
 };
+pub use sync::DocSet;
 
 use crate::auth::{SessionConfig, SessionStore, ThrottleStore};
 use crate::config::Config;

@@ -17,8 +17,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::hub::{ClinicSummary, Hub, LiveNode, NewCode};
 use super::ReplicationError;
+use super::hub::{ClinicSummary, Hub, LiveNode, NewCode};
 
 #[derive(Clone)]
 struct AdminState {
@@ -58,7 +58,9 @@ impl IntoResponse for AdminError {
 impl From<ReplicationError> for AdminError {
     fn from(e: ReplicationError) -> Self {
         match e {
-            ReplicationError::Invalid(m) => AdminError(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
+            ReplicationError::Invalid(m) => {
+                AdminError(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m)
+            }
             other => {
                 tracing::error!(error = %other, "hub admin request failed");
                 AdminError(

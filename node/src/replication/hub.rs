@@ -22,9 +22,9 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
+use super::ReplicationError;
 use super::hub_state::{CodeRecord, EnrolError, HubState, NodeRecord};
 use super::replica::{ClinicPolicy, StoreReplica};
-use super::ReplicationError;
 use crate::app::App;
 use crate::domain::ClinicId;
 
@@ -416,10 +416,9 @@ async fn connection(
     match role {
         None => {
             // No client certificate: the only thing such a peer may do is enrol.
-            let (msg, _) =
-                tokio::time::timeout(Duration::from_secs(15), read_message(&mut tls))
-                    .await
-                    .map_err(|_| ReplicationError::Timeout("enrolment request"))??;
+            let (msg, _) = tokio::time::timeout(Duration::from_secs(15), read_message(&mut tls))
+                .await
+                .map_err(|_| ReplicationError::Timeout("enrolment request"))??;
             let answer = match msg {
                 Message::Enrol {
                     code,

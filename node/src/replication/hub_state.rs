@@ -130,7 +130,11 @@ impl HubState {
         now: OffsetDateTime,
     ) -> Result<(Uuid, Option<String>), EnrolError> {
         let key = code_key(&code.secret);
-        let old = self.tree.get(&key).map_err(storage)?.ok_or(EnrolError::Unknown)?;
+        let old = self
+            .tree
+            .get(&key)
+            .map_err(storage)?
+            .ok_or(EnrolError::Unknown)?;
         let mut record: CodeRecord = serde_json::from_slice(&old).map_err(storage)?;
         if record.used_at.is_some() {
             return Err(EnrolError::Used);
@@ -307,11 +311,23 @@ mod tests {
         )
         .expect("node");
         let c = code(&s, None, now);
-        assert_eq!(s.redeem(&c, Some(clinic), now), Err(EnrolError::AlreadyEnrolled));
+        assert_eq!(
+            s.redeem(&c, Some(clinic), now),
+            Err(EnrolError::AlreadyEnrolled)
+        );
         let role = PeerRole::Node { clinic, node };
         assert!(!s.is_revoked(&role, &fp));
-        assert!(s.is_revoked(&role, &[8; 32]), "another certificate for the same node");
-        assert!(s.is_revoked(&PeerRole::Node { clinic: Uuid::now_v7(), node }, &fp));
+        assert!(
+            s.is_revoked(&role, &[8; 32]),
+            "another certificate for the same node"
+        );
+        assert!(s.is_revoked(
+            &PeerRole::Node {
+                clinic: Uuid::now_v7(),
+                node
+            },
+            &fp
+        ));
         assert!(s.revoke_clinic(clinic).expect("revoke"));
         assert!(s.is_revoked(&role, &fp));
         let again = code(&s, Some(clinic), now);

@@ -20,9 +20,9 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use super::ReplicationError;
 use super::node::NodeSync;
 use super::replica::ClinicPolicy;
-use super::ReplicationError;
 use crate::config::Config;
 use crate::domain::ClinicId;
 
@@ -93,10 +93,7 @@ async fn run(
     if !discovery {
         return Ok(());
     }
-    let name = sync
-        .app()
-        .clinic_name(ClinicId(clinic))
-        .unwrap_or_default();
+    let name = sync.app().clinic_name(ClinicId(clinic)).unwrap_or_default();
     let discovery = Discovery::start(Advert {
         clinic,
         node,
@@ -146,7 +143,10 @@ async fn dial(
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
     loop {
-        let still_there = peers.borrow_and_update().iter().any(|p| p.node == peer.node);
+        let still_there = peers
+            .borrow_and_update()
+            .iter()
+            .any(|p| p.node == peer.node);
         if !still_there {
             return;
         }
@@ -200,7 +200,21 @@ async fn run_session<S>(
         expect_peer: Some(*peer.as_bytes()),
     };
     sync.lan_session(peer, Some(progress.clone()));
+    let watcher = {
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let p = progress.snapshot();
+                if p.last_sent_round.is_some() && p.last_received_round.is_some() {
+                    info!(%peer, sent = p.docs_sent, received = p.docs_received, "caught up with LAN peer");
+                    break;
+                }
+            }
+        })
+    };
     let result = session.run(stream).await;
+    watcher.abort();
     sync.lan_session(peer, None);
     connected.lock().remove(&peer);
     match result {

@@ -47,7 +47,9 @@ impl NodeFiles {
         let Some(creds) = Credentials::load(&self.dir)? else {
             return Ok(None);
         };
-        let hub = std::fs::read_to_string(self.hub_address())?.trim().to_owned();
+        let hub = std::fs::read_to_string(self.hub_address())?
+            .trim()
+            .to_owned();
         Ok(Some((creds, hub)))
     }
 }
@@ -189,6 +191,8 @@ struct State {
     /// The hub's node id, learned on the first session.
     hub_node: Option<[u8; 16]>,
     progress: Option<Arc<Progress>>,
+    /// This session has completed a round both ways (logged once per session).
+    caught_up: bool,
     totals: (u64, u64),
     lan_host: Option<String>,
     /// Discovered LAN peers, and the progress of the session with each connected one.
@@ -262,7 +266,8 @@ impl NodeSync {
         connected: &std::collections::HashSet<Uuid>,
     ) {
         let mut st = self.inner.state.lock();
-        st.lan.retain(|n, _| connected.contains(n) || peers.iter().any(|p| p.node == *n));
+        st.lan
+            .retain(|n, _| connected.contains(n) || peers.iter().any(|p| p.node == *n));
         for p in peers {
             st.lan.entry(p.node).or_insert(None);
         }
@@ -358,6 +363,7 @@ impl NodeSync {
             st.connected = true;
             st.last_error = None;
             st.progress = Some(progress.clone());
+            st.caught_up = false;
         }
         let session = Session {
             replica: Arc::new(self.inner.replica.clone()),
@@ -417,6 +423,14 @@ impl NodeSync {
             let t = OffsetDateTime::from(a.min(b));
             if st.last_success.is_none_or(|s| s < t) {
                 st.last_success = Some(t);
+            }
+            if !st.caught_up {
+                st.caught_up = true;
+                info!(
+                    sent = p.docs_sent,
+                    received = p.docs_received,
+                    "caught up with the hub"
+                );
             }
         }
         let hub = st.hub_node;
@@ -506,14 +520,35 @@ impl NodeSync {
     }
 }
 
+/// Whether the hub turned this node's certificate away. Under TLS 1.3 the server checks
+/// the client certificate after the client has finished its side of the handshake, so the
+/// refusal arrives as an alert on the first read rather than as a handshake error.
+fn certificate_refused(e: &ReplicationError) -> bool {
+    let io = match e {
+        ReplicationError::Handshake(io) => io,
+        ReplicationError::Sync(SyncError::Io(io)) => io,
+        _ => return false,
+    };
+    let text = io.to_string();
+    text.contains("alert")
+        && ["Certificate", "UnknownCA", "AccessDenied"]
+            .iter()
+            .any(|w| text.contains(w))
+}
+
 /// A sync failure in words a clinic can act on.
 fn explain(e: &ReplicationError, hub: &str) -> String {
+    if certificate_refused(e) {
+        return format!(
+            "The hub did not accept this node's certificate ({e}). The clinic's enrolment may have been revoked or expired: ask the provincial hub administrator for a new enrolment code."
+        );
+    }
     match e {
         ReplicationError::Unreachable(_) | ReplicationError::Timeout(_) => format!(
             "The provincial hub ({hub}) cannot be reached: {e}. The clinic keeps working; changes are kept here and sent when the connection returns."
         ),
         ReplicationError::Handshake(_) => format!(
-            "The hub did not accept this node's certificate ({e}). The clinic's enrolment may have been revoked or expired: ask the provincial hub administrator for a new enrolment code."
+            "The TLS handshake with the hub failed ({e}): the server at {hub} may not be this clinic's hub. Check the address, or ask the hub administrator."
         ),
         ReplicationError::Sync(SyncError::Remote {
             code: ErrorCode::Forbidden,
@@ -526,5 +561,26 @@ fn explain(e: &ReplicationError, hub: &str) -> String {
             "This node could not store what the hub sent ({r}). Check the disk has free space."
         ),
         other => format!("The connection to the hub was lost: {other}."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revoked_certificate_is_explained_as_such() {
+        let revoked = ReplicationError::Sync(SyncError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "received fatal alert: CertificateRevoked",
+        )));
+        let words = explain(&revoked, "hub:7443");
+        assert!(words.contains("revoked"), "{words}");
+        let down = ReplicationError::Unreachable("connection refused".into());
+        let words = explain(&down, "hub:7443");
+        assert!(
+            words.contains("cannot be reached") && words.contains("hub:7443"),
+            "{words}"
+        );
     }
 }

@@ -88,7 +88,11 @@ impl PeerStore {
         Ok(())
     }
 
-    pub fn shared_heads(&self, peer: NodeId, docs: &[String]) -> Result<Vec<Vec<Hash>>, ReplicaError> {
+    pub fn shared_heads(
+        &self,
+        peer: NodeId,
+        docs: &[String],
+    ) -> Result<Vec<Vec<Hash>>, ReplicaError> {
         docs.iter()
             .map(|d| {
                 let v = self

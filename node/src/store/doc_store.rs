@@ -568,10 +568,7 @@ impl DocStore {
                 for (id, projection) in committed {
                     self.inner.projector.committed(&id, &projection);
                 }
-                results
-                    .into_iter()
-                    .map(|r| r.unwrap_or(Ok(())))
-                    .collect()
+                results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
             }
             Err(e) => {
                 let reason = e.to_string();

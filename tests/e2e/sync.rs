@@ -1,0 +1,503 @@
+//! Sync end to end: a hub and clinic nodes as real `attach` processes on loopback ports.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use attach_sync::Credentials;
+use attach_sync::session::{read_message, write_message};
+use attach_sync::tls::{self, Expect};
+use attach_sync::wire::{DocDelta, Message, PROTOCOL_VERSION, Refusal};
+use serde_json::{Value, json};
+
+use crate::support::{Api, DataDir, Server, run, run_with};
+
+const SYNC_WAIT: Duration = Duration::from_secs(90);
+const DEMO_FACILITY: &str = "V0J2N0";
+
+/// Environment for nodes in these tests: no mDNS, an ephemeral LAN port, quick retries.
+const NODE_ENV: &[(&str, &str)] = &[
+    ("ATTACH_LAN_DISCOVERY", "false"),
+    ("ATTACH_SYNC_LISTEN", "127.0.0.1:0"),
+    ("ATTACH_SYNC_RETRY_MAX_SECS", "1"),
+];
+
+struct HubProc {
+    server: Server,
+    sync_addr: String,
+}
+
+fn start_hub(dir: &DataDir, sync_listen: &str) -> HubProc {
+    let server = Server::start(
+        &[
+            "hub",
+            "--data-dir",
+            dir.arg(),
+            "--listen",
+            "127.0.0.1:0",
+            "--sync-listen",
+            sync_listen,
+        ],
+        &[],
+        "Attach hub admin API on",
+    );
+    server.wait_stdout("Attach hub sync listening on");
+    let sync_addr = server
+        .stdout()
+        .lines()
+        .find_map(|l| l.strip_prefix("Attach hub sync listening on "))
+        .expect("sync address")
+        .trim()
+        .to_owned();
+    HubProc { server, sync_addr }
+}
+
+fn code(hub: &DataDir, args: &[&str]) -> String {
+    let mut all = vec!["hub", "enrol-clinic", "--data-dir", hub.arg()];
+    all.extend_from_slice(args);
+    let out = run(&all).assert_success();
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Enrolment code: "))
+        .expect("a code")
+        .trim()
+        .to_owned()
+}
+
+fn enrol(node: &DataDir, hub: &HubProc, code: &str) -> String {
+    let out = run(&[
+        "node",
+        "enrol",
+        "--data-dir",
+        node.arg(),
+        "--hub",
+        &hub.sync_addr,
+        "--code",
+        code,
+    ])
+    .assert_success();
+    out.stdout
+}
+
+fn start_node(dir: &DataDir) -> Server {
+    Server::start(
+        &["node", "--data-dir", dir.arg(), "--listen", "127.0.0.1:0"],
+        NODE_ENV,
+        "Attach node listening on",
+    )
+}
+
+/// `attach inspect digest` of one clinic in a stopped data directory.
+fn digest(dir: &DataDir, clinic: &str) -> String {
+    let out = run(&[
+        "inspect",
+        "digest",
+        "--data-dir",
+        dir.arg(),
+        "--clinic",
+        clinic,
+    ])
+    .assert_success();
+    out.stdout.trim().to_owned()
+}
+
+fn signed_in(node: &Server, user: &str, password: &str) -> Api {
+    let mut api = node.api();
+    let (status, body) = api.login(user, password);
+    assert_eq!(status, 200, "{user} signs in: {body}");
+    api
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + SYNC_WAIT;
+    while !f() {
+        assert!(Instant::now() < deadline, "{what} within {SYNC_WAIT:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn conflicts(api: &Api, clinic: &str) -> Vec<Value> {
+    let (status, body) = api.get(&format!("/api/v1/clinics/{clinic}/conflicts"));
+    assert_eq!(status, 200, "{body}");
+    body.as_array().cloned().unwrap_or_default()
+}
+
+fn hub_status(hub: &DataDir) -> String {
+    run(&["hub", "status", "--data-dir", hub.arg()])
+        .assert_success()
+        .stdout
+}
+
+/// The hub's record of traffic with each connected node, unchanged over a second.
+fn wait_quiet(hub: &DataDir) {
+    let mut last = String::new();
+    wait_until("sync traffic settles", || {
+        let now = hub_status(hub);
+        let quiet = now == last;
+        last = now;
+        if !quiet {
+            std::thread::sleep(Duration::from_millis(900));
+        }
+        quiet
+    });
+}
+
+#[test]
+fn a_hub_and_three_nodes_converge_after_clashing_offline_edits() {
+    let hub_dir = DataDir::new("hub");
+    let a1_dir = DataDir::new("clinic-a1");
+    let a2_dir = DataDir::new("clinic-a2");
+    let b_dir = DataDir::new("clinic-b");
+
+    // Clinic A: the demo clinic (a director, providers, a panel). Clinic B: a new clinic.
+    run_with(
+        &[
+            "demo",
+            "--seed-only",
+            "--data-dir",
+            a1_dir.arg(),
+            "--patients",
+            "120",
+        ],
+        &[],
+        Duration::from_secs(120),
+    )
+    .assert_success();
+    run(&[
+        "init",
+        "--data-dir",
+        b_dir.arg(),
+        "--clinic-name",
+        "Bayside Clinic",
+        "--facility-number",
+        "B12345",
+        "--director-username",
+        "bea",
+        "--director-name",
+        "Bea B",
+    ])
+    .assert_success();
+
+    let hub = start_hub(&hub_dir, "127.0.0.1:0");
+    let a1_code = code(&hub_dir, &["--facility", DEMO_FACILITY]);
+    let enrolled = enrol(&a1_dir, &hub, &a1_code);
+    let clinic_a = enrolled
+        .split("for clinic ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("clinic id")
+        .to_owned();
+    enrol(&b_dir, &hub, &code(&hub_dir, &["--facility", "B12345"]));
+    // A code works once.
+    let again = run(&[
+        "node",
+        "enrol",
+        "--data-dir",
+        b_dir.arg(),
+        "--hub",
+        &hub.sync_addr,
+        "--code",
+        &a1_code,
+    ])
+    .assert_failure();
+    assert!(
+        again.stderr.contains("already been used"),
+        "{}",
+        again.stderr
+    );
+
+    let a1 = start_node(&a1_dir);
+    let b = start_node(&b_dir);
+    a1.wait_log("caught up with the hub", 1, SYNC_WAIT);
+    b.wait_log("caught up with the hub", 1, SYNC_WAIT);
+
+    // A standby PC for clinic A restores everything from the hub, with no local backup.
+    enrol(&a2_dir, &hub, &code(&hub_dir, &["--clinic", &clinic_a]));
+    let a2 = start_node(&a2_dir);
+    a2.wait_log("caught up with the hub", 1, SYNC_WAIT);
+    let dir1 = signed_in(&a1, "director", "demo-director-pw");
+    let dir2 = signed_in(&a2, "director", "demo-director-pw");
+    let pat1 = signed_in(&a1, "drpatel", "demo-drpatel-pw");
+    let pat2 = signed_in(&a2, "drpatel", "demo-drpatel-pw");
+    let me = pat1.get("/api/v1/session").1["user"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let panel = format!("/api/v1/clinics/{clinic_a}/providers/{me}/panel");
+    let (status, page1) = pat1.get(&panel);
+    assert_eq!(status, 200, "{page1}");
+    let (_, page2) = pat2.get(&panel);
+    assert_eq!(
+        page1["total"], page2["total"],
+        "the standby has the whole panel"
+    );
+    // A patient who is active now: one PC marks them inactive, the other gives them a
+    // clinic-defined status.
+    let entry = page1["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"]["kind"] == "active")
+        .and_then(|r| r["id"].as_str())
+        .expect("an active patient")
+        .to_owned();
+
+    // The hub goes down; everyone keeps working.
+    let sync_port = hub.sync_addr.clone();
+    hub.server.stop();
+
+    // The same patient's status, set differently on the two PCs of clinic A.
+    let (_, statuses) = dir1.get(&format!("/api/v1/clinics/{clinic_a}/statuses"));
+    let custom = statuses
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"].is_string()))
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .expect("the demo clinic defines statuses");
+    let (s1, r1) = pat1.patch(
+        &format!("{panel}/{entry}"),
+        &json!({"status": {"kind": "inactive"}}),
+    );
+    assert_eq!(s1, 200, "{r1}");
+    let (s2, r2) = pat2.patch(
+        &format!("{panel}/{entry}"),
+        &json!({"status": {"kind": "custom", "id": custom}}),
+    );
+    assert_eq!(s2, 200, "{r2}");
+    // The secondary account manager, set to different people on the two PCs.
+    let (_, members) = dir1.get(&format!("/api/v1/clinics/{clinic_a}/members"));
+    let id_of = |name: &str| {
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["username"] == name)
+            .map(|m| {
+                m["membership"]["user"]
+                    .as_str()
+                    .or(m["user"].as_str())
+                    .unwrap()
+                    .to_owned()
+            })
+            .unwrap_or_else(|| panic!("{name} in {members}"))
+    };
+    let secondary = format!("/api/v1/clinics/{clinic_a}/secondary-manager");
+    let (s, body) = dir1.put(&secondary, &json!({"user": id_of("drnguyen")}));
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = dir2.put(&secondary, &json!({"user": id_of("npsingh")}));
+    assert_eq!(s, 200, "{body}");
+
+    // The hub comes back on the same address; the nodes find it again by themselves.
+    let hub = start_hub(&hub_dir, &sync_port);
+    let deadline = Instant::now() + SYNC_WAIT;
+    while ![&dir1, &dir2]
+        .iter()
+        .all(|api| conflicts(api, &clinic_a).len() >= 2)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "both clashes should show as conflicts on both PCs of clinic A:\n{:#}\n{:#}\na1 log:\n{}\na2 log:\n{}\nhub log:\n{}",
+            Value::Array(conflicts(&dir1, &clinic_a)),
+            Value::Array(conflicts(&dir2, &clinic_a)),
+            a1.log(),
+            a2.log(),
+            hub.server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_quiet(&hub_dir);
+
+    // Every replica shows the same outcome of each clash.
+    let (_, e1) = pat1.get(&format!("{panel}/{entry}"));
+    let (_, e2) = pat2.get(&format!("{panel}/{entry}"));
+    assert_eq!(e1["status"], e2["status"], "{e1}\n{e2}");
+    let (_, c1) = dir1.get(&format!("/api/v1/clinics/{clinic_a}"));
+    let (_, c2) = dir2.get(&format!("/api/v1/clinics/{clinic_a}"));
+    assert_eq!(
+        c1["secondary_manager"], c2["secondary_manager"],
+        "{c1}\n{c2}"
+    );
+    assert_eq!(c1["primary_manager"], c2["primary_manager"]);
+
+    // A node of clinic B cannot get clinic A's documents, nor change them.
+    hostile_node_of_b_is_refused(&b_dir, &hub.sync_addr, &clinic_a);
+
+    // Revoking clinic B closes its session and refuses it from then on.
+    let clinic_b = b_dir_clinic(&b_dir);
+    run(&[
+        "hub",
+        "revoke-clinic",
+        "--data-dir",
+        hub_dir.arg(),
+        &clinic_b,
+    ])
+    .assert_success();
+    b.wait_log("did not accept this node's certificate", 1, SYNC_WAIT);
+
+    // Same heads everywhere once all processes have stopped.
+    for node in [a1, a2, b] {
+        node.stop();
+    }
+    hub.server.stop();
+    let hub_a = digest(&hub_dir, &clinic_a);
+    assert_eq!(digest(&a1_dir, &clinic_a), hub_a);
+    assert_eq!(digest(&a2_dir, &clinic_a), hub_a);
+    assert_eq!(digest(&b_dir, &clinic_b), digest(&hub_dir, &clinic_b));
+}
+
+fn b_dir_clinic(dir: &DataDir) -> String {
+    let creds = Credentials::load(&dir.path().join("sync"))
+        .unwrap()
+        .expect("enrolled");
+    match creds.role().unwrap() {
+        attach_sync::PeerRole::Node { clinic, .. } => clinic.to_string(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Speaks the sync protocol with clinic B's real certificate: asks for clinic A's document
+/// and sends a change to it; both are refused, and a garbage frame ends the session.
+fn hostile_node_of_b_is_refused(b_dir: &DataDir, hub: &str, clinic_a: &str) {
+    let creds = Credentials::load(&b_dir.path().join("sync"))
+        .unwrap()
+        .expect("enrolled");
+    let node = match creds.role().unwrap() {
+        attach_sync::PeerRole::Node { node, .. } => *node.as_bytes(),
+        other => panic!("{other:?}"),
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let config = tls::client_config(&creds, Expect::Hub).unwrap();
+        let tcp = tokio::net::TcpStream::connect(hub).await.unwrap();
+        let mut s = tokio_rustls::TlsConnector::from(Arc::clone(&config))
+            .connect(tls::server_name(), tcp)
+            .await
+            .unwrap();
+        write_message(
+            &mut s,
+            &Message::Hello {
+                version: PROTOCOL_VERSION,
+                node,
+            },
+        )
+        .await
+        .unwrap();
+        let feed = u64::MAX / 2;
+        write_message(&mut s, &Message::Start { from: feed })
+            .await
+            .unwrap();
+        let doc = format!("clinic/{clinic_a}");
+        write_message(
+            &mut s,
+            &Message::Request {
+                doc: doc.clone(),
+                have: vec![],
+            },
+        )
+        .await
+        .unwrap();
+        // A well-formed change to clinic A's document.
+        let mut other = automerge::AutoCommit::new();
+        automerge::transaction::Transactable::put(&mut other, automerge::ROOT, "name", "hijacked")
+            .unwrap();
+        let change = other.get_last_local_change().unwrap().raw_bytes().to_vec();
+        write_message(
+            &mut s,
+            &Message::Batch {
+                seq: 1,
+                upto: None,
+                docs: vec![DocDelta {
+                    doc: doc.clone(),
+                    changes: vec![change],
+                }],
+            },
+        )
+        .await
+        .unwrap();
+        let (mut denied, mut refused) = (false, false);
+        while !(denied && refused) {
+            let (m, _) = tokio::time::timeout(Duration::from_secs(30), read_message(&mut s))
+                .await
+                .expect("the hub answers")
+                .expect("a message");
+            match m {
+                Message::Denied { doc: d, reason } => {
+                    assert_eq!(d, doc);
+                    assert_eq!(reason, Refusal::NotPermitted);
+                    denied = true;
+                }
+                Message::Ack { seq: 1, refused: r } => {
+                    assert_eq!(r.len(), 1, "{r:?}");
+                    assert_eq!(r[0].reason, Refusal::NotPermitted);
+                    refused = true;
+                }
+                Message::Batch { docs, .. } => {
+                    assert!(
+                        docs.iter().all(|d| !d.doc.contains(clinic_a)),
+                        "leaked {docs:?}"
+                    );
+                }
+                _ => {}
+            }
+        }
+        // Garbage ends the session with an error, and the hub keeps serving others.
+        use tokio::io::AsyncWriteExt;
+        s.write_all(&[0, 0, 0, 3, 0xff, 0xfe, 0xfd]).await.unwrap();
+        s.flush().await.unwrap();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(30), read_message(&mut s))
+                .await
+                .expect("the hub answers")
+            {
+                Ok((Message::Error { .. }, _)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    });
+}
+
+#[test]
+fn a_node_killed_mid_sync_loses_nothing_and_finishes_after_restart() {
+    let hub_dir = DataDir::new("hub-kill");
+    let node_dir = DataDir::new("node-kill");
+    run_with(
+        &[
+            "demo",
+            "--seed-only",
+            "--data-dir",
+            node_dir.arg(),
+            "--patients",
+            "4000",
+        ],
+        &[],
+        Duration::from_secs(180),
+    )
+    .assert_success();
+    let hub = start_hub(&hub_dir, "127.0.0.1:0");
+    enrol(
+        &node_dir,
+        &hub,
+        &code(&hub_dir, &["--facility", DEMO_FACILITY]),
+    );
+    let clinic = b_dir_clinic(&node_dir);
+
+    let mut node = start_node(&node_dir);
+    // Kill it as soon as the hub has received part of the clinic.
+    wait_until("the upload starts", || {
+        hub_status(&hub_dir)
+            .lines()
+            .filter_map(|l| l.split(" B sent, ").nth(1))
+            .filter_map(|r| r.split(" B received").next())
+            .filter_map(|n| n.trim().parse::<u64>().ok())
+            .any(|n| n > 20_000)
+    });
+    let _ = node.pid();
+    node.kill9();
+
+    let node = start_node(&node_dir);
+    node.wait_log("caught up with the hub", 1, SYNC_WAIT);
+    wait_quiet(&hub_dir);
+    node.stop();
+    hub.server.stop();
+    let at_node = digest(&node_dir, &clinic);
+    assert!(at_node.contains("documents"), "{at_node}");
+    assert_eq!(digest(&hub_dir, &clinic), at_node);
+}
