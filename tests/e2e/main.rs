@@ -6,6 +6,10 @@
 mod support;
 mod sync;
 
+#[allow(dead_code)] // shared with the sync crate's tests, which use all of it
+#[path = "../support/netns.rs"]
+mod netns;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};

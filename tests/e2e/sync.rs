@@ -501,3 +501,120 @@ fn a_node_killed_mid_sync_loses_nothing_and_finishes_after_restart() {
     assert!(at_node.contains("documents"), "{at_node}");
     assert_eq!(digest(&hub_dir, &clinic), at_node);
 }
+
+/// An `attach node` inside a network namespace (its HTTP port is not reachable from the
+/// test, so readiness is read from its log).
+struct NsNode {
+    child: std::process::Child,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl NsNode {
+    fn start(ns: &crate::netns::Ns, dir: &DataDir) -> Self {
+        use std::io::BufRead;
+        let mut cmd = ns.command(crate::support::BIN);
+        cmd.args(["node", "--data-dir", dir.arg(), "--listen", "127.0.0.1:0"])
+            .env("ATTACH_SYNC_LISTEN", "0.0.0.0:0")
+            .env("ATTACH_LAN_DISCOVERY", "true")
+            .env("ATTACH_SYNC_RETRY_MAX_SECS", "1")
+            .env_remove("ATTACH_LOG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let log: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let err = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    fn wait_log(&self, needle: &str) {
+        let deadline = Instant::now() + SYNC_WAIT;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} within {SYNC_WAIT:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "node exited with {status}:\n{}",
+            self.log()
+        );
+    }
+}
+
+#[test]
+fn two_nodes_of_a_clinic_sync_over_the_lan_while_the_hub_is_unreachable() {
+    if let Some(reason) = crate::netns::unavailable_reason() {
+        crate::netns::skip_or_fail(&reason);
+        return;
+    }
+    let hub_dir = DataDir::new("hub-lan");
+    let a1_dir = DataDir::new("lan-a1");
+    let a2_dir = DataDir::new("lan-a2");
+    run_with(
+        &[
+            "demo",
+            "--seed-only",
+            "--data-dir",
+            a1_dir.arg(),
+            "--patients",
+            "300",
+        ],
+        &[],
+        Duration::from_secs(120),
+    )
+    .assert_success();
+    // Both PCs are enrolled (certificates from the hub's CA); then the hub is gone.
+    let hub = start_hub(&hub_dir, "127.0.0.1:0");
+    let enrolled = enrol(
+        &a1_dir,
+        &hub,
+        &code(&hub_dir, &["--facility", DEMO_FACILITY]),
+    );
+    let clinic = enrolled
+        .split("for clinic ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("clinic id")
+        .to_owned();
+    enrol(&a2_dir, &hub, &code(&hub_dir, &["--clinic", &clinic]));
+    hub.server.stop();
+    let expected = digest(&a1_dir, &clinic);
+
+    let pair = crate::netns::NetnsPair::create("attach-e2e").expect("namespaces");
+    let a1 = NsNode::start(&pair.a, &a1_dir);
+    let a2 = NsNode::start(&pair.b, &a2_dir);
+    // The standby, empty until now, gets the whole clinic from its LAN peer.
+    a2.wait_log("caught up with LAN peer");
+    a1.wait_log("caught up with LAN peer");
+    assert!(
+        a2.log().contains("cannot be reached"),
+        "the hub was unreachable meanwhile:\n{}",
+        a2.log()
+    );
+    a1.stop();
+    a2.stop();
+    assert_eq!(digest(&a2_dir, &clinic), expected);
+}
