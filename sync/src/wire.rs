@@ -632,7 +632,9 @@ mod tests {
     proptest! {
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = Message::decode(&bytes);
+            if let Ok(m) = Message::decode(&bytes) {
+                prop_assert_eq!(m.encode(), bytes);
+            }
         }
 
         #[test]
@@ -643,7 +645,9 @@ mod tests {
                 let n = bytes.len();
                 bytes[at % n] = v;
             }
-            let _ = Message::decode(&bytes);
+            if let Ok(m) = Message::decode(&bytes) {
+                prop_assert_eq!(m.encode(), bytes);
+            }
         }
     }
 }

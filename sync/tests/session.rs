@@ -133,13 +133,11 @@ impl Replica for Mem {
                 st.feed.push(doc);
                 touched = true;
             }
-            out.push(r.and_then(|()| {
-                if missing > 0 {
-                    Err(ApplyError::MissingDependencies(missing))
-                } else {
-                    Ok(())
-                }
-            }));
+            out.push(match (r, missing) {
+                (Err(e), _) => Err(e),
+                (Ok(()), 0) => Ok(()),
+                (Ok(()), n) => Err(ApplyError::MissingDependencies(n)),
+            });
         }
         let n = st.feed.len() as u64;
         drop(st);

@@ -6,7 +6,6 @@
 mod support;
 mod sync;
 
-#[allow(dead_code)] // shared with the sync crate's tests, which use all of it
 #[path = "../support/netns.rs"]
 mod netns;
 

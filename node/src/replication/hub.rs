@@ -228,12 +228,13 @@ impl Hub {
                     .into(),
             ));
         }
-        if let Some(c) = clinic {
-            if self.state.clinic(c).is_none() && !self.app.clinic_ids().contains(&ClinicId(c)) {
-                return Err(ReplicationError::Invalid(format!(
-                    "clinic {c} is not known to this hub; for a new clinic give its facility number instead"
-                )));
-            }
+        if let Some(c) = clinic
+            && self.state.clinic(c).is_none()
+            && !self.app.clinic_ids().contains(&ClinicId(c))
+        {
+            return Err(ReplicationError::Invalid(format!(
+                "clinic {c} is not known to this hub; for a new clinic give its facility number instead"
+            )));
         }
         if valid_for <= time::Duration::ZERO || valid_for > time::Duration::days(30) {
             return Err(ReplicationError::Invalid(
@@ -294,7 +295,7 @@ impl Hub {
                     .collect(),
             })
             .collect();
-        out.sort_by(|a, b| a.enrolled_at.cmp(&b.enrolled_at));
+        out.sort_by_key(|c| c.enrolled_at);
         out
     }
 

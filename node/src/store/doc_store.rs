@@ -57,6 +57,9 @@ impl Default for StoreOptions {
     }
 }
 
+/// A document's changes beyond some heads (raw bytes, dependency order) and its heads.
+pub type DocDelta = (Vec<Vec<u8>>, Vec<ChangeHash>);
+
 /// One change in a document's history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryItem {
@@ -588,11 +591,7 @@ impl DocStore {
     /// The changes of a doc not covered by `have` (hashes the doc does not contain are
     /// ignored), as raw bytes in dependency order, and the doc's heads; `None` if the doc
     /// does not exist.
-    pub fn delta(
-        &self,
-        id: &DocId,
-        have: &[ChangeHash],
-    ) -> Result<Option<(Vec<Vec<u8>>, Vec<ChangeHash>)>, StoreError> {
+    pub fn delta(&self, id: &DocId, have: &[ChangeHash]) -> Result<Option<DocDelta>, StoreError> {
         let _lock = self.lock(id);
         let Some(loaded) = self.load(id)? else {
             return Ok(None);
