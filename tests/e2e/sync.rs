@@ -78,6 +78,33 @@ fn enrol(node: &DataDir, hub: &HubProc, code: &str) -> String {
     out.stdout
 }
 
+/// The demo clinic (a director, providers, panels) seeded offline in `dir`.
+fn seed_demo(dir: &DataDir, patients: u32) {
+    run_with(
+        &[
+            "demo",
+            "--seed-only",
+            "--data-dir",
+            dir.arg(),
+            "--patients",
+            &patients.to_string(),
+        ],
+        &[],
+        Duration::from_secs(180),
+    )
+    .assert_success();
+}
+
+/// The clinic id `attach node enrol` reported.
+fn enrolled_clinic(enrol_stdout: &str) -> String {
+    enrol_stdout
+        .split("for clinic ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("clinic id")
+        .to_owned()
+}
+
 fn start_node(dir: &DataDir) -> Server {
     Server::start(
         &["node", "--data-dir", dir.arg(), "--listen", "127.0.0.1:0"],
@@ -149,19 +176,7 @@ fn a_hub_and_three_nodes_converge_after_clashing_offline_edits() {
     let b_dir = DataDir::new("clinic-b");
 
     // Clinic A: the demo clinic (a director, providers, a panel). Clinic B: a new clinic.
-    run_with(
-        &[
-            "demo",
-            "--seed-only",
-            "--data-dir",
-            a1_dir.arg(),
-            "--patients",
-            "120",
-        ],
-        &[],
-        Duration::from_secs(120),
-    )
-    .assert_success();
+    seed_demo(&a1_dir, 120);
     run(&[
         "init",
         "--data-dir",
@@ -180,12 +195,7 @@ fn a_hub_and_three_nodes_converge_after_clashing_offline_edits() {
     let hub = start_hub(&hub_dir, "127.0.0.1:0");
     let a1_code = code(&hub_dir, &["--facility", DEMO_FACILITY]);
     let enrolled = enrol(&a1_dir, &hub, &a1_code);
-    let clinic_a = enrolled
-        .split("for clinic ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("clinic id")
-        .to_owned();
+    let clinic_a = enrolled_clinic(&enrolled);
     enrol(&b_dir, &hub, &code(&hub_dir, &["--facility", "B12345"]));
     // A code works once.
     let again = run(&[
@@ -458,19 +468,7 @@ fn hostile_node_of_b_is_refused(b_dir: &DataDir, hub: &str, clinic_a: &str) {
 fn a_node_killed_mid_sync_loses_nothing_and_finishes_after_restart() {
     let hub_dir = DataDir::new("hub-kill");
     let node_dir = DataDir::new("node-kill");
-    run_with(
-        &[
-            "demo",
-            "--seed-only",
-            "--data-dir",
-            node_dir.arg(),
-            "--patients",
-            "4000",
-        ],
-        &[],
-        Duration::from_secs(180),
-    )
-    .assert_success();
+    seed_demo(&node_dir, 4000);
     let hub = start_hub(&hub_dir, "127.0.0.1:0");
     enrol(
         &node_dir,
@@ -573,19 +571,7 @@ fn two_nodes_of_a_clinic_sync_over_the_lan_while_the_hub_is_unreachable() {
     let hub_dir = DataDir::new("hub-lan");
     let a1_dir = DataDir::new("lan-a1");
     let a2_dir = DataDir::new("lan-a2");
-    run_with(
-        &[
-            "demo",
-            "--seed-only",
-            "--data-dir",
-            a1_dir.arg(),
-            "--patients",
-            "300",
-        ],
-        &[],
-        Duration::from_secs(120),
-    )
-    .assert_success();
+    seed_demo(&a1_dir, 300);
     // Both PCs are enrolled (certificates from the hub's CA); then the hub is gone.
     let hub = start_hub(&hub_dir, "127.0.0.1:0");
     let enrolled = enrol(
@@ -593,12 +579,7 @@ fn two_nodes_of_a_clinic_sync_over_the_lan_while_the_hub_is_unreachable() {
         &hub,
         &code(&hub_dir, &["--facility", DEMO_FACILITY]),
     );
-    let clinic = enrolled
-        .split("for clinic ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("clinic id")
-        .to_owned();
+    let clinic = enrolled_clinic(&enrolled);
     enrol(&a2_dir, &hub, &code(&hub_dir, &["--clinic", &clinic]));
     hub.server.stop();
     let expected = digest(&a1_dir, &clinic);
