@@ -108,6 +108,8 @@ pub struct ProgressState {
     pub peer_has_upto: Option<u64>,
     /// The latest documents the peer refused, newest last (at most 50).
     pub refused: Vec<Refused>,
+    /// The peer's node id, once it has said hello.
+    pub peer: Option<NodeId>,
 }
 
 impl Progress {
@@ -250,6 +252,7 @@ impl Session {
             .await);
         }
 
+        self.progress.update(|p| p.peer = Some(peer));
         let replica = self.replica.clone();
         let from = blocking(move || replica.resume_point(peer)).await??;
         let sent = write_message(&mut writer, &Message::Start { from }).await?;

@@ -418,6 +418,9 @@ impl NodeSync {
     /// that is a successful sync.
     fn observe(&self, progress: &Progress) {
         let p = progress.snapshot();
+        if let Some(peer) = p.peer {
+            self.learn_hub(peer);
+        }
         let mut st = self.inner.state.lock();
         if let (Some(a), Some(b)) = (p.last_sent_round, p.last_received_round) {
             let t = OffsetDateTime::from(a.min(b));
