@@ -13,6 +13,7 @@ mod panel;
 mod projector;
 mod registry;
 mod sync;
+mod sync_access;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub use panel::{
     PanelSummary, status_label, status_name,
 };
 pub use sync::DocSet;
+pub use sync_access::hub_address;
 pub use registry::{
     DelegationAction, HistoryView, InitClinic, InitResult, MemberAction, MemberView,
 };
