@@ -29,11 +29,11 @@ pub use panel::{
     EntryUpdate, ImportReport, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort,
     PanelSummary, status_label, status_name,
 };
-pub use sync::DocSet;
-pub use sync_access::hub_address;
 pub use registry::{
     DelegationAction, HistoryView, InitClinic, InitResult, MemberAction, MemberView,
 };
+pub use sync::DocSet;
+pub use sync_access::hub_address;
 
 use crate::auth::{SessionConfig, SessionStore, ThrottleStore};
 use crate::config::Config;

@@ -79,7 +79,9 @@ pub async fn enrol(
         })
         .await?;
     let sync = sync.0.clone().ok_or(SyncActionError::NotRunning)?;
-    sync.enrol(&hub, code).await.map_err(|e| enrol_error(e, &hub))
+    sync.enrol(&hub, code)
+        .await
+        .map_err(|e| enrol_error(e, &hub))
 }
 
 /// An account manager asks the sync to try the hub now instead of waiting.
@@ -111,12 +113,12 @@ fn enrol_error(e: ReplicationError, hub: &str) -> SyncActionError {
         )
         .into(),
         ReplicationError::Invalid(text) => AppError::invalid("hub", text).into(),
-        ReplicationError::Unreachable(_) | ReplicationError::Timeout(_) => SyncActionError::Hub(
-            format!(
+        ReplicationError::Unreachable(_) | ReplicationError::Timeout(_) => {
+            SyncActionError::Hub(format!(
                 "The hub at {hub} cannot be reached ({e}). Check the address, and that this \
                  node can reach the internet, then try again."
-            ),
-        ),
+            ))
+        }
         ReplicationError::Sync(_) | ReplicationError::Handshake(_) => SyncActionError::Hub(
             format!("The connection to the hub at {hub} failed during enrolment ({e}). Try again."),
         ),

@@ -174,7 +174,14 @@ pub async fn page(
 ) -> Result<Response, WebError> {
     let mut frame = frame;
     frame.layout = frame.layout.with_notice(q.notice(NOTICES));
-    draw(&web, &handle, frame, EnrolForm::default(), FieldErrors::default()).await
+    draw(
+        &web,
+        &handle,
+        frame,
+        EnrolForm::default(),
+        FieldErrors::default(),
+    )
+    .await
 }
 
 /// `POST /c/{clinic}/sync/enrol`: enrol with the hub. A problem with the address or the
@@ -198,7 +205,9 @@ pub async fn enrol(
         }
         Err(e) => return Err(e.into()),
     };
-    Ok(unprocessable(draw(&web, &handle, frame, form, errors).await?))
+    Ok(unprocessable(
+        draw(&web, &handle, frame, form, errors).await?,
+    ))
 }
 
 /// `POST /c/{clinic}/sync/retry`: "Try now".

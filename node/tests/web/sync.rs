@@ -53,7 +53,9 @@ async fn members_read_that_sync_is_not_running_and_cannot_act_on_it() {
     let html = page.ok();
     assert_page_headers(&page);
     assert!(html.contains("Sync is not running on this node"), "{html}");
-    assert!(html.contains(&format!("href=\"{page_path}\" aria-current=\"page\">Sync</a>")));
+    assert!(html.contains(&format!(
+        "href=\"{page_path}\" aria-current=\"page\">Sync</a>"
+    )));
     assert!(!html.contains("Enrol with the hub"), "not for a physician");
     assert!(!page.contains("style=\""), "no inline style");
     // The link is in every clinic page's navigation.
@@ -68,7 +70,11 @@ async fn members_read_that_sync_is_not_running_and_cannot_act_on_it() {
             &[("hub", "127.0.0.1:1"), ("code", good_code().as_str())],
         )
         .await;
-    assert!(refused.status_is(StatusCode::FORBIDDEN).contains("account manager"));
+    assert!(
+        refused
+            .status_is(StatusCode::FORBIDDEN)
+            .contains("account manager")
+    );
     let refused = patel
         .submit(&page_path, &format!("{page_path}/retry"), &[])
         .await;
@@ -90,9 +96,7 @@ async fn members_read_that_sync_is_not_running_and_cannot_act_on_it() {
     );
 
     // Without the CSRF token nothing is done.
-    let forged = director
-        .post_form(&format!("{page_path}/retry"), &[])
-        .await;
+    let forged = director.post_form(&format!("{page_path}/retry"), &[]).await;
     forged.status_is(StatusCode::FORBIDDEN);
 }
 
@@ -133,24 +137,39 @@ async fn enrolment_problems_are_shown_on_the_form_with_what_was_typed() {
     let html = page.ok();
     assert!(html.contains("No: this node is not enrolled"), "{html}");
     assert!(html.contains("An account manager can enrol it"), "{html}");
-    for set in ["Clinic profile, members and delegations", "User accounts", "Patient panels"] {
+    for set in [
+        "Clinic profile, members and delegations",
+        "User accounts",
+        "Patient panels",
+    ] {
         assert!(html.contains(set), "{set}");
     }
     assert!(html.contains("Last successful sync</dt>\n  <dd id=\"sync-last-success\">never"));
 
     // A malformed code: 422, the message by the code field, the typed values kept.
     let answer = b
-        .submit(&page_path, &enrol, &[("hub", "hub.example.ca:7443"), ("code", "ABC-123")])
+        .submit(
+            &page_path,
+            &enrol,
+            &[("hub", "hub.example.ca:7443"), ("code", "ABC-123")],
+        )
         .await;
     let html = answer.status_is(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("id=\"enrol-code-error\""), "{html}");
-    assert!(html.contains("an enrolment code has 32 letters and digits"), "{html}");
+    assert!(
+        html.contains("an enrolment code has 32 letters and digits"),
+        "{html}"
+    );
     assert!(html.contains("value=\"hub.example.ca:7443\""), "{html}");
     assert!(html.contains("value=\"ABC-123\""), "{html}");
 
     // A malformed address.
     let answer = b
-        .submit(&page_path, &enrol, &[("hub", "hub.example.ca"), ("code", &good_code())])
+        .submit(
+            &page_path,
+            &enrol,
+            &[("hub", "hub.example.ca"), ("code", &good_code())],
+        )
         .await;
     let html = answer.status_is(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("id=\"enrol-hub-error\""), "{html}");
@@ -159,16 +178,30 @@ async fn enrolment_problems_are_shown_on_the_form_with_what_was_typed() {
     // A hub that cannot be reached: said by the address, nothing enrolled.
     let code = good_code();
     let answer = b
-        .submit(&page_path, &enrol, &[("hub", "127.0.0.1:1"), ("code", &code)])
+        .submit(
+            &page_path,
+            &enrol,
+            &[("hub", "127.0.0.1:1"), ("code", &code)],
+        )
         .await;
     let html = answer.status_is(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("id=\"enrol-hub-error\""), "{html}");
-    assert!(html.contains("The hub at 127.0.0.1:1 cannot be reached"), "{html}");
+    assert!(
+        html.contains("The hub at 127.0.0.1:1 cannot be reached"),
+        "{html}"
+    );
     assert!(html.contains(&format!("value=\"{code}\"")), "{html}");
-    assert!(b.get(&page_path).await.ok().contains("No: this node is not enrolled"));
+    assert!(
+        b.get(&page_path)
+            .await
+            .ok()
+            .contains("No: this node is not enrolled")
+    );
 
     // Try now: back to the page with a fixed confirmation.
-    let answer = b.submit(&page_path, &format!("{page_path}/retry"), &[]).await;
+    let answer = b
+        .submit(&page_path, &format!("{page_path}/retry"), &[])
+        .await;
     assert_eq!(answer.location(), format!("{page_path}?done=retrying"));
     let page = b.get(&answer.location()).await;
     assert!(page.ok().contains("The node is trying the hub now."));
@@ -177,7 +210,15 @@ async fn enrolment_problems_are_shown_on_the_form_with_what_was_typed() {
     let mut o = w.signed_in(other_manager).await;
     let other_page = format!("/c/{other}/sync");
     let answer = o
-        .submit(&other_page, &format!("{other_page}/enrol"), &[("hub", "127.0.0.1:1"), ("code", &code)])
+        .submit(
+            &other_page,
+            &format!("{other_page}/enrol"),
+            &[("hub", "127.0.0.1:1"), ("code", &code)],
+        )
         .await;
-    assert!(answer.status_is(StatusCode::CONFLICT).contains("syncs the first one only"));
+    assert!(
+        answer
+            .status_is(StatusCode::CONFLICT)
+            .contains("syncs the first one only")
+    );
 }
