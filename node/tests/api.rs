@@ -2102,6 +2102,9 @@ async fn the_openapi_document_describes_the_real_routes() {
             "/api/v1/clinics/{clinic}/delegations/{delegation}/{action}",
         ),
         ("get", "/api/v1/clinics/{clinic}/conflicts"),
+        ("get", "/api/v1/clinics/{clinic}/sync"),
+        ("post", "/api/v1/clinics/{clinic}/sync/enrol"),
+        ("post", "/api/v1/clinics/{clinic}/sync/retry"),
         ("get", "/api/v1/clinics/{clinic}/providers/{provider}/panel"),
         (
             "post",
@@ -2330,4 +2333,181 @@ async fn a_patient_put_on_two_panels_while_apart_is_a_conflict_to_review() {
     );
     assert_eq!(w.panel_size(&patel, a, "drpatel").await, patel_size + 1);
     assert_eq!(w.panel_size(&nguyen, a, "drnguyen").await, nguyen_size);
+}
+
+// ---------------------------------------------------------------------------
+// Sync with the hub
+// ---------------------------------------------------------------------------
+
+/// The clinic the node syncs (the first it holds) and its director; and the other one's.
+fn synced_clinic(w: &World) -> ((Uuid, &'static str), (Uuid, &'static str)) {
+    let app = &w.node.as_ref().unwrap().app;
+    let (a, b) = ((w.a, "director"), (w.b, "bdirector"));
+    if app.clinic_ids()[0].0 == w.a {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+fn well_formed_code() -> String {
+    attach_sync::EnrolmentCode {
+        secret: [1; 10],
+        ca_pin: [2; 10],
+    }
+    .to_string()
+}
+
+#[tokio::test]
+async fn sync_routes_on_a_node_without_sync_say_so_after_checking_who_asks() {
+    let w = World::new("sync-off").await;
+    let ((clinic, manager), (other, other_manager)) = synced_clinic(&w);
+    let base = format!("/clinics/{clinic}/sync");
+    let physician = w.token("drpatel").await;
+    let manager = w.token(manager).await;
+    // Each director belongs to their own clinic only.
+    let outsider = w.token(other_manager).await;
+    let enrol = json!({"hub": "127.0.0.1:1", "code": well_formed_code()});
+
+    // Members learn that the node runs without sync; others that there is no clinic.
+    let r = w.get(&base, &physician).await;
+    r.refused(StatusCode::SERVICE_UNAVAILABLE, "sync_unavailable");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("runs without sync")
+    );
+    w.get(&base, &outsider)
+        .await
+        .refused(StatusCode::NOT_FOUND, "not_found");
+    // Only account managers enrol or retry; then the missing sync is said.
+    w.post(&format!("{base}/enrol"), &physician, enrol.clone())
+        .await
+        .refused(StatusCode::FORBIDDEN, "forbidden");
+    w.post(&format!("{base}/retry"), &physician, json!({}))
+        .await
+        .refused(StatusCode::FORBIDDEN, "forbidden");
+    for action in ["enrol", "retry"] {
+        w.post(&format!("{base}/{action}"), &manager, enrol.clone())
+            .await
+            .refused(StatusCode::SERVICE_UNAVAILABLE, "sync_unavailable");
+    }
+    // The other clinic on this node cannot take the node's sync over.
+    w.post(&format!("/clinics/{other}/sync/enrol"), &outsider, enrol)
+        .await
+        .refused(StatusCode::CONFLICT, "conflict");
+}
+
+#[tokio::test]
+async fn a_running_sync_reports_its_state_and_explains_failed_enrolments() {
+    let mut w = World::new("sync-on").await;
+    let sync_dir = TempDir::new("sync-on-files");
+    {
+        let node = w.node.as_mut().unwrap();
+        let sync = attach::replication::NodeSync::new(
+            node.app.clone(),
+            &sync_dir.0,
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap();
+        node.router = attach::http::router_with_sync(
+            node.app.clone(),
+            attach::http::HttpOptions {
+                max_body_bytes: MAX_BODY,
+                secure_cookies: false,
+            },
+            attach::http::SyncHandle(Some(sync)),
+        );
+    }
+    let ((clinic, manager), (_, other_manager)) = synced_clinic(&w);
+    let base = format!("/clinics/{clinic}/sync");
+    let manager = w.token(manager).await;
+    let outsider = w.token(other_manager).await;
+    let physician = w.token("drpatel").await;
+
+    // Not enrolled: said, with what to do; one row per document set.
+    let status = w.get(&base, &manager).await.ok(StatusCode::OK).clone();
+    assert_eq!(status["enrolled"], false);
+    assert_eq!(status["connected"], false);
+    assert!(status["last_success"].is_null());
+    let error = status["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("not enrolled") && error.contains("enrol it"),
+        "{error}"
+    );
+    let sets: Vec<&str> = status["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["set"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sets,
+        [
+            "Clinic profile, members and delegations",
+            "User accounts",
+            "Patient panels"
+        ]
+    );
+    w.get(&base, &outsider)
+        .await
+        .refused(StatusCode::NOT_FOUND, "not_found");
+    // Dr. Patel works at both clinics: she reads the status, and may not enrol.
+    let seen = w.get(&base, &physician).await;
+    assert_eq!(seen.ok(StatusCode::OK)["enrolled"], false);
+    w.post(
+        &format!("{base}/enrol"),
+        &physician,
+        json!({"hub": "127.0.0.1:1", "code": well_formed_code()}),
+    )
+    .await
+    .refused(StatusCode::FORBIDDEN, "forbidden");
+
+    // A malformed code fails at once, naming the field.
+    let r = w
+        .post(
+            &format!("{base}/enrol"),
+            &manager,
+            json!({"hub": "127.0.0.1:1", "code": "ABCD-1234"}),
+        )
+        .await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(r.problems(), [(None, "code".to_owned())]);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("32 letters and digits")
+    );
+    let r = w
+        .post(
+            &format!("{base}/enrol"),
+            &manager,
+            json!({"hub": "no-port", "code": well_formed_code()}),
+        )
+        .await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(r.problems(), [(None, "hub".to_owned())]);
+
+    // A hub that cannot be reached is a gateway failure, in words; nothing is enrolled.
+    let r = w
+        .post(
+            &format!("{base}/enrol"),
+            &manager,
+            json!({"hub": "127.0.0.1:1", "code": well_formed_code()}),
+        )
+        .await;
+    r.refused(StatusCode::BAD_GATEWAY, "hub_unreachable");
+    let message = r.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("The hub at 127.0.0.1:1 cannot be reached"),
+        "{message}"
+    );
+    let status = w.get(&base, &manager).await;
+    assert_eq!(status.ok(StatusCode::OK)["enrolled"], false);
+
+    w.post(&format!("{base}/retry"), &manager, json!({}))
+        .await
+        .ok(StatusCode::ACCEPTED);
 }

@@ -13,6 +13,7 @@ mod panel;
 mod projector;
 mod registry;
 mod sync;
+mod sync_access;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub use registry::{
     DelegationAction, HistoryView, InitClinic, InitResult, MemberAction, MemberView,
 };
 pub use sync::DocSet;
+pub use sync_access::hub_address;
 
 use crate::auth::{SessionConfig, SessionStore, ThrottleStore};
 use crate::config::Config;

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod sync;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -131,7 +131,7 @@ pub struct Layout {
     pub workspace: Option<Workspace>,
     pub panels: Vec<PanelLink>,
     /// Which part of the navigation this page belongs to (`dashboard`, `panel`,
-    /// `members`, `clinic`, `statuses`, `delegations`, `conflicts`).
+    /// `members`, `clinic`, `statuses`, `delegations`, `conflicts`, `sync`).
     pub section: &'static str,
     /// A confirmation to show at the top of the page ("Saved."), after a form was
     /// accepted and the browser redirected here. Always a fixed text chosen by the

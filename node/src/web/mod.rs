@@ -18,6 +18,7 @@ mod frame;
 mod join;
 mod panel;
 mod registry;
+mod sync;
 
 use std::collections::BTreeMap;
 
@@ -76,6 +77,7 @@ pub fn routes(app: App, secure_cookies: bool) -> Router {
         .route("/static/{file}", get(assets::serve))
         .merge(registry::routes())
         .merge(panel::routes())
+        .merge(sync::routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
 }

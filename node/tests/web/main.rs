@@ -12,6 +12,7 @@
 mod auth;
 mod panel;
 mod registry;
+mod sync;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

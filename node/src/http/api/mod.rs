@@ -3,6 +3,7 @@
 mod clinics;
 mod panels;
 mod session;
+mod sync;
 
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -14,6 +15,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(session::routes())
         .merge(clinics::routes())
         .merge(panels::routes())
+        .merge(sync::routes())
 }
 
 /// The wire name of a unit enum variant (its serde `snake_case` name).

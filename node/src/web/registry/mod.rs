@@ -67,7 +67,7 @@ pub struct Done {
 
 impl Done {
     /// The message `table` gives this key, if any (the URL's text itself is never shown).
-    fn notice(&self, table: &[(&str, &'static str)]) -> Option<&'static str> {
+    pub(crate) fn notice(&self, table: &[(&str, &'static str)]) -> Option<&'static str> {
         table
             .iter()
             .find(|(key, _)| *key == self.done)
@@ -109,12 +109,12 @@ async fn clinic_page<P: askama::Template>(
 }
 
 /// Back to a page of this clinic with a fixed confirmation.
-fn done(frame: &Frame, page: &str, key: &str) -> Response {
+pub(crate) fn done(frame: &Frame, page: &str, key: &str) -> Response {
     Redirect::to(&format!("{}/{page}?done={key}", frame.base())).into_response()
 }
 
 /// A form shown again because of what was typed.
-fn unprocessable(mut response: Response) -> Response {
+pub(crate) fn unprocessable(mut response: Response) -> Response {
     *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     response
 }
@@ -144,7 +144,7 @@ pub struct Input {
 }
 
 impl Input {
-    fn new(id_prefix: &str, name: &str, label: &str, value: &str) -> Self {
+    pub(crate) fn new(id_prefix: &str, name: &str, label: &str, value: &str) -> Self {
         Self {
             name: name.to_owned(),
             id: format!("{id_prefix}{}", name.replace('.', "-")),
@@ -162,18 +162,18 @@ impl Input {
         self
     }
 
-    fn hint(mut self, hint: &'static str) -> Self {
+    pub(crate) fn hint(mut self, hint: &'static str) -> Self {
         self.hint = hint;
         self
     }
 
-    fn required(mut self) -> Self {
+    pub(crate) fn required(mut self) -> Self {
         self.required = true;
         self
     }
 
     /// Takes the message for this field's name from `errors`.
-    fn errors(mut self, errors: &super::FieldErrors) -> Self {
+    pub(crate) fn errors(mut self, errors: &super::FieldErrors) -> Self {
         self.error = errors.get(&self.name).to_owned();
         self
     }
