@@ -79,8 +79,12 @@ pub trait Replica: Send + Sync + 'static {
     /// The heads `peer` is known to have for each of `docs` (empty where unknown).
     fn shared_heads(&self, peer: NodeId, docs: &[String]) -> Result<Vec<Vec<Hash>>, ReplicaError>;
 
-    /// Records heads `peer` is known to have.
-    fn set_shared_heads(
+    /// Records that `peer` also has these heads, per document. Implementations merge them
+    /// into what is already recorded with [`merge_heads`], atomically: a session records
+    /// both what the peer acknowledged and what it sent us, concurrently, and neither may
+    /// overwrite the other (a lost record makes the next round send the peer its own
+    /// changes back).
+    fn add_shared_heads(
         &self,
         peer: NodeId,
         heads: &[(String, Vec<Hash>)],
@@ -99,5 +103,37 @@ pub trait Policy: Send + Sync + 'static {
     /// rights over others (a clinic's member list) go before the documents they grant.
     fn priority(&self, _doc: &str) -> u8 {
         1
+    }
+}
+
+/// How many heads are kept per peer and document before older records are dropped.
+pub const MAX_SHARED_HEADS: usize = 16;
+
+/// `old` and `add` together (sorted, without duplicates). Every hash in either is a change
+/// the peer has, so the union is still true; superseded ancestors are not pruned (that
+/// needs the document), so past [`MAX_SHARED_HEADS`] only `add` is kept — a smaller set
+/// that is still true, at worst costing a few resent changes.
+pub fn merge_heads(old: &[Hash], add: &[Hash]) -> Vec<Hash> {
+    let mut out: Vec<Hash> = old.iter().chain(add).copied().collect();
+    out.sort_unstable();
+    out.dedup();
+    if out.len() > MAX_SHARED_HEADS {
+        out = add.to_vec();
+        out.sort_unstable();
+        out.dedup();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_heads_keep_both_records_and_stay_bounded() {
+        assert_eq!(merge_heads(&[[1; 32]], &[[2; 32]]), vec![[1; 32], [2; 32]]);
+        assert_eq!(merge_heads(&[[2; 32]], &[[2; 32]]), vec![[2; 32]]);
+        let many: Vec<Hash> = (0..MAX_SHARED_HEADS as u8).map(|i| [i; 32]).collect();
+        assert_eq!(merge_heads(&many, &[[200; 32]]), vec![[200; 32]]);
     }
 }

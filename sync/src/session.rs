@@ -408,6 +408,13 @@ impl Inbound {
                     if self.said_bye.load(Ordering::SeqCst) {
                         return Ok(());
                     }
+                    if !self.session.config.one_round {
+                        // A one-shot peer (a backup, a benchmark) is done: a live side has
+                        // nothing to wait for, so it agrees and both ends finish now.
+                        self.said_bye.store(true, Ordering::SeqCst);
+                        self.send(Message::Bye).await?;
+                        return Ok(());
+                    }
                 }
                 Message::Error { code, text } => return Err(SyncError::Remote { code, text }),
                 other => {
@@ -505,15 +512,12 @@ fn apply_batch(
                 (hashes, deps)
             })
             .collect();
-        let old = replica.shared_heads(peer, &ids)?;
         let results = replica.apply(ready);
-        for (((doc, result), (hashes, deps)), old) in
-            ids.into_iter().zip(results).zip(received).zip(old)
-        {
+        for ((doc, result), (hashes, deps)) in ids.into_iter().zip(results).zip(received) {
             match result {
                 Ok(()) => {
                     applied += 1;
-                    shared_updates.push((doc, union_heads(old, hashes, &deps)));
+                    shared_updates.push((doc, frontier(hashes, &deps)));
                 }
                 Err(ApplyError::MissingDependencies(n)) => {
                     debug!(%doc, missing = n, "changes wait for dependencies; asking the peer");
@@ -543,7 +547,7 @@ fn apply_batch(
     }
     // The peer has what it sent us: remember it so we never echo it back.
     if !shared_updates.is_empty() {
-        replica.set_shared_heads(peer, &shared_updates)?;
+        replica.add_shared_heads(peer, &shared_updates)?;
     }
     Ok(((refused, applied), requests))
 }
@@ -559,13 +563,12 @@ fn decode_changes(raw: Vec<Vec<u8>>) -> Result<Vec<Change>, String> {
         .collect()
 }
 
-/// Heads covering `old` plus `received`, minus hashes the received changes depend on.
-fn union_heads(old: Vec<Hash>, received: Vec<Hash>, deps: &[Hash]) -> Vec<Hash> {
-    let mut out: Vec<Hash> = old.into_iter().chain(received).collect();
-    out.sort_unstable();
-    out.dedup();
-    out.retain(|h| !deps.contains(h));
-    out
+/// The received changes that no other received change depends on.
+fn frontier(mut received: Vec<Hash>, deps: &[Hash]) -> Vec<Hash> {
+    received.sort_unstable();
+    received.dedup();
+    received.retain(|h| !deps.contains(h));
+    received
 }
 
 fn push_refused(p: &mut ProgressState, r: Refused) {
@@ -798,7 +801,7 @@ impl Outbound {
         if !acked.is_empty() {
             let replica = self.session.replica.clone();
             let peer = self.peer;
-            blocking(move || replica.set_shared_heads(peer, &acked)).await??;
+            blocking(move || replica.add_shared_heads(peer, &acked)).await??;
         }
         self.session.progress.update(|p| {
             p.docs_sent += n;

@@ -165,14 +165,15 @@ impl Replica for Mem {
             })
             .collect())
     }
-    fn set_shared_heads(
+    fn add_shared_heads(
         &self,
         peer: NodeId,
         heads: &[(String, Vec<Hash>)],
     ) -> Result<(), ReplicaError> {
         let mut st = self.state.lock();
         for (d, h) in heads {
-            st.shared.insert((peer, d.clone()), h.clone());
+            let e = st.shared.entry((peer, d.clone())).or_default();
+            *e = attach_sync::merge_heads(e, h);
         }
         Ok(())
     }

@@ -109,15 +109,24 @@ impl PeerStore {
             .collect()
     }
 
-    pub fn set_shared_heads(
+    /// Adds heads `peer` has, merged atomically per document with what is recorded.
+    pub fn add_shared_heads(
         &self,
         peer: NodeId,
         heads: &[(String, Vec<Hash>)],
     ) -> Result<(), ReplicaError> {
-        let mut batch = sled::Batch::default();
-        for (doc, hs) in heads {
-            batch.insert(key(b'h', peer, doc.as_bytes()), hs.concat());
+        for (doc, add) in heads {
+            self.tree
+                .update_and_fetch(key(b'h', peer, doc.as_bytes()), |old| {
+                    let old: Vec<Hash> = old
+                        .unwrap_or_default()
+                        .chunks_exact(32)
+                        .filter_map(|c| <Hash>::try_from(c).ok())
+                        .collect();
+                    Some(attach_sync::merge_heads(&old, add).concat())
+                })
+                .map_err(storage)?;
         }
-        self.tree.apply_batch(batch).map_err(storage)
+        Ok(())
     }
 }

@@ -134,12 +134,12 @@ impl Replica for StoreReplica {
         self.peers.shared_heads(peer, docs)
     }
 
-    fn set_shared_heads(
+    fn add_shared_heads(
         &self,
         peer: NodeId,
         heads: &[(String, Vec<Hash>)],
     ) -> Result<(), ReplicaError> {
-        self.peers.set_shared_heads(peer, heads)
+        self.peers.add_shared_heads(peer, heads)
     }
 }
 
