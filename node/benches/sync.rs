@@ -243,7 +243,11 @@ fn main() -> anyhow::Result<()> {
     );
     report.info(
         "2. peak RSS restoring node / hub",
-        format!("node {:.0} MiB, hub {:.0} MiB", restore.hwm_mib(), hub_mem.1),
+        format!(
+            "node {:.0} MiB, hub {:.0} MiB",
+            restore.hwm_mib(),
+            hub_mem.1
+        ),
     );
     ensure!(
         restore.panel_docs >= patients,
@@ -919,7 +923,10 @@ fn seed_clinic(app: &App, facility: &str, providers: usize) -> anyhow::Result<Cl
         patients: Vec::new(),
         seed: SEED,
     };
-    ensure!(app.seed_demo(&setup)?, "the data directory already held a clinic");
+    ensure!(
+        app.seed_demo(&setup)?,
+        "the data directory already held a clinic"
+    );
     let signed_in = app.login("director", &password("director"))?;
     let director = signed_in.session.user;
     let id = signed_in
