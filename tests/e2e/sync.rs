@@ -511,11 +511,17 @@ impl NsNode {
     fn start(ns: &crate::netns::Ns, dir: &DataDir) -> Self {
         use std::io::BufRead;
         let mut cmd = ns.command(crate::support::BIN);
+        // Like every other process the tests start: none of the caller's ATTACH_* settings
+        // (CI sets ATTACH_REQUIRE_BROWSER, which the node would refuse as unknown).
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("ATTACH_") {
+                cmd.env_remove(name);
+            }
+        }
         cmd.args(["node", "--data-dir", dir.arg(), "--listen", "127.0.0.1:0"])
             .env("ATTACH_SYNC_LISTEN", "0.0.0.0:0")
             .env("ATTACH_LAN_DISCOVERY", "true")
             .env("ATTACH_SYNC_RETRY_MAX_SECS", "1")
-            .env_remove("ATTACH_LOG")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
@@ -536,9 +542,12 @@ impl NsNode {
         self.log.lock().unwrap().join("\n")
     }
 
-    fn wait_log(&self, needle: &str) {
+    fn wait_log(&mut self, needle: &str) {
         let deadline = Instant::now() + SYNC_WAIT;
         while !self.log().contains(needle) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the node exited with {status}:\n{}", self.log());
+            }
             assert!(
                 Instant::now() < deadline,
                 "no {needle:?} within {SYNC_WAIT:?}:\n{}",
@@ -585,8 +594,8 @@ fn two_nodes_of_a_clinic_sync_over_the_lan_while_the_hub_is_unreachable() {
     let expected = digest(&a1_dir, &clinic);
 
     let pair = crate::netns::NetnsPair::create("attach-e2e").expect("namespaces");
-    let a1 = NsNode::start(&pair.a, &a1_dir);
-    let a2 = NsNode::start(&pair.b, &a2_dir);
+    let mut a1 = NsNode::start(&pair.a, &a1_dir);
+    let mut a2 = NsNode::start(&pair.b, &a2_dir);
     // The standby, empty until now, gets the whole clinic from its LAN peer.
     a2.wait_log("caught up with LAN peer");
     a1.wait_log("caught up with LAN peer");
