@@ -99,6 +99,18 @@ pub trait Policy: Send + Sync + 'static {
     fn may_write(&self, doc: &str) -> bool;
     /// Every document the peer may read, for a first full sync.
     fn readable(&self) -> Result<Vec<String>, ReplicaError>;
+    /// The documents the peer may read that changed after feed position `after` and at or
+    /// before `upto`, as `(position, doc)` ascending, when the policy can list them without a
+    /// walk of the replica's whole change feed (a hub serving one clinic of many). `None`
+    /// (the default): the session walks [`Replica::changed_since`] and filters it by
+    /// [`Policy::may_read`].
+    fn changed_in_scope(
+        &self,
+        _after: u64,
+        _upto: u64,
+    ) -> Result<Option<Vec<(u64, String)>>, ReplicaError> {
+        Ok(None)
+    }
     /// Order in which documents are sent and applied, lowest first: documents that grant
     /// rights over others (a clinic's member list) go before the documents they grant.
     fn priority(&self, _doc: &str) -> u8 {

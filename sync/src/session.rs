@@ -681,6 +681,12 @@ impl Outbound {
                 for (i, doc) in policy.readable()?.into_iter().enumerate() {
                     docs.push((policy.priority(&doc), i as u64, doc));
                 }
+            } else if let Some(changed) = policy.changed_in_scope(from, target)? {
+                for (seq, doc) in changed {
+                    if seq <= target {
+                        docs.push((policy.priority(&doc), seq, doc));
+                    }
+                }
             } else {
                 let mut after = from;
                 loop {

@@ -112,6 +112,31 @@ impl App {
         Ok(out)
     }
 
+    /// The documents of `clinic`'s scope that changed after feed position `after` and at or
+    /// before `upto`, ascending by position: what a round of sync with one of its nodes sends.
+    /// Reads the family feed of the clinic and of each member (a few range reads), never the
+    /// whole provincial change feed, so the hub's cost per clinic does not grow with the
+    /// province.
+    pub fn clinic_changed_since(
+        &self,
+        clinic: ClinicId,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<(u64, DocId)>, crate::store::StoreError> {
+        let mut families = vec![DocId::clinic(clinic.as_uuid()).as_str().to_owned()];
+        {
+            let model = self.model();
+            if let Some(state) = model.clinics.get(&clinic) {
+                for user in state.clinic.members.keys() {
+                    families.push(DocId::account(user.0).as_str().to_owned());
+                    families.push(DocId::panel(user.0).as_str().to_owned());
+                }
+            }
+        }
+        self.store()
+            .changed_since_in(families.iter().map(String::as_str), after, upto)
+    }
+
     /// A digest of the heads of every document in `clinic`'s scope, and how many there are:
     /// two replicas that agree on it hold the same merged state of that clinic.
     pub fn scope_digest(

@@ -702,3 +702,50 @@ fn the_clinic_dashboard_counts_every_panel_for_every_member() {
         Err(AppError::Forbidden(_))
     ));
 }
+
+/// A clinic's round of sync lists, from the family feed, exactly the documents a walk of
+/// the whole change feed filtered by the clinic's scope lists — on a replica that also holds
+/// another clinic, from the start and from a midpoint.
+#[test]
+fn a_clinic_s_changes_from_the_family_feed_are_those_of_the_filtered_whole_feed() {
+    let clock = ManualClock::new(datetime!(2026-11-02 09:00 UTC));
+    let (a, ids) = seeded(&clock);
+    let (other, other_ids) = seeded(&clock);
+    a.app
+        .merge_all_from(&other.app)
+        .expect("holds both clinics");
+    let store = a.app.doc_store();
+    let walk = |clinic, after| -> Vec<(u64, String)> {
+        store
+            .changed_since(after, usize::MAX)
+            .expect("feed")
+            .into_iter()
+            .filter(|(_, d)| a.app.in_clinic_scope(clinic, d.as_str()))
+            .map(|(s, d)| (s, d.as_str().to_owned()))
+            .collect()
+    };
+    let family = |clinic, after| -> Vec<(u64, String)> {
+        a.app
+            .clinic_changed_since(clinic, after, u64::MAX)
+            .expect("family feed")
+            .into_iter()
+            .map(|(s, d)| (s, d.as_str().to_owned()))
+            .collect()
+    };
+    let all = walk(ids.clinic, 0);
+    assert!(all.len() > 20, "the clinic's documents are listed");
+    assert_eq!(family(ids.clinic, 0), all);
+    assert_eq!(family(other_ids.clinic, 0), walk(other_ids.clinic, 0));
+    let mid = all[all.len() / 2].0;
+    assert_eq!(family(ids.clinic, mid), walk(ids.clinic, mid));
+    // A later edit moves the doc to the end of both.
+    a.app
+        .handover_primary(ids.director, ids.clinic, ids.patel)
+        .expect("edit");
+    let last = store.feed_position();
+    assert_eq!(
+        family(ids.clinic, last - 1),
+        vec![(last, format!("clinic/{}", ids.clinic.as_uuid()))]
+    );
+    assert!(family(other_ids.clinic, last - 1).is_empty());
+}

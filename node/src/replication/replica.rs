@@ -170,6 +170,22 @@ impl Policy for ClinicPolicy {
     fn readable(&self) -> Result<Vec<String>, ReplicaError> {
         self.app.clinic_scope(self.clinic).map_err(replica_error)
     }
+    fn changed_in_scope(
+        &self,
+        after: u64,
+        upto: u64,
+    ) -> Result<Option<Vec<(u64, String)>>, ReplicaError> {
+        let changed = self
+            .app
+            .clinic_changed_since(self.clinic, after, upto)
+            .map_err(replica_error)?;
+        Ok(Some(
+            changed
+                .into_iter()
+                .map(|(seq, doc)| (seq, doc.as_str().to_owned()))
+                .collect(),
+        ))
+    }
     fn priority(&self, doc: &str) -> u8 {
         priority(doc)
     }

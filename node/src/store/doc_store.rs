@@ -24,6 +24,9 @@ const META_TREE: &str = "meta-v1";
 const META_NODE_ID: &[u8] = b"node-id";
 const META_FORMAT: &[u8] = b"format-version";
 const META_PROJECTOR: &[u8] = b"projector-version";
+/// Which derived indexes (`o/` family feed) have been built for the docs stored before them.
+const META_INDEXES: &[u8] = b"indexes-version";
+const INDEXES_VERSION: u32 = 1;
 const LOCK_SHARDS: usize = 256;
 
 /// Turns a document's merged state into the bytes other layers read (e.g. an index row).
@@ -134,6 +137,7 @@ impl Pending {
         if let Some((n, bytes)) = w.chunk {
             self.batch.insert(chunk_key(&w.id, n), bytes);
         }
+        self.batch.insert(heads_key(&w.id), w.heads);
         self.batch
             .insert(projection_key(&w.id), w.projection.as_slice());
         if w.feed {
@@ -150,6 +154,8 @@ struct DocWrite {
     chunk: Option<(u64, Vec<u8>)>,
     remove_chunks: Vec<IVec>,
     projection: Vec<u8>,
+    /// The doc's heads after the write, concatenated (the `h/` index).
+    heads: Vec<u8>,
     /// Add a change-feed entry (replacing `old_feed`).
     feed: bool,
     old_feed: Option<u64>,
@@ -173,6 +179,18 @@ fn feed_key(seq: u64) -> Vec<u8> {
 }
 fn version_key(id: &DocId) -> Vec<u8> {
     [b"v/", id.as_str().as_bytes()].concat()
+}
+fn heads_key(id: &DocId) -> Vec<u8> {
+    [b"h/", id.as_str().as_bytes()].concat()
+}
+fn family_prefix(family: &str) -> Vec<u8> {
+    [b"o/", family.as_bytes(), b"\0"].concat()
+}
+fn family_feed_key(id: &DocId, seq: u64) -> Vec<u8> {
+    [family_prefix(id.family()), seq.to_be_bytes().to_vec()].concat()
+}
+fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
 }
 fn be_u64(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
@@ -311,6 +329,12 @@ impl DocStore {
             }),
         };
 
+        let indexes = meta.get(META_INDEXES)?.and_then(|v| be_u32(&v));
+        if indexes != Some(INDEXES_VERSION) {
+            store.build_family_feed()?;
+            meta.insert(META_INDEXES, &INDEXES_VERSION.to_be_bytes()[..])?;
+            store.durable(0)?;
+        }
         let stored_projector = meta.get(META_PROJECTOR)?.and_then(|v| be_u32(&v));
         let version = store.inner.projector.version();
         if stored_projector != Some(version) {
@@ -593,6 +617,14 @@ impl DocStore {
     /// does not exist.
     pub fn delta(&self, id: &DocId, have: &[ChangeHash]) -> Result<Option<DocDelta>, StoreError> {
         let _lock = self.lock(id);
+        // The common case in sync: the peer already has every head (often it sent them), so
+        // answer from the heads index without loading the doc.
+        if let Some(heads) = self.stored_heads(id)?
+            && !heads.is_empty()
+            && heads.iter().all(|h| have.contains(h))
+        {
+            return Ok(Some((Vec::new(), heads)));
+        }
         let Some(loaded) = self.load(id)? else {
             return Ok(None);
         };
@@ -639,7 +671,31 @@ impl DocStore {
 
     /// The doc's heads (empty for a doc that does not exist).
     pub fn heads(&self, id: &DocId) -> Result<Vec<ChangeHash>, StoreError> {
+        if let Some(heads) = self.stored_heads(id)? {
+            return Ok(heads);
+        }
         Ok(self.read(id, |d| d.get_heads())?.unwrap_or_default())
+    }
+
+    /// The doc's heads from the `h/` index, without loading it: `None` when the doc does not
+    /// exist or was last written before the index existed (then [`DocStore::heads`] loads it).
+    pub fn stored_heads(&self, id: &DocId) -> Result<Option<Vec<ChangeHash>>, StoreError> {
+        let Some(bytes) = self.inner.docs.get(heads_key(id))? else {
+            return Ok(None);
+        };
+        if bytes.len() % 32 != 0 {
+            return Err(StoreError::CorruptMeta("heads index"));
+        }
+        Ok(Some(
+            bytes
+                .chunks_exact(32)
+                .map(|c| {
+                    let mut h = [0u8; 32];
+                    h.copy_from_slice(c);
+                    ChangeHash(h)
+                })
+                .collect(),
+        ))
     }
 
     /// Who changed what, when: one item per change, oldest first.
@@ -677,6 +733,36 @@ impl DocStore {
             let s = be_u64(&k[2..]).ok_or(StoreError::CorruptMeta("change feed"))?;
             out.push((s, parse_key_id(&v)?));
         }
+        Ok(out)
+    }
+
+    /// The change feed of some families only (see [`DocId::family`]): `(seq, doc)` of their docs
+    /// changed after `after` and at or before `upto`, ascending by seq, each doc once at its
+    /// latest change. Only durable changes are listed. Costs one range read per family, not a
+    /// walk of the whole feed.
+    pub fn changed_since_in<'a>(
+        &self,
+        families: impl IntoIterator<Item = &'a str>,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<(u64, DocId)>, StoreError> {
+        let upto = upto.min(self.inner.durability.durable_feed());
+        let mut out = Vec::new();
+        if after >= upto {
+            return Ok(out);
+        }
+        for family in families {
+            let prefix = family_prefix(family);
+            let start = [prefix.as_slice(), &(after + 1).to_be_bytes()].concat();
+            let end = [prefix.as_slice(), &upto.to_be_bytes()].concat();
+            for kv in self.inner.docs.range(start..=end) {
+                let (k, v) = kv?;
+                let seq =
+                    be_u64(&k[prefix.len()..]).ok_or(StoreError::CorruptMeta("family feed"))?;
+                out.push((seq, parse_key_id(&v)?));
+            }
+        }
+        out.sort_unstable_by_key(|(seq, _)| *seq);
         Ok(out)
     }
 
@@ -835,6 +921,7 @@ impl DocStore {
             chunk,
             remove_chunks,
             projection,
+            heads: encode_heads(&loaded.doc.get_heads()),
             feed,
             old_feed: loaded.feed_seq,
         })
@@ -856,8 +943,10 @@ impl DocStore {
             for (id, old) in feed {
                 if let Some(old) = old {
                     batch.remove(feed_key(old));
+                    batch.remove(family_feed_key(&id, old));
                 }
                 batch.insert(feed_key(seq), id.as_str().as_bytes());
+                batch.insert(family_feed_key(&id, seq), id.as_str().as_bytes());
                 batch.insert(version_key(&id), &seq.to_be_bytes()[..]);
                 last_feed = seq;
                 seq += 1;
@@ -886,6 +975,26 @@ impl DocStore {
             generation
         };
         Ok(self.inner.durability.barrier(&self.inner.db, generation)?)
+    }
+
+    /// Write the `o/` family feed for every doc in the change feed (a directory written before
+    /// the family feed existed). Docs written since already have theirs; rewriting is idempotent.
+    fn build_family_feed(&self) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut pending = 0;
+        for kv in self.inner.docs.scan_prefix(b"f/") {
+            let (k, v) = kv?;
+            let seq = be_u64(&k[2..]).ok_or(StoreError::CorruptMeta("change feed"))?;
+            let id = parse_key_id(&v)?;
+            batch.insert(family_feed_key(&id, seq), v);
+            pending += 1;
+            if pending >= 10_000 {
+                self.inner.docs.apply_batch(std::mem::take(&mut batch))?;
+                pending = 0;
+            }
+        }
+        self.inner.docs.apply_batch(batch)?;
+        Ok(())
     }
 
     /// Recompute every doc's projection (the projector's version changed). A doc that does not

@@ -47,6 +47,17 @@ impl DocId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The document's family: its first two segments (`clinic/<uuid>`, `account/<uuid>`,
+    /// `panel/<uuid>` for a panel and all its entries). The store keeps a change feed per
+    /// family, so a peer whose scope is a few families reads only their changes.
+    pub fn family(&self) -> &str {
+        let mut slashes = self.0.match_indices('/').map(|(i, _)| i);
+        match (slashes.next(), slashes.next()) {
+            (Some(_), Some(second)) => &self.0[..second],
+            _ => &self.0,
+        }
+    }
 }
 
 impl fmt::Display for DocId {
@@ -103,6 +114,15 @@ mod tests {
             assert_eq!(DocId::parse(id.as_str()).unwrap(), id);
             assert_eq!(id.to_string(), id.as_str());
         }
+    }
+
+    #[test]
+    fn a_family_is_the_first_two_segments() {
+        let (u, e) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(DocId::clinic(u).family(), format!("clinic/{u}"));
+        assert_eq!(DocId::panel(u).family(), format!("panel/{u}"));
+        assert_eq!(DocId::panel_entry(u, e).family(), format!("panel/{u}"));
+        assert_eq!(DocId::parse("single").unwrap().family(), "single");
     }
 
     #[test]

@@ -734,8 +734,96 @@ fn many_docs_merge_in_one_write_and_a_bad_one_fails_alone() {
     assert_eq!(again.len(), 1);
     assert!(store.delta(&doc(9), &[]).unwrap().is_none());
 
+    // The heads index answers without loading, and follows every write.
+    assert_eq!(store.stored_heads(&doc(1)).unwrap(), Some(a.get_heads()));
+    assert_eq!(store.stored_heads(&doc(9)).unwrap(), None);
+    let mut a2 = a.fork();
+    let mut tx = a2.transaction();
+    tx.put(ROOT, "v", "a2").unwrap();
+    tx.commit();
+    assert!(store.apply_changes_many(vec![(doc(1), a2.get_changes(&a.get_heads()))])[0].is_ok());
+    assert_eq!(store.stored_heads(&doc(1)).unwrap(), Some(a2.get_heads()));
+    assert_eq!(store.heads(&doc(1)).unwrap(), a2.get_heads());
+    let (one, _) = store.delta(&doc(1), &a.get_heads()).unwrap().unwrap();
+    assert_eq!(one.len(), 1, "only the change beyond the peer's heads");
+
     // Survives reopen.
     drop(store);
     let store = open(dir.path(), &p);
     assert_eq!(value(&store, &doc(3)).as_deref(), Some("c"));
+    assert_eq!(store.stored_heads(&doc(1)).unwrap(), Some(a2.get_heads()));
+}
+
+/// The family feed lists exactly the feed entries of the families asked for, at each doc's
+/// latest change, and is rebuilt for a directory written before it existed.
+#[test]
+fn the_family_feed_follows_the_change_feed_and_is_built_for_old_directories() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let (x, y) = (Uuid::now_v7(), Uuid::now_v7());
+    let ids = [
+        DocId::panel(x),
+        DocId::panel_entry(x, Uuid::now_v7()),
+        DocId::panel_entry(y, Uuid::now_v7()),
+        DocId::clinic(x),
+    ];
+    for (i, id) in ids.iter().enumerate() {
+        set(&store, id, Uuid::nil(), &format!("v{i}"));
+    }
+    set(&store, &ids[1], Uuid::nil(), "again");
+    let fx = format!("panel/{x}");
+    let fy = format!("panel/{y}");
+    let listed = |store: &DocStore, fams: &[&str], after: u64| -> Vec<DocId> {
+        store
+            .changed_since_in(fams.iter().copied(), after, u64::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect()
+    };
+    assert_eq!(
+        listed(&store, &[&fx], 0),
+        vec![ids[0].clone(), ids[1].clone()]
+    );
+    assert_eq!(
+        listed(&store, &[&fy, &fx], 0),
+        vec![ids[0].clone(), ids[2].clone(), ids[1].clone()],
+        "ascending by seq across families"
+    );
+    let all = store.changed_since(0, 100).unwrap();
+    let last = all.last().unwrap().0;
+    assert_eq!(listed(&store, &[&fx], last - 1), vec![ids[1].clone()]);
+    assert!(listed(&store, &[&fx], last).is_empty());
+    assert!(
+        store
+            .changed_since_in([fx.as_str()], 0, all[0].0)
+            .unwrap()
+            .iter()
+            .all(|(s, _)| *s <= all[0].0),
+        "nothing beyond upto"
+    );
+
+    // An old directory: no family feed and no marker. Opening builds it.
+    drop(store);
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let docs = db.open_tree("docs-v1").unwrap();
+        let keys: Vec<_> = docs.scan_prefix(b"o/").map(|kv| kv.unwrap().0).collect();
+        assert!(!keys.is_empty());
+        for k in keys {
+            docs.remove(k).unwrap();
+        }
+        db.open_tree("meta-v1")
+            .unwrap()
+            .remove(b"indexes-version")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = open(dir.path(), &p);
+    assert_eq!(
+        listed(&store, &[&fx], 0),
+        vec![ids[0].clone(), ids[1].clone()]
+    );
+    assert_eq!(listed(&store, &[&fy], 0), vec![ids[2].clone()]);
 }
