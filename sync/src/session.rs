@@ -22,13 +22,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use automerge::Change;
 use parking_lot::Mutex;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::replica::{ApplyError, Delta, NodeId, Policy, Replica, ReplicaError};
@@ -48,6 +49,13 @@ pub struct SessionConfig {
     /// Stop after both sides have completed one round (for one-shot syncs and tests),
     /// instead of staying connected for live changes.
     pub one_round: bool,
+    /// In a live session, how long to gather further local changes after one arrives
+    /// before sending a round: a hub merging many clinics at once changes its feed
+    /// constantly, and a round per change per connected peer would be mostly empty.
+    pub round_delay: Duration,
+    /// A round with nothing for the peer sends nothing; the peer learns its new resume
+    /// point with the next round that does, or after this long without one.
+    pub cursor_flush: Duration,
 }
 
 impl Default for SessionConfig {
@@ -57,6 +65,8 @@ impl Default for SessionConfig {
             batch_docs: 500,
             batch_bytes: 1024 * 1024,
             one_round: false,
+            round_delay: Duration::from_millis(200),
+            cursor_flush: Duration::from_secs(5),
         }
     }
 }
@@ -617,26 +627,35 @@ impl Outbound {
         };
         let mut first_round = true;
         let mut feed = self.session.feed.clone();
+        // A resume point reached by rounds that had nothing for the peer, not yet sent.
+        let mut unsent_upto: Option<u64> = None;
         loop {
             let replica = self.session.replica.clone();
             let target = blocking(move || replica.feed_position()).await??;
             if first_round || target > from {
                 let docs = self.round_docs(from, target).await?;
-                let mut i = 0;
-                while i < docs.len() {
-                    let (batch, next) = self.build_batch(&docs, i).await?;
-                    i = next;
-                    if batch.is_empty() {
-                        continue;
+                if docs.is_empty() && !first_round {
+                    // Nothing for the peer: no frame now, the resume point goes later.
+                    unsent_upto = Some(target);
+                } else {
+                    let mut i = 0;
+                    while i < docs.len() {
+                        let (batch, next) = self.build_batch(&docs, i).await?;
+                        i = next;
+                        if batch.is_empty() {
+                            continue;
+                        }
+                        self.wait_window().await?;
+                        self.send_batch(batch, None).await?;
                     }
                     self.wait_window().await?;
-                    self.send_batch(batch, None).await?;
+                    self.send_batch(Vec::new(), Some(target)).await?;
+                    unsent_upto = None;
                 }
-                self.wait_window().await?;
-                self.send_batch(Vec::new(), Some(target)).await?;
                 from = target;
                 first_round = false;
             }
+            let flush_at = unsent_upto.map(|_| Instant::now() + self.session.config.cursor_flush);
             // Wait for acknowledgements, requests, or new local changes.
             loop {
                 if self.session.config.one_round
@@ -651,6 +670,12 @@ impl Outbound {
                         .map_err(|_| SyncError::Closed)?;
                     return Ok(());
                 }
+                let flush = async {
+                    match flush_at {
+                        Some(at) if unsent_upto.is_some() => tokio::time::sleep_until(at).await,
+                        _ => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     m = self.inbox.recv() => {
                         match m {
@@ -662,9 +687,28 @@ impl Outbound {
                         if changed.is_err() {
                             return Err(SyncError::Closed);
                         }
+                        self.gather(self.session.config.round_delay).await?;
                         break;
                     }
+                    () = flush => {
+                        self.wait_window().await?;
+                        self.send_batch(Vec::new(), unsent_upto.take()).await?;
+                    }
                 }
+            }
+        }
+    }
+
+    /// Keeps answering the peer for `delay` while further local changes gather.
+    async fn gather(&mut self, delay: Duration) -> Result<(), SyncError> {
+        let until = Instant::now() + delay;
+        loop {
+            tokio::select! {
+                m = self.inbox.recv() => match m {
+                    Some(m) => self.handle(m).await?,
+                    None => return Err(SyncError::Closed),
+                },
+                () = tokio::time::sleep_until(until) => return Ok(()),
             }
         }
     }

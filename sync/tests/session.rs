@@ -510,3 +510,77 @@ async fn missing_dependencies_are_requested_and_filled() {
     ta.abort();
     tb.abort();
 }
+
+/// A live session sends a round only when it has something for the peer: changes outside
+/// the peer's scope cost no frame, and the peer learns its new resume point a little later
+/// (or with the next round that has documents).
+#[tokio::test]
+async fn a_live_round_with_nothing_for_the_peer_sends_nothing_until_the_cursor_flush() {
+    let hub = Mem::new(9);
+    hub.edit("clinic/a", "name", "A");
+    let (mut hs, _) = session(&hub, vec!["clinic/a"]);
+    hs.config.one_round = false;
+    hs.config.round_delay = std::time::Duration::from_millis(20);
+    hs.config.cursor_flush = std::time::Duration::from_millis(600);
+    let (x, mut y) = tokio::io::duplex(64 * 1024);
+    let hub_task = tokio::spawn(hs.run(x));
+    handshake(&mut y).await;
+    // The first round: clinic/a, then the round's end; acknowledge both.
+    let mut round_end = None;
+    while round_end.is_none() {
+        match next_message(&mut y, 2_000).await.expect("first round") {
+            Message::Batch { seq, upto, .. } => {
+                write_message(
+                    &mut y,
+                    &Message::Ack {
+                        seq,
+                        refused: vec![],
+                    },
+                )
+                .await
+                .expect("ack");
+                round_end = upto;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // A change outside the peer's scope: nothing now...
+    hub.edit("clinic/b", "name", "B");
+    let position = hub.feed_position().expect("feed");
+    assert!(
+        next_message(&mut y, 300).await.is_none(),
+        "a frame for nothing"
+    );
+    // ...and the new resume point, with no documents, after the flush delay.
+    match next_message(&mut y, 2_000).await.expect("the cursor flush") {
+        Message::Batch { seq, upto, docs } => {
+            assert!(docs.is_empty());
+            assert_eq!(upto, Some(position));
+            write_message(
+                &mut y,
+                &Message::Ack {
+                    seq,
+                    refused: vec![],
+                },
+            )
+            .await
+            .expect("ack");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // A change in scope goes at once, with the round's end.
+    hub.edit("clinic/a", "phone", "555");
+    match next_message(&mut y, 2_000).await.expect("the next round") {
+        Message::Batch { docs, .. } => assert_eq!(docs[0].doc, "clinic/a"),
+        other => panic!("unexpected {other:?}"),
+    }
+    drop(y);
+    let _ = hub_task.await;
+}
+
+async fn next_message(s: &mut tokio::io::DuplexStream, ms: u64) -> Option<Message> {
+    tokio::time::timeout(std::time::Duration::from_millis(ms), read_message(s))
+        .await
+        .ok()
+        .map(|r| r.expect("a message").0)
+}

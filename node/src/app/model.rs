@@ -9,8 +9,10 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::matching::{Offer, WaitingPerson};
 use crate::domain::{
-    Clinic, ClinicId, EntryId, PanelEntry, PanelPreferences, PatientStatus, Phn, UserId,
+    Clinic, ClinicId, EntryId, OfferId, PanelEntry, PanelPreferences, PatientStatus, PersonId, Phn,
+    UserId,
 };
 use crate::schema::{self, AccountRecord};
 
@@ -64,6 +66,16 @@ pub enum Projection {
     },
     Entry {
         entry: Box<PanelEntry>,
+        conflicts: Vec<FieldConflict>,
+    },
+    /// A person on the provincial waitlist (hub only), and how many registrations merged.
+    Waiting {
+        person: Box<WaitingPerson>,
+        registrations: u32,
+    },
+    /// An offer in a clinic's inbox, and its fields decided differently on two replicas.
+    Offer {
+        offer: Box<Offer>,
         conflicts: Vec<FieldConflict>,
     },
     /// The document exists but could not be decoded; kept so the problem is visible.
@@ -152,6 +164,15 @@ pub struct Model {
     pub clashes: HashSet<(ClinicId, Phn)>,
     /// Documents that failed to decode, by id.
     pub unreadable: HashMap<String, String>,
+    /// Every live (not removed) entry of a PHN, at any clinic: is a person on a panel anywhere?
+    pub live_by_phn: HashMap<Phn, BTreeSet<EntryId>>,
+    /// The provincial waitlist (hub only): people and the count of registrations merged.
+    pub waiting: HashMap<PersonId, (WaitingPerson, u32)>,
+    pub waiting_by_phn: HashMap<Phn, PersonId>,
+    /// Offers, with their fields decided differently on two replicas.
+    pub offers: HashMap<OfferId, (Offer, Vec<FieldConflict>)>,
+    pub offers_by_person: HashMap<PersonId, BTreeSet<OfferId>>,
+    pub offers_by_clinic: HashMap<ClinicId, BTreeSet<OfferId>>,
 }
 
 #[derive(Debug, Default)]
@@ -191,6 +212,11 @@ impl ReadModel {
                 entry: *entry,
                 conflicts,
             }),
+            Projection::Waiting {
+                person,
+                registrations,
+            } => m.put_waiting(*person, registrations),
+            Projection::Offer { offer, conflicts } => m.put_offer(*offer, conflicts),
             Projection::Unreadable { error } => {
                 m.unreadable.insert(id.to_owned(), error);
             }
@@ -240,6 +266,52 @@ impl Model {
         self.entries.insert(id, state);
     }
 
+    fn put_waiting(&mut self, person: WaitingPerson, registrations: u32) {
+        if let Some((old, _)) = self.waiting.get(&person.id)
+            && old.phn != person.phn
+            && self.waiting_by_phn.get(&old.phn) == Some(&old.id)
+        {
+            self.waiting_by_phn.remove(&old.phn);
+        }
+        // Two documents for one PHN (registered apart): the earliest-registered keeps the
+        // PHN's place; the app merges the other into it.
+        let keep = match self
+            .waiting_by_phn
+            .get(&person.phn)
+            .and_then(|id| self.waiting.get(id))
+        {
+            Some((other, _)) if other.id != person.id => {
+                (person.registered_at, person.id) < (other.registered_at, other.id)
+            }
+            _ => true,
+        };
+        if keep {
+            self.waiting_by_phn.insert(person.phn, person.id);
+        }
+        self.waiting.insert(person.id, (person, registrations));
+    }
+
+    fn put_offer(&mut self, offer: Offer, conflicts: Vec<FieldConflict>) {
+        if let Some((old, _)) = self.offers.get(&offer.id) {
+            for p in &old.persons {
+                if let Some(set) = self.offers_by_person.get_mut(&p.person) {
+                    set.remove(&offer.id);
+                }
+            }
+        }
+        for p in &offer.persons {
+            self.offers_by_person
+                .entry(p.person)
+                .or_default()
+                .insert(offer.id);
+        }
+        self.offers_by_clinic
+            .entry(offer.clinic)
+            .or_default()
+            .insert(offer.id);
+        self.offers.insert(offer.id, (offer, conflicts));
+    }
+
     fn index_entry(&mut self, e: &PanelEntry) {
         self.panels
             .entry((e.clinic, e.provider))
@@ -247,6 +319,12 @@ impl Model {
             .insert(name_key(e));
         let key = (e.clinic, e.details.phn);
         self.by_phn.entry(key).or_default().insert(e.id);
+        if e.removed.is_none() {
+            self.live_by_phn
+                .entry(e.details.phn)
+                .or_default()
+                .insert(e.id);
+        }
         self.recount_clash(key, Some(e));
     }
 
@@ -259,6 +337,12 @@ impl Model {
             set.remove(&e.id);
             if set.is_empty() {
                 self.by_phn.remove(&key);
+            }
+        }
+        if let Some(set) = self.live_by_phn.get_mut(&e.details.phn) {
+            set.remove(&e.id);
+            if set.is_empty() {
+                self.live_by_phn.remove(&e.details.phn);
             }
         }
         self.recount_clash(key, None);

@@ -80,6 +80,22 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
                 .map(FieldConflict::from)
                 .collect(),
         }),
+        ["waiting", _] => {
+            let (person, registrations) =
+                schema::matching::read_waiting(doc).map_err(|e| e.to_string())?;
+            Ok(Projection::Waiting {
+                person: Box::new(person),
+                registrations,
+            })
+        }
+        ["inbox", _, _] => Ok(Projection::Offer {
+            offer: Box::new(schema::matching::read_offer(doc).map_err(|e| e.to_string())?),
+            conflicts: schema::entry_field_conflicts(doc)
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(FieldConflict::from)
+                .collect(),
+        }),
         _ => Err("unknown document kind".to_owned()),
     }
 }

@@ -80,3 +80,11 @@ uuid_id!(
     /// A clinic location (site).
     LocationId
 );
+uuid_id!(
+    /// A person on the provincial waitlist (one `waiting/<id>` document at the hub).
+    PersonId
+);
+uuid_id!(
+    /// An offer of a waiting person (or household) to a provider.
+    OfferId
+);

@@ -6,6 +6,7 @@ pub mod delegation;
 pub mod error;
 pub mod fields;
 pub mod ids;
+pub mod matching;
 pub mod panel;
 pub mod phn;
 pub mod registry;

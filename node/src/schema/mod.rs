@@ -9,6 +9,7 @@
 pub mod account;
 pub mod clinic;
 pub mod common;
+pub mod matching;
 pub mod panel;
 pub mod settle;
 

@@ -31,7 +31,7 @@ use crate::domain::{
     PatientStatus, Phn, Removal, Sex, StatusId, UserId,
 };
 
-fn sex_name(s: Sex) -> &'static str {
+pub(crate) fn sex_name(s: Sex) -> &'static str {
     match s {
         Sex::Female => "female",
         Sex::Male => "male",
@@ -40,7 +40,7 @@ fn sex_name(s: Sex) -> &'static str {
     }
 }
 
-fn parse_sex(s: &str) -> Option<Sex> {
+pub(crate) fn parse_sex(s: &str) -> Option<Sex> {
     [Sex::Female, Sex::Male, Sex::X, Sex::Unknown]
         .into_iter()
         .find(|x| sex_name(*x) == s)

@@ -1,0 +1,528 @@
+//! The matching documents: a person on the provincial waitlist (hub only) and an offer in a
+//! clinic's inbox.
+//!
+//! ```text
+//! waiting/<person>        ROOT: kind "waiting", schema, id, phn, family_name, given_names,
+//!                               date_of_birth, sex, phone, email, street, city, province,
+//!                               postal_code, community, languages (text, "; "-separated),
+//!                               need, factors (text, "; "-separated keys),
+//!                               registered_at, household | null, registration,
+//!                               registrations (count of registrations merged into it),
+//!                               declined_by: { <provider uuid>: instant }
+//! inbox/<clinic>/<offer>  ROOT: kind "offer", schema, id, clinic, provider, created_at,
+//!                               expires_at,
+//!                               decision:  { decision, reason, note, at, by } | null  (a group)
+//!                               withdrawn: { at, reason } | null                      (a group)
+//!                               persons:   { <person uuid>: { phn, family_name,
+//!                                   given_names, date_of_birth, sex, phone, email, street, city,
+//!                                   province, postal_code, community, why,
+//!                                   answer: { confirmed, at, by, note } | null (a group) } }
+//! ```
+//!
+//! The provider's decision, a person's answer and a withdrawal are groups, so concurrent
+//! decisions on two replicas resolve to one whole decision on every replica (Automerge's own
+//! deterministic choice), and the other stays visible as a conflict.
+
+use automerge::transaction::Transactable;
+use automerge::{ObjId, ROOT, ReadDoc, ScalarValue};
+
+use super::common::{
+    Fields, SchemaError, count, date_string, ensure_map, id_value, instant, put_group_if_changed,
+    put_header, put_if_changed, put_opt_if_changed, text,
+};
+use super::panel::{parse_sex, sex_name};
+use crate::domain::matching::{
+    Answer, Decision, DeclineReason, Offer, OfferedPerson, PriorityFactor, ProviderDecision,
+    ProviderNeed, Registration, WaitingPerson, Withdrawal,
+};
+use crate::domain::{Address, ClinicId, Contact, OfferId, PersonId, Phn, UserId};
+
+/// `kind` of a `waiting/<person>` document.
+pub const KIND_WAITING: &str = "waiting";
+/// `kind` of an `inbox/<clinic>/<offer>` document.
+pub const KIND_OFFER: &str = "offer";
+
+pub fn waiting_doc_id(person: PersonId) -> String {
+    format!("waiting/{person}")
+}
+
+pub fn offer_doc_id(clinic: ClinicId, offer: OfferId) -> String {
+    format!("inbox/{clinic}/{offer}")
+}
+
+fn need_name(n: ProviderNeed) -> &'static str {
+    match n {
+        ProviderNeed::Physician => "physician",
+        ProviderNeed::PhysicianOrNp => "physician_or_np",
+    }
+}
+
+fn parse_need(s: &str) -> Option<ProviderNeed> {
+    [ProviderNeed::Physician, ProviderNeed::PhysicianOrNp]
+        .into_iter()
+        .find(|n| need_name(*n) == s)
+}
+
+fn registration_name(r: Registration) -> &'static str {
+    match r {
+        Registration::Waiting => "waiting",
+        Registration::Withdrawn => "withdrawn",
+    }
+}
+
+fn parse_registration(s: &str) -> Option<Registration> {
+    [Registration::Waiting, Registration::Withdrawn]
+        .into_iter()
+        .find(|r| registration_name(*r) == s)
+}
+
+fn join<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    items.into_iter().collect::<Vec<_>>().join("; ")
+}
+
+fn split(s: &str) -> impl Iterator<Item = &str> {
+    s.split(';').map(str::trim).filter(|x| !x.is_empty())
+}
+
+fn contact_fields(c: &Contact) -> [(&'static str, ScalarValue); 6] {
+    let a = &c.address;
+    [
+        ("phone", text(&c.phone)),
+        ("email", text(&c.email)),
+        ("street", text(&a.street)),
+        ("city", text(&a.city)),
+        ("province", text(&a.province)),
+        ("postal_code", text(&a.postal_code)),
+    ]
+}
+
+fn read_contact<R: ReadDoc>(f: &Fields<'_, R>) -> Result<Contact, SchemaError> {
+    Ok(Contact {
+        phone: f.str("phone")?,
+        email: f.str("email")?,
+        address: Address {
+            street: f.str("street")?,
+            city: f.str("city")?,
+            province: f.str("province")?,
+            postal_code: f.str("postal_code")?,
+        },
+    })
+}
+
+/// Reads a waiting person and how many registrations were merged into the document.
+pub fn read_waiting(doc: &impl ReadDoc) -> Result<(WaitingPerson, u32), SchemaError> {
+    let f = Fields::root(doc, KIND_WAITING)?;
+    let factors = f
+        .str("factors")?
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|k| {
+            PriorityFactor::from_key(k)
+                .ok_or_else(|| f.malformed("factors", "known priority factors"))
+        })
+        .collect::<Result<_, _>>()?;
+    let declined = f.map("declined_by")?;
+    let declined_by = declined
+        .keys()
+        .into_iter()
+        .map(|k| {
+            k.parse::<UserId>()
+                .map_err(|_| declined.malformed(&k, "a provider id"))
+        })
+        .collect::<Result<_, _>>()?;
+    let person = WaitingPerson {
+        id: f.id("id")?,
+        phn: f.parsed("phn", "a valid PHN", |s| Phn::parse(s).ok())?,
+        family_name: f.str("family_name")?,
+        given_names: f.str("given_names")?,
+        date_of_birth: f.date("date_of_birth")?,
+        sex: f.parsed("sex", "a known sex", parse_sex)?,
+        contact: read_contact(&f)?,
+        community: f.str("community")?,
+        languages: split(&f.str("languages")?).map(str::to_owned).collect(),
+        need: f.parsed("need", "physician or physician_or_np", parse_need)?,
+        factors,
+        registered_at: f.instant("registered_at")?,
+        household: f.opt_str("household")?,
+        registration: f.parsed("registration", "waiting or withdrawn", parse_registration)?,
+        declined_by,
+    };
+    Ok((person, f.opt_count("registrations")?.unwrap_or(1)))
+}
+
+/// Writes every field of the waiting person that differs from the document, and the count
+/// of merged registrations. A provider in `declined_by` is added, never removed.
+pub fn write_waiting<T: Transactable>(
+    tx: &mut T,
+    p: &WaitingPerson,
+    registrations: u32,
+) -> Result<(), SchemaError> {
+    put_header(tx, KIND_WAITING)?;
+    let fields = [
+        ("id", id_value(p.id.0)),
+        ("phn", text(&p.phn.to_string())),
+        ("family_name", text(&p.family_name)),
+        ("given_names", text(&p.given_names)),
+        ("date_of_birth", text(&date_string(p.date_of_birth))),
+        ("sex", text(sex_name(p.sex))),
+        ("community", text(&p.community)),
+        (
+            "languages",
+            text(&join(p.languages.iter().map(String::as_str))),
+        ),
+        ("need", text(need_name(p.need))),
+        ("factors", text(&join(p.factors.iter().map(|f| f.key())))),
+        ("registered_at", instant(p.registered_at)),
+        ("registration", text(registration_name(p.registration))),
+        ("registrations", count(registrations)),
+    ];
+    for (k, v) in fields.into_iter().chain(contact_fields(&p.contact)) {
+        put_if_changed(tx, &ROOT, k, v)?;
+    }
+    put_opt_if_changed(tx, &ROOT, "household", p.household.as_deref().map(text))?;
+    let declined = ensure_map(tx, &ROOT, "declined_by", KIND_WAITING)?;
+    for provider in &p.declined_by {
+        if tx.get(&declined, provider.to_string())?.is_none() {
+            tx.put(&declined, provider.to_string(), ScalarValue::Boolean(true))?;
+        }
+    }
+    Ok(())
+}
+
+fn decision_group(d: &ProviderDecision) -> Vec<(&'static str, ScalarValue)> {
+    let (word, reason, note) = match &d.decision {
+        Decision::Accept => ("accept", "", ""),
+        Decision::Decline { reason, note } => ("decline", reason.key(), note.as_str()),
+    };
+    vec![
+        ("decision", text(word)),
+        ("reason", text(reason)),
+        ("note", text(note)),
+        ("at", instant(d.at)),
+        ("by", id_value(d.by.0)),
+    ]
+}
+
+fn answer_group(a: &Answer) -> Vec<(&'static str, ScalarValue)> {
+    vec![
+        ("confirmed", ScalarValue::Boolean(a.confirmed)),
+        ("at", instant(a.at)),
+        ("by", id_value(a.by.0)),
+        ("note", text(&a.note)),
+    ]
+}
+
+/// Reads an offer.
+pub fn read_offer(doc: &impl ReadDoc) -> Result<Offer, SchemaError> {
+    let f = Fields::root(doc, KIND_OFFER)?;
+    let decision = match f.opt_map("decision")? {
+        None => None,
+        Some(g) => {
+            let decision = match g.str("decision")?.as_str() {
+                "accept" => Decision::Accept,
+                "decline" => Decision::Decline {
+                    reason: g.parsed(
+                        "reason",
+                        "a known decline reason",
+                        DeclineReason::from_key,
+                    )?,
+                    note: g.str("note")?,
+                },
+                _ => return Err(g.malformed("decision", "accept or decline")),
+            };
+            Some(ProviderDecision {
+                decision,
+                at: g.instant("at")?,
+                by: g.id("by")?,
+            })
+        }
+    };
+    let withdrawn = match f.opt_map("withdrawn")? {
+        None => None,
+        Some(g) => Some(Withdrawal {
+            at: g.instant("at")?,
+            reason: g.str("reason")?,
+        }),
+    };
+    let persons_map = f.map("persons")?;
+    let mut persons = Vec::new();
+    for key in persons_map.keys() {
+        let person: PersonId = key
+            .parse()
+            .map_err(|_| persons_map.malformed(&key, "a person id"))?;
+        let g = persons_map.map(&key)?;
+        let answer = match g.opt_map("answer")? {
+            None => None,
+            Some(a) => Some(Answer {
+                confirmed: a.bool("confirmed")?,
+                at: a.instant("at")?,
+                by: a.id("by")?,
+                note: a.str("note")?,
+            }),
+        };
+        persons.push(OfferedPerson {
+            person,
+            phn: g.parsed("phn", "a valid PHN", |s| Phn::parse(s).ok())?,
+            family_name: g.str("family_name")?,
+            given_names: g.str("given_names")?,
+            date_of_birth: g.date("date_of_birth")?,
+            sex: g.parsed("sex", "a known sex", parse_sex)?,
+            contact: read_contact(&g)?,
+            community: g.str("community")?,
+            why: g.str("why")?,
+            answer,
+        });
+    }
+    // Map keys come back in key order; keep the offer's order stable by person id.
+    persons.sort_by_key(|p| p.person);
+    Ok(Offer {
+        id: f.id("id")?,
+        clinic: f.id("clinic")?,
+        provider: f.id("provider")?,
+        persons,
+        created_at: f.instant("created_at")?,
+        expires_at: f.instant("expires_at")?,
+        decision,
+        withdrawn,
+    })
+}
+
+fn person_obj<T: Transactable>(tx: &mut T, person: PersonId) -> Result<ObjId, SchemaError> {
+    let persons = ensure_map(tx, &ROOT, "persons", KIND_OFFER)?;
+    ensure_map(tx, &persons, &person.to_string(), KIND_OFFER)
+}
+
+/// Writes every field of the offer that differs from the document (the whole offer for a
+/// new one): the hub writes it when it makes the offer.
+pub fn write_offer<T: Transactable>(tx: &mut T, o: &Offer) -> Result<(), SchemaError> {
+    put_header(tx, KIND_OFFER)?;
+    for (k, v) in [
+        ("id", id_value(o.id.0)),
+        ("clinic", id_value(o.clinic.0)),
+        ("provider", id_value(o.provider.0)),
+        ("created_at", instant(o.created_at)),
+        ("expires_at", instant(o.expires_at)),
+    ] {
+        put_if_changed(tx, &ROOT, k, v)?;
+    }
+    write_decision(tx, o.decision.as_ref())?;
+    write_withdrawal(tx, o.withdrawn.as_ref())?;
+    for p in &o.persons {
+        let obj = person_obj(tx, p.person)?;
+        let fields = [
+            ("phn", text(&p.phn.to_string())),
+            ("family_name", text(&p.family_name)),
+            ("given_names", text(&p.given_names)),
+            ("date_of_birth", text(&date_string(p.date_of_birth))),
+            ("sex", text(sex_name(p.sex))),
+            ("community", text(&p.community)),
+            ("why", text(&p.why)),
+        ];
+        for (k, v) in fields.into_iter().chain(contact_fields(&p.contact)) {
+            put_if_changed(tx, &obj, k, v)?;
+        }
+        put_group_if_changed(tx, &obj, "answer", p.answer.as_ref().map(answer_group))?;
+    }
+    Ok(())
+}
+
+/// Records (or clears) the provider's decision.
+pub fn write_decision<T: Transactable>(
+    tx: &mut T,
+    d: Option<&ProviderDecision>,
+) -> Result<(), SchemaError> {
+    put_group_if_changed(tx, &ROOT, "decision", d.map(decision_group))?;
+    Ok(())
+}
+
+/// Records (or clears) one person's answer.
+pub fn write_answer<T: Transactable>(
+    tx: &mut T,
+    person: PersonId,
+    a: Option<&Answer>,
+) -> Result<(), SchemaError> {
+    let obj = person_obj(tx, person)?;
+    put_group_if_changed(tx, &obj, "answer", a.map(answer_group))?;
+    Ok(())
+}
+
+/// Records (or clears) the hub's withdrawal.
+pub fn write_withdrawal<T: Transactable>(
+    tx: &mut T,
+    w: Option<&Withdrawal>,
+) -> Result<(), SchemaError> {
+    put_group_if_changed(
+        tx,
+        &ROOT,
+        "withdrawn",
+        w.map(|w| vec![("at", instant(w.at)), ("reason", text(&w.reason))]),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use automerge::{AutoCommit, ROOT};
+    use time::macros::{date, datetime};
+
+    use super::*;
+    use crate::domain::matching::PersonOutcome;
+    use crate::schema::common::map_conflicts;
+
+    fn waiting() -> WaitingPerson {
+        WaitingPerson {
+            id: PersonId::new(),
+            phn: Phn::from_body(1_234_567).expect("phn"),
+            family_name: "Okafor".into(),
+            given_names: "Ada".into(),
+            date_of_birth: date!(1990 - 05 - 17),
+            sex: crate::domain::Sex::Female,
+            contact: Contact {
+                phone: "250-555-0101".into(),
+                email: "ada@example.org".into(),
+                address: Address {
+                    street: "1 Main St".into(),
+                    city: "Smithers".into(),
+                    province: "BC".into(),
+                    postal_code: "V0J 2N0".into(),
+                },
+            },
+            community: "Smithers".into(),
+            languages: ["English".to_owned(), "Igbo".to_owned()].into(),
+            need: ProviderNeed::PhysicianOrNp,
+            factors: [PriorityFactor::Pregnancy, PriorityFactor::NoPriorProvider].into(),
+            registered_at: datetime!(2026-03-01 17:00 UTC),
+            household: Some("okafor-1".into()),
+            registration: Registration::Waiting,
+            declined_by: BTreeSet::from([UserId::new()]),
+        }
+    }
+
+    fn offer_of(p: &WaitingPerson) -> Offer {
+        Offer {
+            id: OfferId::new(),
+            clinic: ClinicId::new(),
+            provider: UserId::new(),
+            persons: vec![OfferedPerson {
+                person: p.id,
+                phn: p.phn,
+                family_name: p.family_name.clone(),
+                given_names: p.given_names.clone(),
+                date_of_birth: p.date_of_birth,
+                sex: p.sex,
+                contact: p.contact.clone(),
+                community: p.community.clone(),
+                why: "Tier 1: urgent clinical need (pregnancy)".into(),
+                answer: None,
+            }],
+            created_at: datetime!(2026-11-02 17:00 UTC),
+            expires_at: datetime!(2026-11-16 17:00 UTC),
+            decision: None,
+            withdrawn: None,
+        }
+    }
+
+    #[test]
+    fn a_waiting_person_round_trips_and_a_rewrite_makes_no_change() {
+        let p = waiting();
+        let mut doc = AutoCommit::new();
+        write_waiting(&mut doc, &p, 2).expect("writes");
+        doc.commit();
+        let (read, n) = read_waiting(&doc).expect("reads");
+        assert_eq!((read, n), (p.clone(), 2));
+        let heads = doc.get_heads();
+        write_waiting(&mut doc, &p, 2).expect("rewrites");
+        doc.commit();
+        assert_eq!(doc.get_heads(), heads, "the same person wrote nothing");
+    }
+
+    #[test]
+    fn an_offer_round_trips_with_its_decisions() {
+        let p = waiting();
+        let mut o = offer_of(&p);
+        let mut doc = AutoCommit::new();
+        write_offer(&mut doc, &o).expect("writes");
+        assert_eq!(read_offer(&doc).expect("reads"), o);
+        let d = ProviderDecision {
+            decision: Decision::Decline {
+                reason: DeclineReason::OutsideScope,
+                note: "needs obstetrics".into(),
+            },
+            at: datetime!(2026-11-03 17:00 UTC),
+            by: UserId::new(),
+        };
+        write_decision(&mut doc, Some(&d)).expect("decides");
+        let a = Answer {
+            confirmed: true,
+            at: datetime!(2026-11-04 17:00 UTC),
+            by: UserId::new(),
+            note: String::new(),
+        };
+        write_answer(&mut doc, p.id, Some(&a)).expect("answers");
+        let w = Withdrawal {
+            at: datetime!(2026-11-05 17:00 UTC),
+            reason: "the provider stopped taking patients".into(),
+        };
+        write_withdrawal(&mut doc, Some(&w)).expect("withdraws");
+        o.decision = Some(d);
+        o.persons[0].answer = Some(a);
+        o.withdrawn = Some(w);
+        assert_eq!(read_offer(&doc).expect("reads"), o);
+    }
+
+    /// Two replicas decide the same offer apart: both read one and the same whole decision,
+    /// and the clash is there to review.
+    #[test]
+    fn decisions_made_apart_resolve_alike_and_stay_visible() {
+        let p = waiting();
+        let o = offer_of(&p);
+        let mut base = AutoCommit::new();
+        write_offer(&mut base, &o).expect("writes");
+        base.commit();
+        let mut a = base.fork();
+        let mut b = base.fork();
+        let accept = ProviderDecision {
+            decision: Decision::Accept,
+            at: datetime!(2026-11-03 17:00 UTC),
+            by: UserId::new(),
+        };
+        let decline = ProviderDecision {
+            decision: Decision::Decline {
+                reason: DeclineReason::PanelFull,
+                note: String::new(),
+            },
+            at: datetime!(2026-11-03 18:00 UTC),
+            by: UserId::new(),
+        };
+        write_decision(&mut a, Some(&accept)).expect("a");
+        write_decision(&mut b, Some(&decline)).expect("b");
+        a.merge(&mut b.clone()).expect("merge a");
+        b.merge(&mut a.clone()).expect("merge b");
+        let (ra, rb) = (read_offer(&a).expect("a"), read_offer(&b).expect("b"));
+        assert_eq!(ra, rb);
+        let now = datetime!(2026-11-04 17:00 UTC);
+        assert_eq!(
+            ra.persons[0].outcome(&ra, now),
+            rb.persons[0].outcome(&rb, now)
+        );
+        assert_ne!(ra.persons[0].outcome(&ra, now), PersonOutcome::Expired);
+        let conflicts = map_conflicts(a.document(), &ROOT).expect("conflicts");
+        assert!(
+            conflicts.iter().any(|c| c.field == "decision"),
+            "{conflicts:?}"
+        );
+    }
+
+    #[test]
+    fn a_malformed_offer_is_refused_with_the_field_named() {
+        let p = waiting();
+        let mut doc = AutoCommit::new();
+        write_offer(&mut doc, &offer_of(&p)).expect("writes");
+        doc.put(ROOT, "expires_at", "soon").expect("damages");
+        let e = read_offer(&doc).expect_err("refused");
+        assert!(e.to_string().contains("expires_at"), "{e}");
+    }
+}
