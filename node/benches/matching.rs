@@ -29,7 +29,7 @@ use attach::domain::matching::{
     Candidate, PriorityFactor, PriorityRules, ProviderKind, ProviderNeed, ProviderSlot,
     Registration, WaitingPerson, run_round,
 };
-use attach::domain::{ClinicId, Contact, PersonId, Phn, UserId};
+use attach::domain::{ClinicId, Contact, PatientDetails, PersonId, Phn, UserId};
 
 const COMMUNITIES: usize = 300;
 const CLINICS: usize = 1_500;
@@ -123,13 +123,16 @@ fn main() {
             let n = people.len() as u32;
             people.push(WaitingPerson {
                 id: PersonId::new(),
-                phn: (n..).find_map(Phn::from_body).expect("a valid PHN"),
-                family_name: format!("Family{n}"),
-                given_names: format!("Given{n}"),
-                date_of_birth: time::macros::date!(1980 - 01 - 01),
-                sex: attach::domain::Sex::Unknown,
-                contact: Contact::default(),
-                community: community(c),
+                details: PatientDetails {
+                    phn: (n..).find_map(Phn::from_body).expect("a valid PHN"),
+                    family_name: format!("Family{n}"),
+                    given_names: format!("Given{n}"),
+                    date_of_birth: time::macros::date!(1980 - 01 - 01),
+                    sex: attach::domain::Sex::Unknown,
+                    contact: Contact::default(),
+                    community: community(c),
+                    last_visit: None,
+                },
                 languages,
                 need: if rng.below(5) == 0 {
                     ProviderNeed::Physician

@@ -8,6 +8,7 @@ mod conflicts;
 mod dashboard;
 mod demo;
 mod error;
+mod matching;
 mod model;
 mod panel;
 mod projector;
@@ -24,6 +25,9 @@ pub use conflicts::{ConflictKey, ConflictValueView, ConflictView};
 pub use dashboard::{ClinicDashboard, MonthActivity, ProviderSize};
 pub use demo::{DemoMember, DemoSetup};
 pub use error::{AppError, Problem};
+pub use matching::{
+    COORDINATOR, MatchingConfig, OfferView, Registered, RoundReport, WaitingInput, attachment_entry,
+};
 pub use model::{ClinicState, EntryState, Model, Projection, ReadModel};
 pub use panel::{
     EntryUpdate, ImportReport, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort,
@@ -55,6 +59,8 @@ struct Inner {
     /// one patient on this node cannot both pass the check. (Adds on two nodes apart still
     /// can; that clash is resolved and reported after the merge.)
     admission: parking_lot::Mutex<()>,
+    /// The hub's matching settings.
+    matching: parking_lot::RwLock<matching::MatchingConfig>,
 }
 
 impl std::fmt::Debug for App {
@@ -116,6 +122,7 @@ impl App {
                 throttle: ThrottleStore::default(),
                 clock,
                 admission: parking_lot::Mutex::new(()),
+                matching: parking_lot::RwLock::new(matching::MatchingConfig::default()),
             }),
         })
     }

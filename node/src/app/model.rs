@@ -268,16 +268,16 @@ impl Model {
 
     fn put_waiting(&mut self, person: WaitingPerson, registrations: u32) {
         if let Some((old, _)) = self.waiting.get(&person.id)
-            && old.phn != person.phn
-            && self.waiting_by_phn.get(&old.phn) == Some(&old.id)
+            && old.details.phn != person.details.phn
+            && self.waiting_by_phn.get(&old.details.phn) == Some(&old.id)
         {
-            self.waiting_by_phn.remove(&old.phn);
+            self.waiting_by_phn.remove(&old.details.phn);
         }
         // Two documents for one PHN (registered apart): the earliest-registered keeps the
         // PHN's place; the app merges the other into it.
         let keep = match self
             .waiting_by_phn
-            .get(&person.phn)
+            .get(&person.details.phn)
             .and_then(|id| self.waiting.get(id))
         {
             Some((other, _)) if other.id != person.id => {
@@ -286,7 +286,7 @@ impl Model {
             _ => true,
         };
         if keep {
-            self.waiting_by_phn.insert(person.phn, person.id);
+            self.waiting_by_phn.insert(person.details.phn, person.id);
         }
         self.waiting.insert(person.id, (person, registrations));
     }

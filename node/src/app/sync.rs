@@ -1,8 +1,8 @@
 //! What replication needs from the app: which documents belong to a clinic's scope (for the
 //! hub's per-document authorization), and the store itself.
 //!
-//! A clinic's scope is its clinic document, the accounts of its members, and the panels
-//! (preferences and entries) of its members — a provider's panel is shared by every clinic
+//! A clinic's scope is its clinic document, its inbox of match offers, the accounts of its
+//! members, and the panels (preferences and entries) of its members — a provider's panel is shared by every clinic
 //! the provider works at. Membership is read from the merged clinic documents, so a member
 //! added offline becomes visible to the hub once the clinic document carrying them arrives
 //! (the sync engine sends and applies clinic documents first for that reason).
@@ -19,6 +19,7 @@ pub enum DocSet {
     Clinic,
     Accounts,
     Panels,
+    Offers,
     Other,
 }
 
@@ -28,6 +29,7 @@ impl DocSet {
             Some("clinic") => DocSet::Clinic,
             Some("account") => DocSet::Accounts,
             Some("panel") => DocSet::Panels,
+            Some("inbox") => DocSet::Offers,
             _ => DocSet::Other,
         }
     }
@@ -37,6 +39,7 @@ impl DocSet {
             DocSet::Clinic => "Clinic profile, members and delegations",
             DocSet::Accounts => "User accounts",
             DocSet::Panels => "Patient panels",
+            DocSet::Offers => "Match offers",
             DocSet::Other => "Other",
         }
     }
@@ -69,6 +72,7 @@ impl App {
         };
         match (DocSet::of(doc), parts) {
             (DocSet::Clinic, 2) => id == clinic.as_uuid(),
+            (DocSet::Offers, 3) => id == clinic.as_uuid(),
             (DocSet::Accounts, 2) => is_member(id),
             (DocSet::Panels, 2 | 3) => is_member(id),
             _ => false,
@@ -92,6 +96,12 @@ impl App {
         if store.exists(&clinic_doc)? {
             out.push(clinic_doc.as_str().to_owned());
         }
+        out.extend(
+            store
+                .ids_with_prefix(&format!("inbox/{}/", clinic.as_uuid()))?
+                .into_iter()
+                .map(|d| d.as_str().to_owned()),
+        );
         for user in members {
             let account = DocId::account(user);
             if store.exists(&account)? {
@@ -123,7 +133,10 @@ impl App {
         after: u64,
         upto: u64,
     ) -> Result<Vec<(u64, DocId)>, crate::store::StoreError> {
-        let mut families = vec![DocId::clinic(clinic.as_uuid()).as_str().to_owned()];
+        let mut families = vec![
+            DocId::clinic(clinic.as_uuid()).as_str().to_owned(),
+            format!("inbox/{}", clinic.as_uuid()),
+        ];
         {
             let model = self.model();
             if let Some(state) = model.clinics.get(&clinic) {
@@ -174,7 +187,8 @@ mod tests {
     fn doc_sets_and_owners() {
         assert_eq!(DocSet::of("clinic/x"), DocSet::Clinic);
         assert_eq!(DocSet::of("panel/x/y"), DocSet::Panels);
-        assert_eq!(DocSet::of("inbox/x"), DocSet::Other);
+        assert_eq!(DocSet::of("inbox/x/y"), DocSet::Offers);
+        assert_eq!(DocSet::of("waiting/x"), DocSet::Other);
         let u = Uuid::now_v7();
         assert_eq!(owner(&format!("panel/{u}/abc")), Some(u));
         assert_eq!(owner("panel/not-a-uuid"), None);

@@ -749,3 +749,289 @@ fn a_clinic_s_changes_from_the_family_feed_are_those_of_the_filtered_whole_feed(
     );
     assert!(family(other_ids.clinic, last - 1).is_empty());
 }
+
+// ---- matching ----
+
+/// Copies the documents under `prefix` from one replica to another, as sync would.
+fn copy_docs(from: &Replica, to: &Replica, prefix: &str) {
+    let src = from.app.doc_store();
+    for id in src.ids_with_prefix(prefix).expect("ids") {
+        let doc = src
+            .read(&id, |d| d.clone())
+            .expect("reads")
+            .expect("exists");
+        to.app.doc_store().merge_from(&id, &doc).expect("merges");
+    }
+}
+
+fn waiting_input(
+    phn: crate::domain::Phn,
+    name: &str,
+    factors: &str,
+    household: &str,
+) -> WaitingInput {
+    WaitingInput {
+        patient: crate::domain::PatientInput {
+            phn: phn.to_string(),
+            family_name: name.into(),
+            given_names: "Test".into(),
+            date_of_birth: "1985-04-02".into(),
+            sex: "F".into(),
+            phone: "250-555-0199".into(),
+            community: "Smithers".into(),
+            ..Default::default()
+        },
+        factors: factors.into(),
+        household: household.into(),
+        ..WaitingInput::default()
+    }
+}
+
+/// The whole flow through the app: people registered at the hub (a duplicate merged, a
+/// person already on a panel flagged), a round offers them to the one provider taking
+/// patients, the clinic accepts one and declines one (with a reason), the patient confirms,
+/// the person joins the panel; the declined person is not offered to that provider again,
+/// and an unanswered household offer expires and is offered again, keeping its place.
+#[test]
+fn people_are_registered_offered_decided_and_attached() {
+    use crate::domain::matching::{Decision, DeclineReason, PersonOutcome};
+    let clock = ManualClock::new(datetime!(2026-11-02 17:00 UTC));
+    let (clinic, ids) = seeded(&clock);
+    let hub = replica(&clock);
+    hub.app
+        .merge_all_from(&clinic.app)
+        .expect("the hub has the clinic");
+    let phn = |n: u32| {
+        crate::domain::Phn::from_body(50_000_000 + n * 13)
+            .or_else(|| crate::domain::Phn::from_body(50_000_001 + n * 13))
+            .expect("phn")
+    };
+    let on_panel = hub
+        .app
+        .model()
+        .entries
+        .values()
+        .next()
+        .expect("an entry")
+        .entry
+        .details
+        .phn;
+
+    let coordinator = crate::app::COORDINATOR;
+    let pregnant = hub
+        .app
+        .register_waiting(
+            coordinator,
+            &waiting_input(phn(1), "Pregnant", "pregnancy", ""),
+        )
+        .expect("registers");
+    let plain = hub
+        .app
+        .register_waiting(
+            coordinator,
+            &WaitingInput {
+                registered_on: "2026-01-05".into(),
+                ..waiting_input(phn(2), "Plain", "", "")
+            },
+        )
+        .expect("registers");
+    let again = hub
+        .app
+        .register_waiting(
+            coordinator,
+            &waiting_input(phn(2), "Plain", "complex care", ""),
+        )
+        .expect("merges");
+    assert!(
+        again.merged && again.person == plain.person,
+        "one person per PHN"
+    );
+    let (p, n) = hub
+        .app
+        .model()
+        .waiting
+        .get(&plain.person)
+        .cloned()
+        .expect("waiting");
+    assert_eq!(n, 2);
+    assert_eq!(
+        p.registered_at.date(),
+        time::macros::date!(2026 - 01 - 05),
+        "the earliest place is kept"
+    );
+    let h1 = hub
+        .app
+        .register_waiting(coordinator, &waiting_input(phn(3), "House", "", "house-7"))
+        .expect("registers");
+    let h2 = hub
+        .app
+        .register_waiting(coordinator, &waiting_input(phn(4), "House", "", "house-7"))
+        .expect("registers");
+    let flagged = hub
+        .app
+        .register_waiting(coordinator, &waiting_input(on_panel, "Onpanel", "", ""))
+        .expect("registers");
+    assert!(flagged.on_a_panel);
+    let mut bad = waiting_input(phn(5), "Bad", "flu", "");
+    bad.patient.community.clear();
+    let bad = hub.app.register_waiting(coordinator, &bad);
+    match bad {
+        Err(AppError::Invalid { problems, .. }) => {
+            let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+            assert!(
+                fields.contains(&"factors") && fields.contains(&"community"),
+                "{fields:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let round = hub.app.run_matching(coordinator).expect("round");
+    assert_eq!(round.flagged, 1);
+    assert_eq!((round.offers, round.offered), (3, 4), "{round:?}");
+    copy_docs(&hub, &clinic, "inbox/");
+    assert!(
+        clinic
+            .app
+            .doc_store()
+            .ids_with_prefix("waiting/")
+            .expect("ids")
+            .is_empty()
+    );
+
+    // At the clinic: Dr. Patel (the provider taking patients) sees three offers.
+    let inbox = clinic.app.inbox(ids.patel, ids.clinic).expect("inbox");
+    assert_eq!(inbox.len(), 3);
+    assert!(
+        inbox
+            .iter()
+            .all(|o| o.may_decide && o.offer.provider == ids.patel)
+    );
+    let offer_of = |person| {
+        inbox
+            .iter()
+            .find(|o| o.offer.persons.iter().any(|p| p.person == person))
+            .expect("offered")
+            .offer
+            .id
+    };
+    assert!(
+        clinic
+            .app
+            .inbox(ids.nguyen, ids.clinic)
+            .expect("inbox")
+            .is_empty(),
+        "not Dr. Nguyen's"
+    );
+    let (o1, o2, oh) = (
+        offer_of(pregnant.person),
+        offer_of(plain.person),
+        offer_of(h1.person),
+    );
+    assert_eq!(offer_of(h2.person), oh, "the household is offered together");
+    let why = &inbox
+        .iter()
+        .find(|o| o.offer.id == o1)
+        .expect("o1")
+        .offer
+        .persons[0]
+        .why;
+    assert!(
+        why.starts_with("Tier 1: urgent clinical need (pregnancy)"),
+        "{why}"
+    );
+
+    assert!(matches!(
+        clinic
+            .app
+            .decide_offer(ids.nguyen, ids.clinic, o1, Decision::Accept),
+        Err(AppError::Forbidden(_))
+    ));
+    assert!(matches!(
+        clinic.app.decide_offer(
+            ids.patel,
+            ids.clinic,
+            o2,
+            Decision::Decline {
+                reason: DeclineReason::Other,
+                note: " ".into()
+            }
+        ),
+        Err(AppError::Invalid { .. })
+    ));
+    clinic
+        .app
+        .decide_offer(
+            ids.patel,
+            ids.clinic,
+            o2,
+            Decision::Decline {
+                reason: DeclineReason::TooFar,
+                note: "lives 2 h away".into(),
+            },
+        )
+        .expect("declines");
+    clinic
+        .app
+        .decide_offer(ids.patel, ids.clinic, o1, Decision::Accept)
+        .expect("accepts");
+    clock.advance(time::Duration::hours(3));
+    assert!(
+        matches!(
+            clinic
+                .app
+                .record_answer(ids.nguyen, ids.clinic, o1, pregnant.person, true, ""),
+            Err(AppError::Forbidden(_))
+        ),
+        "another provider of the clinic"
+    );
+    let o = clinic
+        .app
+        .record_answer(
+            ids.director,
+            ids.clinic,
+            o1,
+            pregnant.person,
+            true,
+            "called back",
+        )
+        .expect("the patient says yes, as the director records");
+    assert!(matches!(
+        o.persons[0].outcome(&o, clinic.app.now()),
+        PersonOutcome::Attached { .. }
+    ));
+    let entry_id = crate::app::attachment_entry(o1, pregnant.person);
+    let entry = clinic
+        .app
+        .model()
+        .entries
+        .get(&entry_id)
+        .cloned()
+        .expect("on the panel")
+        .entry;
+    assert_eq!(
+        (entry.provider, entry.how_added, entry.status),
+        (
+            ids.patel,
+            crate::domain::HowAdded::Match,
+            crate::domain::PatientStatus::Active
+        )
+    );
+    assert_eq!(entry.details.phn, phn(1));
+
+    // Back at the hub after sync: the attached person and the declined one are not offered
+    // to Dr. Patel again; the household's offer is still open.
+    copy_docs(&clinic, &hub, "inbox/");
+    copy_docs(&clinic, &hub, "panel/");
+    let round = hub.app.run_matching(coordinator).expect("round 2");
+    assert_eq!(round.offers, 0, "{round:?}");
+    assert_eq!(
+        round.flagged, 1,
+        "the attached person left the waitlist; not flagged"
+    );
+
+    // Fifteen days on, the household's offer has expired: offered again.
+    clock.advance(time::Duration::days(15));
+    let round = hub.app.run_matching(coordinator).expect("round 3");
+    assert_eq!((round.offers, round.offered), (1, 2), "{round:?}");
+}

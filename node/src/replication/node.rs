@@ -507,7 +507,12 @@ impl NodeSync {
             }
         }
         let refused = live.map(|p| p.refused).unwrap_or_default();
-        for set in [DocSet::Clinic, DocSet::Accounts, DocSet::Panels] {
+        for set in [
+            DocSet::Clinic,
+            DocSet::Accounts,
+            DocSet::Panels,
+            DocSet::Offers,
+        ] {
             let last_refusal = refused
                 .iter()
                 .rev()

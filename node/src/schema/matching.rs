@@ -27,15 +27,15 @@ use automerge::transaction::Transactable;
 use automerge::{ObjId, ROOT, ReadDoc, ScalarValue};
 
 use super::common::{
-    Fields, SchemaError, count, date_string, ensure_map, id_value, instant, put_group_if_changed,
-    put_header, put_if_changed, put_opt_if_changed, text,
+    Fields, SchemaError, count, ensure_map, id_value, instant, put_group_if_changed, put_header,
+    put_if_changed, put_opt_if_changed, text,
 };
-use super::panel::{parse_sex, sex_name};
+use super::panel::{detail_fields, read_details};
 use crate::domain::matching::{
     Answer, Decision, DeclineReason, Offer, OfferedPerson, PriorityFactor, ProviderDecision,
     ProviderNeed, Registration, WaitingPerson, Withdrawal,
 };
-use crate::domain::{Address, ClinicId, Contact, OfferId, PersonId, Phn, UserId};
+use crate::domain::{ClinicId, OfferId, PersonId, UserId};
 
 /// `kind` of a `waiting/<person>` document.
 pub const KIND_WAITING: &str = "waiting";
@@ -84,31 +84,6 @@ fn split(s: &str) -> impl Iterator<Item = &str> {
     s.split(';').map(str::trim).filter(|x| !x.is_empty())
 }
 
-fn contact_fields(c: &Contact) -> [(&'static str, ScalarValue); 6] {
-    let a = &c.address;
-    [
-        ("phone", text(&c.phone)),
-        ("email", text(&c.email)),
-        ("street", text(&a.street)),
-        ("city", text(&a.city)),
-        ("province", text(&a.province)),
-        ("postal_code", text(&a.postal_code)),
-    ]
-}
-
-fn read_contact<R: ReadDoc>(f: &Fields<'_, R>) -> Result<Contact, SchemaError> {
-    Ok(Contact {
-        phone: f.str("phone")?,
-        email: f.str("email")?,
-        address: Address {
-            street: f.str("street")?,
-            city: f.str("city")?,
-            province: f.str("province")?,
-            postal_code: f.str("postal_code")?,
-        },
-    })
-}
-
 /// Reads a waiting person and how many registrations were merged into the document.
 pub fn read_waiting(doc: &impl ReadDoc) -> Result<(WaitingPerson, u32), SchemaError> {
     let f = Fields::root(doc, KIND_WAITING)?;
@@ -133,13 +108,7 @@ pub fn read_waiting(doc: &impl ReadDoc) -> Result<(WaitingPerson, u32), SchemaEr
         .collect::<Result<_, _>>()?;
     let person = WaitingPerson {
         id: f.id("id")?,
-        phn: f.parsed("phn", "a valid PHN", |s| Phn::parse(s).ok())?,
-        family_name: f.str("family_name")?,
-        given_names: f.str("given_names")?,
-        date_of_birth: f.date("date_of_birth")?,
-        sex: f.parsed("sex", "a known sex", parse_sex)?,
-        contact: read_contact(&f)?,
-        community: f.str("community")?,
+        details: read_details(&f)?,
         languages: split(&f.str("languages")?).map(str::to_owned).collect(),
         need: f.parsed("need", "physician or physician_or_np", parse_need)?,
         factors,
@@ -161,12 +130,6 @@ pub fn write_waiting<T: Transactable>(
     put_header(tx, KIND_WAITING)?;
     let fields = [
         ("id", id_value(p.id.0)),
-        ("phn", text(&p.phn.to_string())),
-        ("family_name", text(&p.family_name)),
-        ("given_names", text(&p.given_names)),
-        ("date_of_birth", text(&date_string(p.date_of_birth))),
-        ("sex", text(sex_name(p.sex))),
-        ("community", text(&p.community)),
         (
             "languages",
             text(&join(p.languages.iter().map(String::as_str))),
@@ -177,7 +140,7 @@ pub fn write_waiting<T: Transactable>(
         ("registration", text(registration_name(p.registration))),
         ("registrations", count(registrations)),
     ];
-    for (k, v) in fields.into_iter().chain(contact_fields(&p.contact)) {
+    for (k, v) in fields.into_iter().chain(detail_fields(&p.details)) {
         put_if_changed(tx, &ROOT, k, v)?;
     }
     put_opt_if_changed(tx, &ROOT, "household", p.household.as_deref().map(text))?;
@@ -263,13 +226,7 @@ pub fn read_offer(doc: &impl ReadDoc) -> Result<Offer, SchemaError> {
         };
         persons.push(OfferedPerson {
             person,
-            phn: g.parsed("phn", "a valid PHN", |s| Phn::parse(s).ok())?,
-            family_name: g.str("family_name")?,
-            given_names: g.str("given_names")?,
-            date_of_birth: g.date("date_of_birth")?,
-            sex: g.parsed("sex", "a known sex", parse_sex)?,
-            contact: read_contact(&g)?,
-            community: g.str("community")?,
+            details: read_details(&g)?,
             why: g.str("why")?,
             answer,
         });
@@ -310,16 +267,10 @@ pub fn write_offer<T: Transactable>(tx: &mut T, o: &Offer) -> Result<(), SchemaE
     write_withdrawal(tx, o.withdrawn.as_ref())?;
     for p in &o.persons {
         let obj = person_obj(tx, p.person)?;
-        let fields = [
-            ("phn", text(&p.phn.to_string())),
-            ("family_name", text(&p.family_name)),
-            ("given_names", text(&p.given_names)),
-            ("date_of_birth", text(&date_string(p.date_of_birth))),
-            ("sex", text(sex_name(p.sex))),
-            ("community", text(&p.community)),
-            ("why", text(&p.why)),
-        ];
-        for (k, v) in fields.into_iter().chain(contact_fields(&p.contact)) {
+        for (k, v) in detail_fields(&p.details)
+            .into_iter()
+            .chain([("why", text(&p.why))])
+        {
             put_if_changed(tx, &obj, k, v)?;
         }
         put_group_if_changed(tx, &obj, "answer", p.answer.as_ref().map(answer_group))?;
@@ -370,27 +321,31 @@ mod tests {
 
     use super::*;
     use crate::domain::matching::PersonOutcome;
+    use crate::domain::{Address, Contact, PatientDetails, Phn};
     use crate::schema::common::map_conflicts;
 
     fn waiting() -> WaitingPerson {
         WaitingPerson {
             id: PersonId::new(),
-            phn: Phn::from_body(1_234_567).expect("phn"),
-            family_name: "Okafor".into(),
-            given_names: "Ada".into(),
-            date_of_birth: date!(1990 - 05 - 17),
-            sex: crate::domain::Sex::Female,
-            contact: Contact {
-                phone: "250-555-0101".into(),
-                email: "ada@example.org".into(),
-                address: Address {
-                    street: "1 Main St".into(),
-                    city: "Smithers".into(),
-                    province: "BC".into(),
-                    postal_code: "V0J 2N0".into(),
+            details: PatientDetails {
+                phn: Phn::from_body(1_234_567).expect("phn"),
+                family_name: "Okafor".into(),
+                given_names: "Ada".into(),
+                date_of_birth: date!(1990 - 05 - 17),
+                sex: crate::domain::Sex::Female,
+                contact: Contact {
+                    phone: "250-555-0101".into(),
+                    email: "ada@example.org".into(),
+                    address: Address {
+                        street: "1 Main St".into(),
+                        city: "Smithers".into(),
+                        province: "BC".into(),
+                        postal_code: "V0J 2N0".into(),
+                    },
                 },
+                community: "Smithers".into(),
+                last_visit: None,
             },
-            community: "Smithers".into(),
             languages: ["English".to_owned(), "Igbo".to_owned()].into(),
             need: ProviderNeed::PhysicianOrNp,
             factors: [PriorityFactor::Pregnancy, PriorityFactor::NoPriorProvider].into(),
@@ -408,13 +363,7 @@ mod tests {
             provider: UserId::new(),
             persons: vec![OfferedPerson {
                 person: p.id,
-                phn: p.phn,
-                family_name: p.family_name.clone(),
-                given_names: p.given_names.clone(),
-                date_of_birth: p.date_of_birth,
-                sex: p.sex,
-                contact: p.contact.clone(),
-                community: p.community.clone(),
+                details: p.details.clone(),
                 why: "Tier 1: urgent clinical need (pregnancy)".into(),
                 answer: None,
             }],

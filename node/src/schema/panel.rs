@@ -31,7 +31,7 @@ use crate::domain::{
     PatientStatus, Phn, Removal, Sex, StatusId, UserId,
 };
 
-pub(crate) fn sex_name(s: Sex) -> &'static str {
+fn sex_name(s: Sex) -> &'static str {
     match s {
         Sex::Female => "female",
         Sex::Male => "male",
@@ -40,7 +40,7 @@ pub(crate) fn sex_name(s: Sex) -> &'static str {
     }
 }
 
-pub(crate) fn parse_sex(s: &str) -> Option<Sex> {
+fn parse_sex(s: &str) -> Option<Sex> {
     [Sex::Female, Sex::Male, Sex::X, Sex::Unknown]
         .into_iter()
         .find(|x| sex_name(*x) == s)
@@ -108,25 +108,7 @@ pub fn read_entry(doc: &impl ReadDoc) -> Result<PanelEntry, SchemaError> {
         id: f.id("id")?,
         provider: f.id("provider")?,
         clinic: f.id("clinic")?,
-        details: PatientDetails {
-            phn: f.parsed("phn", "a valid PHN", |s| Phn::parse(s).ok())?,
-            family_name: f.str("family_name")?,
-            given_names: f.str("given_names")?,
-            date_of_birth: f.date("date_of_birth")?,
-            sex: f.parsed("sex", "a known sex", parse_sex)?,
-            contact: Contact {
-                phone: f.str("phone")?,
-                email: f.str("email")?,
-                address: Address {
-                    street: f.str("street")?,
-                    city: f.str("city")?,
-                    province: f.str("province")?,
-                    postal_code: f.str("postal_code")?,
-                },
-            },
-            community: f.str("community")?,
-            last_visit: f.opt_date("last_visit")?,
-        },
+        details: read_details(&f)?,
         status: f.parsed("status", "a known patient status", parse_status)?,
         mrp,
         added_at: f.instant("added_at")?,
@@ -136,15 +118,35 @@ pub fn read_entry(doc: &impl ReadDoc) -> Result<PanelEntry, SchemaError> {
     })
 }
 
-/// Writes every field of the entry that differs from the document (all of them for a
-/// new, empty document).
-pub fn write_entry<T: Transactable>(tx: &mut T, e: &PanelEntry) -> Result<(), SchemaError> {
-    let d = &e.details;
+/// A patient's details as every document about a patient holds them (a panel entry, a
+/// waiting person, a person in an offer): one root-level scalar per field, `last_visit`
+/// optional.
+pub(crate) fn read_details<R: ReadDoc>(f: &Fields<'_, R>) -> Result<PatientDetails, SchemaError> {
+    Ok(PatientDetails {
+        phn: f.parsed("phn", "a valid PHN", |s| Phn::parse(s).ok())?,
+        family_name: f.str("family_name")?,
+        given_names: f.str("given_names")?,
+        date_of_birth: f.date("date_of_birth")?,
+        sex: f.parsed("sex", "a known sex", parse_sex)?,
+        contact: Contact {
+            phone: f.str("phone")?,
+            email: f.str("email")?,
+            address: Address {
+                street: f.str("street")?,
+                city: f.str("city")?,
+                province: f.str("province")?,
+                postal_code: f.str("postal_code")?,
+            },
+        },
+        community: f.str("community")?,
+        last_visit: f.opt_date("last_visit")?,
+    })
+}
+
+/// The fields [`read_details`] reads, except the optional `last_visit`.
+pub(crate) fn detail_fields(d: &PatientDetails) -> [(&'static str, ScalarValue); 12] {
     let a = &d.contact.address;
-    let fields: [(&str, ScalarValue); 19] = [
-        ("id", id_value(e.id.0)),
-        ("provider", id_value(e.provider.0)),
-        ("clinic", id_value(e.clinic.0)),
+    [
         ("phn", text(&d.phn.to_string())),
         ("family_name", text(&d.family_name)),
         ("given_names", text(&d.given_names)),
@@ -157,11 +159,27 @@ pub fn write_entry<T: Transactable>(tx: &mut T, e: &PanelEntry) -> Result<(), Sc
         ("province", text(&a.province)),
         ("postal_code", text(&a.postal_code)),
         ("community", text(&d.community)),
+    ]
+}
+
+/// Writes every field of the entry that differs from the document (all of them for a
+/// new, empty document).
+pub fn write_entry<T: Transactable>(tx: &mut T, e: &PanelEntry) -> Result<(), SchemaError> {
+    let d = &e.details;
+    let fields: Vec<(&str, ScalarValue)> = [
+        ("id", id_value(e.id.0)),
+        ("provider", id_value(e.provider.0)),
+        ("clinic", id_value(e.clinic.0)),
+    ]
+    .into_iter()
+    .chain(detail_fields(d))
+    .chain([
         ("status", text(&status_string(e.status))),
         ("added_at", instant(e.added_at)),
         ("added_by", id_value(e.added_by.0)),
         ("how_added", text(how_added_name(e.how_added))),
-    ];
+    ])
+    .collect();
     let last_visit = d.last_visit.map(|v| text(&date_string(v)));
     let mrp = e
         .mrp

@@ -22,11 +22,10 @@ mod tests;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 
 use super::ids::{PersonId, UserId};
-use super::phn::Phn;
-use super::types::{Contact, Sex};
+use super::types::PatientDetails;
 
 pub use capacity::{Month, MonthlyUse, ProvinceClock};
 pub use offer::{
@@ -78,14 +77,9 @@ pub enum Registration {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WaitingPerson {
     pub id: PersonId,
-    pub phn: Phn,
-    pub family_name: String,
-    pub given_names: String,
-    pub date_of_birth: Date,
-    pub sex: Sex,
-    pub contact: Contact,
-    /// The community the person lives in (matched against providers' catchments).
-    pub community: String,
+    /// Who they are and how to reach them, as a panel entry holds it; `community` is where
+    /// they live (matched against providers' catchments); `last_visit` is unused.
+    pub details: PatientDetails,
     /// Languages the person can be seen in; empty means any.
     pub languages: BTreeSet<String>,
     pub need: ProviderNeed,

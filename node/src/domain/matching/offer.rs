@@ -26,12 +26,11 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 
 use super::capacity::{Month, ProvinceClock};
 use crate::domain::ids::{ClinicId, OfferId, PersonId, UserId};
-use crate::domain::phn::Phn;
-use crate::domain::types::{Contact, Sex};
+use crate::domain::types::PatientDetails;
 
 /// Why a provider declines an offer: a fixed list (for the provincial figures) plus free text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -128,13 +127,8 @@ pub struct Withdrawal {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OfferedPerson {
     pub person: PersonId,
-    pub phn: Phn,
-    pub family_name: String,
-    pub given_names: String,
-    pub date_of_birth: Date,
-    pub sex: Sex,
-    pub contact: Contact,
-    pub community: String,
+    /// Who they are and how to reach them: what their panel entry starts with.
+    pub details: PatientDetails,
     /// Why this person, now: their rank's explanation and the fit with this provider.
     pub why: String,
     pub answer: Option<Answer>,

@@ -166,7 +166,7 @@ pub fn run_round(
         } else {
             ProviderNeed::PhysicianOrNp
         };
-        let Some(list) = serving.get_mut(&fold_name(&lead.person.community)) else {
+        let Some(list) = serving.get_mut(&fold_name(&lead.person.details.community)) else {
             continue;
         };
         let mut best: Option<(u8, u32, usize, ClinicId)> = None;
@@ -200,11 +200,14 @@ pub fn run_round(
         };
         let p = &mut slots[i];
         let fit_words = if fit == 0 {
-            format!("lives in {}, the clinic's community", lead.person.community)
+            format!(
+                "lives in {}, the clinic's community",
+                lead.person.details.community
+            )
         } else {
             format!(
                 "lives in {}, in the clinic's catchment",
-                lead.person.community
+                lead.person.details.community
             )
         };
         let capacity_words = format!(

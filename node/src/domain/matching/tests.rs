@@ -10,7 +10,7 @@ use time::{Duration, OffsetDateTime};
 use super::*;
 use crate::domain::ids::{ClinicId, OfferId, PersonId, UserId};
 use crate::domain::phn::Phn;
-use crate::domain::types::Contact;
+use crate::domain::types::{Contact, PatientDetails};
 
 const NOW: OffsetDateTime = datetime!(2026-11-23 18:00 UTC);
 
@@ -23,13 +23,16 @@ fn phn(n: u64) -> Phn {
 fn person(n: u64, registered: OffsetDateTime, factors: &[PriorityFactor]) -> WaitingPerson {
     WaitingPerson {
         id: PersonId::new(),
-        phn: phn(n),
-        family_name: format!("Family{n}"),
-        given_names: format!("Given{n}"),
-        date_of_birth: date!(1980 - 01 - 01),
-        sex: crate::domain::Sex::Unknown,
-        contact: Contact::default(),
-        community: "Smithers".into(),
+        details: PatientDetails {
+            phn: phn(n),
+            family_name: format!("Family{n}"),
+            given_names: format!("Given{n}"),
+            date_of_birth: date!(1980 - 01 - 01),
+            sex: crate::domain::Sex::Unknown,
+            contact: Contact::default(),
+            community: "Smithers".into(),
+            last_visit: None,
+        },
         languages: BTreeSet::new(),
         need: ProviderNeed::PhysicianOrNp,
         factors: factors.iter().copied().collect(),
@@ -298,13 +301,7 @@ fn monthly_use_counts_attachments_and_open_offers() {
 fn offered(p: &WaitingPerson) -> OfferedPerson {
     OfferedPerson {
         person: p.id,
-        phn: p.phn,
-        family_name: p.family_name.clone(),
-        given_names: p.given_names.clone(),
-        date_of_birth: p.date_of_birth,
-        sex: p.sex,
-        contact: p.contact.clone(),
-        community: p.community.clone(),
+        details: p.details.clone(),
         why: "test".into(),
         answer: None,
     }
@@ -582,7 +579,7 @@ fn a_round_respects_need_language_community_and_earlier_declines() {
     let mut french = person(2, NOW - Duration::days(8), &[]);
     french.languages = ["french".to_owned()].into();
     let mut far = person(3, NOW - Duration::days(7), &[]);
-    far.community = "Prince Rupert".into();
+    far.details.community = "Prince Rupert".into();
     let mut declined = person(4, NOW - Duration::days(6), &[]);
     declined.need = ProviderNeed::Physician;
     declined.declined_by.insert(phys_fr.provider);
