@@ -136,6 +136,22 @@ pub enum HubAction {
     Clinics(HubAdminArgs),
     /// Show documents, feed position and connected nodes.
     Status(HubAdminArgs),
+    /// Register the people in a CSV file on the provincial waitlist (a PHN already waiting
+    /// is merged, never counted twice). All rows valid, or nothing is registered.
+    ImportWaitlist(ImportWaitlistArgs),
+    /// Run a matching round now: offer waiting people to providers with capacity.
+    Match(HubAdminArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportWaitlistArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// The CSV file: a header row, then one person per row. Columns: phn, family_name,
+    /// given_names, date_of_birth, sex, phone, email, street, city, province, postal_code,
+    /// community (required); languages, need (physician | any), factors (e.g.
+    /// "pregnancy; complex_care"), registered_on (YYYY-MM-DD), household (optional).
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::cli::HubAction;
 use crate::commands::{runtime, shutdown_signal};
 use crate::config::Config;
-use crate::replication::admin::{CodeRequest, HubStatus};
+use crate::replication::admin::{CodeRequest, HubStatus, WaitlistImport};
 use crate::replication::hub::{ClinicSummary, NewCode};
 use crate::replication::{Hub, HubFiles};
 
@@ -74,7 +74,10 @@ pub fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
     let dir = match &action {
         HubAction::EnrolClinic(a) => a.data.data_dir.clone(),
         HubAction::RevokeClinic(a) => a.data.data_dir.clone(),
-        HubAction::Clinics(a) | HubAction::Status(a) => a.data.data_dir.clone(),
+        HubAction::Clinics(a) | HubAction::Status(a) | HubAction::Match(a) => {
+            a.data.data_dir.clone()
+        }
+        HubAction::ImportWaitlist(a) => a.data.data_dir.clone(),
     };
     if let Some(d) = dir {
         config.data_dir = d;
@@ -122,6 +125,39 @@ pub fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
                     "It works once. On the clinic's node: attach node enrol --hub <this hub's sync address> --code {}",
                     code.code
                 );
+            }
+            HubAction::ImportWaitlist(a) => {
+                let csv = std::fs::read(&a.file)
+                    .with_context(|| format!("reading {}", a.file.display()))?;
+                let body = send(
+                    client
+                        .post(format!("{base}/admin/waitlist/import"))
+                        .header("content-type", "text/csv")
+                        .body(csv),
+                )
+                .await?;
+                let done: WaitlistImport = serde_json::from_str(&body)?;
+                println!(
+                    "Registered {} people; {} merged into registrations already waiting; {} already on a panel (flagged, not offered).",
+                    done.registered, done.merged, done.on_a_panel
+                );
+            }
+            HubAction::Match(_) => {
+                let body = send(client.post(format!("{base}/admin/matching/round"))).await?;
+                let r: crate::app::RoundReport = serde_json::from_str(&body)?;
+                println!(
+                    "Matching round: {} offers to {} people ({} people waiting were considered; {} places left this month).",
+                    r.offers, r.offered, r.considered, r.places_left
+                );
+                if r.flagged > 0 {
+                    println!("{} people on the waitlist are already on a panel: flagged, not offered.", r.flagged);
+                }
+                if r.withdrawn > 0 {
+                    println!("{} open offers withdrawn (the provider stopped taking patients or left).", r.withdrawn);
+                }
+                if r.superseded > 0 {
+                    println!("{} attachments undone: another clinic attached the same person first.", r.superseded);
+                }
             }
             HubAction::RevokeClinic(a) => {
                 send(client.post(format!("{base}/admin/clinics/{}/revoke", a.clinic))).await?;

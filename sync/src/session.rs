@@ -484,7 +484,6 @@ fn apply_batch(
     for d in docs {
         groups.entry(policy.priority(&d.doc)).or_default().push(d);
     }
-    let mut shared_updates = Vec::new();
     for (_, group) in groups {
         let mut ready = Vec::new();
         for d in group {
@@ -511,23 +510,26 @@ fn apply_batch(
             continue;
         }
         let ids: Vec<String> = ready.iter().map(|(d, _)| d.clone()).collect();
-        let received: Vec<(Vec<Hash>, Vec<Hash>)> = ready
+        // The peer has what it sent, whether or not it applies here: remember that before
+        // applying, so that this session's own next round (woken by the apply) never sends
+        // the changes back.
+        let shared_updates: Vec<(String, Vec<Hash>)> = ready
             .iter()
-            .map(|(_, cs)| {
+            .map(|(doc, cs)| {
                 let hashes = cs.iter().map(|c| c.hash().0).collect();
-                let deps = cs
+                let deps: Vec<Hash> = cs
                     .iter()
                     .flat_map(|c| c.deps().iter().map(|h| h.0))
                     .collect();
-                (hashes, deps)
+                (doc.clone(), frontier(hashes, &deps))
             })
             .collect();
+        replica.add_shared_heads(peer, &shared_updates)?;
         let results = replica.apply(ready);
-        for ((doc, result), (hashes, deps)) in ids.into_iter().zip(results).zip(received) {
+        for (doc, result) in ids.into_iter().zip(results) {
             match result {
                 Ok(()) => {
                     applied += 1;
-                    shared_updates.push((doc, frontier(hashes, &deps)));
                 }
                 Err(ApplyError::MissingDependencies(n)) => {
                     debug!(%doc, missing = n, "changes wait for dependencies; asking the peer");
@@ -554,10 +556,6 @@ fn apply_batch(
                 Err(ApplyError::Replica(e)) => return Err(e),
             }
         }
-    }
-    // The peer has what it sent us: remember it so we never echo it back.
-    if !shared_updates.is_empty() {
-        replica.add_shared_heads(peer, &shared_updates)?;
     }
     Ok(((refused, applied), requests))
 }

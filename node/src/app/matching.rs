@@ -178,7 +178,7 @@ impl WaitingInput {
 }
 
 /// What a registration did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Registered {
     pub person: PersonId,
     /// The PHN was already waiting: this registration was merged into that one.
@@ -188,7 +188,7 @@ pub struct Registered {
 }
 
 /// What a matching round did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RoundReport {
     pub considered: usize,
     pub offers: usize,
@@ -211,6 +211,106 @@ pub struct OfferView {
     /// The person was attached elsewhere first (the hub decided; see the module docs).
     pub superseded: BTreeSet<PersonId>,
     pub may_decide: bool,
+}
+
+/// The columns of a waitlist file, in the order `attach` writes them; a file may order them
+/// differently and leave optional ones out (`phn` … `community` are required).
+pub const WAITLIST_COLUMNS: [&str; 17] = [
+    "phn",
+    "family_name",
+    "given_names",
+    "date_of_birth",
+    "sex",
+    "phone",
+    "email",
+    "street",
+    "city",
+    "province",
+    "postal_code",
+    "community",
+    "languages",
+    "need",
+    "factors",
+    "registered_on",
+    "household",
+];
+
+/// Reads a waitlist CSV (UTF-8, a header row naming the columns of [`WAITLIST_COLUMNS`]).
+/// A file that cannot be read is refused whole, with the reason and the row.
+pub fn parse_waitlist_csv(bytes: &[u8]) -> Result<Vec<WaitingInput>, AppError> {
+    let refuse = |row: Option<usize>, message: String| AppError::Invalid {
+        message: format!("Nothing was registered. {message}"),
+        problems: vec![super::Problem {
+            row,
+            field: "file".into(),
+            message,
+        }],
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| refuse(Some(1), format!("the header row does not read: {e}")))?
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    for h in &headers {
+        if !WAITLIST_COLUMNS.contains(&h.as_str()) {
+            return Err(refuse(
+                Some(1),
+                format!(
+                    "unknown column {h:?}; the columns are {}",
+                    WAITLIST_COLUMNS.join(", ")
+                ),
+            ));
+        }
+    }
+    for required in &WAITLIST_COLUMNS[..12] {
+        if !headers.iter().any(|h| h == required) {
+            return Err(refuse(
+                Some(1),
+                format!("the column {required:?} is missing"),
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let record =
+            record.map_err(|e| refuse(Some(i + 2), format!("row {} does not read: {e}", i + 2)))?;
+        let get = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h == name)
+                .and_then(|k| record.get(k))
+                .unwrap_or("")
+                .to_owned()
+        };
+        out.push(WaitingInput {
+            patient: PatientInput {
+                phn: get("phn"),
+                family_name: get("family_name"),
+                given_names: get("given_names"),
+                date_of_birth: get("date_of_birth"),
+                sex: get("sex"),
+                phone: get("phone"),
+                email: get("email"),
+                street: get("street"),
+                city: get("city"),
+                province: get("province"),
+                postal_code: get("postal_code"),
+                community: get("community"),
+                last_visit: String::new(),
+            },
+            languages: get("languages"),
+            need: get("need"),
+            factors: get("factors"),
+            registered_on: get("registered_on"),
+            household: get("household"),
+        });
+    }
+    Ok(out)
 }
 
 fn offer_doc(clinic: ClinicId, offer: OfferId) -> Result<DocId, AppError> {

@@ -26,7 +26,8 @@ pub use dashboard::{ClinicDashboard, MonthActivity, ProviderSize};
 pub use demo::{DemoMember, DemoSetup};
 pub use error::{AppError, Problem};
 pub use matching::{
-    COORDINATOR, MatchingConfig, OfferView, Registered, RoundReport, WaitingInput, attachment_entry,
+    COORDINATOR, MatchingConfig, OfferView, Registered, RoundReport, WAITLIST_COLUMNS,
+    WaitingInput, attachment_entry, parse_waitlist_csv,
 };
 pub use model::{ClinicState, EntryState, Model, Projection, ReadModel};
 pub use panel::{

@@ -6,6 +6,8 @@
 //! - `GET /admin/clinics` → enrolled clinics and their nodes
 //! - `POST /admin/clinics/{id}/revoke` → refuse that clinic's nodes from now on
 //! - `GET /admin/status` → documents, feed position, connected nodes
+//! - `POST /admin/waitlist/import` (a CSV body) → people registered, merged, flagged
+//! - `POST /admin/matching/round` → what a matching round did
 
 use std::sync::Arc;
 
@@ -36,6 +38,8 @@ pub fn router(hub: Arc<Hub>) -> Result<Router, ReplicationError> {
         .route("/admin/clinics", get(clinics))
         .route("/admin/clinics/{id}/revoke", post(revoke))
         .route("/admin/status", get(status))
+        .route("/admin/waitlist/import", post(import_waitlist))
+        .route("/admin/matching/round", post(matching_round))
         .with_state(AdminState {
             hub,
             token: Arc::new(token),
@@ -196,4 +200,77 @@ async fn status(
         clinics: hub.state.clinics().len(),
         connected: hub.live().into_iter().map(Into::into).collect(),
     }))
+}
+
+/// `POST /admin/waitlist/import`: what the import did.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WaitlistImport {
+    pub registered: usize,
+    pub merged: usize,
+    pub on_a_panel: usize,
+}
+
+fn app_error(e: crate::app::AppError) -> AdminError {
+    use crate::app::AppError as A;
+    match e {
+        A::Invalid { message, problems } => {
+            let detail: Vec<String> = problems
+                .iter()
+                .take(20)
+                .map(|p| match p.row {
+                    Some(r) => format!("row {r}, {}: {}", p.field, p.message),
+                    None => format!("{}: {}", p.field, p.message),
+                })
+                .collect();
+            AdminError(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                format!("{message} {}", detail.join("; ")),
+            )
+        }
+        A::NotFound(m) => AdminError(StatusCode::NOT_FOUND, "not_found", format!("{m} not found")),
+        A::Conflict(m) => AdminError(StatusCode::CONFLICT, "conflict", m),
+        other => {
+            tracing::error!(error = %other.log_cause(), "hub admin request failed");
+            AdminError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the hub could not do that; see its log".into(),
+            )
+        }
+    }
+}
+
+async fn import_waitlist(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<WaitlistImport>, AdminError> {
+    authorize(&state, &headers)?;
+    let app = state.hub.app.clone();
+    let done = app
+        .run(move |app| {
+            let rows = crate::app::parse_waitlist_csv(&body)?;
+            app.register_waiting_many(crate::app::COORDINATOR, &rows)
+        })
+        .await
+        .map_err(app_error)?;
+    Ok(Json(WaitlistImport {
+        registered: done.iter().filter(|r| !r.merged).count(),
+        merged: done.iter().filter(|r| r.merged).count(),
+        on_a_panel: done.iter().filter(|r| r.on_a_panel).count(),
+    }))
+}
+
+async fn matching_round(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+) -> Result<Json<crate::app::RoundReport>, AdminError> {
+    authorize(&state, &headers)?;
+    let app = state.hub.app.clone();
+    Ok(Json(
+        app.run(|app| app.run_matching(crate::app::COORDINATOR))
+            .await
+            .map_err(app_error)?,
+    ))
 }
