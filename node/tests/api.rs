@@ -2447,7 +2447,8 @@ async fn a_running_sync_reports_its_state_and_explains_failed_enrolments() {
         [
             "Clinic profile, members and delegations",
             "User accounts",
-            "Patient panels"
+            "Patient panels",
+            "Match offers"
         ]
     );
     w.get(&base, &outsider)
@@ -2510,4 +2511,163 @@ async fn a_running_sync_reports_its_state_and_explains_failed_enrolments() {
     w.post(&format!("{base}/retry"), &manager, json!({}))
         .await
         .ok(StatusCode::ACCEPTED);
+}
+
+// ---------------------------------------------------------------------------
+// Matching: the clinic's inbox
+// ---------------------------------------------------------------------------
+
+/// Offers made by a hub reach the clinic's inbox; the provider declines one (a reason from
+/// the list is required) and accepts another; the director records the patient's yes; the
+/// person is on the panel, added "through a match". Another provider sees none of it.
+#[tokio::test]
+async fn offers_are_decided_and_answered_through_the_api() {
+    let w = World::new("offers").await;
+    let a = w.a;
+    let node = w.node.as_ref().unwrap().app.clone();
+    // A hub replica, holding the clinic as sync would, registers two people and matches.
+    let hub_dir = TempDir::new("offers-hub");
+    let hub = App::open_at(&hub_dir.0, 16, IDLE_MINUTES, Arc::new(w.clock.clone())).unwrap();
+    hub.merge_all_from(&node).unwrap();
+    let mut people = Vec::new();
+    for (i, spare) in w.spares[..2].iter().enumerate() {
+        let input = attach::app::WaitingInput {
+            patient: attach::domain::PatientInput {
+                phn: spare.phn.to_string(),
+                family_name: spare.family_name.clone(),
+                given_names: spare.given_names.clone(),
+                date_of_birth: spare.date_of_birth.to_string(),
+                sex: sex_word(spare.sex).to_owned(),
+                community: "Smithers".to_owned(),
+                ..Default::default()
+            },
+            factors: if i == 0 {
+                "pregnancy".into()
+            } else {
+                String::new()
+            },
+            ..Default::default()
+        };
+        people.push(
+            hub.register_waiting(attach::app::COORDINATOR, &input)
+                .unwrap(),
+        );
+    }
+    let round = hub.run_matching(attach::app::COORDINATOR).unwrap();
+    assert_eq!(round.offers, 2, "{round:?}");
+    for id in hub.doc_store().ids_with_prefix("inbox/").unwrap() {
+        let doc = hub.doc_store().read(&id, |d| d.clone()).unwrap().unwrap();
+        node.doc_store().merge_from(&id, &doc).unwrap();
+    }
+
+    // The provider the round chose (the demo's providers taking patients), by username.
+    let director = w.token("director").await;
+    let listed = w.get(&format!("/clinics/{a}/offers"), &director).await;
+    let provider = uuid(&listed.ok(StatusCode::OK)[0]["provider"]);
+    let name = w
+        .ids
+        .iter()
+        .find(|(_, id)| **id == provider)
+        .map(|(n, _)| n.clone())
+        .unwrap();
+    let other_name = if name == "drnguyen" {
+        "drpatel"
+    } else {
+        "drnguyen"
+    };
+    let patel = w.token(&name).await;
+    let nguyen = w.token(other_name).await;
+    let offers = w.get(&format!("/clinics/{a}/offers"), &patel).await;
+    let offers = offers.ok(StatusCode::OK).as_array().unwrap().clone();
+    assert_eq!(offers.len(), 2);
+    assert!(offers.iter().all(|o| o["may_decide"] == true));
+    let first = offers
+        .iter()
+        .find(|o| uuid(&o["persons"][0]["person"]) == people[0].person.0)
+        .unwrap();
+    assert!(
+        first["persons"][0]["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("Tier 1: urgent clinical need (pregnancy)")
+    );
+    assert_eq!(first["persons"][0]["outcome"], "open");
+    let other = offers.iter().find(|o| o["id"] != first["id"]).unwrap();
+    let (o1, o2) = (uuid(&first["id"]), uuid(&other["id"]));
+    let seen = w.get(&format!("/clinics/{a}/offers"), &nguyen).await;
+    assert!(seen.ok(StatusCode::OK).as_array().unwrap().is_empty());
+
+    // A decline needs a reason from the list; "other" needs words.
+    let bad = w
+        .post(
+            &format!("/clinics/{a}/offers/{o2}/decision"),
+            &patel,
+            json!({"decision": "decline", "reason": "busy"}),
+        )
+        .await;
+    bad.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let bad = w
+        .post(
+            &format!("/clinics/{a}/offers/{o2}/decision"),
+            &patel,
+            json!({"decision": "decline", "reason": "other"}),
+        )
+        .await;
+    bad.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let forbidden = w
+        .post(
+            &format!("/clinics/{a}/offers/{o2}/decision"),
+            &nguyen,
+            json!({"decision": "accept"}),
+        )
+        .await;
+    forbidden.refused(StatusCode::FORBIDDEN, "forbidden");
+    let declined = w
+        .post(
+            &format!("/clinics/{a}/offers/{o2}/decision"),
+            &patel,
+            json!({"decision": "decline", "reason": "too_far", "note": "two hours away"}),
+        )
+        .await;
+    let declined = declined.ok(StatusCode::OK);
+    assert_eq!(declined["decline_reason"], "too_far");
+    assert_eq!(declined["persons"][0]["outcome"], "declined_by_provider");
+
+    w.post(
+        &format!("/clinics/{a}/offers/{o1}/decision"),
+        &patel,
+        json!({"decision": "accept"}),
+    )
+    .await
+    .ok(StatusCode::OK);
+    let size = w.panel_size(&patel, a, &name).await;
+    let answered = w
+        .post(
+            &format!("/clinics/{a}/offers/{o1}/answers"),
+            &director,
+            json!({"person": people[0].person.0, "confirmed": true, "note": "phoned"}),
+        )
+        .await;
+    let answered = answered.ok(StatusCode::OK);
+    assert_eq!(answered["persons"][0]["outcome"], "attached");
+    assert_eq!(w.panel_size(&patel, a, &name).await, size + 1);
+    let entry = attach::app::attachment_entry(
+        attach::domain::OfferId(o1),
+        attach::domain::PersonId(people[0].person.0),
+    );
+    let got = w
+        .get(&format!("{}/panel/{}", w.panel(a, &name), entry.0), &patel)
+        .await;
+    let got = got.ok(StatusCode::OK);
+    assert_eq!(got["how_added"], "match");
+    // Answering twice is refused and changes nothing.
+    let again = w
+        .post(
+            &format!("/clinics/{a}/offers/{o1}/answers"),
+            &director,
+            json!({"person": people[0].person.0, "confirmed": false}),
+        )
+        .await;
+    again.refused(StatusCode::CONFLICT, "conflict");
+    assert_eq!(w.panel_size(&patel, a, &name).await, size + 1);
 }

@@ -956,7 +956,11 @@ fn provider_slots(
     used: &HashMap<UserId, MonthlyUse>,
 ) -> Vec<ProviderSlot> {
     let mut by_provider: BTreeMap<UserId, ProviderSlot> = BTreeMap::new();
-    for state in m.clinics.values() {
+    // Clinics in id order, so a round is the same whatever order the model holds them in; a
+    // community two of a provider's clinics serve goes to the first (the older clinic).
+    let mut clinics: Vec<_> = m.clinics.values().collect();
+    clinics.sort_by_key(|s| s.clinic.id);
+    for state in clinics {
         let c = &state.clinic;
         let home = fold_name(&c.profile.address.city);
         for member in c.providers() {
@@ -986,9 +990,18 @@ fn provider_slots(
                     requests_left: prefs.max_open_requests.saturating_sub(u.open_requests),
                 });
             if !home.is_empty() {
-                slot.catchment.push((home.clone(), 0, c.id));
-                for n in config.catchments.get(&home).into_iter().flatten() {
-                    slot.catchment.push((fold_name(n), 1, c.id));
+                let served = std::iter::once((home.clone(), 0)).chain(
+                    config
+                        .catchments
+                        .get(&home)
+                        .into_iter()
+                        .flatten()
+                        .map(|n| (fold_name(n), 1)),
+                );
+                for (community, fit) in served {
+                    if !slot.catchment.iter().any(|(c, _, _)| *c == community) {
+                        slot.catchment.push((community, fit, c.id));
+                    }
                 }
             }
         }

@@ -141,6 +141,7 @@ async fn enrolment_problems_are_shown_on_the_form_with_what_was_typed() {
         "Clinic profile, members and delegations",
         "User accounts",
         "Patient panels",
+        "Match offers",
     ] {
         assert!(html.contains(set), "{set}");
     }

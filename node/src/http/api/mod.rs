@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, one module per area.
 
 mod clinics;
+mod offers;
 mod panels;
 mod session;
 mod sync;
@@ -15,6 +16,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(session::routes())
         .merge(clinics::routes())
         .merge(panels::routes())
+        .merge(offers::routes())
         .merge(sync::routes())
 }
 
