@@ -682,6 +682,15 @@ impl App {
         Ok(removals.len())
     }
 
+    /// A person's name as pages show it ("Dr. A. Patel"), or their id when the account is
+    /// not here yet.
+    pub fn display_name(&self, user: UserId) -> String {
+        self.model()
+            .accounts
+            .get(&user)
+            .map_or_else(|| user.to_string(), |a| a.display_name.clone())
+    }
+
     /// A clinic's inbox: every offer to its providers that `who` may see (the provider, their
     /// delegates, and the clinic's account managers), newest first.
     pub fn inbox(&self, who: UserId, clinic: ClinicId) -> Result<Vec<OfferView>, AppError> {

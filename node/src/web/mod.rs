@@ -16,6 +16,7 @@ pub mod csrf;
 mod error;
 mod frame;
 mod join;
+mod offers;
 mod panel;
 mod registry;
 mod sync;
@@ -78,6 +79,7 @@ pub fn routes(app: App, secure_cookies: bool) -> Router {
         .merge(registry::routes())
         .merge(panel::routes())
         .merge(sync::routes())
+        .merge(offers::routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
 }

@@ -1,0 +1,268 @@
+//! `/c/{clinic}/offers`: the clinic's inbox of provincial match offers. The provider (or a
+//! delegate) accepts or declines each offer, a decline with a reason from the list; the
+//! provider, a delegate or an account manager records each person's answer. Everything
+//! works offline and reaches the hub at the next sync.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::Web;
+use super::error::{WebError, render};
+use super::frame::{Frame, Layout};
+use super::registry::{Done, done, when};
+use crate::app::{AppError, OfferView};
+use crate::domain::matching::{Decision, DeclineReason, PersonOutcome};
+use crate::domain::{OfferId, PersonId};
+use crate::web::Query;
+use crate::web::csrf::CsrfForm;
+
+pub fn routes() -> Router<Web> {
+    Router::new()
+        .route("/c/{clinic}/offers", get(page))
+        .route("/c/{clinic}/offers/decide", post(decide))
+        .route("/c/{clinic}/offers/answer", post(answer))
+}
+
+const NOTICES: &[(&str, &str)] = &[
+    (
+        "accepted",
+        "Offer accepted. Record each person's answer when you hear from them.",
+    ),
+    (
+        "declined",
+        "Offer declined; the people go back to the waitlist, keeping their place.",
+    ),
+    ("answered", "Answer recorded."),
+];
+
+/// One person of an offer, ready to show.
+#[derive(Debug)]
+pub struct PersonRow {
+    pub person: String,
+    pub name: String,
+    pub phn: String,
+    pub born: String,
+    pub phone: String,
+    pub community: String,
+    pub why: String,
+    pub outcome: String,
+    pub conflict: bool,
+    pub open: bool,
+    pub answer: String,
+}
+
+/// One offer, ready to show.
+#[derive(Debug)]
+pub struct OfferRow {
+    pub id: String,
+    pub provider: String,
+    pub made: String,
+    pub expires: String,
+    pub decision: String,
+    pub may_decide: bool,
+    pub persons: Vec<PersonRow>,
+}
+
+fn row(v: OfferView, names: &dyn Fn(crate::domain::UserId) -> String) -> OfferRow {
+    let o = &v.offer;
+    let any_open = v.outcomes.iter().any(|(_, out)| out.is_open());
+    let decision = match (&o.decision, &o.withdrawn) {
+        (_, Some(w)) => format!("Withdrawn by the hub: {}", w.reason),
+        (None, None) => "Not decided yet".to_owned(),
+        (Some(d), None) => match &d.decision {
+            Decision::Accept => format!("Accepted {}", when(d.at)),
+            Decision::Decline { reason, note } => format!(
+                "Declined {}: {}{}",
+                when(d.at),
+                reason.label(),
+                if note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({note})")
+                }
+            ),
+        },
+    };
+    OfferRow {
+        id: o.id.to_string(),
+        provider: names(o.provider),
+        made: when(o.created_at),
+        expires: when(o.expires_at),
+        decision,
+        may_decide: v.may_decide && o.decision.is_none() && any_open,
+        persons: o
+            .persons
+            .iter()
+            .map(|p| {
+                let outcome = v
+                    .outcomes
+                    .iter()
+                    .find(|(id, _)| *id == p.person)
+                    .map_or(PersonOutcome::Open, |(_, out)| *out);
+                let lost = v.superseded.contains(&p.person);
+                PersonRow {
+                    person: p.person.to_string(),
+                    name: format!("{}, {}", p.details.family_name, p.details.given_names),
+                    phn: p.details.phn.to_string(),
+                    born: p.details.date_of_birth.to_string(),
+                    phone: p.details.contact.phone.clone(),
+                    community: p.details.community.clone(),
+                    why: p.why.clone(),
+                    outcome: if lost {
+                        "Attached to another provider first; taken off this panel by the hub"
+                            .to_owned()
+                    } else {
+                        outcome.label().to_owned()
+                    },
+                    conflict: outcome.is_conflict() || lost,
+                    open: outcome.is_open() && p.answer.is_none(),
+                    answer: match &p.answer {
+                        None => "No answer yet".to_owned(),
+                        Some(a) if a.confirmed => format!("Said yes {}", when(a.at)),
+                        Some(a) => format!("Said no {}", when(a.at)),
+                    },
+                }
+            })
+            .collect(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "offers.html")]
+struct OffersPage {
+    layout: Layout,
+    base: String,
+    offers: Vec<OfferRow>,
+    reasons: Vec<(&'static str, &'static str)>,
+    error: String,
+}
+
+async fn draw(web: &Web, frame: Frame, error: String) -> Result<Response, WebError> {
+    let (who, clinic) = (frame.who.user, frame.clinic);
+    let offers = web
+        .app
+        .run(move |app| {
+            let views = app.inbox(who, clinic)?;
+            let names = |u| app.display_name(u);
+            Ok::<_, AppError>(views.into_iter().map(|v| row(v, &names)).collect())
+        })
+        .await?;
+    Ok(render(&OffersPage {
+        base: frame.base(),
+        offers,
+        reasons: DeclineReason::ALL.map(|r| (r.key(), r.label())).to_vec(),
+        error,
+        layout: frame.layout.with_section("offers"),
+    }))
+}
+
+/// `/c/{clinic}/offers`
+pub async fn page(
+    State(web): State<Web>,
+    frame: Frame,
+    Query(q): Query<Done>,
+) -> Result<Response, WebError> {
+    let mut frame = frame;
+    frame.layout = frame.layout.with_notice(q.notice(NOTICES));
+    draw(&web, frame, String::new()).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DecideForm {
+    #[serde(default)]
+    offer: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /c/{clinic}/offers/decide`
+pub async fn decide(
+    State(web): State<Web>,
+    frame: Frame,
+    CsrfForm { form, .. }: CsrfForm<DecideForm>,
+) -> Result<Response, WebError> {
+    let (who, clinic) = (frame.who.user, frame.clinic);
+    let offer: OfferId = form
+        .offer
+        .parse()
+        .map_err(|_| AppError::not_found("offer"))?;
+    let decision = match form.decision.as_str() {
+        "accept" => Decision::Accept,
+        _ => match DeclineReason::from_key(&form.reason) {
+            Some(reason) => Decision::Decline {
+                reason,
+                note: form.note.trim().to_owned(),
+            },
+            None => {
+                return Ok(super::registry::unprocessable(
+                    draw(&web, frame, "Choose why the offer is declined.".to_owned()).await?,
+                ));
+            }
+        },
+    };
+    let accepted = matches!(decision, Decision::Accept);
+    match web
+        .app
+        .run(move |app| app.decide_offer(who, clinic, offer, decision))
+        .await
+    {
+        Ok(_) => Ok(done(
+            &frame,
+            "offers",
+            if accepted { "accepted" } else { "declined" },
+        )),
+        Err(AppError::Invalid { message, .. }) | Err(AppError::Conflict(message)) => Ok(
+            super::registry::unprocessable(draw(&web, frame, message).await?),
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AnswerForm {
+    #[serde(default)]
+    offer: String,
+    #[serde(default)]
+    person: String,
+    #[serde(default)]
+    answer: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /c/{clinic}/offers/answer`
+pub async fn answer(
+    State(web): State<Web>,
+    frame: Frame,
+    CsrfForm { form, .. }: CsrfForm<AnswerForm>,
+) -> Result<Response, WebError> {
+    let (who, clinic) = (frame.who.user, frame.clinic);
+    let offer: OfferId = form
+        .offer
+        .parse()
+        .map_err(|_| AppError::not_found("offer"))?;
+    let person: PersonId = form
+        .person
+        .parse()
+        .map_err(|_| AppError::not_found("person in this offer"))?;
+    let confirmed = form.answer == "yes";
+    match web
+        .app
+        .run(move |app| app.record_answer(who, clinic, offer, person, confirmed, &form.note))
+        .await
+    {
+        Ok(_) => Ok(done(&frame, "offers", "answered")),
+        Err(AppError::Invalid { message, .. }) | Err(AppError::Conflict(message)) => Ok(
+            super::registry::unprocessable(draw(&web, frame, message).await?),
+        ),
+        Err(e) => Err(e.into()),
+    }
+}

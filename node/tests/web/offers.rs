@@ -1,0 +1,156 @@
+//! Router tests of the match-offer inbox: the provider sees offers made to them, declines
+//! one with a reason from the list, accepts another, records the patient's yes; the person
+//! is then on the panel. Another provider sees none of it, and a decline without a reason is
+//! shown again with the problem.
+
+use std::sync::Arc;
+
+use attach::app::{App, COORDINATOR, WaitingInput};
+use attach::domain::PatientInput;
+use axum::http::StatusCode;
+
+use super::{TempDir, World};
+
+/// A hub replica (in process) registers two spares in the clinic's community and runs a
+/// round; the offers are copied into the world's node, as sync would.
+fn offers_from_a_hub(w: &World) -> Vec<attach::app::Registered> {
+    let dir = TempDir::new("web-offers-hub");
+    let hub = App::open_at(&dir.0, 16, 30, Arc::new(w.clock.clone())).unwrap();
+    hub.merge_all_from(&w.app).unwrap();
+    let people: Vec<_> = w.spares[..2]
+        .iter()
+        .map(|s| {
+            let input = WaitingInput {
+                patient: PatientInput {
+                    phn: s.phn.to_string(),
+                    family_name: s.family_name.clone(),
+                    given_names: s.given_names.clone(),
+                    date_of_birth: s.date_of_birth.to_string(),
+                    sex: "unknown".into(),
+                    community: "Smithers".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            hub.register_waiting(COORDINATOR, &input).unwrap()
+        })
+        .collect();
+    assert_eq!(hub.run_matching(COORDINATOR).unwrap().offers, 2);
+    for id in hub.doc_store().ids_with_prefix("inbox/").unwrap() {
+        let doc = hub.doc_store().read(&id, |d| d.clone()).unwrap().unwrap();
+        w.app.doc_store().merge_from(&id, &doc).unwrap();
+    }
+    people
+}
+
+#[tokio::test]
+async fn a_provider_declines_with_a_reason_accepts_and_records_the_patient_s_yes() {
+    let w = World::new("web-offers");
+    offers_from_a_hub(&w);
+    let path = format!("/c/{}/offers", w.a);
+    // Which provider got them: the director sees every offer of the clinic.
+    let mut director = w.signed_in("director").await;
+    let html = director.get(&path).await.ok().to_owned();
+    let provider = ["drpatel", "drnguyen", "drmacdonald", "npsingh"]
+        .into_iter()
+        .find(|u| {
+            w.ids.get(*u).is_some_and(|id| {
+                let name = w.app.display_name(*id);
+                html.contains(&format!("Offer to {name}"))
+            })
+        })
+        .expect("the offers name their provider");
+    let mut doc = w.signed_in(provider).await;
+    let html = doc.get(&path).await.ok().to_owned();
+    assert_eq!(
+        html.matches("<section class=\"card\" id=\"offer-").count(),
+        2,
+        "{html}"
+    );
+    assert!(html.contains("aria-current=\"page\">Match offers</a>"));
+    let other = if provider == "drnguyen" {
+        "drpatel"
+    } else {
+        "drnguyen"
+    };
+    let mut other = w.signed_in(other).await;
+    assert!(
+        other
+            .get(&path)
+            .await
+            .ok()
+            .contains("No offers for the panels you look after.")
+    );
+
+    let ids: Vec<String> = html
+        .match_indices("name=\"offer\" value=\"")
+        .map(|(i, m)| html[i + m.len()..i + m.len() + 36].to_owned())
+        .collect();
+    let (first, second) = (
+        ids[0].clone(),
+        ids.iter().find(|i| **i != ids[0]).unwrap().clone(),
+    );
+
+    // A decline without a reason is shown again with the problem; nothing is stored.
+    let refused = doc
+        .submit(
+            &path,
+            &format!("{path}/decide"),
+            &[("offer", &second), ("decision", "decline"), ("reason", "")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.contains("Choose why the offer is declined."));
+    let done = doc
+        .submit(
+            &path,
+            &format!("{path}/decide"),
+            &[
+                ("offer", &second),
+                ("decision", "decline"),
+                ("reason", "too_far"),
+                ("note", "two hours away"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    let html = doc
+        .get(&format!("{path}?done=declined"))
+        .await
+        .ok()
+        .to_owned();
+    assert!(
+        html.contains("Declined")
+            && html.contains("Lives too far from the clinic (two hours away)"),
+        "{html}"
+    );
+
+    doc.submit(
+        &path,
+        &format!("{path}/decide"),
+        &[("offer", &first), ("decision", "accept")],
+    )
+    .await;
+    let html = doc.get(&path).await.ok().to_owned();
+    let marker = format!(
+        "name=\"offer\" value=\"{first}\">\n          <input type=\"hidden\" name=\"person\" value=\""
+    );
+    let at = html
+        .find(&marker)
+        .expect("an answer form for the accepted offer")
+        + marker.len();
+    let person = html[at..at + 36].to_owned();
+    let answered = doc
+        .submit(
+            &path,
+            &format!("{path}/answer"),
+            &[("offer", &first), ("person", &person), ("answer", "yes")],
+        )
+        .await;
+    assert_eq!(answered.status, StatusCode::SEE_OTHER, "{}", answered.text);
+    let html = doc.get(&path).await.ok().to_owned();
+    assert!(
+        html.contains("Said yes") && html.contains(">Attached<"),
+        "{html}"
+    );
+}
