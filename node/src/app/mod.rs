@@ -9,6 +9,7 @@ mod dashboard;
 mod demo;
 mod error;
 mod model;
+mod ops;
 mod panel;
 mod projector;
 mod registry;
@@ -25,6 +26,7 @@ pub use dashboard::{ClinicDashboard, MonthActivity, ProviderSize};
 pub use demo::{DemoMember, DemoSetup};
 pub use error::{AppError, Problem};
 pub use model::{ClinicState, EntryState, Model, Projection, ReadModel};
+pub use ops::OpsCounts;
 pub use panel::{
     EntryUpdate, ImportReport, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort,
     PanelSummary, status_label, status_name,
