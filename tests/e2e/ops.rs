@@ -289,3 +289,61 @@ fn a_format_1_directory_is_backed_up_and_upgraded_and_a_future_one_refused() {
     assert_eq!(std::fs::read_to_string(dir.join("format")).unwrap(), "3\n");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), before);
 }
+
+#[test]
+fn a_running_hub_is_backed_up_with_its_identity_and_reports_its_status() {
+    let dir = DataDir::new("ops-hub");
+    let hub = Server::start(
+        &[
+            "hub",
+            "--data-dir",
+            dir.arg(),
+            "--listen",
+            "127.0.0.1:0",
+            "--sync-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+        "Attach hub admin API on",
+    );
+    let status = run(&["status", "--data-dir", dir.arg()]).assert_success();
+    assert!(
+        status.stdout.starts_with("Attach hub") && status.stdout.contains("running"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("hub server certificate expires"),
+        "{}",
+        status.stdout
+    );
+    let token = std::fs::read_to_string(dir.path().join("hub/admin-token")).unwrap();
+    let (code, metrics) = hub.api().with_bearer(token.trim()).get("/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("attach_info{role=\"hub\"} 1"),
+        "{metrics}"
+    );
+
+    let out_file = dir.file("hub.attach-backup");
+    let out = backup(dir.path(), &out_file);
+    assert!(
+        out.stdout.contains("from the running hub"),
+        "{}",
+        out.stdout
+    );
+    hub.stop();
+    let restored = dir.file("restored");
+    restore(&out_file, &restored).assert_success();
+    for file in ["hub/ca.pem", "hub/ca-key.pem", "hub/admin-token"] {
+        assert_eq!(
+            std::fs::read(restored.join(file)).unwrap(),
+            std::fs::read(dir.path().join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    assert!(!restored.join("hub/admin-address").exists());
+}
