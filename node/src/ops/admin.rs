@@ -325,14 +325,24 @@ pub async fn serve(
 /// answers at it).
 pub async fn fetch(data_dir: &Path, path: &str) -> Result<Option<Vec<u8>>, OpsError> {
     let files = AdminFiles::for_dir(data_dir);
-    let Ok(address) = std::fs::read_to_string(&files.address) else {
-        return Ok(None);
+    let address = match std::fs::read_to_string(&files.address) {
+        Ok(a) => a,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(OpsError::NotRunning(
+                data_dir.to_owned(),
+                format!(
+                    "cannot read {}: {e} (run this as root or as the service's user, e.g. `sudo attach …`)",
+                    files.address.display()
+                ),
+            ));
+        }
     };
     let token = std::fs::read_to_string(&files.token).map_err(|e| {
         OpsError::NotRunning(
             data_dir.to_owned(),
             format!(
-                "cannot read the admin token {}: {e} (run this as the service's user, e.g. `sudo -u attach attach …`)",
+                "cannot read the admin token {}: {e} (run this as root or as the service's user, e.g. `sudo attach …`)",
                 files.token.display()
             ),
         )

@@ -36,7 +36,7 @@ pub enum OpsError {
          backup through its admin listener"
     )]
     Busy(PathBuf, String),
-    #[error("no running attach found for {0}: {1}")]
+    #[error("cannot reach the attach process of {0}: {1}")]
     NotRunning(PathBuf, String),
     #[error("the running attach refused: {0}")]
     Refused(String),
