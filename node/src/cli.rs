@@ -49,6 +49,56 @@ pub enum Command {
     /// Look at a data directory offline (the node or hub must be stopped).
     #[command(subcommand)]
     Inspect(InspectCommand),
+    /// Write a consistent, compressed, checksummed backup of a node's or hub's data. A
+    /// running node or hub makes it itself, without stopping (run this as root or as the
+    /// service's user, who can read the admin token); a stopped one is read directly.
+    Backup(BackupArgs),
+    /// Restore a backup into an empty (or new) data directory, then print each clinic's
+    /// digest (compare it with `attach inspect digest` on the original).
+    Restore(RestoreArgs),
+    /// Is the node or hub running; data size; last sync and changes waiting to go up;
+    /// certificate expiry.
+    Status(StatusArgs),
+    /// Write the manual pages (attach.1 and one per command) into a directory; the Debian
+    /// package is built with them.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Write the backup to this file (replaced only once the new backup is complete).
+    #[arg(long, conflicts_with = "into", required_unless_present = "into")]
+    pub out: Option<PathBuf>,
+    /// Write the backup into this directory as attach-<role>-<UTC time>.attach-backup.
+    #[arg(long)]
+    pub into: Option<PathBuf>,
+    /// With --into: keep this many backups of this role there and delete older ones.
+    #[arg(long)]
+    pub keep: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file.
+    pub file: PathBuf,
+    /// The data directory to restore into; it must be empty or not exist.
+    #[arg(long, env = "ATTACH_DATA_DIR")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -318,6 +368,18 @@ mod tests {
                 assert_eq!(args.provider, "drlee");
                 assert_eq!(args.file, PathBuf::from("p.csv"));
             }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn backup_needs_exactly_one_destination() {
+        assert!(Cli::try_parse_from(["attach", "backup"]).is_err());
+        assert!(Cli::try_parse_from(["attach", "backup", "--out", "a", "--into", "b"]).is_err());
+        let cli = Cli::try_parse_from(["attach", "backup", "--into", "b", "--keep", "3"])
+            .expect("parses");
+        match cli.command {
+            Command::Backup(args) => assert_eq!(args.keep, Some(3)),
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -9,7 +9,8 @@ use tokio::net::TcpListener;
 
 use crate::app::{App, SystemClock};
 use crate::cli::{
-    Cli, Command, ExportCommand, FileFormat, ImportCommand, InspectCommand, NodeAction, UserCommand,
+    BackupArgs, Cli, Command, ExportCommand, FileFormat, ImportCommand, InspectCommand, NodeAction,
+    RestoreArgs, UserCommand,
 };
 use crate::config::{Config, LogFormat};
 use crate::demo;
@@ -56,6 +57,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Hub(args) => {
+            if config.data_dir == Path::new(crate::config::DEFAULT_NODE_DIR) {
+                // Nothing chose a directory: the hub's own default, not the node's.
+                config.data_dir = PathBuf::from(crate::config::DEFAULT_HUB_DIR);
+            }
             set_dir(&mut config, args.data.data_dir.clone());
             if let Some(listen) = args.listen {
                 config.listen = listen;
@@ -84,11 +89,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             );
             println!("Director login:     {}", created.username);
             println!("Temporary password: {}", created.temporary_password);
-            println!(
-                "The password expires in 48 hours and must be changed at first sign-in.\n\
-                 Next: start the node with `attach node --data-dir {}` and sign in.",
-                config.data_dir.display()
-            );
+            println!("The password expires in 48 hours and must be changed at first sign-in.");
+            drop(app);
+            give_to_service_user(&config.data_dir)?;
+            println!("Next: {}", start_hint(&config));
             Ok(())
         }
         Command::Import(ImportCommand::Panel(args)) => {
@@ -162,6 +166,25 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Backup(args) => {
+            set_dir(&mut config, args.data.data_dir.clone());
+            backup(&config, &args)
+        }
+        Command::Restore(args) => restore(&mut config, &args),
+        Command::Man(args) => write_man_pages(&args.dir),
+        Command::Status(args) => {
+            set_dir(&mut config, args.data.data_dir.clone());
+            let overview = runtime()?.block_on(crate::ops::status::overview(&config.data_dir))?;
+            print!(
+                "{}",
+                crate::ops::status::report(
+                    &config.data_dir,
+                    overview.as_ref(),
+                    time::OffsetDateTime::now_utc()
+                )
+            );
+            Ok(())
+        }
         Command::User(UserCommand::ResetPassword(args)) => {
             set_dir(&mut config, args.data.data_dir.clone());
             let app = open(&config)?;
@@ -191,6 +214,16 @@ fn guess_format(path: &Path) -> anyhow::Result<FileFormat> {
 }
 
 fn open(config: &Config) -> anyhow::Result<App> {
+    if let crate::store::format::Prepared::Migrated { from, backup } =
+        crate::ops::prepare_data_dir(&config.data_dir)?
+    {
+        eprintln!(
+            "Upgraded the data directory {} from data format {from} to {}; a backup of it as it was is in {}.",
+            config.data_dir.display(),
+            crate::store::format::DATA_FORMAT,
+            backup.display()
+        );
+    }
     // `AppError::Internal` shows clients only "internal error"; an operator needs the cause.
     App::open(config, Arc::new(SystemClock))
         .map_err(|e| anyhow::anyhow!(e.log_cause()))
@@ -223,10 +256,57 @@ fn enrol_offline(config: &Config, hub: &str, code: &str) -> anyhow::Result<()> {
             "This node holds no clinic yet: it restores the clinic from the hub when it starts."
         );
     }
-    println!(
-        "Start the node with `attach node --data-dir {}`.",
-        config.data_dir.display()
-    );
+    give_to_service_user(&config.data_dir)?;
+    println!("Next: {}", start_hint(config));
+    Ok(())
+}
+
+/// The exact command that starts the node on this data directory: the packaged service
+/// when the directory is the package's, else `attach node`.
+fn start_hint(config: &Config) -> String {
+    let packaged = [
+        "/lib/systemd/system",
+        "/usr/lib/systemd/system",
+        "/etc/systemd/system",
+    ]
+    .iter()
+    .any(|d| Path::new(d).join("attach-node.service").exists());
+    if packaged && config.data_dir == Path::new(crate::config::DEFAULT_NODE_DIR) {
+        "start the node with `sudo systemctl enable --now attach-node`, then sign in at \
+         http://<this PC's address>:8080/ (`attach status` shows whether it runs)."
+            .to_owned()
+    } else {
+        format!(
+            "start the node with `attach node --data-dir {}` and sign in.",
+            config.data_dir.display()
+        )
+    }
+}
+
+/// Run as root on a directory of the package (whose parent belongs to the service's user),
+/// an offline command would leave files the service cannot open: hand them to that user.
+fn give_to_service_user(data_dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(parent) = data_dir.parent() else {
+        return Ok(());
+    };
+    let (Ok(me), Ok(owner)) = (std::fs::metadata("/proc/self"), std::fs::metadata(parent)) else {
+        return Ok(());
+    };
+    if me.uid() != 0 || owner.uid() == 0 {
+        return Ok(());
+    }
+    chown_tree(data_dir, owner.uid(), owner.gid())
+        .with_context(|| format!("handing {} to its service user", data_dir.display()))
+}
+
+fn chown_tree(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
+    if std::fs::symlink_metadata(path)?.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            chown_tree(&entry?.path(), uid, gid)?;
+        }
+    }
     Ok(())
 }
 
@@ -261,17 +341,140 @@ fn serve(
         } else {
             None
         };
-        ready(listener.local_addr()?);
-        crate::http::run(
+        let metrics = crate::ops::metrics::Metrics::new();
+        let admin_state = crate::ops::admin::AdminState::new(
+            app.clone(),
+            &config.data_dir,
+            metrics.clone(),
+            crate::ops::admin::Live::Node(sync.clone()),
+        )
+        .context("setting up the admin listener")?;
+        let admin = TcpListener::bind(config.admin_listen)
+            .await
+            .with_context(|| format!("listening on {} (admin_listen)", config.admin_listen))?;
+        let router = crate::http::router_with_sync(
             app,
             crate::http::HttpOptions::from_config(config),
             crate::http::SyncHandle(sync),
-            listener,
-            shutdown_signal(),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::ops::metrics::count_requests,
+        ));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut admin_stop = stop_rx.clone();
+        let admin_task = tokio::spawn(crate::ops::admin::serve(admin_state, admin, async move {
+            let _ = admin_stop.wait_for(|s| *s).await;
+        }));
+        ready(listener.local_addr()?);
+        crate::http::serve_router(router, listener, async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        })
         .await
-        .context("serving HTTP")
+        .context("serving HTTP")?;
+        drop(stop_rx);
+        admin_task.await.context("admin listener")??;
+        Ok(())
     })
+}
+
+/// Renders `attach.1` and `attach-<command>.1` for every visible command from the CLI
+/// definition itself, so the manual cannot drift from `--help`.
+fn write_man_pages(dir: &Path) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let top = Cli::command().name("attach");
+    let mut pages = vec![("attach".to_owned(), top.clone())];
+    for sub in top.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("attach-{}", sub.get_name());
+        pages.push((
+            name.clone(),
+            sub.clone()
+                .display_name(name.clone())
+                .bin_name(format!("attach {}", sub.get_name())),
+        ));
+    }
+    for (name, cmd) in pages {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut page)?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `attach backup`: from the running process when there is one, else from the stopped
+/// directory; then prune with `--keep`.
+fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    let role = crate::ops::role(dir);
+    let out = match (&args.out, &args.into) {
+        (Some(_), _) if args.keep.is_some() => {
+            bail!("--keep prunes a directory of backups: use it with --into DIR")
+        }
+        (Some(out), _) => out.clone(),
+        (None, Some(into)) => {
+            std::fs::create_dir_all(into)
+                .with_context(|| format!("creating {}", into.display()))?;
+            into.join(crate::ops::timestamped_name(role))
+        }
+        (None, None) => bail!("give --out FILE or --into DIR"),
+    };
+    let started = std::time::Instant::now();
+    let from_running = runtime()?.block_on(crate::ops::admin::fetch(dir, "/admin/backup"))?;
+    let (len, how) = match from_running {
+        Some(bytes) => {
+            let len = crate::ops::backup::write_backup_file(&out, |w| {
+                use std::io::Write;
+                Ok(w.write_all(&bytes)?)
+            })?;
+            (len, format!("from the running {role}"))
+        }
+        None => {
+            let (len, _) = crate::ops::offline_backup(dir, &out)?;
+            (len, format!("from the stopped {role}'s directory"))
+        }
+    };
+    println!(
+        "Backup of {} written to {} ({}, {how}, {:.1} s); checksum verified.",
+        dir.display(),
+        out.display(),
+        crate::ops::status::human_bytes(len),
+        started.elapsed().as_secs_f64()
+    );
+    if let (Some(into), Some(keep)) = (&args.into, args.keep) {
+        for old in crate::ops::prune(into, role, keep.max(1))? {
+            println!("Deleted old backup {}", old.display());
+        }
+    }
+    Ok(())
+}
+
+/// `attach restore`: unpack into an empty directory, open it (upgrading an older format),
+/// and print each clinic's digest.
+fn restore(config: &mut Config, args: &RestoreArgs) -> anyhow::Result<()> {
+    config.data_dir = args.data_dir.clone();
+    let (header, summary) = crate::ops::backup::restore(&args.file, &args.data_dir)?;
+    println!(
+        "Restored a {} backup taken {} (attach {}, data format {}): {} database entries, {} files.",
+        header.role,
+        time::OffsetDateTime::from_unix_timestamp(header.created_unix)
+            .map(|t| t.date().to_string())
+            .unwrap_or_else(|_| "at an unknown time".to_owned()),
+        header.attach_version,
+        header.data_format,
+        summary.entries,
+        summary.files
+    );
+    let app = open(config)?;
+    for clinic in app.clinic_ids() {
+        let (docs, digest) = app.scope_digest(clinic)?;
+        println!("clinic {clinic}: {docs} documents, digest {digest}");
+    }
+    drop(app);
+    give_to_service_user(&config.data_dir)?;
+    Ok(())
 }
 
 pub(crate) async fn shutdown_signal() {
@@ -304,8 +507,11 @@ fn init_logging(format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+    // Under systemd, journald stamps every line itself.
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let _ = match (format, journald) {
+        (LogFormat::Json, _) => builder.json().try_init(),
+        (LogFormat::Text, true) => builder.without_time().try_init(),
+        (LogFormat::Text, false) => builder.try_init(),
     };
 }

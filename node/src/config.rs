@@ -34,6 +34,11 @@ pub struct Config {
     /// Longest wait, in seconds, between attempts to reach the hub while it is unreachable
     /// (waits grow from 1 s to this, with random jitter).
     pub sync_retry_max_secs: u64,
+    /// A clinic node's admin listener (`/metrics`, backups of the running node, status for
+    /// `attach status`): keep it on loopback. Port 0 picks a free port, which the node
+    /// writes to `admin/address` in its data directory. The hub serves the same routes on
+    /// its loopback `listen` address instead.
+    pub admin_listen: SocketAddr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -43,10 +48,15 @@ pub enum LogFormat {
     Json,
 }
 
+/// The clinic node's data directory when nothing else is set (the Debian package's).
+pub const DEFAULT_NODE_DIR: &str = "/var/lib/attach/node";
+/// The hub's data directory when nothing else is set (the Debian package's).
+pub const DEFAULT_HUB_DIR: &str = "/var/lib/attach/hub";
+
 impl Default for Config {
     fn default() -> Self {
         Self {
-            data_dir: PathBuf::from("/var/lib/attach"),
+            data_dir: PathBuf::from(DEFAULT_NODE_DIR),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             log_format: LogFormat::Text,
             session_idle_minutes: 30,
@@ -56,6 +66,7 @@ impl Default for Config {
             sync_listen: SocketAddr::from(([0, 0, 0, 0], 7443)),
             lan_discovery: true,
             sync_retry_max_secs: 300,
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 }
@@ -138,6 +149,11 @@ impl Config {
             "ATTACH_SYNC_RETRY_MAX_SECS" => {
                 self.sync_retry_max_secs = parse_number(value).map_err(bad)?
             }
+            "ATTACH_ADMIN_LISTEN" => {
+                self.admin_listen = value
+                    .parse()
+                    .map_err(|e| bad(format!("{e} (expected e.g. 127.0.0.1:9180)")))?
+            }
             "ATTACH_LAN_DISCOVERY" => self.lan_discovery = parse_bool(value).map_err(bad)?,
             // Variables read elsewhere (the config file path itself, log filter).
             "ATTACH_CONFIG" | "ATTACH_LOG" => {}
@@ -181,7 +197,11 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/attach.example.toml");
         let config = Config::from_file(&path).expect("example config parses");
         assert_eq!(config.listen, SocketAddr::from(([0, 0, 0, 0], 8080)));
-        assert_eq!(config.data_dir, PathBuf::from("/var/lib/attach"));
+        assert_eq!(config.data_dir, PathBuf::from(DEFAULT_NODE_DIR));
+        assert_eq!(
+            config.admin_listen,
+            SocketAddr::from(([127, 0, 0, 1], 9180))
+        );
     }
 
     #[test]

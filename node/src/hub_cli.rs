@@ -31,10 +31,20 @@ pub fn run_hub(config: &Config, app: App) -> anyhow::Result<()> {
         println!("Attach hub sync listening on {}", sync.local_addr()?);
         println!("Attach hub admin API on http://{admin_addr}");
         println!("Data directory: {}", config.data_dir.display());
-        let router = crate::replication::admin::router(hub.clone())?.route(
-            "/healthz",
-            axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        );
+        // `/metrics`, backups of the running hub and `attach status`, behind the same token.
+        let ops = crate::ops::admin::AdminState::new(
+            hub.app.clone(),
+            &config.data_dir,
+            crate::ops::metrics::Metrics::new(),
+            crate::ops::admin::Live::Hub(hub.clone()),
+        )
+        .context("setting up the admin routes")?;
+        let router = crate::replication::admin::router(hub.clone())?
+            .route(
+                "/healthz",
+                axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+            )
+            .merge(crate::ops::admin::router(ops));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut rx1 = stop_rx.clone();
         let mut rx2 = stop_rx;

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod http;
 pub mod hub_cli;
 pub mod interop;
+pub mod ops;
 pub mod replication;
 pub mod schema;
 pub mod store;

@@ -157,7 +157,7 @@ struct Node {
 }
 
 fn open_node(dir: &Path, clock: &ManualClock) -> Node {
-    let app = App::open_at(dir, 16, IDLE_MINUTES, Arc::new(clock.clone())).unwrap();
+    let app = retry_open(|| App::open_at(dir, 16, IDLE_MINUTES, Arc::new(clock.clone())));
     let router = attach::http::router(
         app.clone(),
         attach::http::HttpOptions {
@@ -2189,12 +2189,29 @@ impl Projector for RawProjector {
 }
 
 fn raw_store(data_dir: &Path) -> DocStore {
-    DocStore::open(
-        &data_dir.join("docs"),
-        StoreOptions::default(),
-        Arc::new(RawProjector),
-    )
-    .unwrap()
+    retry_open(|| {
+        DocStore::open(
+            &data_dir.join("docs"),
+            StoreOptions::default(),
+            Arc::new(RawProjector),
+        )
+    })
+}
+
+/// Opens a data directory just closed: sled's background flusher may hold its lock for a
+/// moment after the last handle is dropped (seen under a loaded machine), so retry briefly.
+fn retry_open<T, E: std::fmt::Debug>(mut open: impl FnMut() -> Result<T, E>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match open() {
+            Ok(v) => return v,
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("the data directory does not open: {e:?}"),
+        }
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod ops;
 mod support;
 mod sync;
 
@@ -540,6 +541,21 @@ fn an_unknown_attach_variable_is_refused_by_name() {
 // 7. no patient data in the logs
 // ---------------------------------------------------------------------------
 
+/// drpatel signed in on a demo node: the API, the clinic id, and the API path of
+/// drpatel's panel.
+fn drpatel_panel(demo: &Server) -> (support::Api, String, String) {
+    let mut api = demo.api();
+    let (status, session) = api.login("drpatel", "demo-drpatel-pw");
+    assert_eq!(status, 200, "{session}");
+    let clinic = session["memberships"][0]["clinic"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = session["user"].as_str().unwrap().to_owned();
+    let panel = format!("/api/v1/clinics/{clinic}/providers/{me}/panel");
+    (api, clinic, panel)
+}
+
 #[test]
 fn verbose_logs_carry_ids_but_no_patient_data() {
     let dir = DataDir::new("logs");
@@ -554,15 +570,7 @@ fn verbose_logs_carry_ids_but_no_patient_data() {
         "60",
     ];
     let demo = Server::start(&args, &verbose, "URL:");
-    let mut api = demo.api();
-    let (status, session) = api.login("drpatel", "demo-drpatel-pw");
-    assert_eq!(status, 200, "{session}");
-    let clinic = session["memberships"][0]["clinic"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let me = session["user"].as_str().unwrap().to_owned();
-    let panel = format!("/api/v1/clinics/{clinic}/providers/{me}/panel");
+    let (api, clinic, panel) = drpatel_panel(&demo);
     let (_, page) = api.get(&format!("{panel}?limit=500"));
     let rows = page["rows"].as_array().unwrap().clone();
     assert!(!rows.is_empty());

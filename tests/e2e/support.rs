@@ -476,6 +476,12 @@ impl Api {
         })
     }
 
+    /// Sends `Authorization: Bearer <token>` from now on (e.g. an admin token).
+    pub fn with_bearer(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
+    }
+
     pub fn try_get(&self, path: &str) -> reqwest::Result<(u16, Value)> {
         self.send(reqwest::Method::GET, path, None)
     }

@@ -10,6 +10,7 @@ mod demo;
 mod error;
 mod matching;
 mod model;
+mod ops;
 mod panel;
 mod projector;
 mod registry;
@@ -30,6 +31,7 @@ pub use matching::{
     WaitingInput, attachment_entry, parse_waitlist_csv,
 };
 pub use model::{ClinicState, EntryState, Model, Projection, ReadModel};
+pub use ops::OpsCounts;
 pub use panel::{
     EntryUpdate, ImportReport, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort,
     PanelSummary, status_label, status_name,

@@ -213,7 +213,16 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = router_with_sync(app, options, sync);
+    serve_router(router_with_sync(app, options, sync), listener, shutdown).await
+}
+
+/// Serves a router built by [`router_with_sync`] (perhaps with layers added, e.g. the
+/// request counter of `/metrics`) until `shutdown` resolves.
+pub async fn serve_router(
+    router: Router,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -103,7 +103,7 @@ impl HubIdentity {
 }
 
 /// Writes a file readable only by its owner, durably.
-pub(super) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     {

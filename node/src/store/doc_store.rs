@@ -19,7 +19,7 @@ use super::{ChangeError, DocId, NodeId, StoreError, actor_for, author_of, id};
 
 /// Version of the on-disk layout of `docs-v1` / `meta-v1`.
 pub const FORMAT_VERSION: u32 = 1;
-const DOCS_TREE: &str = "docs-v1";
+pub(crate) const DOCS_TREE: &str = "docs-v1";
 const META_TREE: &str = "meta-v1";
 const META_NODE_ID: &[u8] = b"node-id";
 const META_FORMAT: &[u8] = b"format-version";
@@ -779,6 +779,15 @@ impl DocStore {
         let mut write = self.prepare(id, loaded, &[], false)?;
         write.chunk = None;
         self.persist_one(write).map(drop)
+    }
+
+    /// Runs `f` while no document write is being applied, after making every write applied
+    /// so far durable: what `f` reads of the document tree is one consistent, durable state
+    /// (backups read the database through it). Writers wait until `f` returns.
+    pub fn with_writes_paused<R>(&self, f: impl FnOnce(&sled::Db) -> R) -> Result<R, StoreError> {
+        let _apply = self.inner.apply.lock();
+        self.durable(0)?;
+        Ok(f(&self.inner.db))
     }
 
     /// Approximate bytes on disk.

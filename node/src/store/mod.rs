@@ -18,11 +18,13 @@ pub mod actor;
 mod doc_store;
 mod durability;
 mod error;
+pub mod format;
 mod id;
 #[cfg(test)]
 mod tests;
 
 pub use actor::{NodeId, actor_for, author_of};
+pub(crate) use doc_store::DOCS_TREE;
 pub use doc_store::{DocStore, FORMAT_VERSION, HistoryItem, Projector, StoreOptions};
 pub use error::{ChangeError, StoreError};
 pub use id::{DocId, MAX_DOC_ID_LEN};
