@@ -34,7 +34,8 @@ use tracing::{debug, warn};
 
 use crate::replica::{ApplyError, Delta, NodeId, Policy, Replica, ReplicaError};
 use crate::wire::{
-    DecodeError, DocDelta, ErrorCode, Hash, MAX_FRAME, Message, PROTOCOL_VERSION, Refusal, Refused,
+    DecodeError, DocDelta, ErrorCode, Hash, MAX_FRAME, MIN_PROTOCOL_VERSION, Message,
+    PROTOCOL_VERSION, Refusal, Refused,
 };
 
 /// Tuning of a session.
@@ -82,7 +83,9 @@ pub enum SyncError {
     Decode(#[from] DecodeError),
     #[error("the peer broke the protocol: {0}")]
     Protocol(String),
-    #[error("the peer speaks sync protocol version {0}, this node speaks {PROTOCOL_VERSION}")]
+    #[error(
+        "the peer speaks sync protocol version {0} at most; this node needs at least version {MIN_PROTOCOL_VERSION} (the peer must be upgraded)"
+    )]
     Version(u16),
     #[error("the peer closed the session: {text}")]
     Remote { code: ErrorCode, text: String },
@@ -230,10 +233,23 @@ impl Session {
         self.progress.update(|p| p.bytes_sent += sent as u64);
         let (hello, n) = read_message(&mut reader).await?;
         self.progress.update(|p| p.bytes_received += n as u64);
+        // Both sides speak the lower of the two versions announced; each refuses only a peer
+        // whose newest version is older than the oldest it still speaks.
         let peer = match hello {
-            Message::Hello { version, node } if version == PROTOCOL_VERSION => node,
+            Message::Hello { version, node } if version >= MIN_PROTOCOL_VERSION => {
+                let spoken = version.min(PROTOCOL_VERSION);
+                if version != PROTOCOL_VERSION {
+                    debug!(
+                        peer_version = version,
+                        spoken, "peer of another protocol version"
+                    );
+                }
+                node
+            }
             Message::Hello { version, .. } => {
-                let text = format!("this node speaks sync protocol version {PROTOCOL_VERSION}");
+                let text = format!(
+                    "this node speaks sync protocol versions {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}; upgrade the peer speaking version {version}"
+                );
                 let _ = write_message(
                     &mut writer,
                     &Message::Error {

@@ -10,8 +10,14 @@
 
 use thiserror::Error;
 
-/// Version of this protocol; a peer speaking another is refused with a clear error.
+/// The newest version of this protocol this build speaks, announced in `Hello`. Two peers
+/// speak the lower of their two versions, so adjacent releases keep syncing while the hub
+/// and the nodes are upgraded in any order.
 pub const PROTOCOL_VERSION: u16 = 1;
+/// The oldest version this build still speaks; a peer that only speaks older is refused
+/// with a clear error (it must be upgraded first). Raise it only a release after
+/// `PROTOCOL_VERSION`, so every adjacent pair of releases shares a version.
+pub const MIN_PROTOCOL_VERSION: u16 = 1;
 /// The largest frame either side accepts (32 MiB). Senders keep batches far below it.
 pub const MAX_FRAME: usize = 32 * 1024 * 1024;
 /// The longest document id accepted on the wire.

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use attach_sync::session::{read_message, write_message};
-use attach_sync::wire::{DocDelta, ErrorCode, Hash, Message, PROTOCOL_VERSION};
+use attach_sync::wire::{
+    DocDelta, ErrorCode, Hash, MIN_PROTOCOL_VERSION, Message, PROTOCOL_VERSION,
+};
 use attach_sync::{
     ApplyError, Delta, NodeId, Policy, Progress, Replica, ReplicaError, Session, SessionConfig,
     SyncError,
@@ -453,14 +455,53 @@ async fn garbage_and_hostile_frames_end_the_session_and_change_nothing() {
     }
 }
 
+/// A newer peer (the next release, announcing version 2) is accepted: both speak the
+/// lower version, so the hub and the nodes can be upgraded in any order.
 #[tokio::test]
-async fn a_wrong_protocol_version_is_refused_with_a_clear_error() {
+async fn a_peer_of_the_next_protocol_version_syncs_at_this_version() {
+    let (r, hub) = hand_session(|mut s| {
+        Box::pin(async move {
+            write_message(
+                &mut s,
+                &Message::Hello {
+                    version: PROTOCOL_VERSION + 1,
+                    node: [3; 16],
+                },
+            )
+            .await
+            .expect("hello");
+            write_message(&mut s, &Message::Start { from: 0 })
+                .await
+                .expect("start");
+            let (m, _) = read_message(&mut s).await.expect("hub hello");
+            assert!(
+                matches!(m, Message::Hello { version, .. } if version == PROTOCOL_VERSION),
+                "{m:?}"
+            );
+            let (m, _) = read_message(&mut s).await.expect("hub start");
+            assert_eq!(m, Message::Start { from: 0 });
+            // The hub's first round arrives: clinic/a, its only readable document.
+            let (m, _) = read_message(&mut s).await.expect("a batch");
+            match m {
+                Message::Batch { docs, .. } => assert_eq!(docs[0].doc, "clinic/a"),
+                other => panic!("unexpected {other:?}"),
+            }
+        })
+    })
+    .await;
+    // The scripted peer hung up after reading; the session ends, having synced.
+    assert!(!matches!(r, Err(SyncError::Version(_))), "{r:?}");
+    assert_eq!(hub.value("clinic/a", "name").as_deref(), Some("A"));
+}
+
+#[tokio::test]
+async fn a_peer_older_than_the_oldest_version_spoken_is_refused_with_a_clear_error() {
     let (r, _) = hand_session(|mut s| {
         Box::pin(async move {
             write_message(
                 &mut s,
                 &Message::Hello {
-                    version: 99,
+                    version: MIN_PROTOCOL_VERSION - 1,
                     node: [3; 16],
                 },
             )
@@ -478,7 +519,13 @@ async fn a_wrong_protocol_version_is_refused_with_a_clear_error() {
         })
     })
     .await;
-    assert!(matches!(r, Err(SyncError::Version(99))), "{r:?}");
+    assert!(matches!(r, Err(SyncError::Version(0))), "{r:?}");
+    assert!(
+        r.unwrap_err()
+            .to_string()
+            .contains("the peer must be upgraded"),
+        "the error says which side to upgrade"
+    );
 }
 
 #[tokio::test]

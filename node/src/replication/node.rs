@@ -563,7 +563,15 @@ fn explain(e: &ReplicationError, hub: &str) -> String {
             text,
         }) => format!("The hub refused this node: {text}. Ask the provincial hub administrator."),
         ReplicationError::Sync(SyncError::Version(v)) => format!(
-            "The hub runs a different version of Attach (sync protocol {v}). Update this node."
+            "The hub runs an older version of Attach (sync protocol {v}) than this node can \
+             sync with. Ask the provincial hub administrator to upgrade the hub."
+        ),
+        ReplicationError::Sync(SyncError::Remote {
+            code: ErrorCode::Version,
+            text,
+        }) => format!(
+            "The hub runs a newer version of Attach that no longer syncs with this one ({text}). \
+             Update this node."
         ),
         ReplicationError::Sync(SyncError::Replica(r)) => format!(
             "This node could not store what the hub sent ({r}). Check the disk has free space."
