@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root="$(pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
+# The installed binary must see only the package's configuration: attach refuses ATTACH_*
+# variables it does not know (CI exports ATTACH_REQUIRE_BROWSER for the browser tests).
+for v in $(compgen -e | grep '^ATTACH_' || true); do unset "$v"; done
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
