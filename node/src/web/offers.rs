@@ -209,21 +209,17 @@ pub async fn decide(
         },
     };
     let accepted = matches!(decision, Decision::Accept);
-    match web
+    let result = web
         .app
         .run(move |app| app.decide_offer(who, clinic, offer, decision))
-        .await
-    {
-        Ok(_) => Ok(done(
-            &frame,
-            "offers",
-            if accepted { "accepted" } else { "declined" },
-        )),
-        Err(AppError::Invalid { message, .. }) | Err(AppError::Conflict(message)) => Ok(
-            super::registry::unprocessable(draw(&web, frame, message).await?),
-        ),
-        Err(e) => Err(e.into()),
-    }
+        .await;
+    finish(
+        &web,
+        frame,
+        result,
+        if accepted { "accepted" } else { "declined" },
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -254,14 +250,25 @@ pub async fn answer(
         .parse()
         .map_err(|_| AppError::not_found("person in this offer"))?;
     let confirmed = form.answer == "yes";
-    match web
+    let result = web
         .app
         .run(move |app| app.record_answer(who, clinic, offer, person, confirmed, &form.note))
-        .await
-    {
-        Ok(_) => Ok(done(&frame, "offers", "answered")),
+        .await;
+    finish(&web, frame, result, "answered").await
+}
+
+/// After a decision or an answer: back to the inbox with the notice `key`, or the inbox
+/// again with the problem (what was refused) and nothing stored.
+async fn finish<T>(
+    web: &Web,
+    frame: Frame,
+    result: Result<T, AppError>,
+    key: &str,
+) -> Result<Response, WebError> {
+    match result {
+        Ok(_) => Ok(done(&frame, "offers", key)),
         Err(AppError::Invalid { message, .. }) | Err(AppError::Conflict(message)) => Ok(
-            super::registry::unprocessable(draw(&web, frame, message).await?),
+            super::registry::unprocessable(draw(web, frame, message).await?),
         ),
         Err(e) => Err(e.into()),
     }
