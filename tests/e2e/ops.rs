@@ -293,19 +293,7 @@ fn a_format_1_directory_is_backed_up_and_upgraded_and_a_future_one_refused() {
 #[test]
 fn a_running_hub_is_backed_up_with_its_identity_and_reports_its_status() {
     let dir = DataDir::new("ops-hub");
-    let hub = Server::start(
-        &[
-            "hub",
-            "--data-dir",
-            dir.arg(),
-            "--listen",
-            "127.0.0.1:0",
-            "--sync-listen",
-            "127.0.0.1:0",
-        ],
-        &[],
-        "Attach hub admin API on",
-    );
+    let hub = crate::cluster::start_hub(&dir, "127.0.0.1:0").server;
     let status = run(&["status", "--data-dir", dir.arg()]).assert_success();
     assert!(
         status.stdout.starts_with("Attach hub") && status.stdout.contains("running"),

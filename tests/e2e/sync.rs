@@ -9,164 +9,11 @@ use attach_sync::tls::{self, Expect};
 use attach_sync::wire::{DocDelta, Message, PROTOCOL_VERSION, Refusal};
 use serde_json::{Value, json};
 
-use crate::support::{Api, DataDir, Server, run, run_with};
-
-const SYNC_WAIT: Duration = Duration::from_secs(90);
-const DEMO_FACILITY: &str = "V0J2N0";
-
-/// Environment for nodes in these tests: no mDNS, an ephemeral LAN port, quick retries.
-const NODE_ENV: &[(&str, &str)] = &[
-    ("ATTACH_LAN_DISCOVERY", "false"),
-    ("ATTACH_SYNC_LISTEN", "127.0.0.1:0"),
-    ("ATTACH_SYNC_RETRY_MAX_SECS", "1"),
-];
-
-struct HubProc {
-    server: Server,
-    sync_addr: String,
-}
-
-fn start_hub(dir: &DataDir, sync_listen: &str) -> HubProc {
-    let server = Server::start(
-        &[
-            "hub",
-            "--data-dir",
-            dir.arg(),
-            "--listen",
-            "127.0.0.1:0",
-            "--sync-listen",
-            sync_listen,
-        ],
-        &[],
-        "Attach hub admin API on",
-    );
-    server.wait_stdout("Attach hub sync listening on");
-    let sync_addr = server
-        .stdout()
-        .lines()
-        .find_map(|l| l.strip_prefix("Attach hub sync listening on "))
-        .expect("sync address")
-        .trim()
-        .to_owned();
-    HubProc { server, sync_addr }
-}
-
-fn code(hub: &DataDir, args: &[&str]) -> String {
-    let mut all = vec!["hub", "enrol-clinic", "--data-dir", hub.arg()];
-    all.extend_from_slice(args);
-    let out = run(&all).assert_success();
-    out.stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Enrolment code: "))
-        .expect("a code")
-        .trim()
-        .to_owned()
-}
-
-fn enrol(node: &DataDir, hub: &HubProc, code: &str) -> String {
-    let out = run(&[
-        "node",
-        "enrol",
-        "--data-dir",
-        node.arg(),
-        "--hub",
-        &hub.sync_addr,
-        "--code",
-        code,
-    ])
-    .assert_success();
-    out.stdout
-}
-
-/// The demo clinic (a director, providers, panels) seeded offline in `dir`.
-fn seed_demo(dir: &DataDir, patients: u32) {
-    run_with(
-        &[
-            "demo",
-            "--seed-only",
-            "--data-dir",
-            dir.arg(),
-            "--patients",
-            &patients.to_string(),
-        ],
-        &[],
-        Duration::from_secs(180),
-    )
-    .assert_success();
-}
-
-/// The clinic id `attach node enrol` reported.
-fn enrolled_clinic(enrol_stdout: &str) -> String {
-    enrol_stdout
-        .split("for clinic ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("clinic id")
-        .to_owned()
-}
-
-fn start_node(dir: &DataDir) -> Server {
-    Server::start(
-        &["node", "--data-dir", dir.arg(), "--listen", "127.0.0.1:0"],
-        NODE_ENV,
-        "Attach node listening on",
-    )
-}
-
-/// `attach inspect digest` of one clinic in a stopped data directory.
-fn digest(dir: &DataDir, clinic: &str) -> String {
-    let out = run(&[
-        "inspect",
-        "digest",
-        "--data-dir",
-        dir.arg(),
-        "--clinic",
-        clinic,
-    ])
-    .assert_success();
-    out.stdout.trim().to_owned()
-}
-
-fn signed_in(node: &Server, user: &str, password: &str) -> Api {
-    let mut api = node.api();
-    let (status, body) = api.login(user, password);
-    assert_eq!(status, 200, "{user} signs in: {body}");
-    api
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + SYNC_WAIT;
-    while !f() {
-        assert!(Instant::now() < deadline, "{what} within {SYNC_WAIT:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn conflicts(api: &Api, clinic: &str) -> Vec<Value> {
-    let (status, body) = api.get(&format!("/api/v1/clinics/{clinic}/conflicts"));
-    assert_eq!(status, 200, "{body}");
-    body.as_array().cloned().unwrap_or_default()
-}
-
-fn hub_status(hub: &DataDir) -> String {
-    run(&["hub", "status", "--data-dir", hub.arg()])
-        .assert_success()
-        .stdout
-}
-
-/// The hub's record of traffic with each connected node, unchanged over a second.
-fn wait_quiet(hub: &DataDir) {
-    let mut last = String::new();
-    wait_until("sync traffic settles", || {
-        let now = hub_status(hub);
-        let quiet = now == last;
-        last = now;
-        if !quiet {
-            std::thread::sleep(Duration::from_millis(900));
-        }
-        quiet
-    });
-}
+use crate::cluster::{
+    DEMO_FACILITY, SYNC_WAIT, code, conflicts, digest, enrol, enrolled_clinic, enrolled_clinic_of,
+    hub_status, seed_demo, signed_in, start_hub, start_node, wait_quiet, wait_until,
+};
+use crate::support::{DataDir, run};
 
 #[test]
 fn a_hub_and_three_nodes_converge_after_clashing_offline_edits() {
@@ -331,7 +178,7 @@ fn a_hub_and_three_nodes_converge_after_clashing_offline_edits() {
     hostile_node_of_b_is_refused(&b_dir, &hub.sync_addr, &clinic_a);
 
     // Revoking clinic B closes its session and refuses it from then on.
-    let clinic_b = b_dir_clinic(&b_dir);
+    let clinic_b = enrolled_clinic_of(&b_dir);
     run(&[
         "hub",
         "revoke-clinic",
@@ -351,16 +198,6 @@ fn a_hub_and_three_nodes_converge_after_clashing_offline_edits() {
     assert_eq!(digest(&a1_dir, &clinic_a), hub_a);
     assert_eq!(digest(&a2_dir, &clinic_a), hub_a);
     assert_eq!(digest(&b_dir, &clinic_b), digest(&hub_dir, &clinic_b));
-}
-
-fn b_dir_clinic(dir: &DataDir) -> String {
-    let creds = Credentials::load(&dir.path().join("sync"))
-        .unwrap()
-        .expect("enrolled");
-    match creds.role().unwrap() {
-        attach_sync::PeerRole::Node { clinic, .. } => clinic.to_string(),
-        other => panic!("{other:?}"),
-    }
 }
 
 /// Speaks the sync protocol with clinic B's real certificate: asks for clinic A's document
@@ -475,7 +312,7 @@ fn a_node_killed_mid_sync_loses_nothing_and_finishes_after_restart() {
         &hub,
         &code(&hub_dir, &["--facility", DEMO_FACILITY]),
     );
-    let clinic = b_dir_clinic(&node_dir);
+    let clinic = enrolled_clinic_of(&node_dir);
 
     let mut node = start_node(&node_dir);
     // Kill it as soon as the hub has received part of the clinic.
