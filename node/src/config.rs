@@ -1,10 +1,13 @@
 //! One `Config`, loaded once — defaults, then the config file, then `ATTACH_*`
 //! environment variables, then command-line flags — and passed down.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::domain::matching::{PriorityRules, Tier};
 
 /// Everything an operator can set. Every field has a default, so an empty file is valid.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -39,6 +42,41 @@ pub struct Config {
     /// writes to `admin/address` in its data directory. The hub serves the same routes on
     /// its loopback `listen` address instead.
     pub admin_listen: SocketAddr,
+    /// The hub's matching rules (`[matching]`); clinic nodes ignore them.
+    pub matching: MatchingSettings,
+}
+
+/// How the hub orders the waitlist and makes offers: a health authority's policy, so it is
+/// configuration, not code. Checked when the hub starts (`MatchingConfig::from_settings`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatchingSettings {
+    /// The province's time zone (an IANA name): monthly capacity is counted by its calendar
+    /// months.
+    pub time_zone: String,
+    /// Days an offer stays open; then the people in it return to the waitlist, keeping
+    /// their place.
+    pub offer_days: u32,
+    /// Days of waiting that move a person up one priority tier; 0 = never.
+    pub promote_after_days: u32,
+    /// Priority tiers, highest first, each with the clinical factors that put a person in
+    /// it; people with none of the listed factors go in the last tier.
+    pub tiers: Vec<Tier>,
+    /// For each community, the neighbouring communities its clinics also serve.
+    pub catchments: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for MatchingSettings {
+    fn default() -> Self {
+        let rules = PriorityRules::default();
+        Self {
+            time_zone: "America/Vancouver".to_owned(),
+            offer_days: 14,
+            promote_after_days: rules.promote_after_days,
+            tiers: rules.tiers,
+            catchments: BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -67,6 +105,7 @@ impl Default for Config {
             lan_discovery: true,
             sync_retry_max_secs: 300,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            matching: MatchingSettings::default(),
         }
     }
 }
@@ -155,6 +194,10 @@ impl Config {
                     .map_err(|e| bad(format!("{e} (expected e.g. 127.0.0.1:9180)")))?
             }
             "ATTACH_LAN_DISCOVERY" => self.lan_discovery = parse_bool(value).map_err(bad)?,
+            "ATTACH_MATCHING_TIME_ZONE" => self.matching.time_zone = value.trim().to_owned(),
+            "ATTACH_MATCHING_OFFER_DAYS" => {
+                self.matching.offer_days = parse_number(value).map_err(bad)?
+            }
             // Variables read elsewhere (the config file path itself, log filter).
             "ATTACH_CONFIG" | "ATTACH_LOG" => {}
             other if other.starts_with("ATTACH_") => {
@@ -201,6 +244,72 @@ mod tests {
         assert_eq!(
             config.admin_listen,
             SocketAddr::from(([127, 0, 0, 1], 9180))
+        );
+    }
+
+    #[test]
+    fn matching_rules_are_configuration_checked_at_start() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/attach.example.toml");
+        let example = Config::from_file(&path).expect("example config parses");
+        assert_eq!(example.matching, MatchingSettings::default());
+
+        let config: Config = toml::from_str(
+            r#"
+            [matching]
+            offer_days = 7
+            [[matching.tiers]]
+            name = "Urgent"
+            factors = ["pregnancy", "palliative"]
+            [[matching.tiers]]
+            name = "Everyone else"
+            [matching.catchments]
+            Smithers = ["Telkwa"]
+            "#,
+        )
+        .expect("valid");
+        let rules = crate::app::MatchingConfig::from_settings(&config.matching).expect("valid");
+        assert_eq!(rules.offer_days, 7);
+        assert_eq!(rules.rules.tiers.len(), 2);
+        assert_eq!(rules.rules.tiers[1].name, "Everyone else");
+        assert_eq!(rules.catchments["smithers"], vec!["Telkwa".to_owned()]);
+
+        let err = toml::from_str::<Config>(
+            "[matching]
+[[matching.tiers]]
+name = \"x\"
+factors = [\"flu\"]
+",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("flu"), "{err}");
+        let refused = |settings: MatchingSettings, field: &str| {
+            let err = crate::app::MatchingConfig::from_settings(&settings).unwrap_err();
+            assert!(format!("{err:?}").contains(field), "{field}: {err:?}");
+        };
+        refused(
+            MatchingSettings {
+                time_zone: "Mars/Olympus".into(),
+                ..MatchingSettings::default()
+            },
+            "matching.time_zone",
+        );
+        refused(
+            MatchingSettings {
+                offer_days: 0,
+                ..MatchingSettings::default()
+            },
+            "matching.offer_days",
+        );
+        let mut twice = MatchingSettings::default();
+        let again = twice.tiers[0].factors.clone();
+        twice.tiers[1].factors.extend(again);
+        refused(twice, "matching.tiers");
+        refused(
+            MatchingSettings {
+                tiers: Vec::new(),
+                ..MatchingSettings::default()
+            },
+            "matching.tiers",
         );
     }
 

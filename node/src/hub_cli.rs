@@ -17,6 +17,9 @@ use crate::replication::{Hub, HubFiles};
 /// Runs the hub: the sync listener for clinic nodes and the admin API.
 pub fn run_hub(config: &Config, app: App) -> anyhow::Result<()> {
     let files = HubFiles::new(&config.data_dir);
+    let matching = crate::app::MatchingConfig::from_settings(&config.matching)
+        .context("the [matching] settings")?;
+    app.set_matching_config(matching);
     let hub = Hub::open(app, files.clone()).context("opening the hub's identity")?;
     runtime()?.block_on(async move {
         let sync = TcpListener::bind(config.sync_listen)

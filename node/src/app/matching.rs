@@ -57,6 +57,40 @@ impl Default for MatchingConfig {
     }
 }
 
+impl MatchingConfig {
+    /// The rules from the hub's `[matching]` settings, or what is wrong with them (named
+    /// by setting).
+    pub fn from_settings(s: &crate::config::MatchingSettings) -> Result<Self, AppError> {
+        let bad = |field: &str, message: String| AppError::invalid(field, message);
+        let clock = ProvinceClock::named(s.time_zone.trim())
+            .map_err(|e| bad("matching.time_zone", e.to_string()))?;
+        if s.offer_days == 0 {
+            return Err(bad(
+                "matching.offer_days",
+                "an offer must stay open at least one day".into(),
+            ));
+        }
+        let rules = PriorityRules {
+            tiers: s.tiers.clone(),
+            promote_after_days: s.promote_after_days,
+        };
+        rules
+            .validate()
+            .map_err(|e| bad("matching.tiers", e.to_string()))?;
+        let catchments = s
+            .catchments
+            .iter()
+            .map(|(k, v)| (fold_name(k), v.clone()))
+            .collect();
+        Ok(Self {
+            rules,
+            clock,
+            offer_days: s.offer_days,
+            catchments,
+        })
+    }
+}
+
 /// The id every hub-side change is attributed to when a coordinator acts through the hub's
 /// admin interface (the history names it "provincial coordinator").
 pub const COORDINATOR: UserId = UserId(Uuid::from_u128(0x0000_0000_0000_7000_8000_000c_0012_d001));
@@ -330,6 +364,28 @@ pub fn attachment_entry(offer: OfferId, person: PersonId) -> EntryId {
     EntryId(Uuid::new_v5(&Uuid::NAMESPACE_OID, &name))
 }
 
+/// Waitlist documents written per durable batch by a bulk registration: large enough that
+/// a province's file is a few hundred fsyncs, small enough to bound the memory one batch
+/// holds.
+const REGISTER_BATCH: usize = 5_000;
+
+/// A second registration of a person already waiting: the earliest registration date is
+/// kept, priority factors and languages are added, contact details are the newest, a
+/// household named replaces the old one, and a need for a physician sticks.
+fn merge_registration(old: &mut WaitingPerson, new: WaitingPerson) {
+    old.registered_at = old.registered_at.min(new.registered_at);
+    old.factors.extend(new.factors);
+    old.languages.extend(new.languages);
+    old.details = new.details;
+    if new.household.is_some() {
+        old.household = new.household;
+    }
+    if new.need == ProviderNeed::Physician {
+        old.need = ProviderNeed::Physician;
+    }
+    old.registration = Registration::Waiting;
+}
+
 impl App {
     /// The hub's matching settings.
     pub fn matching_config(&self) -> MatchingConfig {
@@ -358,54 +414,95 @@ impl App {
         actor: UserId,
         new: WaitingPerson,
     ) -> Result<Registered, AppError> {
+        let mut out = self.register_all(actor, vec![new])?;
+        out.pop()
+            .ok_or_else(|| AppError::Internal("a registration went missing".into()))
+    }
+
+    /// Registers people already validated: each PHN once, merged into its registration
+    /// when it is already waiting (or appears twice among `people`), written in durable
+    /// batches of [`REGISTER_BATCH`] documents. One [`Registered`] per input, in order.
+    fn register_all(
+        &self,
+        actor: UserId,
+        people: Vec<WaitingPerson>,
+    ) -> Result<Vec<Registered>, AppError> {
         let _admission = self.inner.admission.lock();
-        let (existing, on_a_panel) = {
+        // What will be written: each person once, with their count of registrations and
+        // whether it merges into a registration that already existed.
+        let mut plan: Vec<(WaitingPerson, u32, bool)> = Vec::new();
+        let mut by_phn: HashMap<domain::Phn, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(people.len());
+        {
             let m = self.model();
-            let existing = m
-                .waiting_by_phn
-                .get(&new.details.phn)
-                .and_then(|id| m.waiting.get(id))
-                .cloned();
-            (existing, m.live_by_phn.contains_key(&new.details.phn))
-        };
-        let (person, registrations, merged) = match existing {
-            Some((mut old, n)) => {
-                old.registered_at = old.registered_at.min(new.registered_at);
-                old.factors.extend(new.factors);
-                old.languages.extend(new.languages);
-                old.details = new.details;
-                if new.household.is_some() {
-                    old.household = new.household;
-                }
-                if new.need == ProviderNeed::Physician {
-                    old.need = ProviderNeed::Physician;
-                }
-                old.registration = Registration::Waiting;
-                (old, n + 1, true)
+            for new in people {
+                let phn = new.details.phn;
+                let on_a_panel = m.live_by_phn.contains_key(&phn);
+                let slot = match by_phn.get(&phn) {
+                    Some(&i) => {
+                        let (old, n, merged) = &mut plan[i];
+                        merge_registration(old, new);
+                        *n += 1;
+                        *merged = true;
+                        i
+                    }
+                    None => {
+                        let existing = m.waiting_by_phn.get(&phn).and_then(|id| m.waiting.get(id));
+                        plan.push(match existing {
+                            Some((old, n)) => {
+                                let mut old = old.clone();
+                                merge_registration(&mut old, new);
+                                (old, n + 1, true)
+                            }
+                            None => (new, 1, false),
+                        });
+                        by_phn.insert(phn, plan.len() - 1);
+                        plan.len() - 1
+                    }
+                };
+                out.push(Registered {
+                    person: plan[slot].0.id,
+                    merged: plan[slot].2,
+                    on_a_panel,
+                });
             }
-            None => (new, 1, false),
-        };
-        let id = waiting_doc(person.id)?;
-        self.store().change(
-            &id,
-            actor.0,
-            if merged {
-                "merge registration"
-            } else {
-                "register"
-            },
-            |tx| msch::write_waiting(tx, &person, registrations).map_err(AppError::from),
-        )?;
-        info!(person = %person.id, merged, on_a_panel, "registered on the waitlist");
-        Ok(Registered {
-            person: person.id,
-            merged,
-            on_a_panel,
-        })
+        }
+        for chunk in plan.chunks(REGISTER_BATCH) {
+            for merged in [false, true] {
+                let docs: HashMap<DocId, (&WaitingPerson, u32)> = chunk
+                    .iter()
+                    .filter(|(_, _, m)| *m == merged)
+                    .map(|(p, n, _)| Ok((waiting_doc(p.id)?, (p, *n))))
+                    .collect::<Result<_, AppError>>()?;
+                if docs.is_empty() {
+                    continue;
+                }
+                let ids: Vec<DocId> = docs.keys().cloned().collect();
+                let message = if merged {
+                    "merge registration"
+                } else {
+                    "register"
+                };
+                self.store().change_many(actor.0, message, &ids, |id, tx| {
+                    let (p, n) = docs
+                        .get(id)
+                        .ok_or_else(|| AppError::Internal("a registration went missing".into()))?;
+                    msch::write_waiting(tx, p, *n).map_err(AppError::from)
+                })?;
+            }
+        }
+        info!(
+            registrations = out.len(),
+            people = plan.len(),
+            merged = plan.iter().filter(|(_, _, m)| *m).count(),
+            "registered on the waitlist"
+        );
+        Ok(out)
     }
 
     /// Registers every row (all valid, or nothing is stored and every problem is listed with
-    /// its row number, counting the header as row 1).
+    /// its row number, counting the header as row 1). A PHN already waiting, or on two
+    /// rows, is one registration.
     pub fn register_waiting_many(
         &self,
         actor: UserId,
@@ -435,10 +532,7 @@ impl App {
                 problems,
             });
         }
-        people
-            .into_iter()
-            .map(|p| self.register_validated(actor, p))
-            .collect()
+        self.register_all(actor, people)
     }
 
     /// Takes a person off the waitlist (moved away, attached on their own, asked to leave).

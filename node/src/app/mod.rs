@@ -16,6 +16,7 @@ mod projector;
 mod registry;
 mod sync;
 mod sync_access;
+pub mod synthetic;
 
 use std::path::Path;
 use std::sync::Arc;
