@@ -144,6 +144,7 @@ fn main() {
                 household: (size > 1).then(|| format!("h{household}")),
                 registration: Registration::Waiting,
                 declined_by: BTreeSet::new(),
+                returned_at: None,
             });
         }
     }

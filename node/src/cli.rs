@@ -191,6 +191,35 @@ pub enum HubAction {
     ImportWaitlist(ImportWaitlistArgs),
     /// Run a matching round now: offer waiting people to providers with capacity.
     Match(HubAdminArgs),
+    /// Write the attachment records of a period for billing (PHN, practitioner number,
+    /// date, fee code 98990) as CSV, for every clinic or one. Providers without a
+    /// practitioner number are named on standard error.
+    Attachments(HubAttachmentsArgs),
+}
+
+/// A period of local dates in the province, both days included.
+#[derive(Debug, Args)]
+pub struct PeriodArgs {
+    /// First day, YYYY-MM-DD.
+    #[arg(long)]
+    pub from: String,
+    /// Last day, YYYY-MM-DD (included).
+    #[arg(long)]
+    pub to: String,
+    /// Output file; standard output when omitted.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HubAttachmentsArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    #[command(flatten)]
+    pub period: PeriodArgs,
+    /// Only this clinic (default: every clinic).
+    #[arg(long)]
+    pub clinic: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, Args)]
@@ -306,6 +335,21 @@ pub struct ImportPanelArgs {
 pub enum ExportCommand {
     /// Write a provider's panel as CSV or a FHIR R4 Bundle.
     Panel(ExportPanelArgs),
+    /// Write the clinic's attachment records of a period for billing (PHN, practitioner
+    /// number, date, fee code 98990) as CSV. Providers without a practitioner number are
+    /// named on standard error.
+    Attachments(ExportAttachmentsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportAttachmentsArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    #[command(flatten)]
+    pub period: PeriodArgs,
+    /// The clinic's id (needed when the data directory holds more than one clinic).
+    #[arg(long)]
+    pub clinic: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -368,6 +412,30 @@ mod tests {
                 assert_eq!(args.provider, "drlee");
                 assert_eq!(args.file, PathBuf::from("p.csv"));
             }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn attachments_need_a_period() {
+        assert!(
+            Cli::try_parse_from(["attach", "hub", "attachments", "--from", "2026-11-01"]).is_err()
+        );
+        let cli = Cli::try_parse_from([
+            "attach",
+            "hub",
+            "attachments",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-30",
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::Hub(HubArgs {
+                action: Some(HubAction::Attachments(a)),
+                ..
+            }) => assert_eq!((a.period.from.as_str(), a.clinic), ("2026-11-01", None)),
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -153,6 +153,28 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Export(ExportCommand::Attachments(args)) => {
+            set_dir(&mut config, args.data.data_dir.clone());
+            let app = open(&config)?;
+            let clinic = match args.clinic.as_deref() {
+                Some(raw) => crate::domain::ClinicId(
+                    raw.trim()
+                        .parse()
+                        .with_context(|| format!("--clinic {raw:?} is not a clinic id"))?,
+                ),
+                None => match app.clinic_ids().as_slice() {
+                    [one] => *one,
+                    [] => bail!("this data directory holds no clinic"),
+                    _ => bail!("this data directory holds several clinics; pass --clinic"),
+                },
+            };
+            let export = app.attachment_records(
+                crate::app::BillingScope::Node { clinic },
+                &args.period.from,
+                &args.period.to,
+            )?;
+            write_attachments(&export, args.period.out.as_deref())
+        }
         Command::Inspect(InspectCommand::Digest(args)) => {
             set_dir(&mut config, args.data.data_dir.clone());
             let app = open(&config)?;
@@ -514,4 +536,32 @@ fn init_logging(format: LogFormat) {
         (LogFormat::Text, true) => builder.without_time().try_init(),
         (LogFormat::Text, false) => builder.try_init(),
     };
+}
+
+/// Writes the billing file (to `out`, or standard output) and tells, on standard error, how
+/// many records it holds and which providers still need a practitioner number.
+pub fn write_attachments(
+    export: &crate::app::AttachmentExport,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let bytes = export.to_csv();
+    match out {
+        Some(path) => {
+            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+        }
+    }
+    eprintln!(
+        "{} attachment record(s) from {} to {}.",
+        export.records.len(),
+        export.from,
+        export.to
+    );
+    for w in export.warnings() {
+        eprintln!("Warning: {w}.");
+    }
+    Ok(())
 }

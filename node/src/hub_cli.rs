@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::cli::HubAction;
 use crate::commands::{runtime, shutdown_signal};
 use crate::config::Config;
-use crate::replication::admin::{CodeRequest, HubStatus, WaitlistImport};
+use crate::replication::admin::{AttachmentsQuery, CodeRequest, HubStatus, WaitlistImport};
 use crate::replication::hub::{ClinicSummary, NewCode};
 use crate::replication::{Hub, HubFiles};
 
@@ -91,6 +91,7 @@ pub fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
             a.data.data_dir.clone()
         }
         HubAction::ImportWaitlist(a) => a.data.data_dir.clone(),
+        HubAction::Attachments(a) => a.data.data_dir.clone(),
     };
     if let Some(d) = dir {
         config.data_dir = d;
@@ -168,9 +169,26 @@ pub fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
                 if r.withdrawn > 0 {
                     println!("{} open offers withdrawn (the provider stopped taking patients or left).", r.withdrawn);
                 }
+                if r.returned > 0 {
+                    println!("{} people returned to the waitlist from panels are waiting again.", r.returned);
+                }
+                if r.untrusted > 0 {
+                    println!("Warning: {} inbox documents were not made by this hub and were ignored (a clinic's node wrote them; see the hub's log).", r.untrusted);
+                }
                 if r.superseded > 0 {
                     println!("{} attachments undone: another clinic attached the same person first.", r.superseded);
                 }
+            }
+            HubAction::Attachments(a) => {
+                let query = AttachmentsQuery {
+                    from: a.period.from.clone(),
+                    to: a.period.to.clone(),
+                    clinic: a.clinic,
+                };
+                let body = send(client.get(format!("{base}/admin/attachments")).query(&query))
+                    .await?;
+                let export: crate::app::AttachmentExport = serde_json::from_str(&body)?;
+                crate::commands::write_attachments(&export, a.period.out.as_deref())?;
             }
             HubAction::RevokeClinic(a) => {
                 send(client.post(format!("{base}/admin/clinics/{}/revoke", a.clinic))).await?;

@@ -2688,3 +2688,119 @@ async fn offers_are_decided_and_answered_through_the_api() {
     again.refused(StatusCode::CONFLICT, "conflict");
     assert_eq!(w.panel_size(&patel, a, &name).await, size + 1);
 }
+
+#[tokio::test]
+async fn languages_practitioner_numbers_moves_and_attachment_records_through_the_api() {
+    let w = World::new("moves").await;
+    let a = w.a;
+    let patel = w.token("drpatel").await;
+    let director = w.token("director").await;
+    let prefs = format!("{}/preferences", w.panel(a, "drpatel"));
+    let mut body = w.get(&prefs, &patel).await.ok(StatusCode::OK).clone();
+    body["languages"] = json!(["English", " punjabi "]);
+    body["practitioner_number"] = json!("x12");
+    let r = w.put(&prefs, &patel, body.clone()).await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(r.problems(), vec![(None, "practitioner_number".to_owned())]);
+    body["practitioner_number"] = json!("x1234");
+    let saved = w.put(&prefs, &patel, body).await.ok(StatusCode::OK).clone();
+    assert_eq!(saved["practitioner_number"], "X1234");
+    assert_eq!(saved["languages"], json!(["English", "punjabi"]));
+    // A client that does not know the new fields keeps them.
+    let old_client = json!({"accepting_new_patients": true, "monthly_capacity": 9,
+        "desired_panel_size": 1300, "max_open_requests": 5});
+    let kept = w
+        .put(&prefs, &patel, old_client)
+        .await
+        .ok(StatusCode::OK)
+        .clone();
+    assert_eq!(
+        (
+            &kept["practitioner_number"],
+            kept["monthly_capacity"].as_u64()
+        ),
+        (&json!("X1234"), Some(9))
+    );
+
+    // Move one patient to Dr. Nguyen, and one back to the waitlist.
+    let list = w
+        .get(&format!("{}/panel?limit=2", w.panel(a, "drpatel")), &patel)
+        .await
+        .ok(StatusCode::OK)
+        .clone();
+    let (e1, e2) = (uuid(&list["rows"][0]["id"]), uuid(&list["rows"][1]["id"]));
+    let transfers = format!("{}/transfers", w.panel(a, "drpatel"));
+    let nguyen = w.id("drnguyen");
+    w.post(
+        &transfers,
+        &patel,
+        json!({"to": nguyen, "entries": [e1], "reason": "leaving"}),
+    )
+    .await
+    .refused(StatusCode::FORBIDDEN, "forbidden");
+    w.post(
+        &transfers,
+        &director,
+        json!({"to": nguyen, "entries": [e1]}),
+    )
+    .await
+    .refused(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    let r = w
+        .post(
+            &transfers,
+            &director,
+            json!({"to": nguyen, "entries": [e1], "reason": "leaving"}),
+        )
+        .await;
+    assert_eq!(r.ok(StatusCode::OK)["moved"], 1);
+    let old = w
+        .get(&format!("{}/panel/{e1}", w.panel(a, "drpatel")), &director)
+        .await
+        .ok(StatusCode::OK)
+        .clone();
+    assert_eq!(
+        (&old["removed_to"], &old["transferred_to"]),
+        (&json!("transferred"), &json!(nguyen))
+    );
+    let r = w
+        .post(
+            &format!("{}/waitlist-returns", w.panel(a, "drpatel")),
+            &patel,
+            json!({"entries": [e2], "reason": "moved to the next valley"}),
+        )
+        .await;
+    assert_eq!(r.ok(StatusCode::OK)["moved"], 1);
+    let returned = w
+        .get(&format!("{}/panel/{e2}", w.panel(a, "drpatel")), &patel)
+        .await
+        .ok(StatusCode::OK)
+        .clone();
+    assert_eq!(returned["removed_to"], "return_to_waitlist");
+
+    // The transfer is an attachment to Dr. Nguyen this month.
+    let records = format!("/clinics/{a}/attachments?from=2026-11-01&to=2026-11-30");
+    let got = w.get(&records, &director).await.ok(StatusCode::OK).clone();
+    assert_eq!(got["records"].as_array().unwrap().len(), 1, "{got}");
+    assert_eq!(got["records"][0]["fee_code"], "98990");
+    assert_eq!(got["records"][0]["date"], "2026-11-02");
+    assert_eq!(got["records"][0]["provider"], json!(nguyen));
+    let csv = w.get(&format!("{records}&format=csv"), &director).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        String::from_utf8_lossy(&csv.bytes).contains(",2026-11-02,98990,"),
+        "{}",
+        String::from_utf8_lossy(&csv.bytes)
+    );
+    assert!(
+        csv.headers
+            .contains_key("x-attach-missing-practitioner-numbers")
+    );
+    let r = w
+        .get(
+            &format!("/clinics/{a}/attachments?from=2026-11-31&to=2026-11-30"),
+            &director,
+        )
+        .await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(r.problems(), vec![(None, "from".to_owned())]);
+}

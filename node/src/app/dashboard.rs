@@ -128,7 +128,7 @@ impl App {
                 for (status, n) in counts {
                     *by_status.entry(status).or_default() += n;
                 }
-                let preferences = model.preferences.get(&m.user).copied().unwrap_or_default();
+                let preferences = model.preferences.get(&m.user).cloned().unwrap_or_default();
                 ProviderSize {
                     provider: m.user,
                     name: model
@@ -193,6 +193,7 @@ mod tests {
                 at,
                 by: user,
                 reason: "moved".into(),
+                disposition: Default::default(),
             }),
         }
     }

@@ -174,6 +174,19 @@ impl App {
                 monthly_capacity: [10, 0, 15, 25][i % 4],
                 desired_panel_size: [1_300, 1_100, 1_250, 900][i % 4],
                 max_open_requests: [5, 0, 8, 10][i % 4],
+                languages: [
+                    &["English"][..],
+                    &["English", "French"],
+                    &["English", "Punjabi", "Hindi"],
+                    &["English", "Cantonese", "Mandarin"],
+                ][i % 4]
+                    .iter()
+                    .map(|l| (*l).to_owned())
+                    .collect(),
+                // Every demo provider but the last has one, so the billing export shows
+                // what a missing number looks like.
+                practitioner_number: (i + 1 < providers.len())
+                    .then(|| format!("{:05}", 91_000 + i * 17)),
             };
             self.set_preferences(provider, clinic, provider, preferences)?;
         }

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use time::{Duration, OffsetDateTime};
-use tracing::info;
+use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::App;
@@ -27,8 +27,8 @@ use crate::domain::matching::{
     Registration, WaitingPerson, Withdrawal, attachment_winners, fold_name, run_round,
 };
 use crate::domain::{
-    self, ClinicId, EntryId, HowAdded, OfferId, PanelEntry, PatientInput, PatientStatus, PersonId,
-    Removal, Role, UserId,
+    self, ClinicId, Disposition, EntryId, HowAdded, OfferId, PanelEntry, PatientInput,
+    PatientStatus, PersonId, Removal, Role, UserId,
 };
 use crate::schema::{self, matching as msch};
 use crate::store::DocId;
@@ -94,6 +94,15 @@ impl MatchingConfig {
 /// The id every hub-side change is attributed to when a coordinator acts through the hub's
 /// admin interface (the history names it "provincial coordinator").
 pub const COORDINATOR: UserId = UserId(Uuid::from_u128(0x0000_0000_0000_7000_8000_000c_0012_d001));
+
+/// Who acts on matching documents: a signed-in member at one of their clinics, or a
+/// provincial coordinator through the hub's admin interface (changes attributed to
+/// [`COORDINATOR`]). App functions that serve both take it as a parameter and check it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acting {
+    Member { who: UserId, clinic: ClinicId },
+    Coordinator,
+}
 
 /// A registration as typed or read from a file: every field a string.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -199,6 +208,7 @@ impl WaitingInput {
             household,
             registration: Registration::Waiting,
             declined_by: BTreeSet::new(),
+            returned_at: None,
         });
         match (p.finish(()), person) {
             (Ok(()), Some(person)) => Ok(person),
@@ -234,6 +244,13 @@ pub struct RoundReport {
     pub withdrawn: usize,
     /// Attachments undone because another clinic attached the same person first.
     pub superseded: usize,
+    /// People a clinic returned to the waitlist from a panel, waiting again.
+    #[serde(default)]
+    pub returned: usize,
+    /// Inbox documents ignored because the hub did not make them (their first change came
+    /// from a clinic's node): a sign of a tampered node.
+    #[serde(default)]
+    pub untrusted: usize,
 }
 
 /// An offer as a clinic's inbox shows it.
@@ -387,6 +404,11 @@ fn merge_registration(old: &mut WaitingPerson, new: WaitingPerson) {
 }
 
 impl App {
+    /// This node's id as a UUID: at the hub, the node whose offers are real offers.
+    pub(super) fn node_uuid(&self) -> Uuid {
+        Uuid::from_bytes(self.store().node_id().0)
+    }
+
     /// The hub's matching settings.
     pub fn matching_config(&self) -> MatchingConfig {
         self.inner.matching.read().clone()
@@ -561,16 +583,19 @@ impl App {
         let config = self.matching_config();
         let withdrawn = self.withdraw_stale_offers(actor, now)?;
         let superseded = self.settle_double_attachments(actor, now)?;
+        let returned = self.take_back_returned(actor)?;
 
         let month = config.clock.month_of(now);
-        let (new_offers, flagged, considered, places_left) = {
+        let (new_offers, flagged, considered, places_left, untrusted) = {
             let m = self.model();
             // Each provider's use of this month's capacity, and who is spoken for.
             let mut used: HashMap<UserId, MonthlyUse> = HashMap::new();
             let mut spoken_for: BTreeSet<PersonId> = BTreeSet::new();
             // Providers who declined a person are not offered them again.
             let mut declined: HashMap<PersonId, BTreeSet<UserId>> = HashMap::new();
-            for (offer, _) in m.offers.values() {
+            let hub = self.node_uuid();
+            let untrusted = m.offers.len() - m.offers_made_by(hub).count();
+            for (offer, _) in m.offers_made_by(hub) {
                 let mut open = false;
                 for p in &offer.persons {
                     match p.outcome(offer, now) {
@@ -586,7 +611,15 @@ impl App {
                             if config.clock.month_of(at) == month {
                                 used.entry(offer.provider).or_default().attached += 1;
                             }
-                            spoken_for.insert(p.person);
+                            // Unless a clinic returned them to the waitlist since.
+                            let returned = m
+                                .waiting
+                                .get(&p.person)
+                                .and_then(|(w, _)| w.returned_at)
+                                .is_some_and(|r| r >= at);
+                            if !returned {
+                                spoken_for.insert(p.person);
+                            }
                         }
                         _ => {}
                     }
@@ -648,7 +681,13 @@ impl App {
                     withdrawn: None,
                 })
                 .collect();
-            (offers, flagged, round.considered, round.places_left)
+            (
+                offers,
+                flagged,
+                round.considered,
+                round.places_left,
+                untrusted,
+            )
         };
         let report = RoundReport {
             considered,
@@ -658,7 +697,15 @@ impl App {
             places_left,
             withdrawn,
             superseded,
+            returned,
+            untrusted,
         };
+        if untrusted > 0 {
+            warn!(
+                untrusted,
+                "inbox documents the hub did not make were ignored (made by a clinic's node)"
+            );
+        }
         if !new_offers.is_empty() {
             let by_doc: HashMap<DocId, &Offer> = new_offers
                 .iter()
@@ -689,8 +736,7 @@ impl App {
     fn withdraw_stale_offers(&self, actor: UserId, now: OffsetDateTime) -> Result<usize, AppError> {
         let stale: Vec<(DocId, String)> = {
             let m = self.model();
-            m.offers
-                .values()
+            m.offers_made_by(self.node_uuid())
                 .filter(|(o, _)| {
                     o.withdrawn.is_none() && o.persons.iter().any(|p| p.outcome(o, now).is_open())
                 })
@@ -716,10 +762,20 @@ impl App {
                 })
                 .collect()
         };
-        if stale.is_empty() {
+        self.write_withdrawals(actor, now, stale)
+    }
+
+    /// Writes a withdrawal with its reason into each offer document.
+    fn write_withdrawals(
+        &self,
+        actor: UserId,
+        now: OffsetDateTime,
+        offers: Vec<(DocId, String)>,
+    ) -> Result<usize, AppError> {
+        if offers.is_empty() {
             return Ok(0);
         }
-        let reasons: HashMap<DocId, String> = stale.into_iter().collect();
+        let reasons: HashMap<DocId, String> = offers.into_iter().collect();
         let ids: Vec<DocId> = reasons.keys().cloned().collect();
         self.store()
             .change_many(actor.0, "withdraw offer", &ids, |id, tx| {
@@ -729,6 +785,123 @@ impl App {
                 };
                 msch::write_withdrawal(tx, Some(&w)).map_err(AppError::from)
             })?;
+        Ok(ids.len())
+    }
+
+    /// At a clinic, at once: withdraws the open offers to `provider` in this clinic's inbox
+    /// (they left the clinic or stopped taking new patients), so nobody accepts them on the
+    /// provider's behalf while the hub has not heard. The people go back to the waitlist,
+    /// keeping their place, at the hub's next round, as for a withdrawal the hub makes.
+    pub(super) fn withdraw_offers_to(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        provider: UserId,
+        reason: &str,
+    ) -> Result<usize, AppError> {
+        let now = self.now();
+        let open: Vec<(DocId, String)> = {
+            let m = self.model();
+            m.offers_by_clinic
+                .get(&clinic)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| m.offers.get(id).map(|(o, _)| o))
+                .filter(|o| {
+                    o.provider == provider
+                        && o.withdrawn.is_none()
+                        && o.persons.iter().any(|p| p.outcome(o, now).is_open())
+                })
+                .filter_map(|o| offer_doc(o.clinic, o.id).ok())
+                .map(|d| (d, reason.to_owned()))
+                .collect()
+        };
+        let n = self.write_withdrawals(who, now, open)?;
+        if n > 0 {
+            info!(clinic = %clinic, provider = %provider, withdrawn = n, "open offers withdrawn");
+        }
+        Ok(n)
+    }
+
+    /// At the hub: people a clinic returned to the waitlist from a panel (a provider left or
+    /// stopped) are waiting again. A person already registered keeps their place (the
+    /// earliest registration) and is offered again even though an old offer attached them;
+    /// anyone else is registered from the panel entry, their place the day they were
+    /// returned. Either way the provider who returned them is not offered them again. Done
+    /// once per return: `returned_at` in the waiting document records the last one acted on.
+    fn take_back_returned(&self, actor: UserId) -> Result<usize, AppError> {
+        let writes: Vec<(WaitingPerson, u32)> = {
+            let m = self.model();
+            let mut latest: HashMap<domain::Phn, (&PanelEntry, OffsetDateTime)> = HashMap::new();
+            for id in &m.returned {
+                let Some(e) = m.entries.get(id).map(|s| &s.entry) else {
+                    continue;
+                };
+                let Some(r) = &e.removed else { continue };
+                let newer = latest.get(&e.details.phn).is_none_or(|(_, at)| r.at > *at);
+                if newer {
+                    latest.insert(e.details.phn, (e, r.at));
+                }
+            }
+            latest
+                .into_values()
+                .filter_map(|(e, at)| {
+                    let existing = m
+                        .waiting_by_phn
+                        .get(&e.details.phn)
+                        .and_then(|id| m.waiting.get(id));
+                    let (mut person, n) = match existing {
+                        Some((p, _)) if p.returned_at.is_some_and(|r| r >= at) => return None,
+                        Some((p, n)) => (p.clone(), *n),
+                        None => (
+                            WaitingPerson {
+                                id: PersonId::new(),
+                                details: domain::PatientDetails {
+                                    last_visit: None,
+                                    ..e.details.clone()
+                                },
+                                languages: BTreeSet::new(),
+                                need: ProviderNeed::PhysicianOrNp,
+                                factors: BTreeSet::new(),
+                                registered_at: at,
+                                household: None,
+                                registration: Registration::Waiting,
+                                declined_by: BTreeSet::new(),
+                                returned_at: None,
+                            },
+                            1,
+                        ),
+                    };
+                    person.registration = Registration::Waiting;
+                    person.returned_at = Some(at);
+                    person.declined_by.insert(e.provider);
+                    Some((person, n))
+                })
+                .collect()
+        };
+        if writes.is_empty() {
+            return Ok(0);
+        }
+        let by_doc: HashMap<DocId, (WaitingPerson, u32)> = writes
+            .into_iter()
+            .map(|w| Ok((waiting_doc(w.0.id)?, w)))
+            .collect::<Result<_, AppError>>()?;
+        let ids: Vec<DocId> = by_doc.keys().cloned().collect();
+        self.store().change_many(
+            actor.0,
+            "returned to the waitlist from a panel",
+            &ids,
+            |id, tx| {
+                let (p, n) = by_doc
+                    .get(id)
+                    .ok_or_else(|| AppError::Internal("a person went missing".into()))?;
+                msch::write_waiting(tx, p, *n).map_err(AppError::from)
+            },
+        )?;
+        info!(
+            returned = ids.len(),
+            "people returned to the waitlist from panels"
+        );
         Ok(ids.len())
     }
 
@@ -742,7 +915,8 @@ impl App {
     ) -> Result<usize, AppError> {
         let removals: Vec<(DocId, PanelEntry, OfferId)> = {
             let m = self.model();
-            let (_, superseded) = attachment_winners(m.offers.values().map(|(o, _)| o), now);
+            let (_, superseded) =
+                attachment_winners(m.offers_made_by(self.node_uuid()).map(|(o, _)| o), now);
             superseded
                 .into_iter()
                 .filter_map(|(offer, person)| {
@@ -757,23 +931,35 @@ impl App {
                 })
                 .collect()
         };
-        for (doc, entry, offer) in &removals {
-            let removed = PanelEntry {
-                removed: Some(Removal {
-                    at: now,
-                    by: actor,
-                    reason: format!(
-                        "attached to another provider first through the provincial match; this offer ({offer}) was completed later"
-                    ),
-                }),
-                ..entry.clone()
-            };
-            self.store()
-                .change(doc, actor.0, "undo double attachment", |tx| {
-                    schema::write_entry(tx, &removed).map_err(AppError::from)
-                })?;
+        if removals.is_empty() {
+            return Ok(0);
         }
-        Ok(removals.len())
+        let by_doc: HashMap<DocId, PanelEntry> = removals
+            .into_iter()
+            .map(|(doc, entry, offer)| {
+                let removed = PanelEntry {
+                    removed: Some(Removal {
+                        at: now,
+                        by: actor,
+                        reason: format!(
+                            "attached to another provider first through the provincial match; this offer ({offer}) was completed later"
+                        ),
+                        disposition: Disposition::Left,
+                    }),
+                    ..entry
+                };
+                (doc, removed)
+            })
+            .collect();
+        let ids: Vec<DocId> = by_doc.keys().cloned().collect();
+        self.store()
+            .change_many(actor.0, "undo double attachment", &ids, |id, tx| {
+                let e = by_doc
+                    .get(id)
+                    .ok_or_else(|| AppError::Internal("an entry went missing".into()))?;
+                schema::write_entry(tx, e).map_err(AppError::from)
+            })?;
+        Ok(ids.len())
     }
 
     /// A person's name as pages show it ("Dr. A. Patel"), or their id when the account is
@@ -900,7 +1086,8 @@ impl App {
         Ok(o)
     }
 
-    /// Records a person's answer to an offer (the clinic or a coordinator heard from them).
+    /// Records a person's answer to an offer (the clinic heard from them): the provider,
+    /// their endorsed staff or the clinic's account managers.
     pub fn record_answer(
         &self,
         who: UserId,
@@ -910,17 +1097,13 @@ impl App {
         confirmed: bool,
         note: &str,
     ) -> Result<Offer, AppError> {
-        let now = self.now();
-        let c = self.member_clinic(who, clinic)?;
-        let mut o = self.clinic_offer(clinic, offer)?;
-        if !(c.can_manage_panel(who, o.provider) || c.is_account_manager(who)) {
-            return Err(AppError::forbidden(
-                "only the provider, their endorsed staff and the clinic's account managers record answers",
-            ));
-        }
-        self.set_answer(&mut o, person, confirmed, note, who, now)?;
-        self.write_offer_and_attach(who, &c, &o, "record answer", now)?;
-        Ok(o)
+        self.answer_offer(
+            Acting::Member { who, clinic },
+            offer,
+            person,
+            confirmed,
+            note,
+        )
     }
 
     /// Records a person's answer at the hub (a coordinator heard from them).
@@ -931,21 +1114,50 @@ impl App {
         confirmed: bool,
         note: &str,
     ) -> Result<Offer, AppError> {
+        self.answer_offer(Acting::Coordinator, offer, person, confirmed, note)
+    }
+
+    /// Records a person's answer as `acting` may: a clinic member for the offers of their
+    /// clinic they may see, a coordinator for any offer the hub made.
+    pub fn answer_offer(
+        &self,
+        acting: Acting,
+        offer: OfferId,
+        person: PersonId,
+        confirmed: bool,
+        note: &str,
+    ) -> Result<Offer, AppError> {
         let now = self.now();
-        let mut o = self
-            .model()
-            .offers
-            .get(&offer)
-            .map(|(o, _)| o.clone())
-            .ok_or_else(|| AppError::not_found("offer"))?;
-        let c = self
-            .model()
-            .clinics
-            .get(&o.clinic)
-            .map(|s| s.clinic.clone())
-            .ok_or_else(|| AppError::not_found("clinic"))?;
-        self.set_answer(&mut o, person, confirmed, note, COORDINATOR, now)?;
-        self.write_offer_and_attach(COORDINATOR, &c, &o, "record answer", now)?;
+        let (who, c, mut o) = match acting {
+            Acting::Member { who, clinic } => {
+                let c = self.member_clinic(who, clinic)?;
+                let o = self.clinic_offer(clinic, offer)?;
+                if !(c.can_manage_panel(who, o.provider) || c.is_account_manager(who)) {
+                    return Err(AppError::forbidden(
+                        "only the provider, their endorsed staff and the clinic's account managers record answers",
+                    ));
+                }
+                (who, c, o)
+            }
+            Acting::Coordinator => {
+                let hub = self.node_uuid();
+                let m = self.model();
+                let o = m
+                    .offers_made_by(hub)
+                    .map(|(o, _)| o)
+                    .find(|o| o.id == offer)
+                    .cloned()
+                    .ok_or_else(|| AppError::not_found("offer"))?;
+                let c = m
+                    .clinics
+                    .get(&o.clinic)
+                    .map(|s| s.clinic.clone())
+                    .ok_or_else(|| AppError::not_found("clinic"))?;
+                (COORDINATOR, c, o)
+            }
+        };
+        self.set_answer(&mut o, person, confirmed, note, who, now)?;
+        self.write_offer_and_attach(who, &c, &o, "record answer", now)?;
         Ok(o)
     }
 
@@ -1088,7 +1300,7 @@ fn provider_slots(
                     provider: member.user,
                     kind,
                     catchment: Vec::new(),
-                    languages: BTreeSet::new(),
+                    languages: prefs.languages.clone(),
                     places_left: u.left(prefs.monthly_capacity),
                     requests_left: prefs.max_open_requests.saturating_sub(u.open_requests),
                 });

@@ -3,6 +3,7 @@
 //! with `spawn_blocking` (see `App::run`).
 
 mod accounts;
+mod billing;
 mod clock;
 mod conflicts;
 mod dashboard;
@@ -17,18 +18,23 @@ mod registry;
 mod sync;
 mod sync_access;
 pub mod synthetic;
+mod transfer;
 
 use std::path::Path;
 use std::sync::Arc;
 
 pub use accounts::{LoginResult, MembershipInfo, SessionInfo, SignedIn, Workspace};
+pub use billing::{
+    ATTACHMENT_COLUMNS, ATTACHMENT_FEE_CODE, AttachmentExport, AttachmentRecord, BillingScope,
+    MissingNumber, parse_period,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use conflicts::{ConflictKey, ConflictValueView, ConflictView};
 pub use dashboard::{ClinicDashboard, MonthActivity, ProviderSize};
 pub use demo::{DemoMember, DemoSetup};
 pub use error::{AppError, Problem};
 pub use matching::{
-    COORDINATOR, MatchingConfig, OfferView, Registered, RoundReport, WAITLIST_COLUMNS,
+    Acting, COORDINATOR, MatchingConfig, OfferView, Registered, RoundReport, WAITLIST_COLUMNS,
     WaitingInput, attachment_entry, parse_waitlist_csv,
 };
 pub use model::{ClinicState, EntryState, Model, Projection, ReadModel};
@@ -42,6 +48,7 @@ pub use registry::{
 };
 pub use sync::DocSet;
 pub use sync_access::hub_address;
+pub use transfer::{Destination, MoveReport, Selection};
 
 use crate::auth::{SessionConfig, SessionStore, ThrottleStore};
 use crate::config::Config;

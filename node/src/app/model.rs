@@ -76,6 +76,9 @@ pub enum Projection {
     /// An offer in a clinic's inbox, and its fields decided differently on two replicas.
     Offer {
         offer: Box<Offer>,
+        /// The node that made the offer's first change (see [`Model::offer_origin`]).
+        #[serde(default)]
+        origin: Option<uuid::Uuid>,
         conflicts: Vec<FieldConflict>,
     },
     /// The document exists but could not be decoded; kept so the problem is visible.
@@ -173,6 +176,12 @@ pub struct Model {
     pub offers: HashMap<OfferId, (Offer, Vec<FieldConflict>)>,
     pub offers_by_person: HashMap<PersonId, BTreeSet<OfferId>>,
     pub offers_by_clinic: HashMap<ClinicId, BTreeSet<OfferId>>,
+    /// The node that made each offer's first change. A clinic's node may write any document
+    /// of its own inbox family, so only offers a hub made are offers (see
+    /// [`Model::offers_made_by`]).
+    pub offer_origin: HashMap<OfferId, Option<uuid::Uuid>>,
+    /// Entries taken off a panel to go back to the waitlist (the hub acts on them).
+    pub returned: BTreeSet<EntryId>,
 }
 
 #[derive(Debug, Default)]
@@ -216,7 +225,11 @@ impl ReadModel {
                 person,
                 registrations,
             } => m.put_waiting(*person, registrations),
-            Projection::Offer { offer, conflicts } => m.put_offer(*offer, conflicts),
+            Projection::Offer {
+                offer,
+                origin,
+                conflicts,
+            } => m.put_offer(*offer, origin, conflicts),
             Projection::Unreadable { error } => {
                 m.unreadable.insert(id.to_owned(), error);
             }
@@ -291,7 +304,13 @@ impl Model {
         self.waiting.insert(person.id, (person, registrations));
     }
 
-    fn put_offer(&mut self, offer: Offer, conflicts: Vec<FieldConflict>) {
+    fn put_offer(
+        &mut self,
+        offer: Offer,
+        origin: Option<uuid::Uuid>,
+        conflicts: Vec<FieldConflict>,
+    ) {
+        self.offer_origin.insert(offer.id, origin);
         if let Some((old, _)) = self.offers.get(&offer.id) {
             for p in &old.persons {
                 if let Some(set) = self.offers_by_person.get_mut(&p.person) {
@@ -325,6 +344,12 @@ impl Model {
                 .or_default()
                 .insert(e.id);
         }
+        if e.removed
+            .as_ref()
+            .is_some_and(|r| r.disposition == crate::domain::Disposition::ReturnToWaitlist)
+        {
+            self.returned.insert(e.id);
+        }
         self.recount_clash(key, Some(e));
     }
 
@@ -345,6 +370,7 @@ impl Model {
                 self.live_by_phn.remove(&e.details.phn);
             }
         }
+        self.returned.remove(&e.id);
         self.recount_clash(key, None);
     }
 
@@ -361,6 +387,20 @@ impl Model {
         } else {
             self.clashes.remove(&key);
         }
+    }
+
+    /// The offers whose first change `node` made: at the hub, with its own node id, the
+    /// offers it really made. An offer a clinic's node created itself (a tampered node may
+    /// write any document of its inbox family) is not one of them, so the hub neither counts
+    /// nor shows it.
+    pub fn offers_made_by(
+        &self,
+        node: uuid::Uuid,
+    ) -> impl Iterator<Item = &(Offer, Vec<FieldConflict>)> {
+        self.offers
+            .iter()
+            .filter(move |(id, _)| self.offer_origin.get(id) == Some(&Some(node)))
+            .map(|(_, o)| o)
     }
 
     /// Every entry for one patient at one clinic, removed ones included.

@@ -471,7 +471,7 @@ impl App {
             .model()
             .preferences
             .get(&provider)
-            .copied()
+            .cloned()
             .unwrap_or_default())
     }
 
@@ -489,6 +489,14 @@ impl App {
             .change(&id, who.0, "update panel preferences", |tx| {
                 schema::write_preferences(tx, provider, &preferences).map_err(AppError::from)
             })?;
+        if !preferences.accepting_new_patients {
+            self.withdraw_offers_to(
+                who,
+                clinic,
+                provider,
+                "the provider stopped taking new patients",
+            )?;
+        }
         Ok(preferences)
     }
 
@@ -504,7 +512,7 @@ impl App {
         let preferences = model
             .preferences
             .get(&provider)
-            .copied()
+            .cloned()
             .unwrap_or_default();
         Ok(PanelSummary {
             size,
@@ -586,7 +594,7 @@ impl App {
         let message = match how {
             HowAdded::FhirUpload => "import FHIR bundle",
             HowAdded::CsvUpload => "import CSV",
-            HowAdded::Manual | HowAdded::Match => "add patients",
+            HowAdded::Manual | HowAdded::Match | HowAdded::Transfer => "add patients",
         };
         self.store()
             .change_many(who.0, message, &ids, |id, tx| match by_id.get(id) {

@@ -11,7 +11,7 @@ use crate::schema;
 use crate::store::DocId;
 
 /// Bump when `Projection` changes shape: the store then re-projects every document at open.
-const PROJECTION_VERSION: u32 = 1;
+const PROJECTION_VERSION: u32 = 2;
 
 pub struct Projector {
     model: Arc<ReadModel>,
@@ -90,6 +90,7 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
         }
         ["inbox", _, _] => Ok(Projection::Offer {
             offer: Box::new(schema::matching::read_offer(doc).map_err(|e| e.to_string())?),
+            origin: origin_node(doc),
             conflicts: schema::entry_field_conflicts(doc)
                 .map_err(|e| e.to_string())?
                 .iter()
@@ -98,6 +99,21 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
         }),
         _ => Err("unknown document kind".to_owned()),
     }
+}
+
+/// The node that made a document's first change: the node of every change without
+/// dependencies, if they agree (a document has several only if replicas created it apart).
+/// `None` when they disagree or an actor is not one Attach makes.
+fn origin_node(doc: &Automerge) -> Option<uuid::Uuid> {
+    let mut roots = doc
+        .get_changes(&[])
+        .into_iter()
+        .filter(|c| c.deps().is_empty())
+        .map(|c| crate::store::author_of(c.actor_id()).map(|(node, _)| node));
+    let first = roots.next()??;
+    roots
+        .all(|n| n == Some(first))
+        .then(|| uuid::Uuid::from_bytes(first.0))
 }
 
 impl crate::store::Projector for Projector {

@@ -363,6 +363,12 @@ impl App {
             temporary = Some(temp);
         }
         if action == MemberAction::Deactivate {
+            self.withdraw_offers_to(
+                who,
+                clinic,
+                member,
+                "the provider no longer works at this clinic",
+            )?;
             // Sessions are per person, not per clinic: end them only if the person has no
             // other active membership.
             if !self.has_active_membership(member) {

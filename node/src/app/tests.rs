@@ -1035,3 +1035,501 @@ fn people_are_registered_offered_decided_and_attached() {
     let round = hub.app.run_matching(coordinator).expect("round 3");
     assert_eq!((round.offers, round.offered), (1, 2), "{round:?}");
 }
+
+/// A clinic and a hub holding the clinic's documents, on one clock.
+fn clinic_and_hub(clock: &ManualClock) -> (Replica, Replica, ClinicIds) {
+    let (clinic, ids) = seeded(clock);
+    let hub = replica(clock);
+    hub.app
+        .merge_all_from(&clinic.app)
+        .expect("the hub has the clinic");
+    (clinic, hub, ids)
+}
+
+fn waiting_phn(n: u32) -> crate::domain::Phn {
+    crate::domain::Phn::from_body(60_000_000 + n * 17)
+        .or_else(|| crate::domain::Phn::from_body(60_000_001 + n * 17))
+        .expect("phn")
+}
+
+fn prefs_of(r: &Replica, provider: UserId) -> crate::domain::PanelPreferences {
+    r.app
+        .model()
+        .preferences
+        .get(&provider)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// People who named languages are offered only to providers speaking one of them; a
+/// provider who names none speaks English only; the practitioner number is checked.
+#[test]
+fn languages_decide_which_provider_is_offered_whom() {
+    let clock = ManualClock::new(datetime!(2026-11-02 17:00 UTC));
+    let (clinic, hub, ids) = clinic_and_hub(&clock);
+    let mut nguyen = prefs_of(&clinic, ids.nguyen);
+    nguyen.accepting_new_patients = true;
+    nguyen.monthly_capacity = 5;
+    nguyen.max_open_requests = 5;
+    nguyen.languages = ["Punjabi".to_owned()].into();
+    nguyen.practitioner_number = Some("12 34".into());
+    match clinic
+        .app
+        .set_preferences(ids.nguyen, ids.clinic, ids.nguyen, nguyen.clone())
+    {
+        Err(AppError::Invalid { problems, .. }) => {
+            assert_eq!(problems[0].field, "practitioner_number", "{problems:?}");
+        }
+        other => panic!("a 4-character number with a space is refused: {other:?}"),
+    }
+    nguyen.practitioner_number = Some("b7k2q".into());
+    let saved = clinic
+        .app
+        .set_preferences(ids.nguyen, ids.clinic, ids.nguyen, nguyen)
+        .expect("saves");
+    assert_eq!(saved.practitioner_number.as_deref(), Some("B7K2Q"));
+    let mut patel = prefs_of(&clinic, ids.patel);
+    patel.languages.clear();
+    clinic
+        .app
+        .set_preferences(ids.patel, ids.clinic, ids.patel, patel)
+        .expect("saves");
+    hub.app.merge_all_from(&clinic.app).expect("syncs");
+
+    let coordinator = crate::app::COORDINATOR;
+    let register = |n, name: &str, languages: &str| {
+        hub.app
+            .register_waiting(
+                coordinator,
+                &WaitingInput {
+                    languages: languages.into(),
+                    ..waiting_input(waiting_phn(n), name, "", "")
+                },
+            )
+            .expect("registers")
+            .person
+    };
+    let punjabi = register(1, "Punjabi", "punjabi");
+    let english = register(2, "English", "English; French");
+    let igbo = register(3, "Igbo", "Igbo");
+    let round = hub.app.run_matching(coordinator).expect("round");
+    assert_eq!(round.offered, 2, "{round:?}");
+    let provider_of = |person| {
+        hub.app
+            .model()
+            .offers
+            .values()
+            .find(|(o, _)| o.persons.iter().any(|p| p.person == person))
+            .map(|(o, _)| o.provider)
+    };
+    assert_eq!(provider_of(punjabi), Some(ids.nguyen));
+    assert_eq!(
+        provider_of(english),
+        Some(ids.patel),
+        "no languages named: English only"
+    );
+    assert_eq!(provider_of(igbo), None, "nobody speaks Igbo here");
+}
+
+/// A tampered clinic node writes an offer of its own into its inbox, claiming an earlier
+/// attachment of a person the hub really offered to the clinic: the hub neither counts it
+/// (the real attachment is not undone) nor lets a coordinator answer it.
+#[test]
+fn the_hub_ignores_offers_it_did_not_make() {
+    use crate::domain::matching::{Answer, Decision, Offer, ProviderDecision};
+    let clock = ManualClock::new(datetime!(2026-11-02 17:00 UTC));
+    let (clinic, hub, ids) = clinic_and_hub(&clock);
+    let coordinator = crate::app::COORDINATOR;
+    let person = hub
+        .app
+        .register_waiting(coordinator, &waiting_input(waiting_phn(7), "Real", "", ""))
+        .expect("registers")
+        .person;
+    hub.app.run_matching(coordinator).expect("round");
+    copy_docs(&hub, &clinic, "inbox/");
+    let real = clinic.app.inbox(ids.patel, ids.clinic).expect("inbox")[0]
+        .offer
+        .clone();
+    clock.advance(time::Duration::hours(2));
+    clinic
+        .app
+        .decide_offer(ids.patel, ids.clinic, real.id, Decision::Accept)
+        .expect("accepts");
+    clinic
+        .app
+        .record_answer(ids.patel, ids.clinic, real.id, person, true, "")
+        .expect("yes");
+
+    // The forgery: the same person, attached an hour before the real attachment.
+    let early = clock.now() - time::Duration::hours(1);
+    let forged = Offer {
+        id: crate::domain::OfferId::new(),
+        provider: ids.nguyen,
+        created_at: early - time::Duration::hours(1),
+        expires_at: early + time::Duration::days(14),
+        decision: Some(ProviderDecision {
+            decision: Decision::Accept,
+            at: early,
+            by: ids.nguyen,
+        }),
+        withdrawn: None,
+        persons: real
+            .persons
+            .iter()
+            .map(|p| crate::domain::matching::OfferedPerson {
+                answer: Some(Answer {
+                    confirmed: true,
+                    at: early,
+                    by: ids.nguyen,
+                    note: String::new(),
+                }),
+                ..p.clone()
+            })
+            .collect(),
+        ..real.clone()
+    };
+    let doc = crate::store::DocId::parse(&crate::schema::matching::offer_doc_id(
+        ids.clinic, forged.id,
+    ))
+    .expect("id");
+    clinic
+        .app
+        .doc_store()
+        .change(&doc, ids.nguyen.0, "offer", |tx| {
+            crate::schema::matching::write_offer(tx, &forged)
+        })
+        .expect("a clinic node can write in its inbox family");
+    copy_docs(&clinic, &hub, "inbox/");
+    copy_docs(&clinic, &hub, "panel/");
+    assert_eq!(
+        hub.app.model().offers.len(),
+        2,
+        "the hub holds both documents"
+    );
+
+    let round = hub.app.run_matching(coordinator).expect("round");
+    assert_eq!(round.untrusted, 1, "{round:?}");
+    assert_eq!(round.superseded, 0, "the real attachment stands: {round:?}");
+    let entry = crate::app::attachment_entry(real.id, person);
+    assert!(
+        hub.app.model().entries[&entry].entry.removed.is_none(),
+        "still on Dr. Patel's panel"
+    );
+    assert!(matches!(
+        hub.app
+            .coordinator_record_answer(forged.id, person, false, ""),
+        Err(AppError::NotFound(_))
+    ));
+    // The billing export at the hub counts the real attachment only.
+    let export = hub
+        .app
+        .attachment_records(
+            BillingScope::Province { clinic: None },
+            "2026-11-01",
+            "2026-11-30",
+        )
+        .expect("export");
+    assert_eq!(export.records.len(), 1, "{export:?}");
+    assert_eq!(export.records[0].provider, ids.patel);
+}
+
+/// A provider leaves: their open offer is withdrawn at once at the clinic; one patient is
+/// transferred to a colleague, the rest (one attached through a match among them) go back
+/// to the waitlist; the hub registers them at its next round, once; the person attached
+/// through a match keeps their place and is offered again, not to the provider who left;
+/// the billing export lists the attachments and says who has no practitioner number.
+#[test]
+fn a_leaving_provider_s_patients_are_transferred_or_returned_to_the_waitlist() {
+    use crate::domain::matching::{Decision, PersonOutcome};
+    use crate::domain::{Disposition, HowAdded, MemberState};
+    let clock = ManualClock::new(datetime!(2026-11-02 17:00 UTC));
+    let (clinic, hub, ids) = clinic_and_hub(&clock);
+    let coordinator = crate::app::COORDINATOR;
+    let attached = hub
+        .app
+        .register_waiting(
+            coordinator,
+            &WaitingInput {
+                registered_on: "2026-02-01".into(),
+                ..waiting_input(waiting_phn(11), "Attached", "", "")
+            },
+        )
+        .expect("registers")
+        .person;
+    let open = hub
+        .app
+        .register_waiting(coordinator, &waiting_input(waiting_phn(12), "Open", "", ""))
+        .expect("registers")
+        .person;
+    let round = hub.app.run_matching(coordinator).expect("round");
+    assert_eq!(round.offered, 2, "{round:?}");
+    copy_docs(&hub, &clinic, "inbox/");
+    let inbox = clinic.app.inbox(ids.patel, ids.clinic).expect("inbox");
+    let offer_of = |person| {
+        inbox
+            .iter()
+            .find(|v| v.offer.persons[0].person == person)
+            .expect("offered")
+            .offer
+            .id
+    };
+    let (o_attached, o_open) = (offer_of(attached), offer_of(open));
+    clinic
+        .app
+        .decide_offer(ids.patel, ids.clinic, o_attached, Decision::Accept)
+        .expect("accepts");
+    clinic
+        .app
+        .record_answer(ids.patel, ids.clinic, o_attached, attached, true, "")
+        .expect("yes");
+
+    // Dr. Patel leaves the clinic: the open offer is withdrawn here and now.
+    clock.advance(time::Duration::days(1));
+    clinic
+        .app
+        .member_action(
+            ids.director,
+            ids.clinic,
+            ids.patel,
+            MemberAction::Deactivate,
+        )
+        .expect("deactivates");
+    let view = clinic
+        .app
+        .inbox(ids.director, ids.clinic)
+        .expect("inbox")
+        .into_iter()
+        .find(|v| v.offer.id == o_open)
+        .expect("listed");
+    assert_eq!(view.outcomes[0].1, PersonOutcome::Withdrawn);
+    assert!(matches!(
+        clinic
+            .app
+            .decide_offer(ids.moa, ids.clinic, o_open, Decision::Accept),
+        Err(AppError::Forbidden(_) | AppError::Conflict(_))
+    ));
+
+    let live: Vec<crate::domain::PanelEntry> = clinic
+        .app
+        .model()
+        .entries
+        .values()
+        .map(|s| s.entry.clone())
+        .filter(|e| e.provider == ids.patel && e.removed.is_none())
+        .collect();
+    assert!(live.len() >= 3, "{}", live.len());
+    let first = live
+        .iter()
+        .find(|e| e.how_added != HowAdded::Match)
+        .expect("a patient from before")
+        .clone();
+    let one = Selection::Entries(vec![first.id]);
+    let to_nguyen = Destination::Provider(ids.nguyen);
+    // Who may, and what is refused, storing nothing.
+    assert!(matches!(
+        clinic
+            .app
+            .move_patients(ids.nguyen, ids.clinic, ids.patel, &one, to_nguyen, "left"),
+        Err(AppError::Forbidden(_))
+    ));
+    assert!(matches!(
+        clinic
+            .app
+            .move_patients(ids.director, ids.clinic, ids.patel, &one, to_nguyen, " "),
+        Err(AppError::Invalid { .. })
+    ));
+    assert!(matches!(
+        clinic.app.move_patients(
+            ids.director,
+            ids.clinic,
+            ids.patel,
+            &one,
+            Destination::Provider(ids.moa),
+            "left"
+        ),
+        Err(AppError::Invalid { .. })
+    ));
+    match clinic.app.move_patients(
+        ids.director,
+        ids.clinic,
+        ids.patel,
+        &Selection::Entries(vec![first.id, crate::domain::EntryId::new()]),
+        to_nguyen,
+        "Dr. Patel left",
+    ) {
+        Err(AppError::Invalid { problems, .. }) => {
+            assert_eq!(
+                (problems.len(), problems[0].row),
+                (1, Some(2)),
+                "{problems:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        clinic.app.model().entries[&first.id]
+            .entry
+            .removed
+            .is_none(),
+        "nothing stored"
+    );
+
+    // One patient to Dr. Nguyen.
+    let done = clinic
+        .app
+        .move_patients(
+            ids.director,
+            ids.clinic,
+            ids.patel,
+            &one,
+            to_nguyen,
+            "Dr. Patel left",
+        )
+        .expect("transfers");
+    assert_eq!(done.moved, 1);
+    {
+        let m = clinic.app.model();
+        let old = &m.entries[&first.id].entry;
+        assert_eq!(
+            old.removed.as_ref().map(|r| r.disposition),
+            Some(Disposition::Transferred { to: ids.nguyen })
+        );
+        let now_live: Vec<&crate::domain::PanelEntry> = m
+            .entries_for((ids.clinic, first.details.phn))
+            .filter(|e| e.removed.is_none())
+            .collect();
+        assert_eq!(now_live.len(), 1, "on one panel only");
+        assert_eq!(
+            (now_live[0].provider, now_live[0].how_added),
+            (ids.nguyen, HowAdded::Transfer)
+        );
+        assert_eq!(now_live[0].details, first.details);
+    }
+
+    // Everyone else back to the waitlist.
+    let done = clinic
+        .app
+        .move_patients(
+            ids.director,
+            ids.clinic,
+            ids.patel,
+            &Selection::All,
+            Destination::Waitlist,
+            "Dr. Patel left; no one can take them",
+        )
+        .expect("returns");
+    assert_eq!(done.moved, live.len() - 1);
+    assert_eq!(clinic.app.model().panel_counts(ids.clinic, ids.patel).0, 0);
+
+    // Dr. Nguyen takes new patients now; the hub hears of all of it at the next sync.
+    let mut p = prefs_of(&clinic, ids.nguyen);
+    p.accepting_new_patients = true;
+    p.monthly_capacity = 50;
+    p.max_open_requests = 50;
+    clinic
+        .app
+        .set_preferences(ids.nguyen, ids.clinic, ids.nguyen, p)
+        .expect("saves");
+    hub.app.merge_all_from(&clinic.app).expect("syncs");
+    assert_eq!(
+        hub.app.model().clinics[&ids.clinic].clinic.members[&ids.patel].state,
+        MemberState::Deactivated
+    );
+    let before = hub.app.model().waiting.len();
+    let round = hub.app.run_matching(coordinator).expect("round");
+    assert_eq!(round.returned, live.len() - 1, "{round:?}");
+    assert_eq!(
+        hub.app.model().waiting.len(),
+        before + live.len() - 2,
+        "the person attached through a match was registered already"
+    );
+    let (again, _) = hub.app.model().waiting[&attached].clone();
+    assert_eq!(
+        again.registered_at.date(),
+        time::macros::date!(2026 - 02 - 01),
+        "their place is kept"
+    );
+    assert!(again.declined_by.contains(&ids.patel));
+    let offered_to = |person| {
+        hub.app
+            .model()
+            .offers
+            .values()
+            .filter(|(o, _)| o.id != o_attached && o.id != o_open)
+            .find(|(o, _)| o.persons.iter().any(|p| p.person == person))
+            .map(|(o, _)| o.provider)
+    };
+    assert_eq!(offered_to(attached), Some(ids.nguyen), "offered again");
+    assert_eq!(
+        offered_to(open),
+        Some(ids.nguyen),
+        "the withdrawn offer's person too"
+    );
+    let round = hub.app.run_matching(coordinator).expect("round again");
+    assert_eq!(round.returned, 0, "a return is acted on once: {round:?}");
+
+    // Billing at the clinic: the match and the transfer; Dr. Nguyen has no number yet.
+    let export = clinic
+        .app
+        .attachment_records(
+            BillingScope::Member {
+                who: ids.director,
+                clinic: ids.clinic,
+            },
+            "2026-11-01",
+            "2026-11-30",
+        )
+        .expect("export");
+    let hows: Vec<(&str, UserId)> = export
+        .records
+        .iter()
+        .map(|r| (r.how.as_str(), r.provider))
+        .collect();
+    assert_eq!(
+        hows,
+        [("match", ids.patel), ("transfer", ids.nguyen)],
+        "{export:?}"
+    );
+    assert_eq!(export.missing.len(), 1);
+    assert_eq!(export.missing[0].provider, ids.nguyen);
+    let csv = String::from_utf8(export.to_csv()).expect("utf-8");
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "phn,practitioner_number,attachment_date,fee_code,provider,facility_number,clinic,how_attached"
+        )
+    );
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with(&format!(
+            "{},{},2026-11-02,98990,",
+            waiting_phn(11),
+            prefs_of(&clinic, ids.patel)
+                .practitioner_number
+                .expect("the demo gives Dr. Patel one")
+        ))),
+        "{csv}"
+    );
+    assert!(matches!(
+        clinic.app.attachment_records(
+            BillingScope::Member {
+                who: ids.director,
+                clinic: ids.clinic
+            },
+            "2026-11-30",
+            "2026-11-01"
+        ),
+        Err(AppError::Invalid { .. })
+    ));
+    assert!(matches!(
+        clinic.app.attachment_records(
+            BillingScope::Member {
+                who: ids.director,
+                clinic: ids.clinic
+            },
+            "2026-11-01",
+            ""
+        ),
+        Err(AppError::Invalid { .. })
+    ));
+}

@@ -23,11 +23,11 @@ pub use conflict::{
 pub use delegation::{confirm_delegation, revoke_delegation, start_delegation};
 pub use error::{DomainError, FieldError};
 pub use ids::*;
-pub use panel::{add_to_panel, remove_from_panel};
+pub use panel::{add_to_panel, leave_panel, remove_from_panel, transfer_entry};
 pub use phn::{Phn, PhnError};
 pub use registry::{
     ManagerChange, activate, add_member, approve, check_status_assignable, create_status,
     deactivate, decline, edit_status, handover_primary, request_join, retire_status, set_secondary,
 };
 pub use types::*;
-pub use validate::PatientInput;
+pub use validate::{PatientInput, practitioner_number, split_languages};

@@ -771,6 +771,7 @@ fn entry(n: u128, provider: u128, phn_body: u32, added_minute: i64, removed: boo
             at: T0,
             by: uid(provider),
             reason: "r".into(),
+            disposition: Default::default(),
         }),
     }
 }

@@ -193,6 +193,8 @@ pub enum HowAdded {
     FhirUpload,
     /// Attached through a provincial match.
     Match,
+    /// Moved from another provider's panel at the clinic (a provider left or stopped).
+    Transfer,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,6 +216,22 @@ pub struct Removal {
     pub at: OffsetDateTime,
     pub by: UserId,
     pub reason: String,
+    /// Where the patient went.
+    #[serde(default)]
+    pub disposition: Disposition,
+}
+
+/// Where a patient taken off a panel went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Disposition {
+    /// Off the panel (moved away, left the practice, a clash settled…).
+    #[default]
+    Left,
+    /// To another provider's panel at the same clinic (a new entry, how added "transfer").
+    Transferred { to: UserId },
+    /// Back to the provincial waitlist: the hub registers them again at its next round.
+    ReturnToWaitlist,
 }
 
 /// The patient details that a person types or a file carries.
@@ -247,7 +265,7 @@ pub struct PanelEntry {
 }
 
 /// A provider's panel preferences (the `panel/<provider>` document).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PanelPreferences {
     pub accepting_new_patients: bool,
     /// How many new patients a month the provider will take.
@@ -255,6 +273,14 @@ pub struct PanelPreferences {
     pub desired_panel_size: u32,
     /// How many match requests may be open at once.
     pub max_open_requests: u32,
+    /// Languages the provider sees patients in, as written (compared case-insensitively);
+    /// empty means English only.
+    #[serde(default)]
+    pub languages: std::collections::BTreeSet<String>,
+    /// The provider's MSP practitioner number (5 letters or digits, upper case), for billing
+    /// the attachment fee code.
+    #[serde(default)]
+    pub practitioner_number: Option<String>,
 }
 
 impl Default for PanelPreferences {
@@ -264,6 +290,8 @@ impl Default for PanelPreferences {
             monthly_capacity: 0,
             desired_panel_size: 1_250,
             max_open_requests: 0,
+            languages: std::collections::BTreeSet::new(),
+            practitioner_number: None,
         }
     }
 }

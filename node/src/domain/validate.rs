@@ -104,9 +104,69 @@ pub const MAX_MONTHLY_CAPACITY: u32 = 500;
 pub const MAX_DESIRED_PANEL_SIZE: u32 = 5_000;
 pub const MAX_OPEN_REQUESTS: u32 = 1_000;
 
+/// At most this many languages per provider; each at most this many characters.
+pub const MAX_LANGUAGES: usize = 20;
+pub const MAX_LANGUAGE_CHARS: usize = 40;
+
+/// Languages as typed in one box: separated by `;` or `,`, spaces tidied.
+pub fn split_languages(raw: &str) -> std::collections::BTreeSet<String> {
+    raw.split([';', ','])
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// A BC MSP practitioner number as stored: five letters or digits, upper case.
+pub fn practitioner_number(raw: &str) -> Result<Option<String>, &'static str> {
+    let n: String = raw.trim().to_ascii_uppercase();
+    if n.is_empty() {
+        return Ok(None);
+    }
+    if n.len() == 5 && n.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(Some(n))
+    } else {
+        Err("an MSP practitioner number is 5 letters or digits, e.g. 12345 or A1234")
+    }
+}
+
 impl PanelPreferences {
     pub fn validated(self) -> Result<Self, DomainError> {
         let mut p = Problems::default();
+        let practitioner_number =
+            match practitioner_number(self.practitioner_number.as_deref().unwrap_or("")) {
+                Ok(n) => n,
+                Err(message) => {
+                    p.add("practitioner_number", message);
+                    None
+                }
+            };
+        let mut languages = std::collections::BTreeSet::new();
+        let mut folded = std::collections::BTreeSet::new();
+        for raw in &self.languages {
+            let l = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+            if l.is_empty() {
+                continue;
+            }
+            if l.chars().count() > MAX_LANGUAGE_CHARS {
+                p.add(
+                    "languages",
+                    format!("{l:?} is longer than {MAX_LANGUAGE_CHARS} characters; write one language at a time"),
+                );
+            } else if !l
+                .chars()
+                .all(|c| c.is_alphabetic() || matches!(c, ' ' | '-' | '\'' | '(' | ')'))
+            {
+                p.add(
+                    "languages",
+                    format!("{l:?} is not a language name (letters, spaces and hyphens; separate languages with ;)"),
+                );
+            } else if folded.insert(super::matching::fold_name(&l)) {
+                languages.insert(l);
+            }
+        }
+        if languages.len() > MAX_LANGUAGES {
+            p.add("languages", format!("at most {MAX_LANGUAGES} languages"));
+        }
         if self.monthly_capacity > MAX_MONTHLY_CAPACITY {
             p.add(
                 "monthly_capacity",
@@ -131,7 +191,11 @@ impl PanelPreferences {
                 "a provider accepting new patients needs a monthly capacity above 0",
             );
         }
-        p.finish(self)
+        p.finish(Self {
+            languages,
+            practitioner_number,
+            ..self
+        })
     }
 }
 
@@ -325,13 +389,15 @@ mod tests {
             monthly_capacity: 10,
             desired_panel_size: 1_200,
             max_open_requests: 5,
+            ..PanelPreferences::default()
         };
-        assert!(ok.validated().is_ok());
+        assert!(ok.clone().validated().is_ok());
         let bad = PanelPreferences {
             accepting_new_patients: true,
             monthly_capacity: 0,
             desired_panel_size: 0,
             max_open_requests: 5_000,
+            ..PanelPreferences::default()
         };
         assert_eq!(
             fields(bad.validated().unwrap_err()),
@@ -349,6 +415,43 @@ mod tests {
             fields(too_many.validated().unwrap_err()),
             ["monthly_capacity"]
         );
+    }
+
+    #[test]
+    fn practitioner_numbers_are_five_letters_or_digits() {
+        assert_eq!(practitioner_number(" a1b2c "), Ok(Some("A1B2C".to_owned())));
+        assert_eq!(practitioner_number("12345"), Ok(Some("12345".to_owned())));
+        assert_eq!(practitioner_number("  "), Ok(None));
+        for bad in ["1234", "123456", "12 45", "1234é", "12-45"] {
+            assert!(practitioner_number(bad).is_err(), "{bad}");
+        }
+        let p = PanelPreferences {
+            practitioner_number: Some("1234".into()),
+            ..PanelPreferences::default()
+        };
+        assert_eq!(fields(p.validated().unwrap_err()), ["practitioner_number"]);
+    }
+
+    #[test]
+    fn languages_are_tidied_deduplicated_and_checked() {
+        assert_eq!(
+            split_languages(" Punjabi ;french,  ,Cantonese  (Yue)"),
+            ["Cantonese (Yue)", "Punjabi", "french"]
+                .map(String::from)
+                .into()
+        );
+        let p = PanelPreferences {
+            languages: ["French", "french", "  Punjabi  "].map(String::from).into(),
+            ..PanelPreferences::default()
+        };
+        let v = p.validated().expect("valid");
+        assert_eq!(v.languages.len(), 2, "{:?}", v.languages);
+        assert!(v.languages.contains("Punjabi"));
+        let bad = PanelPreferences {
+            languages: ["French 2"].map(String::from).into(),
+            ..PanelPreferences::default()
+        };
+        assert_eq!(fields(bad.validated().unwrap_err()), ["languages"]);
     }
 
     fn input() -> PatientInput {

@@ -425,6 +425,7 @@ fn sample_panel() -> Vec<PanelEntry> {
         at: NOW,
         by: provider(),
         reason: "moved away".into(),
+        disposition: Default::default(),
     });
     vec![
         entry(1, a, PatientStatus::Active),

@@ -8,10 +8,12 @@
 //! - `GET /admin/status` → documents, feed position, connected nodes
 //! - `POST /admin/waitlist/import` (a CSV body) → people registered, merged, flagged
 //! - `POST /admin/matching/round` → what a matching round did
+//! - `GET /admin/attachments?from=YYYY-MM-DD&to=YYYY-MM-DD[&clinic=ID]` → attachment records
+//!   for billing, every clinic's or one's, and the providers without a practitioner number
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -40,6 +42,7 @@ pub fn router(hub: Arc<Hub>) -> Result<Router, ReplicationError> {
         .route("/admin/status", get(status))
         .route("/admin/waitlist/import", post(import_waitlist))
         .route("/admin/matching/round", post(matching_round))
+        .route("/admin/attachments", get(attachments))
         .with_state(AdminState {
             hub,
             token: Arc::new(token),
@@ -270,6 +273,34 @@ async fn matching_round(
     let app = state.hub.app.clone();
     Ok(Json(
         app.run(|app| app.run_matching(crate::app::COORDINATOR))
+            .await
+            .map_err(app_error)?,
+    ))
+}
+
+/// Query of `GET /admin/attachments`.
+#[derive(Debug, Deserialize, Serialize, Default)]
+pub struct AttachmentsQuery {
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub clinic: Option<Uuid>,
+}
+
+async fn attachments(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Query(q): Query<AttachmentsQuery>,
+) -> Result<Json<crate::app::AttachmentExport>, AdminError> {
+    authorize(&state, &headers)?;
+    let app = state.hub.app.clone();
+    let scope = crate::app::BillingScope::Province {
+        clinic: q.clinic.map(crate::domain::ClinicId),
+    };
+    Ok(Json(
+        app.run(move |app| app.attachment_records(scope, &q.from, &q.to))
             .await
             .map_err(app_error)?,
     ))

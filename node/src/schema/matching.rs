@@ -8,7 +8,8 @@
 //!                               need, factors (text, "; "-separated keys),
 //!                               registered_at, household | null, registration,
 //!                               registrations (count of registrations merged into it),
-//!                               declined_by: { <provider uuid>: instant }
+//!                               declined_by: { <provider uuid>: instant },
+//!                               returned_at (instant | absent: the last return from a panel)
 //! inbox/<clinic>/<offer>  ROOT: kind "offer", schema, id, clinic, provider, created_at,
 //!                               expires_at,
 //!                               decision:  { decision, reason, note, at, by } | null  (a group)
@@ -116,6 +117,7 @@ pub fn read_waiting(doc: &impl ReadDoc) -> Result<(WaitingPerson, u32), SchemaEr
         household: f.opt_str("household")?,
         registration: f.parsed("registration", "waiting or withdrawn", parse_registration)?,
         declined_by,
+        returned_at: f.opt_instant("returned_at")?,
     };
     Ok((person, f.opt_count("registrations")?.unwrap_or(1)))
 }
@@ -144,6 +146,9 @@ pub fn write_waiting<T: Transactable>(
         put_if_changed(tx, &ROOT, k, v)?;
     }
     put_opt_if_changed(tx, &ROOT, "household", p.household.as_deref().map(text))?;
+    if let Some(at) = p.returned_at {
+        put_if_changed(tx, &ROOT, "returned_at", instant(at))?;
+    }
     let declined = ensure_map(tx, &ROOT, "declined_by", KIND_WAITING)?;
     for provider in &p.declined_by {
         if tx.get(&declined, provider.to_string())?.is_none() {
@@ -353,6 +358,7 @@ mod tests {
             household: Some("okafor-1".into()),
             registration: Registration::Waiting,
             declined_by: BTreeSet::from([UserId::new()]),
+            returned_at: None,
         }
     }
 

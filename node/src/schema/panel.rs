@@ -3,14 +3,20 @@
 //!
 //! ```text
 //! panel/<provider>          ROOT: kind "panel", schema, provider, accepting_new_patients,
-//!                                 monthly_capacity, desired_panel_size, max_open_requests
+//!                                 monthly_capacity, desired_panel_size, max_open_requests,
+//!                                 languages (text, "; "-separated; absent: English only),
+//!                                 practitioner_number (text | absent)
 //! panel/<provider>/<entry>  ROOT: kind "panel-entry", schema, id, provider, clinic,
 //!                                 phn, family_name, given_names, date_of_birth, sex,
 //!                                 phone, email, street, city, province, postal_code,
 //!                                 community, last_visit, status,
 //!                                 added_at, added_by, how_added,
 //!                                 mrp:     { at, by } | null           (a group)
-//!                                 removal: { at, by, reason } | null   (a group)
+//!                                 removal: { at, by, reason,
+//!                                            disposition ("left" | "transfer" |
+//!                                              "waitlist"; absent: "left"),
+//!                                            to (the receiving provider, on a transfer)
+//!                                          } | null                    (a group)
 //! ```
 //!
 //! Every field is a root scalar, so concurrent edits to different fields merge and an
@@ -27,8 +33,8 @@ use super::common::{
     put_if_changed, put_opt_if_changed, resolve_field, text,
 };
 use crate::domain::{
-    Address, Contact, HowAdded, MrpConfirmation, PanelEntry, PanelPreferences, PatientDetails,
-    PatientStatus, Phn, Removal, Sex, StatusId, UserId,
+    Address, Contact, Disposition, HowAdded, MrpConfirmation, PanelEntry, PanelPreferences,
+    PatientDetails, PatientStatus, Phn, Removal, Sex, StatusId, UserId,
 };
 
 fn sex_name(s: Sex) -> &'static str {
@@ -52,6 +58,7 @@ fn how_added_name(h: HowAdded) -> &'static str {
         HowAdded::CsvUpload => "csv_upload",
         HowAdded::FhirUpload => "fhir_upload",
         HowAdded::Match => "match",
+        HowAdded::Transfer => "transfer",
     }
 }
 
@@ -61,6 +68,7 @@ fn parse_how_added(s: &str) -> Option<HowAdded> {
         HowAdded::CsvUpload,
         HowAdded::FhirUpload,
         HowAdded::Match,
+        HowAdded::Transfer,
     ]
     .into_iter()
     .find(|x| how_added_name(*x) == s)
@@ -102,6 +110,12 @@ pub fn read_entry(doc: &impl ReadDoc) -> Result<PanelEntry, SchemaError> {
             at: g.instant("at")?,
             by: g.id("by")?,
             reason: g.str("reason")?,
+            disposition: match g.opt_str("disposition")?.as_deref() {
+                None | Some("left") => Disposition::Left,
+                Some("transfer") => Disposition::Transferred { to: g.id("to")? },
+                Some("waitlist") => Disposition::ReturnToWaitlist,
+                Some(_) => return Err(g.malformed("disposition", "left, transfer or waitlist")),
+            },
         }),
     };
     Ok(PanelEntry {
@@ -185,11 +199,21 @@ pub fn write_entry<T: Transactable>(tx: &mut T, e: &PanelEntry) -> Result<(), Sc
         .mrp
         .map(|m| vec![("at", instant(m.at)), ("by", id_value(m.by.0))]);
     let removal = e.removed.as_ref().map(|r| {
-        vec![
+        let mut group = vec![
             ("at", instant(r.at)),
             ("by", id_value(r.by.0)),
             ("reason", text(&r.reason)),
-        ]
+        ];
+        // A plain removal writes no disposition, so it reads the same as before there was one.
+        match r.disposition {
+            Disposition::Left => {}
+            Disposition::Transferred { to } => {
+                group.push(("disposition", text("transfer")));
+                group.push(("to", id_value(to.0)));
+            }
+            Disposition::ReturnToWaitlist => group.push(("disposition", text("waitlist"))),
+        }
+        group
     });
     if tx.get(&ROOT, "kind")?.is_none() {
         // A new document: create every field in one batch. Automerge inserts a batch
@@ -264,6 +288,17 @@ pub fn read_preferences(doc: &impl ReadDoc) -> Result<PanelPreferences, SchemaEr
         max_open_requests: f
             .opt_count("max_open_requests")?
             .unwrap_or(d.max_open_requests),
+        languages: f
+            .opt_str("languages")?
+            .map(|l| {
+                l.split(';')
+                    .map(str::trim)
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or(d.languages),
+        practitioner_number: f.opt_str("practitioner_number")?.filter(|n| !n.is_empty()),
     })
 }
 
@@ -289,5 +324,18 @@ pub fn write_preferences<T: Transactable>(
     put_if_changed(tx, &ROOT, "monthly_capacity", count(p.monthly_capacity))?;
     put_if_changed(tx, &ROOT, "desired_panel_size", count(p.desired_panel_size))?;
     put_if_changed(tx, &ROOT, "max_open_requests", count(p.max_open_requests))?;
+    let languages = p.languages.iter().map(String::as_str).collect::<Vec<_>>();
+    put_opt_if_changed(
+        tx,
+        &ROOT,
+        "languages",
+        (!languages.is_empty()).then(|| text(&languages.join("; "))),
+    )?;
+    put_opt_if_changed(
+        tx,
+        &ROOT,
+        "practitioner_number",
+        p.practitioner_number.as_deref().map(text),
+    )?;
     Ok(())
 }

@@ -589,6 +589,7 @@ fn entry_round_trips_and_rewrites_make_no_operations() {
         at: at(1_730_000_000, 5),
         by: entry.provider,
         reason: "Moved out of province".into(),
+        disposition: Default::default(),
     });
     // status, last_visit, both mrp fields, three removal fields.
     assert_eq!(edit(&mut doc, |tx| write_entry(tx, &removed)), 7);
@@ -758,6 +759,7 @@ fn a_group_conflict_can_be_settled_on_either_side() {
         at: at(1_730_000_000, 0),
         by: ua,
         reason: "Deceased".into(),
+        disposition: Default::default(),
     };
     let on_a = PanelEntry {
         removed: Some(removal.clone()),
@@ -768,6 +770,7 @@ fn a_group_conflict_can_be_settled_on_either_side() {
             at: at(1_730_000_900, 0),
             by: ub,
             reason: "Moved".into(),
+            disposition: Default::default(),
         }),
         ..entry.clone()
     };
@@ -850,7 +853,7 @@ proptest! {
         entry.details.date_of_birth =
             date(1900, Month::January, 1) + time::Duration::days(days);
         entry.added_at = at(0, ms);
-        entry.removed = removed.then(|| Removal { at: at(0, ms), by: entry.provider, reason });
+        entry.removed = removed.then(|| Removal { at: at(0, ms), by: entry.provider, reason, disposition: Disposition::Left });
         let mut doc = replica(entry.provider);
         edit(&mut doc, |tx| write_entry(tx, &entry));
         prop_assert_eq!(read_entry(&doc).expect("readable"), entry.clone());
@@ -870,6 +873,8 @@ fn preferences_round_trip_and_default_when_unset() {
         monthly_capacity: 12,
         desired_panel_size: 1_400,
         max_open_requests: 3,
+        languages: ["English", "Punjabi"].map(String::from).into(),
+        practitioner_number: Some("A1234".into()),
     };
     let mut doc = replica(provider);
     edit(&mut doc, |tx| write_preferences(tx, provider, &prefs));
@@ -881,7 +886,7 @@ fn preferences_round_trip_and_default_when_unset() {
     );
     let fewer = PanelPreferences {
         monthly_capacity: 4,
-        ..prefs
+        ..prefs.clone()
     };
     assert_eq!(
         edit(&mut doc, |tx| write_preferences(tx, provider, &fewer)),
@@ -897,6 +902,33 @@ fn preferences_round_trip_and_default_when_unset() {
         read_preferences(&bare).expect("readable"),
         PanelPreferences::default()
     );
+
+    // A document written before languages and practitioner numbers existed still reads:
+    // English only, no number.
+    let mut older = replica(provider);
+    edit(&mut older, |tx| {
+        tx.put(ROOT, "kind", KIND_PANEL)?;
+        tx.put(ROOT, "accepting_new_patients", true)?;
+        tx.put(ROOT, "monthly_capacity", 7_i64)?;
+        Ok(())
+    });
+    let read = read_preferences(&older).expect("readable");
+    assert_eq!(
+        (
+            read.monthly_capacity,
+            read.languages.len(),
+            read.practitioner_number
+        ),
+        (7, 0, None)
+    );
+    // Clearing both writes them back to absent-equivalent values.
+    let cleared = PanelPreferences {
+        languages: BTreeSet::new(),
+        practitioner_number: None,
+        ..fewer
+    };
+    edit(&mut doc, |tx| write_preferences(tx, provider, &cleared));
+    assert_eq!(read_preferences(&doc).expect("readable"), cleared);
 }
 
 #[test]
@@ -914,7 +946,7 @@ fn concurrent_preference_edits_merge_per_field() {
             provider,
             &PanelPreferences {
                 accepting_new_patients: true,
-                ..prefs
+                ..prefs.clone()
             },
         )
     });
@@ -924,7 +956,7 @@ fn concurrent_preference_edits_merge_per_field() {
             provider,
             &PanelPreferences {
                 monthly_capacity: 20,
-                ..prefs
+                ..prefs.clone()
             },
         )
     });
@@ -982,5 +1014,35 @@ fn authors_come_from_the_actor() {
     assert_eq!(
         author_of(&doc.get_actor().clone()).map(|(_, u)| UserId(u)),
         Some(user)
+    );
+}
+
+#[test]
+fn where_a_removed_patient_went_round_trips_and_older_removals_read_as_left() {
+    let mut entry = sample_entry();
+    for disposition in [
+        Disposition::Left,
+        Disposition::Transferred { to: UserId::new() },
+        Disposition::ReturnToWaitlist,
+    ] {
+        entry.removed = Some(Removal {
+            at: at(1_730_000_000, 0),
+            by: entry.provider,
+            reason: "provider retired".into(),
+            disposition,
+        });
+        let mut doc = replica(entry.provider);
+        edit(&mut doc, |tx| write_entry(tx, &entry));
+        assert_eq!(read_entry(&doc).expect("readable"), entry);
+        entry.removed = None;
+        edit(&mut doc, |tx| write_entry(tx, &entry));
+        assert_eq!(read_entry(&doc).expect("readable").removed, None);
+    }
+    entry.how_added = HowAdded::Transfer;
+    let mut doc = replica(entry.provider);
+    edit(&mut doc, |tx| write_entry(tx, &entry));
+    assert_eq!(
+        read_entry(&doc).expect("readable").how_added,
+        HowAdded::Transfer
     );
 }

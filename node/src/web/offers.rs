@@ -6,7 +6,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
@@ -14,7 +14,7 @@ use super::Web;
 use super::error::{WebError, render};
 use super::frame::{Frame, Layout};
 use super::registry::{Done, done, when};
-use crate::app::{AppError, OfferView};
+use crate::app::{AppError, BillingScope, OfferView};
 use crate::domain::matching::{Decision, DeclineReason, PersonOutcome};
 use crate::domain::{OfferId, PersonId};
 use crate::web::Query;
@@ -25,6 +25,8 @@ pub fn routes() -> Router<Web> {
         .route("/c/{clinic}/offers", get(page))
         .route("/c/{clinic}/offers/decide", post(decide))
         .route("/c/{clinic}/offers/answer", post(answer))
+        .route("/c/{clinic}/attachments", get(attachments))
+        .route("/c/{clinic}/attachments/download", get(download))
 }
 
 const NOTICES: &[(&str, &str)] = &[
@@ -139,21 +141,27 @@ struct OffersPage {
     offers: Vec<OfferRow>,
     reasons: Vec<(&'static str, &'static str)>,
     error: String,
+    /// The billing form's period to start with (this month so far).
+    from: String,
+    to: String,
 }
 
 async fn draw(web: &Web, frame: Frame, error: String) -> Result<Response, WebError> {
     let (who, clinic) = (frame.who.user, frame.clinic);
-    let offers = web
+    let (offers, (from, to)) = web
         .app
         .run(move |app| {
             let views = app.inbox(who, clinic)?;
             let names = |u| app.display_name(u);
-            Ok::<_, AppError>(views.into_iter().map(|v| row(v, &names)).collect())
+            let rows = views.into_iter().map(|v| row(v, &names)).collect();
+            Ok::<_, AppError>((rows, app.billing_month()))
         })
         .await?;
     Ok(render(&OffersPage {
         base: frame.base(),
         offers,
+        from: from.to_string(),
+        to: to.to_string(),
         reasons: DeclineReason::ALL.map(|r| (r.key(), r.label())).to_vec(),
         error,
         layout: frame.layout.with_section("offers"),
@@ -272,4 +280,109 @@ async fn finish<T>(
         ),
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PeriodForm {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// One attachment, ready to show.
+#[derive(Debug)]
+pub struct AttachmentRow {
+    pub date: String,
+    pub phn: String,
+    pub provider: String,
+    pub number: String,
+    pub how: String,
+}
+
+#[derive(Template)]
+#[template(path = "attachments.html")]
+struct AttachmentsPage {
+    layout: Layout,
+    base: String,
+    from: String,
+    to: String,
+    rows: Vec<AttachmentRow>,
+    warnings: Vec<String>,
+    error: String,
+    fee_code: &'static str,
+}
+
+/// `/c/{clinic}/attachments?from=…&to=…`: the period's attachment records, the providers
+/// still missing a practitioner number, and the billing file to download.
+pub async fn attachments(
+    State(web): State<Web>,
+    frame: Frame,
+    Query(q): Query<PeriodForm>,
+) -> Result<Response, WebError> {
+    let scope = BillingScope::Member {
+        who: frame.who.user,
+        clinic: frame.clinic,
+    };
+    let (from, to) = (q.from.clone(), q.to.clone());
+    let result = web
+        .app
+        .run(move |app| app.attachment_records(scope, &from, &to))
+        .await;
+    let (export, error) = match result {
+        Ok(e) => (Some(e), String::new()),
+        Err(AppError::Invalid { message, .. }) => (None, message),
+        Err(e) => return Err(e.into()),
+    };
+    let page = AttachmentsPage {
+        base: frame.base(),
+        from: q.from,
+        to: q.to,
+        rows: export
+            .iter()
+            .flat_map(|e| &e.records)
+            .map(|r| AttachmentRow {
+                date: r.date.to_string(),
+                phn: r.phn.to_string(),
+                provider: r.provider_name.clone(),
+                number: r
+                    .practitioner_number
+                    .clone()
+                    .unwrap_or_else(|| "missing".to_owned()),
+                how: if r.how == "match" {
+                    "provincial match"
+                } else {
+                    "transfer"
+                }
+                .to_owned(),
+            })
+            .collect(),
+        warnings: export.as_ref().map(|e| e.warnings()).unwrap_or_default(),
+        fee_code: crate::app::ATTACHMENT_FEE_CODE,
+        layout: frame.layout.clone().with_section("offers"),
+        error,
+    };
+    let response = render(&page);
+    Ok(if page.error.is_empty() {
+        response
+    } else {
+        super::registry::unprocessable(response)
+    })
+}
+
+/// `/c/{clinic}/attachments/download?from=…&to=…`: the billing file (CSV).
+pub async fn download(
+    State(web): State<Web>,
+    frame: Frame,
+    Query(q): Query<PeriodForm>,
+) -> Result<Response, WebError> {
+    let scope = BillingScope::Member {
+        who: frame.who.user,
+        clinic: frame.clinic,
+    };
+    let export = web
+        .app
+        .run(move |app| app.attachment_records(scope, &q.from, &q.to))
+        .await?;
+    Ok(crate::http::api::csv_download(&export).into_response())
 }

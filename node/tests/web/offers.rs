@@ -154,3 +154,93 @@ async fn a_provider_declines_with_a_reason_accepts_and_records_the_patient_s_yes
         "{html}"
     );
 }
+
+/// The director moves one of Dr. Patel's patients to Dr. Nguyen from the move page (a
+/// missing reason is shown by its field and moves nothing), then sees the transfer among
+/// the month's attachment records and downloads the billing file. Dr. Nguyen, who may not
+/// see Dr. Patel's panel, cannot open the move page.
+#[tokio::test]
+async fn a_director_moves_a_patient_and_downloads_the_attachment_records() {
+    let w = World::new("web-moves");
+    let (patel, nguyen) = (w.ids["drpatel"], w.ids["drnguyen"]);
+    let base = format!("/c/{}/panels/{patel}", w.a);
+    let page = format!("{base}/move");
+    let mut director = w.signed_in("director").await;
+    let html = director.get(&page).await.ok().to_owned();
+    assert!(html.contains("Move patients of"), "{html}");
+    assert!(html.contains("The provincial waitlist"));
+    let marker = "name=\"entry\" value=\"";
+    let at = html.find(marker).expect("a patient to tick") + marker.len();
+    let entry = html[at..at + 36].to_owned();
+    let to = nguyen.to_string();
+
+    let refused = director
+        .submit(
+            &page,
+            &page,
+            &[
+                ("to", &to),
+                ("scope", "selected"),
+                ("entry", &entry),
+                ("reason", " "),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.contains("id=\"reason-error\""), "{}", refused.text);
+    assert!(
+        !director
+            .get(&format!("{base}/entries/{entry}"))
+            .await
+            .contains("id=\"removed\""),
+        "nothing moved"
+    );
+
+    let moved = director
+        .submit(
+            &page,
+            &page,
+            &[
+                ("to", &to),
+                ("scope", "selected"),
+                ("entry", &entry),
+                ("reason", "Dr. Patel is leaving"),
+            ],
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::SEE_OTHER, "{}", moved.text);
+    let shown = director
+        .get(&format!("{base}/entries/{entry}"))
+        .await
+        .ok()
+        .to_owned();
+    assert!(
+        shown.contains("Dr. Patel is leaving (transferred to the panel of"),
+        "{shown}"
+    );
+
+    let month = format!("/c/{}/attachments?from=2026-11-01&to=2026-11-30", w.a);
+    let html = director.get(&month).await.ok().to_owned();
+    assert!(html.contains("1 attachment record(s)"), "{html}");
+    assert!(html.contains(">transfer<"));
+    let file = director
+        .get(&format!(
+            "/c/{}/attachments/download?from=2026-11-01&to=2026-11-30",
+            w.a
+        ))
+        .await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert!(
+        file.text
+            .starts_with("phn,practitioner_number,attachment_date,fee_code")
+    );
+    assert!(file.text.contains(",2026-11-02,98990,"), "{}", file.text);
+    let bad = director
+        .get(&format!("/c/{}/attachments?from=2026-11-01&to=soon", w.a))
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.contains("write the date as YYYY-MM-DD"));
+
+    let mut other = w.signed_in("drnguyen").await;
+    assert_eq!(other.get(&page).await.status, StatusCode::FORBIDDEN);
+}

@@ -92,6 +92,10 @@ pub struct WaitingPerson {
     pub registration: Registration,
     /// Providers who declined this person: not offered to them again.
     pub declined_by: BTreeSet<UserId>,
+    /// The last time a clinic returned the person to the waitlist from a panel (a provider
+    /// left or stopped): an attachment before it no longer holds them.
+    #[serde(default)]
+    pub returned_at: Option<OffsetDateTime>,
 }
 
 /// Case- and space-insensitive form of a community or language name, for comparing.

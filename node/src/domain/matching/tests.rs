@@ -40,6 +40,7 @@ fn person(n: u64, registered: OffsetDateTime, factors: &[PriorityFactor]) -> Wai
         household: None,
         registration: Registration::Waiting,
         declined_by: BTreeSet::new(),
+        returned_at: None,
     }
 }
 

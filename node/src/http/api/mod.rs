@@ -1,11 +1,13 @@
 //! The JSON API under `/api/v1`, one module per area.
 
 mod clinics;
+mod moves;
 mod offers;
 mod panels;
 mod session;
 mod sync;
 
+pub use moves::csv_download;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -17,6 +19,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(clinics::routes())
         .merge(panels::routes())
         .merge(offers::routes())
+        .merge(moves::routes())
         .merge(sync::routes())
 }
 

@@ -16,8 +16,8 @@ use crate::app::{
     App, AppError, EntryUpdate, ImportReport, PanelQuery, PanelRow, PanelSort, PanelSummary,
 };
 use crate::domain::{
-    ClinicId, Contact, EntryId, PanelPreferences, PatientDetails, PatientInput, PatientStatus,
-    StatusId, UserId,
+    ClinicId, Contact, Disposition, EntryId, PanelPreferences, PatientDetails, PatientInput,
+    PatientStatus, StatusId, UserId,
 };
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Json, Path, Query, RawBody, User};
@@ -175,12 +175,17 @@ pub struct EntryBody {
     #[serde(with = "time::serde::rfc3339")]
     pub added_at: OffsetDateTime,
     pub added_by: Uuid,
-    /// manual, csv_upload, fhir_upload or match
+    /// manual, csv_upload, fhir_upload, match or transfer
     pub how_added: String,
     #[serde(with = "time::serde::rfc3339::option")]
     pub removed_at: Option<OffsetDateTime>,
     pub removed_by: Option<Uuid>,
     pub removed_reason: Option<String>,
+    /// Where a removed patient went: left, transferred (see `transferred_to`) or
+    /// return_to_waitlist.
+    pub removed_to: Option<String>,
+    /// The provider a transferred patient went to.
+    pub transferred_to: Option<Uuid>,
     /// The patient is also on another panel at this clinic and this entry is not the one
     /// kept; an account manager should settle it.
     pub clash: bool,
@@ -203,6 +208,18 @@ fn entry_body(row: PanelRow) -> EntryBody {
         how_added: snake(&e.how_added),
         removed_at: e.removed.as_ref().map(|r| r.at),
         removed_by: e.removed.as_ref().map(|r| r.by.0),
+        removed_to: e.removed.as_ref().map(|r| {
+            match r.disposition {
+                Disposition::Left => "left",
+                Disposition::Transferred { .. } => "transferred",
+                Disposition::ReturnToWaitlist => "return_to_waitlist",
+            }
+            .to_owned()
+        }),
+        transferred_to: e.removed.as_ref().and_then(|r| match r.disposition {
+            Disposition::Transferred { to } => Some(to.0),
+            _ => None,
+        }),
         removed_reason: e.removed.map(|r| r.reason),
         clash: row.clash,
         conflicting_fields: row.conflicting_fields,
@@ -271,6 +288,14 @@ pub struct PreferencesBody {
     pub desired_panel_size: u32,
     /// Match requests that may be open at once.
     pub max_open_requests: u32,
+    /// Languages the provider sees patients in; an empty list means English only. On PUT,
+    /// leaving it out keeps the stored list.
+    #[serde(default)]
+    pub languages: Option<Vec<String>>,
+    /// The MSP practitioner number (5 letters or digits), or null when not set. On PUT,
+    /// leaving it out (or null) keeps the stored number; `""` clears it.
+    #[serde(default)]
+    pub practitioner_number: Option<String>,
 }
 
 impl From<PanelPreferences> for PreferencesBody {
@@ -280,17 +305,28 @@ impl From<PanelPreferences> for PreferencesBody {
             monthly_capacity: p.monthly_capacity,
             desired_panel_size: p.desired_panel_size,
             max_open_requests: p.max_open_requests,
+            languages: Some(p.languages.into_iter().collect()),
+            practitioner_number: p.practitioner_number,
         }
     }
 }
 
-impl From<PreferencesBody> for PanelPreferences {
-    fn from(p: PreferencesBody) -> Self {
-        Self {
-            accepting_new_patients: p.accepting_new_patients,
-            monthly_capacity: p.monthly_capacity,
-            desired_panel_size: p.desired_panel_size,
-            max_open_requests: p.max_open_requests,
+impl PreferencesBody {
+    /// The preferences this body sets over `current` (what it leaves out stays).
+    fn over(self, current: PanelPreferences) -> PanelPreferences {
+        PanelPreferences {
+            accepting_new_patients: self.accepting_new_patients,
+            monthly_capacity: self.monthly_capacity,
+            desired_panel_size: self.desired_panel_size,
+            max_open_requests: self.max_open_requests,
+            languages: self
+                .languages
+                .map_or(current.languages, |l| l.into_iter().collect()),
+            practitioner_number: match self.practitioner_number {
+                None => current.practitioner_number,
+                Some(n) if n.trim().is_empty() => None,
+                Some(n) => Some(n),
+            },
         }
     }
 }
@@ -508,7 +544,9 @@ async fn get_preferences(
     Ok(Json(p.into()))
 }
 
-/// Set accepting new patients, monthly capacity, desired panel size, max open requests.
+/// Set accepting new patients, monthly capacity, desired panel size, max open requests,
+/// languages and the practitioner number. Setting accepting to false withdraws the open
+/// match offers to this provider at this clinic at once.
 #[utoipa::path(put, path = "/clinics/{clinic}/providers/{provider}/preferences", tag = "panels", security(("bearer" = [])),
     params(("clinic" = Uuid, Path), ("provider" = Uuid, Path)), request_body = PreferencesBody,
     responses((status = 200, body = PreferencesBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -519,7 +557,10 @@ async fn set_preferences(
     Json(body): Json<PreferencesBody>,
 ) -> Result<Json<PreferencesBody>, ApiError> {
     let p = app
-        .run(move |app| app.set_preferences(who.user, clinic, provider, body.into()))
+        .run(move |app| {
+            let current = app.preferences(who.user, clinic, provider)?;
+            app.set_preferences(who.user, clinic, provider, body.over(current))
+        })
         .await?;
     Ok(Json(p.into()))
 }

@@ -404,15 +404,29 @@ fn entry_view(ctx: &Context, row: &PanelRow) -> EntryView {
                 crate::domain::HowAdded::CsvUpload => "from a CSV file",
                 crate::domain::HowAdded::FhirUpload => "from a FHIR file",
                 crate::domain::HowAdded::Match => "through a provincial match",
+                crate::domain::HowAdded::Transfer => "transferred from another provider's panel",
             }
         ),
         mrp: e
             .mrp
             .map(|m| format!("{} by {}", when(m.at), ctx.name(m.by))),
-        removed: e
-            .removed
-            .as_ref()
-            .map(|r| format!("{} by {}. Reason: {}", when(r.at), ctx.name(r.by), r.reason)),
+        removed: e.removed.as_ref().map(|r| {
+            let went = match r.disposition {
+                crate::domain::Disposition::Left => String::new(),
+                crate::domain::Disposition::Transferred { to } => {
+                    format!(" (transferred to the panel of {})", ctx.name(to))
+                }
+                crate::domain::Disposition::ReturnToWaitlist => {
+                    " (returned to the provincial waitlist)".to_owned()
+                }
+            };
+            format!(
+                "{} by {}. Reason: {}{went}",
+                when(r.at),
+                ctx.name(r.by),
+                r.reason
+            )
+        }),
         clash: row.clash,
         conflicting_fields: row.conflicting_fields.join(", "),
     }

@@ -9,6 +9,7 @@
 mod dashboard;
 mod entry;
 mod files;
+mod moves;
 mod prefs;
 
 use std::collections::HashMap;
@@ -81,6 +82,10 @@ pub fn routes() -> Router<Web> {
         .route(
             "/c/{clinic}/panels/{provider}/preferences",
             get(prefs::form).post(prefs::save),
+        )
+        .route(
+            "/c/{clinic}/panels/{provider}/move",
+            get(moves::form).post(moves::save),
         )
 }
 
@@ -616,6 +621,11 @@ pub fn notice(done: &str) -> Option<&'static str> {
         "status" => "The status was changed.",
         "mrp" => "Most responsible provider confirmed.",
         "removed" => "The patient was removed from the panel.",
+        "transferred" => "The patients were moved to the other provider's panel.",
+        "returned" => {
+            "The patients were taken off the panel for the provincial waitlist; the hub \
+             registers them again at its next round after this clinic syncs."
+        }
         "preferences" => "Panel preferences saved.",
         _ => return None,
     })

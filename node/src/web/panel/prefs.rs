@@ -25,6 +25,9 @@ pub struct PrefsForm {
     monthly_capacity: String,
     desired_size: String,
     max_open_requests: String,
+    /// Separated by `;` (or `,`).
+    languages: String,
+    practitioner_number: String,
 }
 
 impl PrefsForm {
@@ -34,6 +37,17 @@ impl PrefsForm {
             monthly_capacity: p.monthly_capacity.to_string(),
             desired_size: p.desired_panel_size.to_string(),
             max_open_requests: p.max_open_requests.to_string(),
+            languages: if p.languages.is_empty() {
+                // What no languages means: English only, spelled out so it can be extended.
+                "English".to_owned()
+            } else {
+                p.languages
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+            practitioner_number: p.practitioner_number.clone().unwrap_or_default(),
         }
     }
 
@@ -52,6 +66,9 @@ impl PrefsForm {
             monthly_capacity: number("monthly_capacity", &self.monthly_capacity),
             desired_panel_size: number("desired_size", &self.desired_size),
             max_open_requests: number("max_open_requests", &self.max_open_requests),
+            languages: crate::domain::split_languages(&self.languages),
+            practitioner_number: Some(self.practitioner_number.trim().to_owned())
+                .filter(|n| !n.is_empty()),
         };
         if errors.is_empty() {
             Ok(p)
@@ -230,6 +247,7 @@ mod tests {
             monthly_capacity: capacity,
             desired_panel_size: desired,
             max_open_requests: open,
+            ..PanelPreferences::default()
         }
     }
 
@@ -273,6 +291,7 @@ mod tests {
             monthly_capacity: "ten".into(),
             desired_size: "1,300".into(),
             max_open_requests: "-1".into(),
+            ..PrefsForm::default()
         };
         let errors = form.parse().expect_err("three numbers are mistyped");
         assert!(errors.has("monthly_capacity"));
