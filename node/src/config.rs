@@ -39,6 +39,11 @@ pub struct Config {
     /// writes to `admin/address` in its data directory. The hub serves the same routes on
     /// its loopback `listen` address instead.
     pub admin_listen: SocketAddr,
+    /// The hub's web pages for provincial coordinators (`attach hub` only): the waitlist,
+    /// registrations, imports, matching rounds, offers and the provincial view, behind each
+    /// coordinator's own sign-in. Reach it over HTTPS (a TLS-terminating proxy, with
+    /// `secure_cookies = true`); it is separate from the loopback admin API.
+    pub hub_web_listen: SocketAddr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -67,6 +72,7 @@ impl Default for Config {
             lan_discovery: true,
             sync_retry_max_secs: 300,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            hub_web_listen: SocketAddr::from(([127, 0, 0, 1], 8091)),
         }
     }
 }
@@ -154,6 +160,11 @@ impl Config {
                     .parse()
                     .map_err(|e| bad(format!("{e} (expected e.g. 127.0.0.1:9180)")))?
             }
+            "ATTACH_HUB_WEB_LISTEN" => {
+                self.hub_web_listen = value
+                    .parse()
+                    .map_err(|e| bad(format!("{e} (expected e.g. 0.0.0.0:8091)")))?
+            }
             "ATTACH_LAN_DISCOVERY" => self.lan_discovery = parse_bool(value).map_err(bad)?,
             // Variables read elsewhere (the config file path itself, log filter).
             "ATTACH_CONFIG" | "ATTACH_LOG" => {}
@@ -201,6 +212,10 @@ mod tests {
         assert_eq!(
             config.admin_listen,
             SocketAddr::from(([127, 0, 0, 1], 9180))
+        );
+        assert_eq!(
+            config.hub_web_listen,
+            SocketAddr::from(([127, 0, 0, 1], 8091))
         );
     }
 

@@ -13,6 +13,7 @@ mod model;
 mod ops;
 mod panel;
 mod projector;
+mod province;
 mod registry;
 mod sync;
 mod sync_access;
@@ -32,6 +33,10 @@ pub use matching::{
 };
 pub use model::{ClinicState, EntryState, Model, Projection, ReadModel};
 pub use ops::OpsCounts;
+pub use province::{
+    CoordinatorOffer, CoordinatorSummary, NewCoordinator, OffersOut, PersonView, WaitlistPage,
+    WaitlistQuery, WaitlistRow,
+};
 pub use panel::{
     EntryUpdate, ImportReport, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort,
     PanelSummary, status_label, status_name,

@@ -60,6 +60,9 @@ pub enum Projection {
         member_conflicts: Vec<FieldConflict>,
     },
     Account(Box<AccountView>),
+    /// A provincial coordinator's account (`coordinator/<user>`, hub only: in no clinic's
+    /// scope, so it never leaves the hub and no clinic can write it).
+    Coordinator(Box<AccountView>),
     Preferences {
         provider: UserId,
         preferences: PanelPreferences,
@@ -173,6 +176,9 @@ pub struct Model {
     pub offers: HashMap<OfferId, (Offer, Vec<FieldConflict>)>,
     pub offers_by_person: HashMap<PersonId, BTreeSet<OfferId>>,
     pub offers_by_clinic: HashMap<ClinicId, BTreeSet<OfferId>>,
+    /// Provincial coordinators (hub only), and their lower-cased usernames.
+    pub coordinators: HashMap<UserId, AccountView>,
+    pub coordinator_names: HashMap<String, UserId>,
 }
 
 #[derive(Debug, Default)]
@@ -202,6 +208,7 @@ impl ReadModel {
                 member_conflicts,
             }),
             Projection::Account(account) => m.put_account(*account),
+            Projection::Coordinator(account) => m.put_coordinator(*account),
             Projection::Preferences {
                 provider,
                 preferences,
@@ -255,6 +262,15 @@ impl Model {
             .or_default()
             .insert(account.id);
         self.accounts.insert(account.id, account);
+    }
+
+    fn put_coordinator(&mut self, account: AccountView) {
+        if let Some(old) = self.coordinators.get(&account.id) {
+            self.coordinator_names.remove(&fold(&old.username));
+        }
+        self.coordinator_names
+            .insert(fold(&account.username), account.id);
+        self.coordinators.insert(account.id, account);
     }
 
     fn put_entry(&mut self, state: EntryState) {
