@@ -173,7 +173,7 @@ async fn registering_shows_each_field_s_problem_then_the_person_is_on_the_waitli
 
     let p = h.spare(5).clone();
     let mut bad = register_fields(&p);
-    bad.retain(|(k, _)| *k != "family_name" && *k != "community");
+    bad.retain(|(k, _)| !matches!(*k, "family_name" | "community" | "factors"));
     bad.push(("factors", "pregnant".into()));
     let refused = register(&mut b, &bad).await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
