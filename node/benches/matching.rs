@@ -31,9 +31,9 @@ use time::{Duration, OffsetDateTime};
 
 use attach::demo_data::Rng;
 use attach::domain::matching::{
-    Answer, CapacityFact, Candidate, Decision, DeclineReason, Offer, OfferedPerson,
-    PriorityFactor, PriorityRules, ProviderDecision, ProviderKind, ProviderNeed, ProviderSlot,
-    ProvinceReport, Registration, WaitingPerson, run_round, wait_status,
+    Answer, Candidate, CapacityFact, Decision, DeclineReason, Offer, OfferedPerson, PriorityFactor,
+    PriorityRules, ProviderDecision, ProviderKind, ProviderNeed, ProviderSlot, ProvinceReport,
+    Registration, WaitingPerson, run_round, wait_status,
 };
 use attach::domain::{ClinicId, Contact, OfferId, PatientDetails, PersonId, Phn, UserId};
 

@@ -829,9 +829,11 @@ impl App {
         Ok(o)
     }
 
-    /// Records a person's answer at the hub (a coordinator heard from them).
+    /// Records a person's answer at the hub (the coordinator `who` heard from them; the
+    /// change is theirs, so the hub's history says which coordinator).
     pub fn coordinator_record_answer(
         &self,
+        who: UserId,
         offer: OfferId,
         person: PersonId,
         confirmed: bool,
@@ -850,8 +852,8 @@ impl App {
             .get(&o.clinic)
             .map(|s| s.clinic.clone())
             .ok_or_else(|| AppError::not_found("clinic"))?;
-        self.set_answer(&mut o, person, confirmed, note, COORDINATOR, now)?;
-        self.write_offer_and_attach(COORDINATOR, &c, &o, "record answer", now)?;
+        self.set_answer(&mut o, person, confirmed, note, who, now)?;
+        self.write_offer_and_attach(who, &c, &o, "record answer", now)?;
         Ok(o)
     }
 

@@ -33,13 +33,13 @@ pub use matching::{
 };
 pub use model::{ClinicState, EntryState, Model, Projection, ReadModel};
 pub use ops::OpsCounts;
-pub use province::{
-    CoordinatorOffer, CoordinatorSummary, NewCoordinator, OffersOut, PersonView, WaitlistPage,
-    WaitlistQuery, WaitlistRow,
-};
 pub use panel::{
     EntryUpdate, ImportReport, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort,
     PanelSummary, status_label, status_name,
+};
+pub use province::{
+    CoordinatorOffer, CoordinatorSummary, NewCoordinator, OffersOut, PersonView, WaitlistPage,
+    WaitlistQuery, WaitlistRow,
 };
 pub use registry::{
     DelegationAction, HistoryView, InitClinic, InitResult, MemberAction, MemberView,

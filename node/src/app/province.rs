@@ -143,7 +143,12 @@ fn matches(p: &WaitingPerson, q: &str) -> bool {
         && q.chars()
             .all(|c| c.is_ascii_digit() || c == ' ' || c == '-')
     {
-        return p.details.phn.to_string().replace(' ', "").starts_with(&digits);
+        return p
+            .details
+            .phn
+            .to_string()
+            .replace(' ', "")
+            .starts_with(&digits);
     }
     let name = format!(
         "{} {}",
@@ -303,11 +308,7 @@ impl App {
     }
 
     /// A coordinator imports a waitlist CSV: every row valid, or nothing is stored.
-    pub fn coordinator_import(
-        &self,
-        who: UserId,
-        csv: &[u8],
-    ) -> Result<Vec<Registered>, AppError> {
+    pub fn coordinator_import(&self, who: UserId, csv: &[u8]) -> Result<Vec<Registered>, AppError> {
         self.coordinator(who)?;
         let rows = parse_waitlist_csv(csv)?;
         if rows.is_empty() {
@@ -322,11 +323,9 @@ impl App {
     /// A coordinator takes a person off the waitlist.
     pub fn coordinator_withdraw(&self, who: UserId, person: PersonId) -> Result<(), AppError> {
         self.coordinator(who)?;
-        let already = self
-            .model()
-            .waiting
-            .get(&person)
-            .is_some_and(|(p, _)| p.registration == crate::domain::matching::Registration::Withdrawn);
+        let already = self.model().waiting.get(&person).is_some_and(|(p, _)| {
+            p.registration == crate::domain::matching::Registration::Withdrawn
+        });
         if already {
             return Err(AppError::Conflict(
                 "this registration is already withdrawn".into(),
@@ -351,7 +350,7 @@ impl App {
         note: &str,
     ) -> Result<Offer, AppError> {
         self.coordinator(who)?;
-        self.coordinator_record_answer(offer, person, confirmed, note)
+        self.coordinator_record_answer(who, offer, person, confirmed, note)
     }
 
     /// Offers still open, newest first (at most `limit`), with each person's *why now*.
@@ -418,4 +417,3 @@ impl App {
         )
     }
 }
-

@@ -31,10 +31,9 @@ pub fn write_province_csv(r: &ProvinceReport) -> Vec<u8> {
     let mut out = String::with_capacity(4096 + r.communities.len() * 96);
     out.push('\u{FEFF}');
     line(&mut out, &["table", "measure", "value"]);
-    let at = r
-        .at
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let at =
+        r.at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
     for (measure, value) in [
         ("computed_at_utc", at),
         ("people_waiting", r.waiting.to_string()),

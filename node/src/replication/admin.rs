@@ -23,9 +23,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::ReplicationError;
+use super::hub::{ClinicSummary, Hub, LiveNode, NewCode};
 use crate::app::{CoordinatorSummary, NewCoordinator};
 use crate::domain::matching::ProvinceReport;
-use super::hub::{ClinicSummary, Hub, LiveNode, NewCode};
 
 #[derive(Clone)]
 struct AdminState {
@@ -428,7 +428,11 @@ async fn report_csv(
         })
         .await
         .map_err(app_error)?;
-    Ok(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], bytes).into_response())
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        bytes,
+    )
+        .into_response())
 }
 
 /// Body of `POST /admin/coordinators`.

@@ -123,7 +123,13 @@ async fn only_coordinators_sign_in_and_a_temporary_password_is_changed_first() {
         .await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert!(refused.contains("The username or password is wrong."));
-    assert!(staff.get("/province").await.location().starts_with("/login"));
+    assert!(
+        staff
+            .get("/province")
+            .await
+            .location()
+            .starts_with("/login")
+    );
 
     // A sign-in form without its token is refused.
     let mut forged = h.browser();
@@ -151,7 +157,10 @@ async fn only_coordinators_sign_in_and_a_temporary_password_is_changed_first() {
     let home = b.get("/").await;
     assert_eq!(home.location(), "/province");
     let page = b.get("/province").await;
-    assert!(page.ok().contains("Casey Coordinator · Provincial coordinator"));
+    assert!(
+        page.ok()
+            .contains("Casey Coordinator · Provincial coordinator")
+    );
     assert!(!page.contains("Join another clinic"));
     assert_page_headers(&page);
 
@@ -201,14 +210,21 @@ async fn registering_shows_each_field_s_problem_then_the_person_is_on_the_waitli
     let html = page.ok();
     assert!(html.contains("Registered on the provincial waitlist."));
     assert!(html.contains(&format!("{}, {}", p.family_name, p.given_names)));
-    assert!(html.contains("Tier 1: urgent clinical need (pregnancy)"), "{html}");
+    assert!(
+        html.contains("Tier 1: urgent clinical need (pregnancy)"),
+        "{html}"
+    );
     assert!(html.contains(">Waiting<"));
 
     // The same PHN again is merged, not counted twice.
     let again = register(&mut b, &register_fields(&p)).await;
     assert!(again.location().ends_with("?done=merged"));
     let list = b.get("/waitlist").await;
-    assert!(list.ok().contains("id=\"count-waiting\">Waiting: 1<"), "{}", list.text);
+    assert!(
+        list.ok().contains("id=\"count-waiting\">Waiting: 1<"),
+        "{}",
+        list.text
+    );
 
     // Search by PHN (with spaces) and by name; a miss says so.
     let phn = p.phn.to_string();
@@ -254,7 +270,11 @@ async fn an_import_with_a_bad_row_stores_nothing_and_a_good_one_registers_everyo
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
     assert!(r.contains("Nothing was registered."), "{}", r.text);
-    assert!(r.contains("<td class=\"num\">3</td><td>date_of_birth</td>"), "{}", r.text);
+    assert!(
+        r.contains("<td class=\"num\">3</td><td>date_of_birth</td>"),
+        "{}",
+        r.text
+    );
     assert_eq!(h.hub.province_report().registrations(), 0);
 
     let forged = b
@@ -295,7 +315,10 @@ async fn a_round_makes_offers_a_coordinator_records_an_answer_and_withdraws_a_re
     register(&mut b, &register_fields(&p2)).await;
 
     let page = b.get("/matching").await;
-    assert!(page.ok().contains("2 people are waiting with no open offer"));
+    assert!(
+        page.ok()
+            .contains("2 people are waiting with no open offer")
+    );
     let forged = b.post_form("/matching", &[("csrf", "x")]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert_eq!(h.hub.province_report().offers_total, 0);
@@ -303,13 +326,20 @@ async fn a_round_makes_offers_a_coordinator_records_an_answer_and_withdraws_a_re
     let to = ran.location();
     assert!(to.contains("offers=2"), "{to}");
     let report = b.get(&to).await;
-    assert!(report.ok().contains("id=\"round-offers\">2<"), "{}", report.text);
+    assert!(
+        report.ok().contains("id=\"round-offers\">2<"),
+        "{}",
+        report.text
+    );
 
     let out = b.get("/offers").await;
     let html = out.ok().to_owned();
     assert!(html.contains("2 offers are open"), "{html}");
     assert!(html.contains("Why this person, now"));
-    assert!(html.contains("Tier 1: urgent clinical need (pregnancy)"), "{html}");
+    assert!(
+        html.contains("Tier 1: urgent clinical need (pregnancy)"),
+        "{html}"
+    );
     let marker = "name=\"person\" value=\"";
     let at = html.find(marker).unwrap() + marker.len();
     let person = html[at..at + 36].to_owned();
@@ -332,7 +362,10 @@ async fn a_round_makes_offers_a_coordinator_records_an_answer_and_withdraws_a_re
     let done = b.submit("/offers", "/offers/answer", &fields).await;
     assert_eq!(done.location(), "/offers?done=answered");
     let html = b.get("/offers?done=answered").await.ok().to_owned();
-    assert!(html.contains("Answer recorded.") && html.contains("Said yes"), "{html}");
+    assert!(
+        html.contains("Answer recorded.") && html.contains("Said yes"),
+        "{html}"
+    );
     let twice = b.submit("/offers", "/offers/answer", &fields).await;
     assert_eq!(twice.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(twice.contains("already recorded"), "{}", twice.text);
@@ -340,7 +373,11 @@ async fn a_round_makes_offers_a_coordinator_records_an_answer_and_withdraws_a_re
         .submit(
             "/offers",
             "/offers/answer",
-            &[("offer", "not-an-id"), ("person", &person), ("answer", "yes")],
+            &[
+                ("offer", "not-an-id"),
+                ("person", &person),
+                ("answer", "yes"),
+            ],
         )
         .await;
     assert_eq!(bad_offer.status, StatusCode::NOT_FOUND);
@@ -403,8 +440,21 @@ async fn the_provincial_view_draws_its_tables_and_charts_and_downloads_as_csv() 
             .contains("attach-province-")
     );
     assert!(csv.text.contains("table,measure,value"));
-    assert!(csv.text.contains("summary,people_waiting,3"), "{}", csv.text);
-    assert!(csv.text.contains("communities,Smithers,3,0,0,3,"), "{}", csv.text);
+    assert!(
+        csv.text.contains("summary,people_waiting,3"),
+        "{}",
+        csv.text
+    );
+    assert!(
+        csv.text.contains("communities,Smithers,3,0,0,3,"),
+        "{}",
+        csv.text
+    );
     let mut anon = h.browser();
-    assert!(anon.get("/province.csv").await.location().starts_with("/login"));
+    assert!(
+        anon.get("/province.csv")
+            .await
+            .location()
+            .starts_with("/login")
+    );
 }

@@ -191,15 +191,14 @@ fn community_row<'m>(
     name: &str,
     tiers: usize,
 ) -> &'m mut CommunityRow {
-    rows.entry(fold_name(name))
-        .or_insert_with(|| CommunityRow {
-            community: name.split_whitespace().collect::<Vec<_>>().join(" "),
-            waiting_by_tier: vec![0; tiers],
-            waiting: 0,
-            offered: 0,
-            capacity: 0,
-            accepting_providers: 0,
-        })
+    rows.entry(fold_name(name)).or_insert_with(|| CommunityRow {
+        community: name.split_whitespace().collect::<Vec<_>>().join(" "),
+        waiting_by_tier: vec![0; tiers],
+        waiting: 0,
+        offered: 0,
+        capacity: 0,
+        accepting_providers: 0,
+    })
 }
 
 /// The nearest-rank `p`-th percentile of `values` (reordered in place).
@@ -294,9 +293,7 @@ impl ProvinceReport {
         });
         Self {
             at: now,
-            tiers: (0..tiers)
-                .map(|i| rules.tier_name(i).to_owned())
-                .collect(),
+            tiers: (0..tiers).map(|i| rules.tier_name(i).to_owned()).collect(),
             by_status: WaitStatus::ALL
                 .into_iter()
                 .map(|s| (s, by_status.get(&s).copied().unwrap_or(0)))

@@ -175,10 +175,9 @@ async fn waitlist(
     desk: Desk,
     Query(p): Query<WaitlistParams>,
 ) -> Result<Response, WebError> {
-    let status = WaitStatus::from_key(&p.status);
     let query = WaitlistQuery {
         q: p.q.clone(),
-        status,
+        status: WaitStatus::from_key(&p.status),
         offset: p.offset,
         limit: PAGE,
     };
@@ -187,35 +186,51 @@ async fn waitlist(
         .app
         .run(move |app| Ok((app.waitlist(who, &query)?, app.matching_config().rules)))
         .await?;
-    let link = |offset: usize| {
-        format!(
-            "/waitlist?q={}&status={}&offset={offset}",
-            urlencode(&p.q),
-            status.map_or("", WaitStatus::key)
-        )
-    };
-    Ok(render(&WaitlistTpl {
-        layout: desk.frame("waitlist", None),
-        statuses: page
-            .counts
-            .iter()
-            .map(|(s, n)| StatusLink {
-                key: s.key(),
-                label: s.label(),
-                count: *n,
-                current: status == Some(*s),
-            })
-            .collect(),
-        total: page.total,
-        matching: page.matching,
-        rows: page.rows.iter().map(|r| wait_row(r, &rules)).collect(),
-        from: if page.rows.is_empty() { 0 } else { p.offset + 1 },
-        to: p.offset + page.rows.len(),
-        prev: (p.offset > 0).then(|| link(p.offset.saturating_sub(PAGE))),
-        next: (p.offset + PAGE < page.matching).then(|| link(p.offset + PAGE)),
-        q: p.q,
-        status: status.map_or("", WaitStatus::key).to_owned(),
-    }))
+    Ok(render(&WaitlistTpl::new(&desk, &p, &page, &rules)))
+}
+
+impl WaitlistTpl {
+    fn new(
+        desk: &Desk,
+        p: &WaitlistParams,
+        page: &crate::app::WaitlistPage,
+        rules: &crate::domain::matching::PriorityRules,
+    ) -> Self {
+        let status = WaitStatus::from_key(&p.status);
+        let link = |offset: usize| {
+            format!(
+                "/waitlist?q={}&status={}&offset={offset}",
+                urlencode(&p.q),
+                status.map_or("", WaitStatus::key)
+            )
+        };
+        Self {
+            layout: desk.frame("waitlist", None),
+            statuses: page
+                .counts
+                .iter()
+                .map(|(s, n)| StatusLink {
+                    key: s.key(),
+                    label: s.label(),
+                    count: *n,
+                    current: status == Some(*s),
+                })
+                .collect(),
+            total: page.total,
+            matching: page.matching,
+            rows: page.rows.iter().map(|r| wait_row(r, rules)).collect(),
+            from: if page.rows.is_empty() {
+                0
+            } else {
+                p.offset + 1
+            },
+            to: p.offset + page.rows.len(),
+            prev: (p.offset > 0).then(|| link(p.offset.saturating_sub(PAGE))),
+            next: (p.offset + PAGE < page.matching).then(|| link(p.offset + PAGE)),
+            q: p.q.clone(),
+            status: status.map_or("", WaitStatus::key).to_owned(),
+        }
+    }
 }
 
 // ---------------------------------------------------------------- one person
@@ -482,12 +497,7 @@ impl RegisterForm {
                 "Languages the person can be seen in, separated by commas; empty for any",
             ),
             need,
-            f(
-                "factors",
-                "Priority factors",
-                &self.factors,
-                FACTORS_HINT,
-            ),
+            f("factors", "Priority factors", &self.factors, FACTORS_HINT),
             {
                 let mut d = f(
                     "registered_on",
@@ -585,7 +595,12 @@ struct ImportTpl {
     done: Option<(usize, usize, usize)>,
 }
 
-fn import_page(desk: &Desk, message: String, problems: &[Problem], done: Option<(usize, usize, usize)>) -> Response {
+fn import_page(
+    desk: &Desk,
+    message: String,
+    problems: &[Problem],
+    done: Option<(usize, usize, usize)>,
+) -> Response {
     render(&ImportTpl {
         layout: desk.frame("import", None),
         columns: &WAITLIST_COLUMNS,
@@ -632,9 +647,9 @@ async fn import(State(web): State<Web>, request: Request) -> Result<Response, We
                 Some((done.len() - merged, merged, flagged)),
             ))
         }
-        Err(AppError::Invalid { message, problems }) => Ok(unprocessable(import_page(
-            &desk, message, &problems, None,
-        ))),
+        Err(AppError::Invalid { message, problems }) => {
+            Ok(unprocessable(import_page(&desk, message, &problems, None)))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -776,7 +791,10 @@ async fn answer(
     desk: Desk,
     CsrfForm { form, .. }: CsrfForm<AnswerForm>,
 ) -> Result<Response, WebError> {
-    let offer: OfferId = form.offer.parse().map_err(|_| AppError::not_found("offer"))?;
+    let offer: OfferId = form
+        .offer
+        .parse()
+        .map_err(|_| AppError::not_found("offer"))?;
     let person: PersonId = form
         .person
         .parse()
@@ -794,4 +812,3 @@ async fn answer(
         Err(e) => Err(e.into()),
     }
 }
-

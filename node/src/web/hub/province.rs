@@ -210,7 +210,11 @@ impl ProvinceView {
     pub fn new(r: &ProvinceReport) -> Self {
         let n = |v: usize| thousands(v as i64);
         let mut busiest: Vec<_> = r.communities.iter().filter(|c| c.waiting > 0).collect();
-        busiest.sort_by(|a, b| b.waiting.cmp(&a.waiting).then(a.community.cmp(&b.community)));
+        busiest.sort_by(|a, b| {
+            b.waiting
+                .cmp(&a.waiting)
+                .then(a.community.cmp(&b.community))
+        });
         busiest.truncate(CHART_COMMUNITIES);
         let charts = vec![
             hchart(
