@@ -756,6 +756,7 @@ impl Hub {
             .args(["hub", "--data-dir"])
             .arg(dir)
             .args(["--listen", "127.0.0.1:0", "--sync-listen", "127.0.0.1:0"])
+            .args(["--web-listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()?;

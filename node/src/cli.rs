@@ -171,6 +171,9 @@ pub struct HubArgs {
     /// Address clinic nodes connect to, e.g. 0.0.0.0:7443.
     #[arg(long, env = "ATTACH_SYNC_LISTEN")]
     pub sync_listen: Option<SocketAddr>,
+    /// Address of the coordinators' web pages, e.g. 127.0.0.1:8091 behind a TLS proxy.
+    #[arg(long, env = "ATTACH_HUB_WEB_LISTEN")]
+    pub web_listen: Option<SocketAddr>,
     #[command(subcommand)]
     pub action: Option<HubAction>,
 }
@@ -195,6 +198,14 @@ pub enum HubAction {
     /// date, fee code 98990) as CSV, for every clinic or one. Providers without a
     /// practitioner number are named on standard error.
     Attachments(HubAttachmentsArgs),
+    /// The provincial view: people waiting by community and tier, waits, offers and their
+    /// outcomes, capacity against demand. As text, or the same tables as CSV with --csv.
+    Report(ReportArgs),
+    /// Create a provincial coordinator's login for the hub's web pages; prints a one-time
+    /// temporary password, to be changed at the first sign-in.
+    AddCoordinator(AddCoordinatorArgs),
+    /// List the coordinators who can sign in to the hub's web pages.
+    Coordinators(HubAdminArgs),
 }
 
 /// A period of local dates in the province, both days included.
@@ -212,6 +223,18 @@ pub struct PeriodArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Write the tables as CSV (to standard output, or --out).
+    #[arg(long)]
+    pub csv: bool,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct HubAttachmentsArgs {
     #[command(flatten)]
     pub data: DataDirArg,
@@ -220,6 +243,18 @@ pub struct HubAttachmentsArgs {
     /// Only this clinic (default: every clinic).
     #[arg(long)]
     pub clinic: Option<uuid::Uuid>,
+}
+
+#[derive(Debug, Args)]
+pub struct AddCoordinatorArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// Their username (3–64 letters, digits, '.', '-', '_'), unique at the hub.
+    #[arg(long)]
+    pub username: String,
+    /// Their name as pages show it.
+    #[arg(long)]
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

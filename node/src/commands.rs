@@ -68,6 +68,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             if let Some(sync) = args.sync_listen {
                 config.sync_listen = sync;
             }
+            if let Some(web) = args.web_listen {
+                config.hub_web_listen = web;
+            }
             match args.action {
                 None => crate::hub_cli::run_hub(&config, open(&config)?),
                 Some(action) => crate::hub_cli::admin(&mut config, action),

@@ -42,6 +42,11 @@ pub struct Config {
     /// writes to `admin/address` in its data directory. The hub serves the same routes on
     /// its loopback `listen` address instead.
     pub admin_listen: SocketAddr,
+    /// The hub's web pages for provincial coordinators (`attach hub` only): the waitlist,
+    /// registrations, imports, matching rounds, offers and the provincial view, behind each
+    /// coordinator's own sign-in. Reach it over HTTPS (a TLS-terminating proxy, with
+    /// `secure_cookies = true`); it is separate from the loopback admin API.
+    pub hub_web_listen: SocketAddr,
     /// The hub's matching rules (`[matching]`); clinic nodes ignore them.
     pub matching: MatchingSettings,
 }
@@ -106,6 +111,7 @@ impl Default for Config {
             sync_retry_max_secs: 300,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             matching: MatchingSettings::default(),
+            hub_web_listen: SocketAddr::from(([127, 0, 0, 1], 8091)),
         }
     }
 }
@@ -193,6 +199,11 @@ impl Config {
                     .parse()
                     .map_err(|e| bad(format!("{e} (expected e.g. 127.0.0.1:9180)")))?
             }
+            "ATTACH_HUB_WEB_LISTEN" => {
+                self.hub_web_listen = value
+                    .parse()
+                    .map_err(|e| bad(format!("{e} (expected e.g. 0.0.0.0:8091)")))?
+            }
             "ATTACH_LAN_DISCOVERY" => self.lan_discovery = parse_bool(value).map_err(bad)?,
             "ATTACH_MATCHING_TIME_ZONE" => self.matching.time_zone = value.trim().to_owned(),
             "ATTACH_MATCHING_OFFER_DAYS" => {
@@ -244,6 +255,10 @@ mod tests {
         assert_eq!(
             config.admin_listen,
             SocketAddr::from(([127, 0, 0, 1], 9180))
+        );
+        assert_eq!(
+            config.hub_web_listen,
+            SocketAddr::from(([127, 0, 0, 1], 8091))
         );
     }
 

@@ -10,7 +10,10 @@ use crate::app::App;
 use crate::cli::HubAction;
 use crate::commands::{runtime, shutdown_signal};
 use crate::config::Config;
-use crate::replication::admin::{AttachmentsQuery, CodeRequest, HubStatus, WaitlistImport};
+use crate::replication::admin::{
+    AttachmentsQuery, CodeRequest, CoordinatorRequest, HubStatus, ProvinceReportJson,
+    WaitlistImport,
+};
 use crate::replication::hub::{ClinicSummary, NewCode};
 use crate::replication::{Hub, HubFiles};
 
@@ -28,11 +31,18 @@ pub fn run_hub(config: &Config, app: App) -> anyhow::Result<()> {
         let admin = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
+        let web = TcpListener::bind(config.hub_web_listen)
+            .await
+            .with_context(|| format!("listening on {} (hub_web_listen)", config.hub_web_listen))?;
         let admin_addr = admin.local_addr()?;
         std::fs::write(files.admin_address(), admin_addr.to_string())
             .context("writing the admin address file")?;
         println!("Attach hub sync listening on {}", sync.local_addr()?);
         println!("Attach hub admin API on http://{admin_addr}");
+        println!(
+            "Attach hub coordinator pages on http://{}",
+            web.local_addr()?
+        );
         println!("Data directory: {}", config.data_dir.display());
         // `/metrics`, backups of the running hub and `attach status`, behind the same token.
         let ops = crate::ops::admin::AdminState::new(
@@ -50,7 +60,18 @@ pub fn run_hub(config: &Config, app: App) -> anyhow::Result<()> {
             .merge(crate::ops::admin::router(ops));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut rx1 = stop_rx.clone();
-        let mut rx2 = stop_rx;
+        let mut rx2 = stop_rx.clone();
+        let mut rx3 = stop_rx;
+        let web_router = crate::http::hub_web_router(
+            hub.app.clone(),
+            crate::http::HttpOptions::from_config(config),
+        );
+        let web_task = tokio::spawn(async move {
+            crate::http::serve_router(web_router, web, async move {
+                let _ = rx3.wait_for(|s| *s).await;
+            })
+            .await
+        });
         let sync_task = tokio::spawn(crate::replication::hub::serve(hub, sync, async move {
             let _ = rx1.wait_for(|s| *s).await;
         }));
@@ -65,6 +86,7 @@ pub fn run_hub(config: &Config, app: App) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
         sync_task.await.context("sync listener")??;
         admin_task.await.context("admin API")??;
+        web_task.await.context("coordinator pages")??;
         Ok(())
     })
 }
@@ -87,9 +109,12 @@ pub fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
     let dir = match &action {
         HubAction::EnrolClinic(a) => a.data.data_dir.clone(),
         HubAction::RevokeClinic(a) => a.data.data_dir.clone(),
-        HubAction::Clinics(a) | HubAction::Status(a) | HubAction::Match(a) => {
-            a.data.data_dir.clone()
-        }
+        HubAction::Clinics(a)
+        | HubAction::Status(a)
+        | HubAction::Match(a)
+        | HubAction::Coordinators(a) => a.data.data_dir.clone(),
+        HubAction::Report(a) => a.data.data_dir.clone(),
+        HubAction::AddCoordinator(a) => a.data.data_dir.clone(),
         HubAction::ImportWaitlist(a) => a.data.data_dir.clone(),
         HubAction::Attachments(a) => a.data.data_dir.clone(),
     };
@@ -190,6 +215,48 @@ pub fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
                 let export: crate::app::AttachmentExport = serde_json::from_str(&body)?;
                 crate::commands::write_attachments(&export, a.period.out.as_deref())?;
             }
+            HubAction::Report(a) => {
+                let path = if a.csv { "report.csv" } else { "report" };
+                let body = send(client.get(format!("{base}/admin/{path}"))).await?;
+                let text = if a.csv {
+                    body
+                } else {
+                    report_text(&serde_json::from_str(&body)?)
+                };
+                match a.out {
+                    Some(file) => std::fs::write(&file, text)
+                        .with_context(|| format!("writing {}", file.display()))?,
+                    None => print!("{text}"),
+                }
+            }
+            HubAction::AddCoordinator(a) => {
+                let body = send(client.post(format!("{base}/admin/coordinators")).json(
+                    &CoordinatorRequest {
+                        username: a.username,
+                        name: a.name,
+                    },
+                ))
+                .await?;
+                let made: crate::app::NewCoordinator = serde_json::from_str(&body)?;
+                println!(
+                    "Coordinator {} ({}) created.",
+                    made.coordinator.username, made.coordinator.name
+                );
+                println!("Temporary password: {}", made.temporary_password);
+                println!(
+                    "It is shown once and works for 48 hours; they choose their own at the first sign-in on the hub's coordinator pages."
+                );
+            }
+            HubAction::Coordinators(_) => {
+                let body = send(client.get(format!("{base}/admin/coordinators"))).await?;
+                let list: Vec<crate::app::CoordinatorSummary> = serde_json::from_str(&body)?;
+                if list.is_empty() {
+                    println!("No coordinator yet: attach hub add-coordinator --username U --name N");
+                }
+                for c in list {
+                    println!("{}  {}  since {}", c.username, c.name, c.created_at.date());
+                }
+            }
             HubAction::RevokeClinic(a) => {
                 send(client.post(format!("{base}/admin/clinics/{}/revoke", a.clinic))).await?;
                 println!("Clinic {} revoked: its nodes are refused from now on.", a.clinic);
@@ -234,4 +301,77 @@ pub fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// The provincial view as text for a terminal.
+fn report_text(r: &ProvinceReportJson) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let days = |d: Option<i64>| d.map_or_else(|| "-".to_owned(), |d| format!("{d} days"));
+    let pct = |p: Option<f64>| p.map_or_else(|| "-".to_owned(), |p| format!("{p:.1} %"));
+    let _ = writeln!(s, "Provincial view at {}", r.computed_at);
+    let _ = writeln!(
+        s,
+        "People waiting: {} (median wait {}, 90th percentile {})",
+        r.people_waiting,
+        days(r.median_wait_days),
+        days(r.p90_wait_days)
+    );
+    for c in &r.by_status {
+        let _ = writeln!(s, "  {:<12} {:>8}", c.key, c.count);
+    }
+    let _ = writeln!(s, "By priority tier (people waiting):");
+    for c in &r.by_tier {
+        let _ = writeln!(s, "  {:<40} {:>8}", c.key, c.count);
+    }
+    let _ = writeln!(
+        s,
+        "Offers: {} open ({} people), {} made in all",
+        r.offers_open, r.people_in_open_offers, r.offers_made
+    );
+    let _ = writeln!(
+        s,
+        "  providers accepted {} / declined {} ({} / {})",
+        r.provider_side.yes,
+        r.provider_side.no,
+        pct(r.provider_side.yes_percent),
+        pct(r.provider_side.no_percent)
+    );
+    let _ = writeln!(
+        s,
+        "  patients said yes {} / no {} ({} / {})",
+        r.patient_side.yes,
+        r.patient_side.no,
+        pct(r.patient_side.yes_percent),
+        pct(r.patient_side.no_percent)
+    );
+    if !r.decline_reasons.is_empty() {
+        let _ = writeln!(s, "Top decline reasons:");
+        for c in r.decline_reasons.iter().take(5) {
+            let _ = writeln!(s, "  {:<24} {:>6}", c.key, c.count);
+        }
+    }
+    let _ = writeln!(
+        s,
+        "Capacity: {} new patients a month from {} providers accepting",
+        r.monthly_capacity, r.accepting_providers
+    );
+    let _ = writeln!(
+        s,
+        "{:<28} {:>8} {:>8} {:>9} {:>10}",
+        "Community", "Waiting", "Offered", "Capacity", "Months"
+    );
+    for c in &r.communities {
+        let _ = writeln!(
+            s,
+            "{:<28} {:>8} {:>8} {:>9} {:>10}",
+            c.community,
+            c.waiting,
+            c.offered,
+            c.monthly_capacity,
+            c.months_to_clear
+                .map_or_else(|| "-".to_owned(), |m| format!("{m:.1}"))
+        );
+    }
+    s
 }

@@ -34,6 +34,8 @@ pub fn start_hub(dir: &DataDir, sync_listen: &str) -> HubProc {
             "127.0.0.1:0",
             "--sync-listen",
             sync_listen,
+            "--web-listen",
+            "127.0.0.1:0",
         ],
         &[],
         "Attach hub admin API on",

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::support::{DataDir, Server, phn, run};
+use crate::support::{Api, DataDir, Server, field_after, phn, run};
 
 /// `attach inspect digest` of a stopped directory: one line per clinic.
 fn digest(dir: &Path) -> String {
@@ -334,4 +334,77 @@ fn a_running_hub_is_backed_up_with_its_identity_and_reports_its_status() {
         );
     }
     assert!(!restored.join("hub/admin-address").exists());
+}
+
+#[test]
+fn the_hub_admin_adds_a_coordinator_who_signs_in_on_the_hub_s_pages_and_reports_the_province() {
+    let dir = DataDir::new("ops-hub-coordinator");
+    let hub = crate::cluster::start_hub(&dir, "127.0.0.1:0").server;
+    hub.wait_stdout("Attach hub coordinator pages on http://");
+    let web = hub
+        .stdout()
+        .lines()
+        .find_map(|l| l.strip_prefix("Attach hub coordinator pages on "))
+        .expect("the pages' address")
+        .trim()
+        .to_owned();
+    let added = run(&[
+        "hub",
+        "add-coordinator",
+        "--data-dir",
+        dir.arg(),
+        "--username",
+        "casey",
+        "--name",
+        "Casey Coordinator",
+    ])
+    .assert_success();
+    let temporary = field_after(&added.stdout, "Temporary password:").to_owned();
+    assert!(temporary.len() >= 12, "{}", added.stdout);
+    let again = run(&[
+        "hub",
+        "add-coordinator",
+        "--data-dir",
+        dir.arg(),
+        "--username",
+        "CASEY",
+        "--name",
+        "Someone Else",
+    ])
+    .assert_failure();
+    assert!(again.stderr.contains("is taken"), "{}", again.stderr);
+    let list = run(&["hub", "coordinators", "--data-dir", dir.arg()]).assert_success();
+    assert!(
+        list.stdout.contains("casey  Casey Coordinator"),
+        "{}",
+        list.stdout
+    );
+
+    // The pages answer on their own listener, with the clinic pages' headers.
+    let (code, page) = Api::new(&web).get("/login");
+    assert_eq!(code, 200);
+    assert!(
+        page.as_str()
+            .unwrap()
+            .contains("sign in to the provincial hub"),
+        "{page}"
+    );
+
+    let text = run(&["hub", "report", "--data-dir", dir.arg()]).assert_success();
+    assert!(text.stdout.contains("People waiting: 0"), "{}", text.stdout);
+    let csv_file = dir.file("province.csv");
+    run(&[
+        "hub",
+        "report",
+        "--csv",
+        "--out",
+        csv_file.to_str().unwrap(),
+        "--data-dir",
+        dir.arg(),
+    ])
+    .assert_success();
+    let csv = std::fs::read_to_string(&csv_file).unwrap();
+    assert!(csv.starts_with("\u{FEFF}table,measure,value\r\n"), "{csv}");
+    assert!(csv.contains("summary,people_waiting,0"), "{csv}");
+    hub.stop();
 }

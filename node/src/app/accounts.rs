@@ -61,13 +61,46 @@ pub struct MembershipInfo {
     pub secondary_manager: bool,
 }
 
+/// Who a sign-in is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Login {
+    Staff,
+    Coordinator,
+}
+
 pub(super) fn account_doc(user: UserId) -> Result<DocId, AppError> {
     DocId::parse(&schema::account_doc_id(user)).map_err(AppError::from)
 }
 
+/// `coordinator/<user>`: a provincial coordinator's login, at the hub only.
+pub(super) fn coordinator_doc(user: UserId) -> Result<DocId, AppError> {
+    DocId::parse(&format!("coordinator/{user}")).map_err(AppError::from)
+}
+
 impl App {
-    /// Checks a username and password and opens a session.
+    /// Checks a username and password and opens a session (clinic staff).
     pub fn login(&self, username: &str, password: &str) -> Result<LoginResult, AppError> {
+        self.sign_in(username, password, Login::Staff)
+    }
+
+    /// Checks a provincial coordinator's username and password and opens a session (the
+    /// hub's web pages). Only coordinator accounts are looked at: clinic staff cannot sign
+    /// in at the hub, and a coordinator cannot sign in at a clinic (their account is never
+    /// in a clinic's scope).
+    pub fn coordinator_login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<LoginResult, AppError> {
+        self.sign_in(username, password, Login::Coordinator)
+    }
+
+    fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        kind: Login,
+    ) -> Result<LoginResult, AppError> {
         let now = self.now();
         let key = username.trim().to_lowercase();
         self.inner
@@ -76,7 +109,16 @@ impl App {
             .map_err(|t| AppError::Throttled {
                 retry_after_secs: t.retry_after.whole_seconds().max(1) as u64,
             })?;
-        let account = self.model().user_by_name(&key).cloned();
+        let account = match kind {
+            Login::Staff => self.model().user_by_name(&key).cloned(),
+            Login::Coordinator => {
+                let m = self.model();
+                m.coordinator_names
+                    .get(&key)
+                    .and_then(|id| m.coordinators.get(id))
+                    .cloned()
+            }
+        };
         let outcome = match &account {
             Some(account) => match &account.credentials {
                 Some(credentials) => auth::check_login(credentials, password, now),
@@ -109,7 +151,7 @@ impl App {
         };
         let (outcome, account) = account;
         let must_change = matches!(outcome, LoginOutcome::MustChangePassword);
-        if !self.has_usable_membership(account.id) {
+        if kind == Login::Staff && !self.has_usable_membership(account.id) {
             return Err(AppError::forbidden(
                 "your account is not active at any clinic; ask your clinic's account manager",
             ));
@@ -206,11 +248,10 @@ impl App {
     }
 
     pub fn session_info(&self, user: UserId) -> Result<SessionInfo, AppError> {
-        let model = self.model();
-        let account = model
-            .accounts
-            .get(&user)
+        let (account, _) = self
+            .login_account(user)
             .ok_or_else(|| AppError::not_found("account"))?;
+        let model = self.model();
         let mut memberships = Vec::new();
         for clinic_id in model.memberships.get(&user).into_iter().flatten() {
             let Some(state) = model.clinics.get(clinic_id) else {
@@ -245,11 +286,8 @@ impl App {
         new: &str,
     ) -> Result<(), AppError> {
         let now = self.now();
-        let account = self
-            .model()
-            .accounts
-            .get(&who.user)
-            .cloned()
+        let (account, _) = self
+            .login_account(who.user)
             .ok_or_else(|| AppError::not_found("account"))?;
         let credentials = account
             .credentials
@@ -289,11 +327,26 @@ impl App {
         credentials: &Credentials,
         message: &str,
     ) -> Result<(), AppError> {
-        let id = account_doc(user)?;
+        let id = match self.login_account(user) {
+            Some((_, doc)) => doc,
+            None => account_doc(user)?,
+        };
         self.store().change(&id, by.0, message, |tx| {
             schema::write_credentials(tx, credentials).map_err(AppError::from)
         })?;
         Ok(())
+    }
+
+    /// The account `user` signs in with, and its document: a coordinator's own document
+    /// first (at the hub a clinic could make an `account/` document with any id, so a
+    /// coordinator's session must never resolve to one), else their clinic account.
+    pub(super) fn login_account(&self, user: UserId) -> Option<(AccountView, DocId)> {
+        let m = self.model();
+        if let Some(a) = m.coordinators.get(&user) {
+            return Some((a.clone(), coordinator_doc(user).ok()?));
+        }
+        let a = m.accounts.get(&user)?.clone();
+        Some((a, account_doc(user).ok()?))
     }
 
     /// Creates an account with a temporary password. Returns the account and the
@@ -320,11 +373,38 @@ impl App {
         email: &str,
         now: OffsetDateTime,
     ) -> Result<(AccountView, String), AppError> {
+        self.create_login(
+            by,
+            id,
+            username,
+            display_name,
+            email,
+            now,
+            &account_doc(id)?,
+        )
+    }
+
+    /// Writes a new login (account fields and a temporary password) into `doc`.
+    #[allow(clippy::too_many_arguments)] // Each is a distinct field of the new login.
+    pub(super) fn create_login(
+        &self,
+        by: UserId,
+        id: UserId,
+        username: &str,
+        display_name: &str,
+        email: &str,
+        now: OffsetDateTime,
+        doc: &DocId,
+    ) -> Result<(AccountView, String), AppError> {
         let username = validate_username(username)?;
         if display_name.trim().is_empty() {
             return Err(AppError::invalid("display_name", "a name is required"));
         }
-        if self.model().user_by_name(&username).is_some() {
+        let taken = {
+            let m = self.model();
+            m.user_by_name(&username).is_some() || m.coordinator_names.contains_key(&username)
+        };
+        if taken {
             return Err(AppError::Conflict(format!(
                 "the username {username:?} is taken; choose another"
             )));
@@ -340,8 +420,7 @@ impl App {
             created_at: now,
             credentials,
         };
-        let doc = account_doc(record.id)?;
-        self.store().change(&doc, by.0, "create account", |tx| {
+        self.store().change(doc, by.0, "create account", |tx| {
             schema::write_account(tx, &record).map_err(AppError::from)
         })?;
         Ok((record.into(), temporary))

@@ -96,12 +96,18 @@ impl MatchingConfig {
 pub const COORDINATOR: UserId = UserId(Uuid::from_u128(0x0000_0000_0000_7000_8000_000c_0012_d001));
 
 /// Who acts on matching documents: a signed-in member at one of their clinics, or a
-/// provincial coordinator through the hub's admin interface (changes attributed to
-/// [`COORDINATOR`]). App functions that serve both take it as a parameter and check it.
+/// provincial coordinator at the hub. App functions that serve both take it as a parameter and check it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Acting {
-    Member { who: UserId, clinic: ClinicId },
-    Coordinator,
+    Member {
+        who: UserId,
+        clinic: ClinicId,
+    },
+    /// A provincial coordinator at the hub (their own login, or [`COORDINATOR`] for the
+    /// admin API), for any offer the hub made.
+    Coordinator {
+        who: UserId,
+    },
 }
 
 /// A registration as typed or read from a file: every field a string.
@@ -1106,15 +1112,17 @@ impl App {
         )
     }
 
-    /// Records a person's answer at the hub (a coordinator heard from them).
+    /// Records a person's answer at the hub (the coordinator `who` heard from them; the
+    /// change is theirs, so the hub's history says which coordinator).
     pub fn coordinator_record_answer(
         &self,
+        who: UserId,
         offer: OfferId,
         person: PersonId,
         confirmed: bool,
         note: &str,
     ) -> Result<Offer, AppError> {
-        self.answer_offer(Acting::Coordinator, offer, person, confirmed, note)
+        self.answer_offer(Acting::Coordinator { who }, offer, person, confirmed, note)
     }
 
     /// Records a person's answer as `acting` may: a clinic member for the offers of their
@@ -1139,7 +1147,7 @@ impl App {
                 }
                 (who, c, o)
             }
-            Acting::Coordinator => {
+            Acting::Coordinator { who } => {
                 let hub = self.node_uuid();
                 let m = self.model();
                 let o = m
@@ -1153,7 +1161,7 @@ impl App {
                     .get(&o.clinic)
                     .map(|s| s.clinic.clone())
                     .ok_or_else(|| AppError::not_found("clinic"))?;
-                (COORDINATOR, c, o)
+                (who, c, o)
             }
         };
         self.set_answer(&mut o, person, confirmed, note, who, now)?;

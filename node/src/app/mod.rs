@@ -14,6 +14,7 @@ mod model;
 mod ops;
 mod panel;
 mod projector;
+mod province;
 mod registry;
 mod sync;
 mod sync_access;
@@ -42,6 +43,10 @@ pub use ops::OpsCounts;
 pub use panel::{
     EntryUpdate, ImportReport, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort,
     PanelSummary, status_label, status_name,
+};
+pub use province::{
+    CoordinatorOffer, CoordinatorSummary, NewCoordinator, OffersOut, PersonView, WaitlistPage,
+    WaitlistQuery, WaitlistRow,
 };
 pub use registry::{
     DelegationAction, HistoryView, InitClinic, InitResult, MemberAction, MemberView,

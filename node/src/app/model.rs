@@ -60,6 +60,9 @@ pub enum Projection {
         member_conflicts: Vec<FieldConflict>,
     },
     Account(Box<AccountView>),
+    /// A provincial coordinator's account (`coordinator/<user>`, hub only: in no clinic's
+    /// scope, so it never leaves the hub and no clinic can write it).
+    Coordinator(Box<AccountView>),
     Preferences {
         provider: UserId,
         preferences: PanelPreferences,
@@ -182,6 +185,9 @@ pub struct Model {
     pub offer_origin: HashMap<OfferId, Option<uuid::Uuid>>,
     /// Entries taken off a panel to go back to the waitlist (the hub acts on them).
     pub returned: BTreeSet<EntryId>,
+    /// Provincial coordinators (hub only), and their lower-cased usernames.
+    pub coordinators: HashMap<UserId, AccountView>,
+    pub coordinator_names: HashMap<String, UserId>,
 }
 
 #[derive(Debug, Default)]
@@ -211,6 +217,7 @@ impl ReadModel {
                 member_conflicts,
             }),
             Projection::Account(account) => m.put_account(*account),
+            Projection::Coordinator(account) => m.put_coordinator(*account),
             Projection::Preferences {
                 provider,
                 preferences,
@@ -268,6 +275,15 @@ impl Model {
             .or_default()
             .insert(account.id);
         self.accounts.insert(account.id, account);
+    }
+
+    fn put_coordinator(&mut self, account: AccountView) {
+        if let Some(old) = self.coordinators.get(&account.id) {
+            self.coordinator_names.remove(&fold(&old.username));
+        }
+        self.coordinator_names
+            .insert(fold(&account.username), account.id);
+        self.coordinators.insert(account.id, account);
     }
 
     fn put_entry(&mut self, state: EntryState) {

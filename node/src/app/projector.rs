@@ -66,6 +66,9 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
         ["account", _] => Ok(Projection::Account(Box::new(
             schema::read_account(doc).map_err(|e| e.to_string())?.into(),
         ))),
+        ["coordinator", _] => Ok(Projection::Coordinator(Box::new(
+            schema::read_account(doc).map_err(|e| e.to_string())?.into(),
+        ))),
         ["panel", provider] => Ok(Projection::Preferences {
             provider: provider
                 .parse()

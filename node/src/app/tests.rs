@@ -1217,7 +1217,7 @@ fn the_hub_ignores_offers_it_did_not_make() {
     );
     assert!(matches!(
         hub.app
-            .coordinator_record_answer(forged.id, person, false, ""),
+            .coordinator_record_answer(crate::app::COORDINATOR, forged.id, person, false, ""),
         Err(AppError::NotFound(_))
     ));
     // The billing export at the hub counts the real attachment only.

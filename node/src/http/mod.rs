@@ -137,6 +137,20 @@ fn document_auth_errors(spec: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// The hub's web pages for provincial coordinators (`attach hub`, on `hub_web_listen`):
+/// the same security headers, body limit, panic handling and request spans as a node's.
+pub fn hub_web_router(app: App, options: HttpOptions) -> Router {
+    crate::web::hub_routes(app, options.secure_cookies)
+        .route("/healthz", get(healthz))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(options.max_body_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+}
+
 pub fn router(app: App, options: HttpOptions) -> Router {
     router_with_sync(app, options, SyncHandle(None))
 }

@@ -548,7 +548,7 @@ fn sex_code(s: Sex) -> &'static str {
     }
 }
 
-fn push_cell(out: &mut String, cell: &str) {
+pub(crate) fn push_cell(out: &mut String, cell: &str) {
     let b = cell.as_bytes();
     let guard = matches!(b.first(), Some(b'=' | b'+' | b'-' | b'@'));
     let mut quote = matches!(b.first(), Some(b' ')) || matches!(b.last(), Some(b' '));

@@ -11,6 +11,7 @@
 
 pub mod csv;
 pub mod fhir;
+pub mod province;
 mod validate;
 
 #[cfg(test)]

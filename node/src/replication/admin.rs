@@ -10,6 +10,9 @@
 //! - `POST /admin/matching/round` → what a matching round did
 //! - `GET /admin/attachments?from=YYYY-MM-DD&to=YYYY-MM-DD[&clinic=ID]` → attachment records
 //!   for billing, every clinic's or one's, and the providers without a practitioner number
+//! - `GET /admin/report` → the provincial view as JSON; `GET /admin/report.csv` as CSV
+//! - `POST /admin/coordinators` `{username, name}` → a coordinator login and its one-time
+//!   temporary password; `GET /admin/coordinators` → every coordinator
 
 use std::sync::Arc;
 
@@ -23,6 +26,8 @@ use uuid::Uuid;
 
 use super::ReplicationError;
 use super::hub::{ClinicSummary, Hub, LiveNode, NewCode};
+use crate::app::{CoordinatorSummary, NewCoordinator};
+use crate::domain::matching::ProvinceReport;
 
 #[derive(Clone)]
 struct AdminState {
@@ -43,6 +48,12 @@ pub fn router(hub: Arc<Hub>) -> Result<Router, ReplicationError> {
         .route("/admin/waitlist/import", post(import_waitlist))
         .route("/admin/matching/round", post(matching_round))
         .route("/admin/attachments", get(attachments))
+        .route("/admin/report", get(report))
+        .route("/admin/report.csv", get(report_csv))
+        .route(
+            "/admin/coordinators",
+            get(coordinators).post(add_coordinator),
+        )
         .with_state(AdminState {
             hub,
             token: Arc::new(token),
@@ -301,6 +312,189 @@ async fn attachments(
     };
     Ok(Json(
         app.run(move |app| app.attachment_records(scope, &q.from, &q.to))
+            .await
+            .map_err(app_error)?,
+    ))
+}
+
+/// `GET /admin/report`: the provincial view (see `domain::matching::report` for what each
+/// figure counts).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProvinceReportJson {
+    pub computed_at: String,
+    pub people_waiting: usize,
+    pub median_wait_days: Option<i64>,
+    pub p90_wait_days: Option<i64>,
+    /// Registrations by status (`waiting`, `offered`, `attached`, `on_a_panel`, `withdrawn`).
+    pub by_status: Vec<CountJson>,
+    /// People waiting by priority tier, highest first.
+    pub by_tier: Vec<CountJson>,
+    pub offers_open: usize,
+    pub people_in_open_offers: usize,
+    pub offers_made: usize,
+    pub provider_side: RateJson,
+    pub patient_side: RateJson,
+    /// Providers' decline reasons, most frequent first.
+    pub decline_reasons: Vec<CountJson>,
+    pub monthly_capacity: u64,
+    pub accepting_providers: usize,
+    pub communities: Vec<CommunityJson>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CountJson {
+    pub key: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RateJson {
+    pub yes: usize,
+    pub no: usize,
+    pub yes_percent: Option<f64>,
+    pub no_percent: Option<f64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CommunityJson {
+    pub community: String,
+    /// People waiting by tier, in `by_tier`'s order.
+    pub waiting_by_tier: Vec<usize>,
+    pub waiting: usize,
+    pub offered: usize,
+    pub monthly_capacity: u64,
+    pub accepting_providers: usize,
+    pub months_to_clear: Option<f64>,
+}
+
+impl From<&ProvinceReport> for ProvinceReportJson {
+    fn from(r: &ProvinceReport) -> Self {
+        let rate = |r: crate::domain::matching::Rate| RateJson {
+            yes: r.yes,
+            no: r.no,
+            yes_percent: r.yes_percent(),
+            no_percent: r.no_percent(),
+        };
+        Self {
+            computed_at: r
+                .at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            people_waiting: r.waiting,
+            median_wait_days: r.median_wait_days,
+            p90_wait_days: r.p90_wait_days,
+            by_status: r
+                .by_status
+                .iter()
+                .map(|(s, n)| CountJson {
+                    key: s.key().to_owned(),
+                    count: *n,
+                })
+                .collect(),
+            by_tier: r
+                .tiers
+                .iter()
+                .zip(&r.waiting_by_tier)
+                .map(|(t, n)| CountJson {
+                    key: t.clone(),
+                    count: *n,
+                })
+                .collect(),
+            offers_open: r.offers_open,
+            people_in_open_offers: r.people_in_open_offers,
+            offers_made: r.offers_total,
+            provider_side: rate(r.provider_side),
+            patient_side: rate(r.patient_side),
+            decline_reasons: r
+                .decline_reasons
+                .iter()
+                .map(|(k, n)| CountJson {
+                    key: k.key().to_owned(),
+                    count: *n,
+                })
+                .collect(),
+            monthly_capacity: r.capacity,
+            accepting_providers: r.accepting_providers,
+            communities: r
+                .communities
+                .iter()
+                .map(|c| CommunityJson {
+                    community: c.community.clone(),
+                    waiting_by_tier: c.waiting_by_tier.clone(),
+                    waiting: c.waiting,
+                    offered: c.offered,
+                    monthly_capacity: c.capacity,
+                    accepting_providers: c.accepting_providers,
+                    months_to_clear: c.months_to_clear(),
+                })
+                .collect(),
+        }
+    }
+}
+
+async fn report(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+) -> Result<Json<ProvinceReportJson>, AdminError> {
+    authorize(&state, &headers)?;
+    let app = state.hub.app.clone();
+    let r = app
+        .run(|app| Ok(app.province_report()))
+        .await
+        .map_err(app_error)?;
+    Ok(Json(ProvinceReportJson::from(&r)))
+}
+
+async fn report_csv(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+) -> Result<Response, AdminError> {
+    authorize(&state, &headers)?;
+    let app = state.hub.app.clone();
+    let bytes = app
+        .run(|app| {
+            Ok(crate::interop::province::write_province_csv(
+                &app.province_report(),
+            ))
+        })
+        .await
+        .map_err(app_error)?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Body of `POST /admin/coordinators`.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct CoordinatorRequest {
+    pub username: String,
+    pub name: String,
+}
+
+async fn add_coordinator(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Json(req): Json<CoordinatorRequest>,
+) -> Result<(StatusCode, Json<NewCoordinator>), AdminError> {
+    authorize(&state, &headers)?;
+    let app = state.hub.app.clone();
+    let made = app
+        .run(move |app| app.add_coordinator(&req.username, &req.name))
+        .await
+        .map_err(app_error)?;
+    Ok((StatusCode::CREATED, Json(made)))
+}
+
+async fn coordinators(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<CoordinatorSummary>>, AdminError> {
+    authorize(&state, &headers)?;
+    let app = state.hub.app.clone();
+    Ok(Json(
+        app.run(|app| Ok(app.coordinators()))
             .await
             .map_err(app_error)?,
     ))

@@ -22,6 +22,8 @@ struct LoginPage {
     next: String,
     username: String,
     error: Option<String>,
+    /// The hub's sign-in (for coordinators), not a clinic's.
+    hub: bool,
     css: &'static str,
 }
 
@@ -55,6 +57,7 @@ fn login_page(
         next,
         username,
         error,
+        hub: web.hub,
         css: assets::url("app.css"),
     });
     *response.status_mut() = status;
@@ -94,9 +97,16 @@ pub async fn login(
     }
     let username = form.username.clone();
     let password = form.password;
+    let hub = web.hub;
     match web
         .app
-        .run(move |app| app.login(&username, &password))
+        .run(move |app| {
+            if hub {
+                app.coordinator_login(&username, &password)
+            } else {
+                app.login(&username, &password)
+            }
+        })
         .await
     {
         Ok(result) => {

@@ -137,12 +137,32 @@ pub struct Layout {
     /// accepted and the browser redirected here. Always a fixed text chosen by the
     /// handler (from a `?done=<key>` it recognises), never text taken from the URL.
     pub notice: Option<&'static str>,
+    /// The hub's coordinator pages (their own navigation), not a clinic node's.
+    pub hub: bool,
     pub css: &'static str,
     pub js: &'static str,
     pub htmx: &'static str,
 }
 
 impl Layout {
+    /// The frame of the hub's pages for a coordinator.
+    pub fn hub(csrf: &str, user_name: String, username: String) -> Self {
+        Self {
+            csrf: csrf.to_owned(),
+            user_name,
+            username,
+            clinics: Vec::new(),
+            workspace: None,
+            panels: Vec::new(),
+            section: "",
+            notice: None,
+            hub: true,
+            css: assets::url("app.css"),
+            js: assets::url("app.js"),
+            htmx: assets::url("htmx.min.js"),
+        }
+    }
+
     /// `aria-current="page"` for the navigation link of this page's section.
     pub fn current(&self, section: &str) -> &'static str {
         if self.section == section {
@@ -190,6 +210,11 @@ pub async fn layout(
     csrf: &str,
     clinic: Option<ClinicId>,
 ) -> Result<Layout, WebError> {
+    if web.hub {
+        let user = who.user;
+        let me = web.app.run(move |app| app.coordinator(user)).await?;
+        return Ok(Layout::hub(csrf, me.name, me.username));
+    }
     let who_for_app = who.clone();
     let (info, workspace) = web
         .app
@@ -237,6 +262,7 @@ pub async fn layout(
         panels,
         section: "",
         notice: None,
+        hub: false,
         css: assets::url("app.css"),
         js: assets::url("app.js"),
         htmx: assets::url("htmx.min.js"),

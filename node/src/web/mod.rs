@@ -15,6 +15,7 @@ mod auth_pages;
 pub mod csrf;
 mod error;
 mod frame;
+mod hub;
 mod join;
 mod offers;
 mod panel;
@@ -32,6 +33,7 @@ use axum::routing::{get, post};
 
 pub use error::{WebError, error_page};
 pub use frame::{AnyViewer, Frame, Layout, Viewer, cookie, session_cookie};
+pub use hub::province_html;
 
 use crate::app::{App, Problem};
 
@@ -53,6 +55,9 @@ pub struct Web {
     pub app: App,
     /// Mark cookies `Secure` (the node is reached over HTTPS).
     pub secure_cookies: bool,
+    /// These are the hub's pages for provincial coordinators (`hub_routes`): sign-in
+    /// checks coordinator logins only, and the frame is the hub's.
+    pub hub: bool,
 }
 
 /// The web UI's routes, ready to merge into the node's router.
@@ -60,9 +65,25 @@ pub fn routes(app: App, secure_cookies: bool) -> Router {
     let web = Web {
         app,
         secure_cookies,
+        hub: false,
     };
-    Router::new()
+    session_routes()
         .route("/", get(auth_pages::home))
+        .route("/switch", get(auth_pages::switch))
+        .route("/join", get(join::form).post(join::submit))
+        .route("/c/{clinic}", get(auth_pages::clinic_home))
+        .merge(registry::routes())
+        .merge(panel::routes())
+        .merge(sync::routes())
+        .merge(offers::routes())
+        .layer(middleware::from_fn(security_headers))
+        .with_state(web)
+}
+
+/// Signing in and out, changing a password, and the static files: the same for a clinic
+/// node's pages and the hub's.
+fn session_routes() -> Router<Web> {
+    Router::new()
         .route(
             "/login",
             get(auth_pages::login_form).post(auth_pages::login),
@@ -72,14 +93,21 @@ pub fn routes(app: App, secure_cookies: bool) -> Router {
             "/password",
             get(auth_pages::password_form).post(auth_pages::change_password),
         )
-        .route("/switch", get(auth_pages::switch))
-        .route("/join", get(join::form).post(join::submit))
-        .route("/c/{clinic}", get(auth_pages::clinic_home))
         .route("/static/{file}", get(assets::serve))
-        .merge(registry::routes())
-        .merge(panel::routes())
-        .merge(sync::routes())
-        .merge(offers::routes())
+}
+
+/// The hub's web pages for provincial coordinators, served by `attach hub` on its own
+/// listener: the waitlist, registering and importing people, matching rounds, offers out
+/// and the provincial view. Same sign-in, CSRF and security headers as a clinic's pages;
+/// only coordinator logins sign in here.
+pub fn hub_routes(app: App, secure_cookies: bool) -> Router {
+    let web = Web {
+        app,
+        secure_cookies,
+        hub: true,
+    };
+    session_routes()
+        .merge(hub::routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(web)
 }

@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
 mod auth;
+mod hub;
 mod offers;
 mod panel;
 mod registry;
@@ -282,6 +283,14 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A browser with no session, of any router (the hub's pages).
+    pub fn new(router: Router) -> Self {
+        Self {
+            router,
+            cookies: HashMap::new(),
+        }
+    }
+
     pub async fn request(
         &mut self,
         method: Method,

@@ -10,10 +10,13 @@
 //!   it amount to — including clashes made offline, decided alike on every replica.
 //! - [`round`]: one matching round: every waiting person in order, offered to the providers
 //!   whose preferences and capacity allow it.
+//! - [`report`]: the provincial view: statuses, waits, offer outcomes, capacity against
+//!   demand by community.
 
 pub mod capacity;
 pub mod offer;
 pub mod priority;
+pub mod report;
 pub mod round;
 
 #[cfg(test)]
@@ -33,6 +36,7 @@ pub use offer::{
     ProviderDecision, Withdrawal, attachment_winners, over_capacity,
 };
 pub use priority::{PriorityFactor, PriorityRules, Rank, RulesError, Tier};
+pub use report::{CapacityFact, CommunityRow, ProvinceReport, Rate, WaitStatus, wait_status};
 pub use round::{Candidate, MatchRound, ProposedOffer, ProviderSlot, run_round};
 
 /// Which kinds of provider a waiting person will see.

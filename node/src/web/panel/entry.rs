@@ -22,24 +22,24 @@ use crate::web::{FieldErrors, Frame, Layout, Web};
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct PatientForm {
-    phn: String,
-    family_name: String,
-    given_names: String,
-    date_of_birth: String,
-    sex: String,
-    phone: String,
-    email: String,
-    street: String,
-    city: String,
-    province: String,
-    postal_code: String,
-    community: String,
-    last_visit: String,
-    status: String,
+    pub(crate) phn: String,
+    pub(crate) family_name: String,
+    pub(crate) given_names: String,
+    pub(crate) date_of_birth: String,
+    pub(crate) sex: String,
+    pub(crate) phone: String,
+    pub(crate) email: String,
+    pub(crate) street: String,
+    pub(crate) city: String,
+    pub(crate) province: String,
+    pub(crate) postal_code: String,
+    pub(crate) community: String,
+    pub(crate) last_visit: String,
+    pub(crate) status: String,
 }
 
 impl PatientForm {
-    fn input(&self) -> PatientInput {
+    pub(crate) fn input(&self) -> PatientInput {
         PatientInput {
             phn: self.phn.clone(),
             family_name: self.family_name.clone(),
@@ -77,7 +77,7 @@ impl PatientForm {
     }
 
     /// The form's fields, with what was typed and the error for each.
-    fn fields(&self, errors: &FieldErrors, phn_editable: bool) -> Vec<InputField> {
+    pub(crate) fn fields(&self, errors: &FieldErrors, phn_editable: bool) -> Vec<InputField> {
         let f = |name: &'static str, label, kind, value: &str, hint, required| InputField {
             name,
             label,

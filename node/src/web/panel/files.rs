@@ -60,17 +60,17 @@ impl Format {
 
 /// The parts of an upload (or store) form.
 #[derive(Debug, Default)]
-struct Upload {
-    csrf: String,
-    format: String,
-    file_name: String,
-    bytes: Vec<u8>,
+pub(crate) struct Upload {
+    pub(crate) csrf: String,
+    pub(crate) format: String,
+    pub(crate) file_name: String,
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Upload {
     /// Reads the multipart form: the file comes as the `file` part (upload) or as the
     /// `content` text part (the preview's store form carries the checked file back).
-    async fn read(request: Request, web: &Web) -> Result<Self, WebError> {
+    pub(crate) async fn read(request: Request, web: &Web) -> Result<Self, WebError> {
         let bad = |e: axum::extract::multipart::MultipartError| {
             WebError::BadRequest(format!("the upload could not be read: {}", e.body_text()))
         };

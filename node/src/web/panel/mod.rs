@@ -7,8 +7,8 @@
 //! frame's list of panels the viewer manages.
 
 mod dashboard;
-mod entry;
-mod files;
+pub(crate) mod entry;
+pub(crate) mod files;
 mod moves;
 mod prefs;
 
