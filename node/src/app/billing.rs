@@ -129,6 +129,18 @@ impl App {
         (today.replace_day(1).unwrap_or(today), today)
     }
 
+    /// Every clinic's attachment records in the period, for a provincial coordinator at the
+    /// hub's pages.
+    pub fn coordinator_attachment_records(
+        &self,
+        who: UserId,
+        from: &str,
+        to: &str,
+    ) -> Result<AttachmentExport, AppError> {
+        self.coordinator(who)?;
+        self.attachment_records(BillingScope::Province { clinic: None }, from, to)
+    }
+
     /// The attachments in the period `from`..=`to` (YYYY-MM-DD, the province's local dates)
     /// that `scope` may see, in date order (then provider, then PHN).
     pub fn attachment_records(

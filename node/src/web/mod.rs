@@ -17,7 +17,7 @@ mod error;
 mod frame;
 mod hub;
 mod join;
-mod offers;
+pub(crate) mod offers;
 mod panel;
 mod registry;
 mod sync;

@@ -14,7 +14,7 @@ use super::Web;
 use super::error::{WebError, render};
 use super::frame::{Frame, Layout};
 use super::registry::{Done, done, when};
-use crate::app::{AppError, BillingScope, OfferView};
+use crate::app::{AppError, AttachmentExport, BillingScope, OfferView};
 use crate::domain::matching::{Decision, DeclineReason, PersonOutcome};
 use crate::domain::{OfferId, PersonId};
 use crate::web::Query;
@@ -283,7 +283,7 @@ async fn finish<T>(
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct PeriodForm {
+pub(crate) struct PeriodForm {
     #[serde(default)]
     from: String,
     #[serde(default)]
@@ -324,20 +324,67 @@ pub async fn attachments(
         who: frame.who.user,
         clinic: frame.clinic,
     };
-    let (from, to) = (q.from.clone(), q.to.clone());
+    let layout = frame.layout.clone().with_section("offers");
+    attachments_page(&web, layout, frame.base(), q, move |app, from, to| {
+        app.attachment_records(scope, from, to)
+    })
+    .await
+}
+
+/// `/c/{clinic}/attachments/download?from=…&to=…`: the billing file (CSV).
+pub async fn download(
+    State(web): State<Web>,
+    frame: Frame,
+    Query(q): Query<PeriodForm>,
+) -> Result<Response, WebError> {
+    let scope = BillingScope::Member {
+        who: frame.who.user,
+        clinic: frame.clinic,
+    };
+    attachments_file(&web, q, move |app, from, to| {
+        app.attachment_records(scope, from, to)
+    })
+    .await
+}
+
+/// The attachment records page, at a clinic (`base` is its pages' prefix) or at the hub
+/// (`base` is empty): the period's records, the providers missing a practitioner number,
+/// and the link to the billing file.
+pub(crate) async fn attachments_page(
+    web: &Web,
+    layout: Layout,
+    base: String,
+    q: PeriodForm,
+    records: impl FnOnce(&crate::app::App, &str, &str) -> Result<AttachmentExport, AppError>
+    + Send
+    + 'static,
+) -> Result<Response, WebError> {
+    // With no period given, this month so far.
+    let PeriodForm { from, to } = q;
     let result = web
         .app
-        .run(move |app| app.attachment_records(scope, &from, &to))
-        .await;
-    let (export, error) = match result {
-        Ok(e) => (Some(e), String::new()),
-        Err(AppError::Invalid { message, .. }) => (None, message),
-        Err(e) => return Err(e.into()),
+        .run(move |app| {
+            let (from, to) = if from.trim().is_empty() && to.trim().is_empty() {
+                let (f, t) = app.billing_month();
+                (f.to_string(), t.to_string())
+            } else {
+                (from, to)
+            };
+            Ok(match records(app, &from, &to) {
+                Ok(e) => (Ok(e), from, to),
+                Err(e) => (Err(e), from, to),
+            })
+        })
+        .await?;
+    let (export, error, from, to) = match result {
+        (Ok(e), from, to) => (Some(e), String::new(), from, to),
+        (Err(AppError::Invalid { message, .. }), from, to) => (None, message, from, to),
+        (Err(e), _, _) => return Err(e.into()),
     };
     let page = AttachmentsPage {
-        base: frame.base(),
-        from: q.from,
-        to: q.to,
+        base,
+        from,
+        to,
         rows: export
             .iter()
             .flat_map(|e| &e.records)
@@ -359,7 +406,7 @@ pub async fn attachments(
             .collect(),
         warnings: export.as_ref().map(|e| e.warnings()).unwrap_or_default(),
         fee_code: crate::app::ATTACHMENT_FEE_CODE,
-        layout: frame.layout.clone().with_section("offers"),
+        layout,
         error,
     };
     let response = render(&page);
@@ -370,19 +417,14 @@ pub async fn attachments(
     })
 }
 
-/// `/c/{clinic}/attachments/download?from=…&to=…`: the billing file (CSV).
-pub async fn download(
-    State(web): State<Web>,
-    frame: Frame,
-    Query(q): Query<PeriodForm>,
+/// The billing file (CSV) of the records `records` gives for the period.
+pub(crate) async fn attachments_file(
+    web: &Web,
+    q: PeriodForm,
+    records: impl FnOnce(&crate::app::App, &str, &str) -> Result<AttachmentExport, AppError>
+    + Send
+    + 'static,
 ) -> Result<Response, WebError> {
-    let scope = BillingScope::Member {
-        who: frame.who.user,
-        clinic: frame.clinic,
-    };
-    let export = web
-        .app
-        .run(move |app| app.attachment_records(scope, &q.from, &q.to))
-        .await?;
+    let export = web.app.run(move |app| records(app, &q.from, &q.to)).await?;
     Ok(crate::http::api::csv_download(&export).into_response())
 }

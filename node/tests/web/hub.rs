@@ -458,3 +458,70 @@ async fn the_provincial_view_draws_its_tables_and_charts_and_downloads_as_csv() 
             .starts_with("/login")
     );
 }
+
+#[tokio::test]
+async fn a_coordinator_sees_every_clinic_s_attachments_for_billing_and_downloads_them() {
+    use attach::domain::matching::Decision;
+    let h = HubWorld::new("hub-billing");
+    let mut b = h.coordinator().await;
+    let p = h.spare(10).clone();
+    register(&mut b, &register_fields(&p)).await;
+    let ran = b.submit("/matching", "/matching", &[]).await;
+    assert!(ran.location().contains("offers=1"), "{}", ran.location());
+
+    // Nothing attached yet: the page opens on this month with no record.
+    let html = b.get("/attachments").await.ok().to_owned();
+    assert!(
+        html.contains("from=\"2026-11-01\"") || html.contains("value=\"2026-11-01\""),
+        "{html}"
+    );
+    assert!(html.contains("0 attachment record(s)"), "{html}");
+
+    // The offer reaches the clinic, whose provider accepts and hears the person's yes; the
+    // clinic's documents come back to the hub.
+    for id in h.hub.doc_store().ids_with_prefix("inbox/").unwrap() {
+        let doc = h.hub.doc_store().read(&id, |d| d.clone()).unwrap().unwrap();
+        h.w.app.doc_store().merge_from(&id, &doc).unwrap();
+    }
+    let director = h.w.ids["director"];
+    let offer =
+        h.w.app
+            .inbox(director, h.w.a)
+            .unwrap()
+            .pop()
+            .expect("the offer");
+    let (id, provider) = (offer.offer.id, offer.offer.provider);
+    let person = offer.offer.persons[0].person;
+    h.w.app
+        .decide_offer(provider, h.w.a, id, Decision::Accept)
+        .unwrap();
+    h.w.app
+        .record_answer(provider, h.w.a, id, person, true, "")
+        .unwrap();
+    h.hub.merge_all_from(&h.w.app).unwrap();
+
+    let html = b
+        .get("/attachments?from=2026-11-01&to=2026-11-30")
+        .await
+        .ok()
+        .to_owned();
+    assert!(html.contains("1 attachment record(s)"), "{html}");
+    assert!(html.contains(&p.phn.to_string()), "{html}");
+    assert!(html.contains("provincial match"), "{html}");
+    let file = b
+        .get("/attachments/download?from=2026-11-01&to=2026-11-30")
+        .await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert!(
+        file.text.contains(&p.phn.to_string()) && file.text.contains("98990"),
+        "{}",
+        file.text
+    );
+    let bad = b.get("/attachments?from=2026-11-01&to=soon").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.contains("YYYY-MM-DD"), "{}", bad.text);
+
+    // Only coordinators: a browser that has not signed in is sent to sign in.
+    let anon = h.browser().get("/attachments").await;
+    assert!(anon.location().starts_with("/login"), "{}", anon.text);
+}

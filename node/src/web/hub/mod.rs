@@ -21,6 +21,7 @@ use serde::Deserialize;
 use super::csrf::{self, CsrfForm};
 use super::error::{WebError, render, urlencode};
 use super::frame::{Layout, Viewer, layout};
+use super::offers::{PeriodForm, attachments_file, attachments_page};
 use super::panel::entry::{InputField, PatientForm, SelectOption};
 use super::panel::files::Upload;
 use super::registry::{Done, unprocessable, when};
@@ -45,6 +46,8 @@ pub fn routes() -> Router<Web> {
         .route("/offers/answer", post(answer))
         .route("/province", get(province::page))
         .route("/province.csv", get(province::csv))
+        .route("/attachments", get(attachments))
+        .route("/attachments/download", get(attachments_download))
 }
 
 /// A coordinator at the hub's desk: who, this session's CSRF token, and the page frame.
@@ -823,4 +826,31 @@ async fn answer(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `/attachments?from=…&to=…`: every clinic's attachment records for billing in the period,
+/// the providers still missing a practitioner number, and the billing file to download.
+async fn attachments(
+    State(web): State<Web>,
+    desk: Desk,
+    Query(q): Query<PeriodForm>,
+) -> Result<Response, WebError> {
+    let (who, layout) = (desk.who, desk.frame("attachments", None));
+    attachments_page(&web, layout, String::new(), q, move |app, from, to| {
+        app.coordinator_attachment_records(who, from, to)
+    })
+    .await
+}
+
+/// `/attachments/download?from=…&to=…`: the province's billing file (CSV).
+async fn attachments_download(
+    State(web): State<Web>,
+    desk: Desk,
+    Query(q): Query<PeriodForm>,
+) -> Result<Response, WebError> {
+    let who = desk.who;
+    attachments_file(&web, q, move |app, from, to| {
+        app.coordinator_attachment_records(who, from, to)
+    })
+    .await
 }
