@@ -14,7 +14,7 @@ use super::Web;
 use super::error::{WebError, render};
 use super::frame::{Frame, Layout};
 use super::registry::{Done, done, when};
-use crate::app::{AppError, BillingScope, OfferView};
+use crate::app::{AppError, AttachmentExport, BillingScope, OfferView};
 use crate::domain::matching::{Decision, DeclineReason, PersonOutcome};
 use crate::domain::{OfferId, PersonId};
 use crate::web::Query;
@@ -313,61 +313,71 @@ struct AttachmentsPage {
     fee_code: &'static str,
 }
 
-/// `/c/{clinic}/attachments?from=…&to=…`: the period's attachment records, the providers
-/// still missing a practitioner number, and the billing file to download.
-pub async fn attachments(
-    State(web): State<Web>,
-    frame: Frame,
-    Query(q): Query<PeriodForm>,
-) -> Result<Response, WebError> {
+impl AttachmentsPage {
+    fn new(frame: &Frame, q: PeriodForm, export: Option<&AttachmentExport>, error: String) -> Self {
+        Self {
+            base: frame.base(),
+            from: q.from,
+            to: q.to,
+            rows: export
+                .iter()
+                .flat_map(|e| &e.records)
+                .map(|r| AttachmentRow {
+                    date: r.date.to_string(),
+                    phn: r.phn.to_string(),
+                    provider: r.provider_name.clone(),
+                    number: r
+                        .practitioner_number
+                        .clone()
+                        .unwrap_or_else(|| "missing".to_owned()),
+                    how: if r.how == "match" {
+                        "provincial match"
+                    } else {
+                        "transfer"
+                    }
+                    .to_owned(),
+                })
+                .collect(),
+            warnings: export.map(AttachmentExport::warnings).unwrap_or_default(),
+            fee_code: crate::app::ATTACHMENT_FEE_CODE,
+            layout: frame.layout.clone().with_section("offers"),
+            error,
+        }
+    }
+}
+
+/// The period's attachment records, as far as the viewer may see them.
+async fn records(web: &Web, frame: &Frame, q: &PeriodForm) -> Result<AttachmentExport, AppError> {
     let scope = BillingScope::Member {
         who: frame.who.user,
         clinic: frame.clinic,
     };
     let (from, to) = (q.from.clone(), q.to.clone());
-    let result = web
-        .app
+    web.app
         .run(move |app| app.attachment_records(scope, &from, &to))
-        .await;
-    let (export, error) = match result {
-        Ok(e) => (Some(e), String::new()),
-        Err(AppError::Invalid { message, .. }) => (None, message),
-        Err(e) => return Err(e.into()),
-    };
-    let page = AttachmentsPage {
-        base: frame.base(),
-        from: q.from,
-        to: q.to,
-        rows: export
-            .iter()
-            .flat_map(|e| &e.records)
-            .map(|r| AttachmentRow {
-                date: r.date.to_string(),
-                phn: r.phn.to_string(),
-                provider: r.provider_name.clone(),
-                number: r
-                    .practitioner_number
-                    .clone()
-                    .unwrap_or_else(|| "missing".to_owned()),
-                how: if r.how == "match" {
-                    "provincial match"
-                } else {
-                    "transfer"
-                }
-                .to_owned(),
-            })
-            .collect(),
-        warnings: export.as_ref().map(|e| e.warnings()).unwrap_or_default(),
-        fee_code: crate::app::ATTACHMENT_FEE_CODE,
-        layout: frame.layout.clone().with_section("offers"),
-        error,
-    };
-    let response = render(&page);
-    Ok(if page.error.is_empty() {
-        response
-    } else {
-        super::registry::unprocessable(response)
-    })
+        .await
+}
+
+/// `/c/{clinic}/attachments?from=…&to=…`: the period's attachment records, the providers
+/// still missing a practitioner number, and the billing file to download; a mistyped
+/// period is shown again with the problem.
+pub async fn attachments(
+    State(web): State<Web>,
+    frame: Frame,
+    Query(q): Query<PeriodForm>,
+) -> Result<Response, WebError> {
+    match records(&web, &frame, &q).await {
+        Ok(export) => Ok(render(&AttachmentsPage::new(
+            &frame,
+            q,
+            Some(&export),
+            String::new(),
+        ))),
+        Err(AppError::Invalid { message, .. }) => Ok(super::registry::unprocessable(render(
+            &AttachmentsPage::new(&frame, q, None, message),
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `/c/{clinic}/attachments/download?from=…&to=…`: the billing file (CSV).
@@ -376,13 +386,6 @@ pub async fn download(
     frame: Frame,
     Query(q): Query<PeriodForm>,
 ) -> Result<Response, WebError> {
-    let scope = BillingScope::Member {
-        who: frame.who.user,
-        clinic: frame.clinic,
-    };
-    let export = web
-        .app
-        .run(move |app| app.attachment_records(scope, &q.from, &q.to))
-        .await?;
+    let export = records(&web, &frame, &q).await?;
     Ok(crate::http::api::csv_download(&export).into_response())
 }
