@@ -611,7 +611,8 @@ fn two_nodes_of_a_clinic_sync_over_the_lan_while_the_hub_is_unreachable() {
 
 /// The billing export from the command line: at a running hub through its admin API (every
 /// clinic, or one), and offline on a stopped clinic node; a mistyped period is refused with
-/// the field named and nothing written.
+/// the field named and nothing written. A provider's practitioner number and languages are
+/// set offline too.
 #[test]
 fn attachment_records_are_exported_from_the_hub_and_the_clinic_node() {
     let hub_dir = DataDir::new("billing-hub");
@@ -652,6 +653,40 @@ fn attachment_records_are_exported_from_the_hub_and_the_clinic_node() {
     ])
     .assert_failure();
     assert!(out.stderr.contains("clinic not found"), "{}", out.stderr);
+
+    // The provider's number and languages, offline; a bad number is refused by its field.
+    let prefs = |number: &str| {
+        run(&[
+            "panel",
+            "preferences",
+            "--data-dir",
+            node_dir.arg(),
+            "--provider",
+            "drpatel",
+            "--as",
+            "drpatel",
+            "--languages",
+            "English; Punjabi",
+            "--practitioner-number",
+            number,
+        ])
+    };
+    let out = prefs("12-45").assert_failure();
+    assert!(
+        out.stderr.contains("practitioner_number: "),
+        "{}",
+        out.stderr
+    );
+    let out = prefs("k1234").assert_success();
+    assert!(
+        out.stdout.contains("Practitioner number:    K1234"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Languages:              English; Punjabi")
+    );
 
     let out_dir = DataDir::new("billing-out");
     let file = out_dir.path().join("billing.csv");
