@@ -46,6 +46,9 @@ pub enum Command {
     /// Manage user accounts offline.
     #[command(subcommand)]
     User(UserCommand),
+    /// Change a provider's panel offline (the node must be stopped).
+    #[command(subcommand)]
+    Panel(PanelCommand),
     /// Look at a data directory offline (the node or hub must be stopped).
     #[command(subcommand)]
     Inspect(InspectCommand),
@@ -402,6 +405,48 @@ pub struct ExportPanelArgs {
     /// Output file; standard output when omitted.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PanelCommand {
+    /// Set a provider's panel preferences; what is not given stays as it is. Prints them.
+    Preferences(PreferencesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PreferencesArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// The provider's username.
+    #[arg(long)]
+    pub provider: String,
+    /// The username the change is recorded under (the provider or an endorsed delegate).
+    #[arg(long = "as")]
+    pub as_user: String,
+    /// The clinic's id (needed when the provider works at more than one clinic).
+    #[arg(long)]
+    pub clinic: Option<String>,
+    /// Accepting new patients: yes or no.
+    #[arg(long)]
+    pub accepting: Option<YesNo>,
+    #[arg(long)]
+    pub monthly_capacity: Option<u32>,
+    #[arg(long)]
+    pub desired_panel_size: Option<u32>,
+    #[arg(long)]
+    pub max_open_requests: Option<u32>,
+    /// Languages the provider sees patients in, separated by ";" (include English).
+    #[arg(long)]
+    pub languages: Option<String>,
+    /// The MSP practitioner number (5 letters or digits); "" clears it.
+    #[arg(long)]
+    pub practitioner_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum YesNo {
+    Yes,
+    No,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use crate::app::{App, SystemClock};
 use crate::cli::{
     BackupArgs, Cli, Command, ExportCommand, FileFormat, ImportCommand, InspectCommand, NodeAction,
-    RestoreArgs, UserCommand,
+    PanelCommand, RestoreArgs, UserCommand,
 };
 use crate::config::{Config, LogFormat};
 use crate::demo;
@@ -209,6 +209,71 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 )
             );
             Ok(())
+        }
+        Command::Panel(PanelCommand::Preferences(args)) => {
+            set_dir(&mut config, args.data.data_dir.clone());
+            let app = open(&config)?;
+            let saved = app.set_preferences_offline(
+                &args.as_user,
+                &args.provider,
+                args.clinic.as_deref(),
+                |p| {
+                    if let Some(a) = args.accepting {
+                        p.accepting_new_patients = a == crate::cli::YesNo::Yes;
+                    }
+                    if let Some(n) = args.monthly_capacity {
+                        p.monthly_capacity = n;
+                    }
+                    if let Some(n) = args.desired_panel_size {
+                        p.desired_panel_size = n;
+                    }
+                    if let Some(n) = args.max_open_requests {
+                        p.max_open_requests = n;
+                    }
+                    if let Some(l) = &args.languages {
+                        p.languages = crate::domain::split_languages(l);
+                    }
+                    if let Some(n) = &args.practitioner_number {
+                        p.practitioner_number = Some(n.clone()).filter(|n| !n.trim().is_empty());
+                    }
+                },
+            );
+            match saved {
+                Ok(p) => {
+                    println!(
+                        "Accepting new patients: {}",
+                        if p.accepting_new_patients {
+                            "yes"
+                        } else {
+                            "no"
+                        }
+                    );
+                    println!("Monthly capacity:       {}", p.monthly_capacity);
+                    println!("Desired panel size:     {}", p.desired_panel_size);
+                    println!("Maximum open requests:  {}", p.max_open_requests);
+                    let languages: Vec<&str> = p.languages.iter().map(String::as_str).collect();
+                    println!(
+                        "Languages:              {}",
+                        if languages.is_empty() {
+                            "English only".to_owned()
+                        } else {
+                            languages.join("; ")
+                        }
+                    );
+                    println!(
+                        "Practitioner number:    {}",
+                        p.practitioner_number.as_deref().unwrap_or("not set")
+                    );
+                    Ok(())
+                }
+                Err(crate::app::AppError::Invalid { problems, .. }) => {
+                    for p in &problems {
+                        eprintln!("  {}: {}", p.field, p.message);
+                    }
+                    bail!("the preferences were not saved")
+                }
+                Err(other) => Err(other.into()),
+            }
         }
         Command::User(UserCommand::ResetPassword(args)) => {
             set_dir(&mut config, args.data.data_dir.clone());

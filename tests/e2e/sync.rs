@@ -445,3 +445,124 @@ fn two_nodes_of_a_clinic_sync_over_the_lan_while_the_hub_is_unreachable() {
     a2.stop();
     assert_eq!(digest(&a2_dir, &clinic), expected);
 }
+
+/// The billing export from the command line: at a running hub through its admin API (every
+/// clinic, or one), and offline on a stopped clinic node; a mistyped period is refused with
+/// the field named and nothing written. A provider's practitioner number and languages are
+/// set offline too.
+#[test]
+fn attachment_records_are_exported_from_the_hub_and_the_clinic_node() {
+    let hub_dir = DataDir::new("billing-hub");
+    let node_dir = DataDir::new("billing-node");
+    seed_demo(&node_dir, 20);
+    let _hub = start_hub(&hub_dir, "127.0.0.1:0");
+    let header = "phn,practitioner_number,attachment_date,fee_code,provider,facility_number,clinic,how_attached";
+
+    let out = run(&[
+        "hub",
+        "attachments",
+        "--data-dir",
+        hub_dir.arg(),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-30",
+    ])
+    .assert_success();
+    assert_eq!(out.stdout.trim(), header);
+    assert!(
+        out.stderr
+            .contains("0 attachment record(s) from 2026-11-01 to 2026-11-30."),
+        "{}",
+        out.stderr
+    );
+    let out = run(&[
+        "hub",
+        "attachments",
+        "--data-dir",
+        hub_dir.arg(),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-30",
+        "--clinic",
+        "0193a3c4-0000-7000-8000-000000000001",
+    ])
+    .assert_failure();
+    assert!(out.stderr.contains("clinic not found"), "{}", out.stderr);
+
+    // The provider's number and languages, offline; a bad number is refused by its field.
+    let prefs = |number: &str| {
+        run(&[
+            "panel",
+            "preferences",
+            "--data-dir",
+            node_dir.arg(),
+            "--provider",
+            "drpatel",
+            "--as",
+            "drpatel",
+            "--languages",
+            "English; Punjabi",
+            "--practitioner-number",
+            number,
+        ])
+    };
+    let out = prefs("12-45").assert_failure();
+    assert!(
+        out.stderr.contains("practitioner_number: "),
+        "{}",
+        out.stderr
+    );
+    let out = prefs("k1234").assert_success();
+    assert!(
+        out.stdout.contains("Practitioner number:    K1234"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Languages:              English; Punjabi")
+    );
+
+    let out_dir = DataDir::new("billing-out");
+    let file = out_dir.path().join("billing.csv");
+    let out = run(&[
+        "export",
+        "attachments",
+        "--data-dir",
+        node_dir.arg(),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-30",
+        "--out",
+        file.to_str().expect("utf-8 path"),
+    ])
+    .assert_success();
+    assert!(
+        out.stderr.contains("0 attachment record(s)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("written").trim(),
+        header
+    );
+    let out = run(&[
+        "export",
+        "attachments",
+        "--data-dir",
+        node_dir.arg(),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "30/11/2026",
+    ])
+    .assert_failure();
+    assert!(
+        out.stderr.contains("to: write the date as YYYY-MM-DD"),
+        "{}",
+        out.stderr
+    );
+}

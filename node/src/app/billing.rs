@@ -191,10 +191,12 @@ impl App {
             .then(|| {
                 m.offers_made_by(self.node_uuid())
                     .flat_map(|(o, _)| {
-                        o.persons.iter().filter_map(move |p| {
-                            matches!(p.outcome(o, now), PersonOutcome::Attached { .. })
-                                .then(|| attachment_entry(o.id, p.person))
-                        })
+                        o.persons
+                            .iter()
+                            .filter(move |p| {
+                                matches!(p.outcome(o, now), PersonOutcome::Attached { .. })
+                            })
+                            .map(move |p| attachment_entry(o.id, p.person))
                     })
                     .collect()
             });

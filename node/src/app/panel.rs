@@ -777,6 +777,14 @@ impl App {
         Ok((clinic, provider))
     }
 
+    /// The user an offline command names with `--as`.
+    fn offline_user(&self, username: &str) -> Result<UserId, AppError> {
+        self.model()
+            .user_by_name(username)
+            .map(|a| a.id)
+            .ok_or_else(|| AppError::not_found(format!("user {username:?}")))
+    }
+
     /// `attach import panel`, offline, recorded under `as_user`.
     pub fn import_panel_offline(
         &self,
@@ -787,12 +795,24 @@ impl App {
         bytes: &[u8],
     ) -> Result<ImportReport, AppError> {
         let (clinic, provider) = self.offline_target(provider, clinic)?;
-        let who = self
-            .model()
-            .user_by_name(as_user)
-            .map(|a| a.id)
-            .ok_or_else(|| AppError::not_found(format!("user {as_user:?}")))?;
+        let who = self.offline_user(as_user)?;
         self.import_panel(who, clinic, provider, fhir, bytes)
+    }
+
+    /// `attach panel preferences`, offline, recorded under `as_user`: `change` edits the
+    /// stored preferences, which are then checked and saved as on the preferences page.
+    pub fn set_preferences_offline(
+        &self,
+        as_user: &str,
+        provider: &str,
+        clinic: Option<&str>,
+        change: impl FnOnce(&mut PanelPreferences),
+    ) -> Result<PanelPreferences, AppError> {
+        let (clinic, provider) = self.offline_target(provider, clinic)?;
+        let who = self.offline_user(as_user)?;
+        let mut p = self.preferences(who, clinic, provider)?;
+        change(&mut p);
+        self.set_preferences(who, clinic, provider, p)
     }
 
     /// `attach export panel`, offline.

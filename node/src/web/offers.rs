@@ -313,17 +313,54 @@ struct AttachmentsPage {
     fee_code: &'static str,
 }
 
+impl AttachmentsPage {
+    fn new(
+        layout: Layout,
+        base: String,
+        (from, to): (String, String),
+        export: Option<&AttachmentExport>,
+        error: String,
+    ) -> Self {
+        Self {
+            base,
+            from,
+            to,
+            rows: export
+                .iter()
+                .flat_map(|e| &e.records)
+                .map(|r| AttachmentRow {
+                    date: r.date.to_string(),
+                    phn: r.phn.to_string(),
+                    provider: r.provider_name.clone(),
+                    number: r
+                        .practitioner_number
+                        .clone()
+                        .unwrap_or_else(|| "missing".to_owned()),
+                    how: if r.how == "match" {
+                        "provincial match"
+                    } else {
+                        "transfer"
+                    }
+                    .to_owned(),
+                })
+                .collect(),
+            warnings: export.map(AttachmentExport::warnings).unwrap_or_default(),
+            fee_code: crate::app::ATTACHMENT_FEE_CODE,
+            layout,
+            error,
+        }
+    }
+}
+
 /// `/c/{clinic}/attachments?from=…&to=…`: the period's attachment records, the providers
-/// still missing a practitioner number, and the billing file to download.
+/// still missing a practitioner number, and the billing file to download; a mistyped
+/// period is shown again with the problem.
 pub async fn attachments(
     State(web): State<Web>,
     frame: Frame,
     Query(q): Query<PeriodForm>,
 ) -> Result<Response, WebError> {
-    let scope = BillingScope::Member {
-        who: frame.who.user,
-        clinic: frame.clinic,
-    };
+    let scope = member_scope(&frame);
     let layout = frame.layout.clone().with_section("offers");
     attachments_page(&web, layout, frame.base(), q, move |app, from, to| {
         app.attachment_records(scope, from, to)
@@ -337,19 +374,24 @@ pub async fn download(
     frame: Frame,
     Query(q): Query<PeriodForm>,
 ) -> Result<Response, WebError> {
-    let scope = BillingScope::Member {
-        who: frame.who.user,
-        clinic: frame.clinic,
-    };
+    let scope = member_scope(&frame);
     attachments_file(&web, q, move |app, from, to| {
         app.attachment_records(scope, from, to)
     })
     .await
 }
 
+/// The clinic's attachment records, as far as the viewer may see them.
+fn member_scope(frame: &Frame) -> BillingScope {
+    BillingScope::Member {
+        who: frame.who.user,
+        clinic: frame.clinic,
+    }
+}
+
 /// The attachment records page, at a clinic (`base` is its pages' prefix) or at the hub
-/// (`base` is empty): the period's records, the providers missing a practitioner number,
-/// and the link to the billing file.
+/// (`base` is empty): the period's records (this month so far when no period is given), the
+/// providers missing a practitioner number, and the link to the billing file.
 pub(crate) async fn attachments_page(
     web: &Web,
     layout: Layout,
@@ -359,9 +401,8 @@ pub(crate) async fn attachments_page(
     + Send
     + 'static,
 ) -> Result<Response, WebError> {
-    // With no period given, this month so far.
     let PeriodForm { from, to } = q;
-    let result = web
+    let (result, period) = web
         .app
         .run(move |app| {
             let (from, to) = if from.trim().is_empty() && to.trim().is_empty() {
@@ -370,51 +411,22 @@ pub(crate) async fn attachments_page(
             } else {
                 (from, to)
             };
-            Ok(match records(app, &from, &to) {
-                Ok(e) => (Ok(e), from, to),
-                Err(e) => (Err(e), from, to),
-            })
+            Ok((records(app, &from, &to), (from, to)))
         })
         .await?;
-    let (export, error, from, to) = match result {
-        (Ok(e), from, to) => (Some(e), String::new(), from, to),
-        (Err(AppError::Invalid { message, .. }), from, to) => (None, message, from, to),
-        (Err(e), _, _) => return Err(e.into()),
-    };
-    let page = AttachmentsPage {
-        base,
-        from,
-        to,
-        rows: export
-            .iter()
-            .flat_map(|e| &e.records)
-            .map(|r| AttachmentRow {
-                date: r.date.to_string(),
-                phn: r.phn.to_string(),
-                provider: r.provider_name.clone(),
-                number: r
-                    .practitioner_number
-                    .clone()
-                    .unwrap_or_else(|| "missing".to_owned()),
-                how: if r.how == "match" {
-                    "provincial match"
-                } else {
-                    "transfer"
-                }
-                .to_owned(),
-            })
-            .collect(),
-        warnings: export.as_ref().map(|e| e.warnings()).unwrap_or_default(),
-        fee_code: crate::app::ATTACHMENT_FEE_CODE,
-        layout,
-        error,
-    };
-    let response = render(&page);
-    Ok(if page.error.is_empty() {
-        response
-    } else {
-        super::registry::unprocessable(response)
-    })
+    match result {
+        Ok(export) => Ok(render(&AttachmentsPage::new(
+            layout,
+            base,
+            period,
+            Some(&export),
+            String::new(),
+        ))),
+        Err(AppError::Invalid { message, .. }) => Ok(super::registry::unprocessable(render(
+            &AttachmentsPage::new(layout, base, period, None, message),
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The billing file (CSV) of the records `records` gives for the period.

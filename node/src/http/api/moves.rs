@@ -71,16 +71,21 @@ async fn transfer(
     Json(body): Json<MoveBody>,
 ) -> Result<Json<MoveReportBody>, ApiError> {
     let to = Destination::Provider(UserId(body.to.unwrap_or_default()));
+    move_patients(app, who.user, clinic, provider, body, to).await
+}
+
+/// Both kinds of move: one app call, the report back.
+async fn move_patients(
+    app: App,
+    who: UserId,
+    clinic: ClinicId,
+    provider: UserId,
+    body: MoveBody,
+    to: Destination,
+) -> Result<Json<MoveReportBody>, ApiError> {
     let report = app
         .run(move |app| {
-            app.move_patients(
-                who.user,
-                clinic,
-                provider,
-                &body.selection(),
-                to,
-                &body.reason,
-            )
+            app.move_patients(who, clinic, provider, &body.selection(), to, &body.reason)
         })
         .await?;
     Ok(Json(report.into()))
@@ -98,19 +103,7 @@ async fn return_to_waitlist(
     Path((clinic, provider)): Path<(ClinicId, UserId)>,
     Json(body): Json<MoveBody>,
 ) -> Result<Json<MoveReportBody>, ApiError> {
-    let report = app
-        .run(move |app| {
-            app.move_patients(
-                who.user,
-                clinic,
-                provider,
-                &body.selection(),
-                Destination::Waitlist,
-                &body.reason,
-            )
-        })
-        .await?;
-    Ok(Json(report.into()))
+    move_patients(app, who.user, clinic, provider, body, Destination::Waitlist).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

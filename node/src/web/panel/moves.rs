@@ -230,11 +230,13 @@ pub async fn save(
                     .into_response(),
             )
         }
-        Err(AppError::Invalid { message, problems }) => {
-            let mut errors = FieldErrors::default();
-            for p in &problems {
-                errors.add(&p.field, &p.message);
-            }
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict(_))) => {
+            let (message, errors) = match e {
+                AppError::Invalid { message, problems } => {
+                    (message, FieldErrors::from_problems(&problems))
+                }
+                other => (other.to_string(), FieldErrors::default()),
+            };
             draw(
                 &web,
                 &frame,
@@ -242,17 +244,6 @@ pub async fn save(
                 String::new(),
                 typed,
                 Some((message, errors)),
-            )
-            .await
-        }
-        Err(AppError::Conflict(message)) => {
-            draw(
-                &web,
-                &frame,
-                at,
-                String::new(),
-                typed,
-                Some((message, FieldErrors::default())),
             )
             .await
         }
