@@ -265,6 +265,36 @@ fn waitlist_round_decisions_and_attachment_agree_on_hub_and_clinics() {
         .count();
     assert_eq!(again, 0, "the attached person is offered again");
 
+    // The provincial view at the hub agrees: one person attached, the clinic's decline and
+    // its reason counted, nobody counted twice.
+    let token = std::fs::read_to_string(hub_dir.path().join("hub/admin-token")).unwrap();
+    let address = std::fs::read_to_string(hub_dir.path().join("hub/admin-address")).unwrap();
+    let admin = Api::new(&format!("http://{}", address.trim())).with_bearer(token.trim());
+    let (status, report) = admin.get("/admin/report");
+    assert_eq!(status, 200, "{report}");
+    let count = |list: &str, key: &str| {
+        report[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == key)
+            .map_or(0, |c| c["count"].as_u64().unwrap())
+    };
+    assert_eq!(count("by_status", "attached"), 1, "{report:#}");
+    assert_eq!(count("decline_reasons", "panel_full"), 1, "{report:#}");
+    assert_eq!(report["provider_side"]["no"], 1, "{report:#}");
+    assert_eq!(report["patient_side"]["yes"], 1, "{report:#}");
+    let registrations: u64 = report["by_status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        registrations, WAITING as u64,
+        "the duplicate registration is one person: {report:#}"
+    );
+
     // Every replica has the same documents: the offers, decisions and the new panel entry.
     a.stop();
     b.stop();

@@ -405,6 +405,11 @@ impl Model {
         }
     }
 
+    /// Did `node` make the offer `id` (its first change)?
+    pub fn made_by(&self, id: &OfferId, node: uuid::Uuid) -> bool {
+        self.offer_origin.get(id) == Some(&Some(node))
+    }
+
     /// The offers whose first change `node` made: at the hub, with its own node id, the
     /// offers it really made. An offer a clinic's node created itself (a tampered node may
     /// write any document of its inbox family) is not one of them, so the hub neither counts
@@ -415,7 +420,7 @@ impl Model {
     ) -> impl Iterator<Item = &(Offer, Vec<FieldConflict>)> {
         self.offers
             .iter()
-            .filter(move |(id, _)| self.offer_origin.get(id) == Some(&Some(node)))
+            .filter(move |(id, _)| self.made_by(id, node))
             .map(|(_, o)| o)
     }
 

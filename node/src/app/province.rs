@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use time::OffsetDateTime;
 use tracing::info;
+use uuid::Uuid;
 
 use super::App;
 use super::accounts::coordinator_doc;
@@ -93,13 +94,14 @@ pub struct OffersOut {
     pub open: usize,
 }
 
-/// Where a person stands (see [`wait_status`]).
-fn status_of(m: &Model, p: &WaitingPerson, now: OffsetDateTime) -> WaitStatus {
+/// Where a person stands (see [`wait_status`]), by the offers the hub `hub` made.
+fn status_of(m: &Model, hub: Uuid, p: &WaitingPerson, now: OffsetDateTime) -> WaitStatus {
     let outcomes = m
         .offers_by_person
         .get(&p.id)
         .into_iter()
         .flatten()
+        .filter(|id| m.made_by(id, hub))
         .filter_map(|id| m.offers.get(id))
         .filter_map(|(o, _)| {
             o.persons
@@ -225,12 +227,13 @@ impl App {
     pub fn waitlist(&self, who: UserId, q: &WaitlistQuery) -> Result<WaitlistPage, AppError> {
         self.coordinator(who)?;
         let now = self.now();
+        let hub = self.node_uuid();
         let rules = self.matching_config().rules;
         let m = self.model();
         let mut counts = std::collections::HashMap::<WaitStatus, usize>::new();
         let mut rows: Vec<(WaitStatus, Rank, PersonId)> = Vec::new();
         for (p, _) in m.waiting.values() {
-            let status = status_of(&m, p, now);
+            let status = status_of(&m, hub, p, now);
             *counts.entry(status).or_default() += 1;
             if q.status.is_none_or(|s| s == status) && matches(p, &q.q) {
                 rows.push((status, rules.rank(p, now), p.id));
@@ -268,6 +271,7 @@ impl App {
     pub fn waiting_person(&self, who: UserId, person: PersonId) -> Result<PersonView, AppError> {
         self.coordinator(who)?;
         let now = self.now();
+        let hub = self.node_uuid();
         let rules = self.matching_config().rules;
         let m = self.model();
         let (p, registrations) = m
@@ -281,6 +285,7 @@ impl App {
             .get(&person)
             .into_iter()
             .flatten()
+            .filter(|id| m.made_by(id, hub))
             .filter_map(|id| m.offers.get(id))
             .map(|(o, _)| coordinator_offer(&m, o, now))
             .collect();
@@ -288,7 +293,7 @@ impl App {
         Ok(PersonView {
             explanation: rank.explain(&rules),
             row: WaitlistRow {
-                status: status_of(&m, &p, now),
+                status: status_of(&m, hub, &p, now),
                 person: p,
                 registrations,
                 rank,
@@ -359,8 +364,7 @@ impl App {
         let now = self.now();
         let m = self.model();
         let mut open: Vec<&Offer> = m
-            .offers
-            .values()
+            .offers_made_by(self.node_uuid())
             .map(|(o, _)| o)
             .filter(|o| o.open_people(now) > 0)
             .collect();
@@ -386,6 +390,7 @@ impl App {
     /// province scale in `benches/matching.rs`.
     pub fn province_report(&self) -> ProvinceReport {
         let now = self.now();
+        let hub = self.node_uuid();
         let rules = self.matching_config().rules;
         let m = self.model();
         // Each provider accepting new patients once, in the community of their first clinic
@@ -408,8 +413,10 @@ impl App {
         ProvinceReport::compute(
             &rules,
             now,
-            m.waiting.values().map(|(p, _)| (p, status_of(&m, p, now))),
-            m.offers.values().map(|(o, _)| o),
+            m.waiting
+                .values()
+                .map(|(p, _)| (p, status_of(&m, hub, p, now))),
+            m.offers_made_by(hub).map(|(o, _)| o),
             capacity.iter().map(|(c, n)| CapacityFact {
                 community: c,
                 monthly_capacity: *n,
