@@ -164,6 +164,23 @@ impl App {
     }
 }
 
+/// `n` written in letters (a name field takes no digits): 0 → "A", 25 → "Z", 26 → "Ab".
+fn letters(mut n: usize) -> String {
+    let mut out = String::new();
+    loop {
+        let c = char::from(b'a' + u8::try_from(n % 26).unwrap_or(0));
+        out.push(if out.is_empty() {
+            c.to_ascii_uppercase()
+        } else {
+            c
+        });
+        n /= 26;
+        if n == 0 {
+            return out;
+        }
+    }
+}
+
 /// `count` waitlist rows as a coordinator's file would have them: 30 % with a priority
 /// factor, 10 % in households of 2–4, 15 % naming a language other than English, 20 %
 /// needing a physician, registered over the three years before `now`.
@@ -205,9 +222,10 @@ pub fn synthetic_waitlist(
             rows.push(WaitingInput {
                 patient: PatientInput {
                     phn: phn.to_string(),
-                    family_name: format!("Family{n}"),
-                    given_names: format!("Given{n}"),
+                    family_name: format!("Synthetic {}", letters(n)),
+                    given_names: format!("Person {}", letters(n / 7)),
                     date_of_birth: "1980-01-01".into(),
+                    sex: "unknown".into(),
                     community: community_name(c),
                     ..PatientInput::default()
                 },
@@ -236,4 +254,56 @@ pub fn synthetic_waitlist(
         }
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_synthetic_registration_is_valid_and_each_phn_is_new() {
+        let now = time::macros::datetime!(2026-11-23 18:00 UTC);
+        let rows = synthetic_waitlist(11, 3_000, 30, now);
+        assert_eq!(rows.len(), 3_000);
+        let mut phns = std::collections::BTreeSet::new();
+        for (i, row) in rows.iter().enumerate() {
+            let p = row
+                .validate(now)
+                .unwrap_or_else(|e| panic!("row {i}: {e:?} in {row:?}"));
+            assert!(phns.insert(p.details.phn), "row {i}: PHN twice");
+        }
+        assert!(rows.iter().any(|r| !r.household.is_empty()));
+        assert!(rows.iter().any(|r| !r.factors.is_empty()));
+    }
+
+    #[test]
+    fn a_synthetic_province_offers_its_waiting_people() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let app = App::open_at(
+            dir.path(),
+            16,
+            30,
+            std::sync::Arc::new(crate::app::ManualClock::new(time::macros::datetime!(
+                2026-11-23 18:00 UTC
+            ))),
+        )
+        .expect("a store");
+        let province = app
+            .seed_synthetic_province(&ProvinceSpec {
+                clinics: 20,
+                providers: 60,
+                communities: 5,
+                seed: 3,
+            })
+            .expect("seeded");
+        let mut config = app.matching_config();
+        config.catchments = province.catchments;
+        app.set_matching_config(config);
+        let rows = synthetic_waitlist(5, 400, 5, time::macros::datetime!(2026-11-23 18:00 UTC));
+        app.register_waiting_many(crate::app::COORDINATOR, &rows)
+            .expect("registered");
+        let report = app.run_matching(crate::app::COORDINATOR).expect("a round");
+        assert!(report.offers > 0, "{report:?}");
+        assert_eq!(report.considered, 400, "{report:?}");
+    }
 }
