@@ -284,7 +284,7 @@ impl ProvinceReport {
             .into_iter()
             .filter_map(|r| reasons.get(&r).map(|n| (r, *n)))
             .collect();
-        decline_reasons.sort_by(|a, b| b.1.cmp(&a.1));
+        decline_reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
         let mut communities: Vec<CommunityRow> = rows.into_values().collect();
         communities.sort_by(|a, b| {
             fold_name(&a.community)
