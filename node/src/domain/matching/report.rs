@@ -496,7 +496,11 @@ mod tests {
         assert_eq!(r.offers_open, 1);
         assert_eq!(r.capacity, 10);
         let names: Vec<&str> = r.communities.iter().map(|c| c.community.as_str()).collect();
-        assert_eq!(names, ["Houston", "Smithers", "Telkwa"]);
+        assert_eq!(
+            names,
+            ["Houston", "smithers", "Telkwa"],
+            "as first written by someone waiting"
+        );
         let smithers = &r.communities[1];
         assert_eq!((smithers.waiting, smithers.capacity), (1, 4));
         assert_eq!(smithers.months_to_clear(), Some(0.3));
