@@ -289,7 +289,7 @@ impl App {
             .filter_map(|id| m.offers.get(id))
             .map(|(o, _)| coordinator_offer(&m, o, now))
             .collect();
-        offers.sort_by(|a, b| b.offer.created_at.cmp(&a.offer.created_at));
+        offers.sort_by_key(|o| std::cmp::Reverse(o.offer.created_at));
         Ok(PersonView {
             explanation: rank.explain(&rules),
             row: WaitlistRow {

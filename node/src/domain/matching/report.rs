@@ -284,7 +284,7 @@ impl ProvinceReport {
             .into_iter()
             .filter_map(|r| reasons.get(&r).map(|n| (r, *n)))
             .collect();
-        decline_reasons.sort_by(|a, b| b.1.cmp(&a.1));
+        decline_reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
         let mut communities: Vec<CommunityRow> = rows.into_values().collect();
         communities.sort_by(|a, b| {
             fold_name(&a.community)
@@ -497,7 +497,11 @@ mod tests {
         assert_eq!(r.offers_open, 1);
         assert_eq!(r.capacity, 10);
         let names: Vec<&str> = r.communities.iter().map(|c| c.community.as_str()).collect();
-        assert_eq!(names, ["Houston", "Smithers", "Telkwa"]);
+        assert_eq!(
+            names,
+            ["Houston", "smithers", "Telkwa"],
+            "as first written by someone waiting"
+        );
         let smithers = &r.communities[1];
         assert_eq!((smithers.waiting, smithers.capacity), (1, 4));
         assert_eq!(smithers.months_to_clear(), Some(0.3));

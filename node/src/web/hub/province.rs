@@ -102,7 +102,7 @@ fn hchart(
                     x: LABEL,
                     y: top + k as i64 * BAR,
                     width,
-                    fill: *fill,
+                    fill,
                     title: format!("{label}: {} {what}", thousands(*v as i64)),
                     value: thousands(*v as i64),
                     value_x: LABEL + width + 4,
@@ -131,8 +131,8 @@ fn hchart(
             .enumerate()
             .map(|(i, (fill, text))| Key {
                 x: LABEL + i as i64 * 190,
-                fill: *fill,
-                text: *text,
+                fill,
+                text,
             })
             .collect(),
         rows: out,
