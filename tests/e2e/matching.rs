@@ -136,6 +136,28 @@ fn waitlist_round_decisions_and_attachment_agree_on_hub_and_clinics() {
     ])
     .assert_success();
     assert!(out.stdout.contains("1 merged"), "{}", out.stdout);
+    // One more person through the admin API's JSON; a mistyped one is refused by field.
+    let token = std::fs::read_to_string(hub_dir.path().join("hub/admin-token")).unwrap();
+    let address = std::fs::read_to_string(hub_dir.path().join("hub/admin-address")).unwrap();
+    let admin = Api::new(&format!("http://{}", address.trim())).with_bearer(token.trim());
+    let person = json!({
+        "phn": phn(99_000_000), "family_name": "Latecomer", "given_names": "Sam",
+        "date_of_birth": "1990-05-05", "sex": "M", "community": "Smithers",
+        "factors": "pregnancy", "need": "any",
+    });
+    let (status, body) = admin.post("/admin/waitlist", &person);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["merged"], false, "{body}");
+    let mut bad = person.clone();
+    bad["date_of_birth"] = json!("05/05/1990");
+    bad["phn"] = json!(phn(99_100_000));
+    let (status, body) = admin.post("/admin/waitlist", &bad);
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("date_of_birth"),
+        "{body}"
+    );
+
     let out = run(&["hub", "match", "--data-dir", hub_dir.arg()]).assert_success();
     assert!(out.stdout.contains("Matching round:"), "{}", out.stdout);
 
@@ -155,7 +177,7 @@ fn waitlist_round_decisions_and_attachment_agree_on_hub_and_clinics() {
         .chain(&b_offers)
         .map(|o| o["persons"].as_array().unwrap().len())
         .sum();
-    assert!(offered <= WAITING, "nobody is offered twice: {offered}");
+    assert!(offered <= WAITING + 1, "nobody is offered twice: {offered}");
     // Every offered person is offered once, to one provider.
     let mut phns: Vec<&str> = a_offers
         .iter()
@@ -267,9 +289,6 @@ fn waitlist_round_decisions_and_attachment_agree_on_hub_and_clinics() {
 
     // The provincial view at the hub agrees: one person attached, the clinic's decline and
     // its reason counted, nobody counted twice.
-    let token = std::fs::read_to_string(hub_dir.path().join("hub/admin-token")).unwrap();
-    let address = std::fs::read_to_string(hub_dir.path().join("hub/admin-address")).unwrap();
-    let admin = Api::new(&format!("http://{}", address.trim())).with_bearer(token.trim());
     let (status, report) = admin.get("/admin/report");
     assert_eq!(status, 200, "{report}");
     let count = |list: &str, key: &str| {
@@ -291,7 +310,8 @@ fn waitlist_round_decisions_and_attachment_agree_on_hub_and_clinics() {
         .map(|c| c["count"].as_u64().unwrap())
         .sum();
     assert_eq!(
-        registrations, WAITING as u64,
+        registrations,
+        WAITING as u64 + 1,
         "the duplicate registration is one person: {report:#}"
     );
 

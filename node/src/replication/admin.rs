@@ -6,6 +6,8 @@
 //! - `GET /admin/clinics` → enrolled clinics and their nodes
 //! - `POST /admin/clinics/{id}/revoke` → refuse that clinic's nodes from now on
 //! - `GET /admin/status` → documents, feed position, connected nodes
+//! - `POST /admin/waitlist` (one person, JSON: the columns of a waitlist file) → who was
+//!   registered, or merged into the registration of the same PHN
 //! - `POST /admin/waitlist/import` (a CSV body) → people registered, merged, flagged
 //! - `POST /admin/matching/round` → what a matching round did
 //! - `GET /admin/attachments?from=YYYY-MM-DD&to=YYYY-MM-DD[&clinic=ID]` → attachment records
@@ -45,6 +47,7 @@ pub fn router(hub: Arc<Hub>) -> Result<Router, ReplicationError> {
         .route("/admin/clinics", get(clinics))
         .route("/admin/clinics/{id}/revoke", post(revoke))
         .route("/admin/status", get(status))
+        .route("/admin/waitlist", post(register_person))
         .route("/admin/waitlist/import", post(import_waitlist))
         .route("/admin/matching/round", post(matching_round))
         .route("/admin/attachments", get(attachments))
@@ -253,6 +256,72 @@ fn app_error(e: crate::app::AppError) -> AdminError {
             )
         }
     }
+}
+
+/// Body of `POST /admin/waitlist`: one person, with the fields of a waitlist file's columns
+/// (`phn` … `community` required; lists separated by `;`).
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersonRequest {
+    pub phn: String,
+    pub family_name: String,
+    pub given_names: String,
+    pub date_of_birth: String,
+    pub sex: String,
+    pub phone: String,
+    pub email: String,
+    pub street: String,
+    pub city: String,
+    pub province: String,
+    pub postal_code: String,
+    pub community: String,
+    pub languages: String,
+    pub need: String,
+    pub factors: String,
+    pub registered_on: String,
+    pub household: String,
+}
+
+impl From<PersonRequest> for crate::app::WaitingInput {
+    fn from(r: PersonRequest) -> Self {
+        Self {
+            patient: crate::domain::PatientInput {
+                phn: r.phn,
+                family_name: r.family_name,
+                given_names: r.given_names,
+                date_of_birth: r.date_of_birth,
+                sex: r.sex,
+                phone: r.phone,
+                email: r.email,
+                street: r.street,
+                city: r.city,
+                province: r.province,
+                postal_code: r.postal_code,
+                community: r.community,
+                last_visit: String::new(),
+            },
+            languages: r.languages,
+            need: r.need,
+            factors: r.factors,
+            registered_on: r.registered_on,
+            household: r.household,
+        }
+    }
+}
+
+async fn register_person(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Json(body): Json<PersonRequest>,
+) -> Result<Json<crate::app::Registered>, AdminError> {
+    authorize(&state, &headers)?;
+    let app = state.hub.app.clone();
+    let input = crate::app::WaitingInput::from(body);
+    Ok(Json(
+        app.run(move |app| app.register_waiting(crate::app::COORDINATOR, &input))
+            .await
+            .map_err(app_error)?,
+    ))
 }
 
 async fn import_waitlist(
