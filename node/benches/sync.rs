@@ -18,10 +18,17 @@
 //! document whole (`Automerge::save()`), and on the receiving side load it and merge it
 //! into the copy it had.
 //!
-//! Environment: `SYNC_BENCH_PATIENTS` (default 25,000), `SYNC_BENCH_EDITS` (2,000),
-//! `SYNC_BENCH_CLINICS` (workload 3: simulated clinics, default 200; 0 skips it),
-//! `SYNC_BENCH_CLINIC_PATIENTS` (2,500), `SYNC_BENCH_DAY_EDITS` (300),
-//! `SYNC_BENCH_DIR` (default: the system temporary directory), `SYNC_BENCH_KEEP=1`.
+//! Environment: `SYNC_BENCH_PATIENTS` (default 25,000; 0 skips workloads 1, 2 and 4),
+//! `SYNC_BENCH_EDITS` (2,000), `SYNC_BENCH_CLINICS` (workload 3: simulated clinics, default
+//! 200; 0 skips it), `SYNC_BENCH_CLINIC_PATIENTS` (2,500), `SYNC_BENCH_DAY_EDITS` (300),
+//! `SYNC_BENCH_DIR` (default: the system temporary directory), `SYNC_BENCH_KEEP=1`,
+//! `SYNC_BENCH_HUB_LOG` (the hub's `ATTACH_LOG` filter; its log is `hub.hub.log` in the data
+//! directory, kept with `SYNC_BENCH_KEEP=1`), `SYNC_BENCH_ATTACH` (the `attach` binary to run,
+//! default the one cargo built with the bench). Only workload 3:
+//!
+//! ```text
+//! SYNC_BENCH_PATIENTS=0 SYNC_BENCH_CLINIC_PATIENTS=300 cargo bench -p attach --bench sync
+//! ```
 
 /// The same allocator as the `attach` binary, so in-process figures match the node's.
 #[global_allocator]
@@ -93,6 +100,40 @@ fn main() -> anyhow::Result<()> {
     println!("attach sync benchmark: clinic of {patients} patients, {edits} offline edits");
     println!("data under {}; load average {}", root.display(), loadavg());
 
+    let hub_dir = root.join("hub");
+    let hub = Hub::start(&hub_dir)?;
+    println!("hub pid {} syncing on {}", hub.child.id(), hub.sync_addr);
+    if patients > 0 {
+        single_clinic(&root, &hub, patients, edits, &mut report)?;
+    }
+
+    // ---- 3. many clinics ----
+    let clinics = env_usize("SYNC_BENCH_CLINICS", 200)?;
+    if clinics > 0 {
+        many_clinics(&root, &hub, clinics, &mut report)?;
+    }
+
+    let status = hub.admin(&["status"])?;
+    println!("\n`attach hub status` at the end:\n{status}");
+    hub.stop()?;
+    println!();
+    report.print();
+    println!(
+        "\nwhole run: {:.1} s; load average at the end {}",
+        started.elapsed().as_secs_f64(),
+        loadavg()
+    );
+    Ok(())
+}
+
+/// Workloads 1, 2 and 4: one clinic of `patients` catches up, restores, reconnects idle.
+fn single_clinic(
+    root: &Path,
+    hub: &Hub,
+    patients: usize,
+    edits: usize,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     // ---- setup: the clinic node's data, seeded in process ----
     let node_dir = root.join("node");
     let clinic = {
@@ -107,10 +148,6 @@ fn main() -> anyhow::Result<()> {
         clinic
     };
 
-    // ---- the hub ----
-    let hub_dir = root.join("hub");
-    let hub = Hub::start(&hub_dir)?;
-    println!("hub pid {} syncing on {}", hub.child.id(), hub.sync_addr);
     let code = hub.enrol_code(&["--facility", "V0J2N0"])?;
     node_enrol(&node_dir, &hub.sync_addr, &code)?;
 
@@ -265,23 +302,6 @@ fn main() -> anyhow::Result<()> {
         ),
     );
     println!("load average {}", loadavg());
-
-    // ---- 3. many clinics ----
-    let clinics = env_usize("SYNC_BENCH_CLINICS", 200)?;
-    if clinics > 0 {
-        many_clinics(&root, &hub, clinics, &mut report)?;
-    }
-
-    let status = hub.admin(&["status"])?;
-    println!("\n`attach hub status` at the end:\n{status}");
-    hub.stop()?;
-    println!();
-    report.print();
-    println!(
-        "\nwhole run: {:.1} s; load average at the end {}",
-        started.elapsed().as_secs_f64(),
-        loadavg()
-    );
     Ok(())
 }
 
@@ -491,6 +511,7 @@ fn many_clinics(root: &Path, hub: &Hub, n: usize, report: &mut Report) -> anyhow
 
     // Measured: every clinic syncs at once.
     hub.reset_peak()?;
+    let cpu_before = (cpu_secs(hub.child.id())?, cpu_secs(std::process::id())?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -520,6 +541,9 @@ fn many_clinics(root: &Path, hub: &Hub, n: usize, report: &mut Report) -> anyhow
         out
     });
     let wall = t.elapsed();
+    let hub_cpu = cpu_secs(hub.child.id())? - cpu_before.0;
+    let clinics_cpu = cpu_secs(std::process::id())? - cpu_before.1;
+    let load_after = loadavg();
     let hub_mem = hub.memory()?;
     let mut sent = 0u64;
     let mut received = 0u64;
@@ -545,6 +569,14 @@ fn many_clinics(root: &Path, hub: &Hub, n: usize, report: &mut Report) -> anyhow
             fmt_bytes(received)
         ),
         wall < TARGET_MANY,
+    );
+    report.info(
+        "3. CPU time during the merge (user + system)",
+        format!(
+            "hub {hub_cpu:.1} s, the {n} simulated clinics {clinics_cpu:.1} s, of {:.1} core-seconds of wall time on {} cores; load average at the end {load_after}",
+            wall.as_secs_f64() * cores() as f64,
+            cores()
+        ),
     );
     report.check(
         "3. hub peak RSS during the merge",
@@ -731,7 +763,10 @@ fn node_enrol(dir: &Path, hub: &str, code: &str) -> anyhow::Result<()> {
 }
 
 fn attach_cmd() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_attach"));
+    // A copy of another build's binary, to compare two builds with one bench binary each.
+    let attach = std::env::var_os("SYNC_BENCH_ATTACH")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_attach")), PathBuf::from);
+    let mut command = Command::new(attach);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("ATTACH_") {
             command.env_remove(name);
@@ -752,7 +787,11 @@ impl Hub {
     fn start(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let log = std::fs::File::create(dir.with_extension("hub.log"))?;
-        let mut child = attach_cmd()
+        let mut command = attach_cmd();
+        if let Some(filter) = std::env::var_os("SYNC_BENCH_HUB_LOG") {
+            command.env("ATTACH_LOG", filter);
+        }
+        let mut child = command
             .args(["hub", "--data-dir"])
             .arg(dir)
             .args(["--listen", "127.0.0.1:0", "--sync-listen", "127.0.0.1:0"])
@@ -863,6 +902,27 @@ fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
         .nth(1)
         .context("bad /proc line")?
         .parse()?)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// CPU seconds (user + system, all threads) the process has used so far.
+fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start at field 3, `state`.
+    let rest = stat.rsplit_once(')').context("bad /proc stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11).context("no utime")?.parse::<u64>()?
+        + fields.get(12).context("no stime")?.parse::<u64>()?;
+    let per_sec = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+        .unwrap_or(100.0);
+    Ok(ticks as f64 / per_sec)
 }
 
 fn loadavg() -> String {

@@ -5,13 +5,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use parking_lot::{Mutex, MutexGuard};
 use sled::IVec;
-use tracing::{instrument, warn};
+use tracing::{debug, instrument, warn};
 use uuid::Uuid;
 
 use super::durability::{Durability, fsync_dir};
@@ -203,6 +203,35 @@ fn now_unix() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Where the time of one `apply_changes_many` call went, for profiling a busy hub
+/// (`ATTACH_LOG=attach::store=debug`). Ids and counts only.
+#[derive(Default)]
+struct BatchTiming {
+    docs: usize,
+    /// Waiting for the documents' locks.
+    lock: Duration,
+    /// Loading, merging, saving and projecting the documents.
+    merge: Duration,
+    /// Waiting for the apply lock and applying the sled batch.
+    write: Duration,
+    /// Waiting for the group commit (flush + fsync) that covers the batch.
+    durable: Duration,
+}
+
+impl BatchTiming {
+    fn report(&self) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        debug!(
+            docs = self.docs,
+            lock_ms = ms(self.lock),
+            merge_ms = ms(self.merge),
+            write_ms = ms(self.write),
+            durable_ms = ms(self.durable),
+            "merged a batch"
+        );
+    }
 }
 
 /// Split concatenated change chunks (`save_after` output) into changes, checking each one's
@@ -528,11 +557,14 @@ impl DocStore {
         &self,
         docs: Vec<(DocId, Vec<Change>)>,
     ) -> Vec<Result<(), StoreError>> {
+        let started = Instant::now();
+        let doc_count = docs.len();
         let mut shards: Vec<usize> = docs.iter().map(|(id, _)| shard(id)).collect();
         shards.sort_unstable();
         shards.dedup();
         let _locks: Vec<MutexGuard<'_, ()>> =
             shards.iter().map(|&s| self.inner.locks[s].lock()).collect();
+        let locked = started.elapsed();
         let mut results: Vec<Option<Result<(), StoreError>>> = Vec::with_capacity(docs.len());
         let mut staged = Pending::default();
         let mut staged_ids = std::collections::HashSet::new();
@@ -585,16 +617,29 @@ impl DocStore {
                 Err(e) => results.push(Some(Err(e))),
             }
         }
+        let merged = started.elapsed();
+        let mut timing = BatchTiming {
+            docs: doc_count,
+            lock: locked,
+            merge: merged - locked,
+            ..BatchTiming::default()
+        };
         let persisted = if staged.committed.is_empty() {
             Ok(Vec::new())
         } else {
-            self.persist(staged)
+            self.write_staged(staged).and_then(|(generation, committed)| {
+                timing.write = started.elapsed() - merged;
+                self.make_durable(generation)?;
+                timing.durable = started.elapsed() - merged - timing.write;
+                Ok(committed)
+            })
         };
         match persisted {
             Ok(committed) => {
                 for (id, projection) in committed {
                     self.inner.projector.committed(&id, &projection);
                 }
+                timing.report();
                 results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
             }
             Err(e) => {
@@ -939,6 +984,14 @@ impl DocStore {
     /// Apply all staged writes in one sled batch (adding their change-feed entries), then wait
     /// until it is durable. Returns the projections to hand to `Projector::committed`.
     fn persist(&self, staged: Pending) -> Result<Vec<(DocId, Vec<u8>)>, StoreError> {
+        let (generation, committed) = self.write_staged(staged)?;
+        self.make_durable(generation)?;
+        Ok(committed)
+    }
+
+    /// Apply all staged writes in one sled batch, adding their change-feed entries; returns the
+    /// batch's durability generation and the projections to commit once it is durable.
+    fn write_staged(&self, staged: Pending) -> Result<(u64, Vec<(DocId, Vec<u8>)>), StoreError> {
         let inner = &self.inner;
         let Pending {
             mut batch,
@@ -964,11 +1017,16 @@ impl DocStore {
             inner.next_feed.store(seq, Ordering::Relaxed);
             inner.durability.applied(last_feed)
         };
+        Ok((generation, committed))
+    }
+
+    /// Wait until `generation` is durable, then tell the feed's watchers how far it now goes.
+    fn make_durable(&self, generation: u64) -> Result<(), StoreError> {
         self.durable(generation)?;
         self.inner
             .feed_watch
             .send_replace(self.inner.durability.durable_feed());
-        Ok(committed)
+        Ok(())
     }
 
     fn persist_one(&self, write: DocWrite) -> Result<Vec<(DocId, Vec<u8>)>, StoreError> {
