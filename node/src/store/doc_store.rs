@@ -1,6 +1,5 @@
 //! `DocStore`: small Automerge documents, loaded on demand, persisted durably in sled.
 
-use std::hash::{Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
@@ -9,12 +8,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 use sled::IVec;
 use tracing::{debug, instrument, warn};
 use uuid::Uuid;
 
 use super::durability::{Durability, fsync_dir};
+use super::locks::{DocGuard, DocLocks};
 use super::{ChangeError, DocId, NodeId, StoreError, actor_for, author_of, id};
 
 /// Version of the on-disk layout of `docs-v1` / `meta-v1`.
@@ -27,7 +27,6 @@ const META_PROJECTOR: &[u8] = b"projector-version";
 /// Which derived indexes (`o/` family feed) have been built for the docs stored before them.
 const META_INDEXES: &[u8] = b"indexes-version";
 const INDEXES_VERSION: u32 = 1;
-const LOCK_SHARDS: usize = 256;
 
 /// Turns a document's merged state into the bytes other layers read (e.g. an index row).
 pub trait Projector: Send + Sync + 'static {
@@ -96,7 +95,8 @@ struct Inner {
     node_id: NodeId,
     opts: StoreOptions,
     projector: Arc<dyn Projector>,
-    locks: Vec<Mutex<()>>,
+    /// Per-document locks, held by a write until its projections are committed.
+    locks: DocLocks,
     /// Serialises feed-seq allocation with batch application, so feed entries become visible
     /// in seq order.
     apply: Mutex<()>,
@@ -350,7 +350,7 @@ impl DocStore {
                 node_id,
                 opts,
                 projector,
-                locks: (0..LOCK_SHARDS).map(|_| Mutex::new(())).collect(),
+                locks: DocLocks::default(),
                 apply: Mutex::new(()),
                 next_feed: AtomicU64::new(last_feed + 1),
                 durability,
@@ -436,11 +436,7 @@ impl DocStore {
         let mut ids: Vec<&DocId> = ids.iter().collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut shards: Vec<usize> = ids.iter().map(|id| shard(id)).collect();
-        shards.sort_unstable();
-        shards.dedup();
-        let _locks: Vec<MutexGuard<'_, ()>> =
-            shards.iter().map(|&s| self.inner.locks[s].lock()).collect();
+        let _locks = self.inner.locks.lock_all(ids.iter().copied());
 
         // The caller's closure runs here, one doc at a time; saving, projecting and staging
         // each changed doc into the batch runs meanwhile on a second thread.
@@ -559,11 +555,9 @@ impl DocStore {
     ) -> Vec<Result<(), StoreError>> {
         let started = Instant::now();
         let doc_count = docs.len();
-        let mut shards: Vec<usize> = docs.iter().map(|(id, _)| shard(id)).collect();
-        shards.sort_unstable();
-        shards.dedup();
-        let _locks: Vec<MutexGuard<'_, ()>> =
-            shards.iter().map(|&s| self.inner.locks[s].lock()).collect();
+        // Held through the durability wait (see `locks`), but only these documents: batches of
+        // other documents are merged meanwhile and share the group commit.
+        let _locks = self.inner.locks.lock_all(docs.iter().map(|(id, _)| id));
         let locked = started.elapsed();
         let mut results: Vec<Option<Result<(), StoreError>>> = Vec::with_capacity(docs.len());
         let mut staged = Pending::default();
@@ -627,12 +621,13 @@ impl DocStore {
         let persisted = if staged.committed.is_empty() {
             Ok(Vec::new())
         } else {
-            self.write_staged(staged).and_then(|(generation, committed)| {
-                timing.write = started.elapsed() - merged;
-                self.make_durable(generation)?;
-                timing.durable = started.elapsed() - merged - timing.write;
-                Ok(committed)
-            })
+            self.write_staged(staged)
+                .and_then(|(generation, committed)| {
+                    timing.write = started.elapsed() - merged;
+                    self.make_durable(generation)?;
+                    timing.durable = started.elapsed() - merged - timing.write;
+                    Ok(committed)
+                })
         };
         match persisted {
             Ok(committed) => {
@@ -848,8 +843,8 @@ impl DocStore {
 
     // ---- internals ----
 
-    fn lock(&self, id: &DocId) -> MutexGuard<'_, ()> {
-        self.inner.locks[shard(id)].lock()
+    fn lock(&self, id: &DocId) -> DocGuard<'_> {
+        self.inner.locks.lock(id)
     }
 
     /// Load the stored doc; `Ok(None)` if it does not exist; `Corrupt` if it cannot be loaded.
@@ -1095,13 +1090,6 @@ impl DocStore {
         self.inner.docs.apply_batch(batch)?;
         Ok(())
     }
-}
-
-fn shard(id: &DocId) -> usize {
-    let mut h = std::hash::DefaultHasher::new();
-    id.hash(&mut h);
-    // The remainder is below LOCK_SHARDS, so it fits in usize.
-    usize::try_from(h.finish() % LOCK_SHARDS as u64).unwrap_or(0)
 }
 
 fn parse_key_id(bytes: &[u8]) -> Result<DocId, StoreError> {
