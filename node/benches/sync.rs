@@ -18,10 +18,19 @@
 //! document whole (`Automerge::save()`), and on the receiving side load it and merge it
 //! into the copy it had.
 //!
-//! Environment: `SYNC_BENCH_PATIENTS` (default 25,000), `SYNC_BENCH_EDITS` (2,000),
-//! `SYNC_BENCH_CLINICS` (workload 3: simulated clinics, default 200; 0 skips it),
-//! `SYNC_BENCH_CLINIC_PATIENTS` (2,500), `SYNC_BENCH_DAY_EDITS` (300),
-//! `SYNC_BENCH_DIR` (default: the system temporary directory), `SYNC_BENCH_KEEP=1`.
+//! Environment: `SYNC_BENCH_PATIENTS` (default 25,000; 0 skips workloads 1, 2 and 4),
+//! `SYNC_BENCH_EDITS` (2,000), `SYNC_BENCH_CLINICS` (workload 3: simulated clinics, default
+//! 200; 0 skips it), `SYNC_BENCH_CLINIC_PATIENTS` (2,500), `SYNC_BENCH_DAY_EDITS` (300),
+//! `SYNC_BENCH_DIR` (default: the system temporary directory), `SYNC_BENCH_KEEP=1`,
+//! `SYNC_BENCH_HUB_LOG` (the hub's `ATTACH_LOG` filter; its log is `hub.hub.log` in the data
+//! directory, kept with `SYNC_BENCH_KEEP=1`), `SYNC_BENCH_ATTACH` (the `attach` binary to run,
+//! default the one cargo built with the bench), `SYNC_BENCH_MODES` (workload 3: one merge per
+//! mode listed, each after a new day's edits; `live` (the default): the simulated clinics
+//! compute their deltas during the timed merge, `prepared`: before it). Only workload 3:
+//!
+//! ```text
+//! SYNC_BENCH_PATIENTS=0 SYNC_BENCH_CLINIC_PATIENTS=300 cargo bench -p attach --bench sync
+//! ```
 
 /// The same allocator as the `attach` binary, so in-process figures match the node's.
 #[global_allocator]
@@ -93,6 +102,40 @@ fn main() -> anyhow::Result<()> {
     println!("attach sync benchmark: clinic of {patients} patients, {edits} offline edits");
     println!("data under {}; load average {}", root.display(), loadavg());
 
+    let hub_dir = root.join("hub");
+    let hub = Hub::start(&hub_dir)?;
+    println!("hub pid {} syncing on {}", hub.child.id(), hub.sync_addr);
+    if patients > 0 {
+        single_clinic(&root, &hub, patients, edits, &mut report)?;
+    }
+
+    // ---- 3. many clinics ----
+    let clinics = env_usize("SYNC_BENCH_CLINICS", 200)?;
+    if clinics > 0 {
+        many_clinics(&root, &hub, clinics, &mut report)?;
+    }
+
+    let status = hub.admin(&["status"])?;
+    println!("\n`attach hub status` at the end:\n{status}");
+    hub.stop()?;
+    println!();
+    report.print();
+    println!(
+        "\nwhole run: {:.1} s; load average at the end {}",
+        started.elapsed().as_secs_f64(),
+        loadavg()
+    );
+    Ok(())
+}
+
+/// Workloads 1, 2 and 4: one clinic of `patients` catches up, restores, reconnects idle.
+fn single_clinic(
+    root: &Path,
+    hub: &Hub,
+    patients: usize,
+    edits: usize,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     // ---- setup: the clinic node's data, seeded in process ----
     let node_dir = root.join("node");
     let clinic = {
@@ -107,10 +150,6 @@ fn main() -> anyhow::Result<()> {
         clinic
     };
 
-    // ---- the hub ----
-    let hub_dir = root.join("hub");
-    let hub = Hub::start(&hub_dir)?;
-    println!("hub pid {} syncing on {}", hub.child.id(), hub.sync_addr);
     let code = hub.enrol_code(&["--facility", "V0J2N0"])?;
     node_enrol(&node_dir, &hub.sync_addr, &code)?;
 
@@ -265,23 +304,6 @@ fn main() -> anyhow::Result<()> {
         ),
     );
     println!("load average {}", loadavg());
-
-    // ---- 3. many clinics ----
-    let clinics = env_usize("SYNC_BENCH_CLINICS", 200)?;
-    if clinics > 0 {
-        many_clinics(&root, &hub, clinics, &mut report)?;
-    }
-
-    let status = hub.admin(&["status"])?;
-    println!("\n`attach hub status` at the end:\n{status}");
-    hub.stop()?;
-    println!();
-    report.print();
-    println!(
-        "\nwhole run: {:.1} s; load average at the end {}",
-        started.elapsed().as_secs_f64(),
-        loadavg()
-    );
     Ok(())
 }
 
@@ -415,7 +437,99 @@ fn naive_restore(dir: &Path) -> anyhow::Result<(u64, usize, f64)> {
 struct SimClinic {
     app: App,
     dir: PathBuf,
+    clinic: Clinic,
     week: Week,
+    /// The hub's node id (from the first upload).
+    hub_node: attach_sync::NodeId,
+    /// The clinic's feed position before the day's edits.
+    before_edits: u64,
+}
+
+/// A simulated clinic's store as the sync engine sees it, with the deltas of its day's
+/// edits computed before the timed merge (mode `prepared`). A real clinic computes
+/// them on its own machine; here the 200 clinics would otherwise compute them on the hub's
+/// two cores while it merges. Any other call, or a delta asked with other heads than the
+/// ones prepared, goes to the store as usual.
+struct Prepared {
+    inner: StoreReplica,
+    deltas: std::collections::HashMap<String, (Vec<attach_sync::wire::Hash>, attach_sync::Delta)>,
+}
+
+impl Prepared {
+    fn new(c: &SimClinic) -> anyhow::Result<Self> {
+        use attach_sync::Replica;
+        let inner = StoreReplica::new(c.app.clone())?;
+        let mut deltas = std::collections::HashMap::new();
+        for (_, doc) in inner.changed_since(c.before_edits, usize::MAX)? {
+            let have = inner
+                .shared_heads(c.hub_node, std::slice::from_ref(&doc))?
+                .pop()
+                .unwrap_or_default();
+            if let Some(delta) = inner.delta(&doc, &have)? {
+                deltas.insert(doc, (have, delta));
+            }
+        }
+        Ok(Self { inner, deltas })
+    }
+}
+
+impl attach_sync::Replica for Prepared {
+    fn node_id(&self) -> attach_sync::NodeId {
+        self.inner.node_id()
+    }
+    fn feed_position(&self) -> Result<u64, attach_sync::ReplicaError> {
+        self.inner.feed_position()
+    }
+    fn changed_since(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, attach_sync::ReplicaError> {
+        self.inner.changed_since(after, limit)
+    }
+    fn delta(
+        &self,
+        doc: &str,
+        have: &[attach_sync::wire::Hash],
+    ) -> Result<Option<attach_sync::Delta>, attach_sync::ReplicaError> {
+        match self.deltas.get(doc) {
+            Some((prepared_for, delta)) if prepared_for == have => Ok(Some(delta.clone())),
+            _ => self.inner.delta(doc, have),
+        }
+    }
+    fn heads(&self, doc: &str) -> Result<Vec<attach_sync::wire::Hash>, attach_sync::ReplicaError> {
+        self.inner.heads(doc)
+    }
+    fn apply(
+        &self,
+        docs: Vec<(String, Vec<automerge::Change>)>,
+    ) -> Vec<Result<(), attach_sync::ApplyError>> {
+        self.inner.apply(docs)
+    }
+    fn resume_point(&self, peer: attach_sync::NodeId) -> Result<u64, attach_sync::ReplicaError> {
+        self.inner.resume_point(peer)
+    }
+    fn set_resume_point(
+        &self,
+        peer: attach_sync::NodeId,
+        upto: u64,
+    ) -> Result<(), attach_sync::ReplicaError> {
+        self.inner.set_resume_point(peer, upto)
+    }
+    fn shared_heads(
+        &self,
+        peer: attach_sync::NodeId,
+        docs: &[String],
+    ) -> Result<Vec<Vec<attach_sync::wire::Hash>>, attach_sync::ReplicaError> {
+        self.inner.shared_heads(peer, docs)
+    }
+    fn add_shared_heads(
+        &self,
+        peer: attach_sync::NodeId,
+        heads: &[(String, Vec<attach_sync::wire::Hash>)],
+    ) -> Result<(), attach_sync::ReplicaError> {
+        self.inner.add_shared_heads(peer, heads)
+    }
 }
 
 /// Sets up `n` small clinics (seeded, enrolled, first upload done, then a day's edits made
@@ -476,8 +590,6 @@ fn many_clinics(root: &Path, hub: &Hub, n: usize, report: &mut Report) -> anyhow
     let clinics = out.into_inner();
     let setup_secs = t.elapsed().as_secs_f64();
     let raw: u64 = clinics.iter().map(|c| c.week.raw_bytes).sum();
-    let naive_bytes: u64 = clinics.iter().map(|c| c.week.naive_bytes).sum();
-    let naive_secs: f64 = clinics.iter().map(|c| c.week.naive_secs).sum();
     let total_edits: usize = clinics.iter().map(|c| c.week.edits).sum();
     report.info(
         "3. setup of the simulated clinics (seed, enrol, first upload, a day's edits)",
@@ -486,11 +598,91 @@ fn many_clinics(root: &Path, hub: &Hub, n: usize, report: &mut Report) -> anyhow
             fmt_bytes(raw)
         ),
     );
+    // One merge per mode listed, each after a new day's edits (the first uses the setup's).
+    let modes = std::env::var("SYNC_BENCH_MODES").unwrap_or_else(|_| "live".to_owned());
+    let mut clinics = clinics;
+    for (day, mode) in modes.split(',').enumerate() {
+        let prepared = match mode.trim() {
+            "live" => false,
+            "prepared" => true,
+            other => bail!("SYNC_BENCH_MODES: {other:?} is neither live nor prepared"),
+        };
+        if day > 0 {
+            let t = Instant::now();
+            another_day(&mut clinics, edits, threads)?;
+            println!(
+                "day {}: {edits} more edits in each clinic in {:.0} s",
+                day + 1,
+                t.elapsed().as_secs_f64()
+            );
+        }
+        merge_all(hub, &clinics, prepared, report)?;
+    }
+    Ok(())
+}
+
+/// A new day's edits in every clinic, made offline, `threads` clinics at a time.
+fn another_day(clinics: &mut [SimClinic], edits: usize, threads: usize) -> anyhow::Result<()> {
+    let per_thread = clinics.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = clinics
+            .chunks_mut(per_thread)
+            .map(|chunk| {
+                s.spawn(move || -> anyhow::Result<()> {
+                    for c in chunk {
+                        c.before_edits = c.app.doc_store().feed_position();
+                        c.week = offline_edits(&c.app, &c.clinic, edits)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| anyhow::anyhow!("an edit thread panicked"))??;
+        }
+        Ok(())
+    })
+}
+
+/// Every clinic syncs its day's edits with the hub at once; measured until every session has
+/// completed its round (the hub durably applied and acknowledged every batch).
+fn merge_all(
+    hub: &Hub,
+    clinics: &[SimClinic],
+    prepared: bool,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let n = clinics.len();
+    let raw: u64 = clinics.iter().map(|c| c.week.raw_bytes).sum();
+    let naive_bytes: u64 = clinics.iter().map(|c| c.week.naive_bytes).sum();
+    let naive_secs: f64 = clinics.iter().map(|c| c.week.naive_secs).sum();
     let bench_before = proc_status_kib(std::process::id(), "VmHWM:")? as f64 / 1024.0;
     println!("load average {}", loadavg());
 
+    // The simulated clinics' side of the merge, which real clinics do on their own machines:
+    // in `prepared` mode their deltas are computed before the clock starts; in both modes
+    // their store calls are bounded together, two per core, as one node's sessions are.
+    let t = Instant::now();
+    let mut replicas: Vec<Arc<dyn attach_sync::Replica>> = Vec::with_capacity(clinics.len());
+    for c in clinics {
+        replicas.push(if prepared {
+            Arc::new(Prepared::new(c)?)
+        } else {
+            Arc::new(StoreReplica::new(c.app.clone())?)
+        });
+    }
+    if prepared {
+        println!(
+            "prepared the clinics' deltas in {:.1} s (not timed)",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let clinic_calls = attach_sync::StoreCalls::per_core();
+
     // Measured: every clinic syncs at once.
     hub.reset_peak()?;
+    let cpu_before = (cpu_secs(hub.child.id())?, cpu_secs(std::process::id())?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -498,15 +690,15 @@ fn many_clinics(root: &Path, hub: &Hub, n: usize, report: &mut Report) -> anyhow
     let t = Instant::now();
     let results: Vec<anyhow::Result<(f64, attach_sync::ProgressState)>> = rt.block_on(async {
         let mut tasks = Vec::new();
-        for c in &clinics {
+        for (c, replica) in clinics.iter().zip(replicas) {
             let app = c.app.clone();
             let dir = c.dir.clone();
             let started = t;
+            let calls = clinic_calls.clone();
             tasks.push(tokio::spawn(async move {
                 let (creds, hub) = NodeFiles::new(&dir).load()?.context("not enrolled")?;
-                let replica = StoreReplica::new(app.clone())?;
                 let progress = Arc::new(Progress::default());
-                one_round(&app, replica, &creds, &hub, progress.clone()).await?;
+                one_round(&app, replica, &creds, &hub, progress.clone(), calls).await?;
                 anyhow::Ok((started.elapsed().as_secs_f64(), progress.snapshot()))
             }));
         }
@@ -520,31 +712,51 @@ fn many_clinics(root: &Path, hub: &Hub, n: usize, report: &mut Report) -> anyhow
         out
     });
     let wall = t.elapsed();
+    let hub_cpu = cpu_secs(hub.child.id())? - cpu_before.0;
+    let clinics_cpu = cpu_secs(std::process::id())? - cpu_before.1;
+    let load_after = loadavg();
     let hub_mem = hub.memory()?;
     let mut sent = 0u64;
     let mut received = 0u64;
     let mut docs = 0u64;
+    let mut docs_back = 0u64;
+    let mut refused = 0usize;
     let mut finish = Vec::new();
     for r in results {
         let (at, p) = r?;
         sent += p.bytes_sent;
         received += p.bytes_received;
         docs += p.docs_sent;
+        docs_back += p.docs_received;
+        refused += p.refused.len();
         finish.push(at);
     }
     finish.sort_by(f64::total_cmp);
     let median = finish.get(finish.len() / 2).copied().unwrap_or_default();
+    let mode = if prepared {
+        "clinics' deltas prepared before the clock"
+    } else {
+        "clinics compute their deltas during the merge"
+    };
     report.check(
-        "3. hub merges a day's edits from every clinic at once: wall time",
+        &format!("3. hub merges a day's edits from every clinic at once: wall time ({mode})"),
         "< 60 s",
         format!(
-            "{:.2} s for {n} sessions ({docs} docs; median session done at {median:.2} s; nodes→hub {} = {:.2}× raw, hub→nodes {})",
+            "{:.2} s for {n} sessions ({docs} docs; median session done at {median:.2} s; nodes→hub {} = {:.2}× raw, hub→nodes {} with {docs_back} docs; {refused} refusals)",
             wall.as_secs_f64(),
             fmt_bytes(sent),
             sent as f64 / raw.max(1) as f64,
             fmt_bytes(received)
         ),
         wall < TARGET_MANY,
+    );
+    report.info(
+        "3. CPU time during the merge (user + system)",
+        format!(
+            "hub {hub_cpu:.1} s, the {n} simulated clinics {clinics_cpu:.1} s, of {:.1} core-seconds of wall time on {} cores; load average at the end {load_after}",
+            wall.as_secs_f64() * cores() as f64,
+            cores()
+        ),
     );
     report.check(
         "3. hub peak RSS during the merge",
@@ -593,15 +805,29 @@ fn sim_clinic(
         Some(clinic.id.as_uuid()),
     ))?;
     let (creds, addr) = files.load()?.context("not enrolled")?;
+    let progress = Arc::new(Progress::default());
     rt.block_on(one_round(
         &app,
-        StoreReplica::new(app.clone())?,
+        Arc::new(StoreReplica::new(app.clone())?),
         &creds,
         &addr,
-        Arc::new(Progress::default()),
+        progress.clone(),
+        attach_sync::StoreCalls::per_core(),
     ))?;
+    let hub_node = progress
+        .snapshot()
+        .peer
+        .context("the hub did not say hello")?;
+    let before_edits = app.doc_store().feed_position();
     let week = offline_edits(&app, &clinic, edits)?;
-    Ok(SimClinic { app, dir, week })
+    Ok(SimClinic {
+        app,
+        dir,
+        clinic,
+        week,
+        hub_node,
+        before_edits,
+    })
 }
 
 // ---- the node side of a sync, as a child process ----
@@ -636,7 +862,14 @@ fn sync_child(dir: &Path) -> anyhow::Result<()> {
     let replica = StoreReplica::new(app.clone())?;
     let progress = Arc::new(Progress::default());
     let t = Instant::now();
-    runtime.block_on(one_round(&app, replica, &creds, &hub, progress.clone()))?;
+    runtime.block_on(one_round(
+        &app,
+        Arc::new(replica),
+        &creds,
+        &hub,
+        progress.clone(),
+        attach_sync::StoreCalls::per_core(),
+    ))?;
     let wall_ms = t.elapsed().as_secs_f64() * 1000.0;
     let p = progress.snapshot();
     let panel_docs = app.doc_store().ids_with_prefix("panel/")?.len();
@@ -657,10 +890,11 @@ fn sync_child(dir: &Path) -> anyhow::Result<()> {
 /// One round of sync with the hub, exactly as the node's background sync connects.
 async fn one_round(
     app: &App,
-    replica: StoreReplica,
+    replica: Arc<dyn attach_sync::Replica>,
     creds: &attach_sync::Credentials,
     hub: &str,
     progress: Arc<Progress>,
+    store_calls: attach_sync::StoreCalls,
 ) -> anyhow::Result<()> {
     let config = tls::client_config(creds, Expect::Hub)?;
     let tcp = TcpStream::connect(hub).await?;
@@ -669,12 +903,13 @@ async fn one_round(
         .connect(tls::server_name(), tcp)
         .await?;
     let session = Session {
-        replica: Arc::new(replica),
+        replica,
         policy: Arc::new(HubPolicy { app: app.clone() }),
         feed: app.doc_store().subscribe_feed(),
         progress: progress.clone(),
         config: SessionConfig {
             one_round: true,
+            store_calls,
             ..SessionConfig::default()
         },
         expect_peer: None,
@@ -731,7 +966,12 @@ fn node_enrol(dir: &Path, hub: &str, code: &str) -> anyhow::Result<()> {
 }
 
 fn attach_cmd() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_attach"));
+    // A copy of another build's binary, to compare two builds with one bench binary each.
+    let attach = std::env::var_os("SYNC_BENCH_ATTACH").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_attach")),
+        PathBuf::from,
+    );
+    let mut command = Command::new(attach);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("ATTACH_") {
             command.env_remove(name);
@@ -752,7 +992,11 @@ impl Hub {
     fn start(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let log = std::fs::File::create(dir.with_extension("hub.log"))?;
-        let mut child = attach_cmd()
+        let mut command = attach_cmd();
+        if let Some(filter) = std::env::var_os("SYNC_BENCH_HUB_LOG") {
+            command.env("ATTACH_LOG", filter);
+        }
+        let mut child = command
             .args(["hub", "--data-dir"])
             .arg(dir)
             .args(["--listen", "127.0.0.1:0", "--sync-listen", "127.0.0.1:0"])
@@ -864,6 +1108,32 @@ fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
         .nth(1)
         .context("bad /proc line")?
         .parse()?)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// CPU seconds (user + system, all threads) the process has used so far.
+fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start at field 3, `state`.
+    let rest = stat.rsplit_once(')').context("bad /proc stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11).context("no utime")?.parse::<u64>()?
+        + fields.get(12).context("no stime")?.parse::<u64>()?;
+    let per_sec = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(100.0);
+    Ok(ticks as f64 / per_sec)
 }
 
 fn loadavg() -> String {

@@ -20,4 +20,4 @@ pub mod wire;
 pub use discovery::{Advert, Discovery, DiscoveryError, LanPeer};
 pub use pki::{Credentials, EnrolmentCode, HubCa, NodeKey, PeerRole};
 pub use replica::{ApplyError, Delta, NodeId, Policy, Replica, ReplicaError, merge_heads};
-pub use session::{Progress, ProgressState, Session, SessionConfig, SyncError};
+pub use session::{Progress, ProgressState, Session, SessionConfig, StoreCalls, SyncError};

@@ -57,6 +57,51 @@ pub struct SessionConfig {
     /// A round with nothing for the peer sends nothing; the peer learns its new resume
     /// point with the next round that does, or after this long without one.
     pub cursor_flush: Duration,
+    /// How many blocking replica calls may run at once; shared by every session made from
+    /// clones of this config (all of a hub's sessions).
+    pub store_calls: StoreCalls,
+}
+
+/// A bound on the blocking replica calls that sessions run at once. Clones share the bound.
+///
+/// Every replica call is blocking work (sled, Automerge) off the async workers. Without a
+/// bound a hub with 200 clinics connected ran ~200 of them at once on 2 cores (load average
+/// 115): each batch took 200 times longer, held its memory and documents that long, and the
+/// sessions that happened to be scheduled last finished far behind the rest. With a bound,
+/// calls wait their turn on the async side, holding no thread and no document.
+#[derive(Clone, Debug)]
+pub struct StoreCalls(Arc<tokio::sync::Semaphore>);
+
+impl StoreCalls {
+    /// At most `n` calls at once (at least one).
+    pub fn new(n: usize) -> Self {
+        Self(Arc::new(tokio::sync::Semaphore::new(n.max(1))))
+    }
+
+    /// Two calls per core: one can be computing while the other waits for its fsync.
+    pub fn per_core() -> Self {
+        Self::new(2 * std::thread::available_parallelism().map_or(1, usize::from))
+    }
+
+    /// Runs `f` on the blocking pool once a slot is free; the slot is held until `f` returns,
+    /// even if the caller stops waiting.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, SyncError> {
+        let permit = self.0.clone().acquire_owned().await.map_err(|_| {
+            SyncError::Replica(ReplicaError::Storage(
+                "the store-call bound was closed".into(),
+            ))
+        })?;
+        tokio::task::spawn_blocking(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| SyncError::Replica(ReplicaError::Storage(format!("worker failed: {e}"))))
+    }
 }
 
 impl Default for SessionConfig {
@@ -68,6 +113,7 @@ impl Default for SessionConfig {
             one_round: false,
             round_delay: Duration::from_millis(200),
             cursor_flush: Duration::from_secs(5),
+            store_calls: StoreCalls::per_core(),
         }
     }
 }
@@ -190,15 +236,6 @@ pub async fn read_message<R: AsyncRead + Unpin>(r: &mut R) -> Result<(Message, u
     Ok((Message::decode(&payload)?, n))
 }
 
-/// Runs blocking replica work off the async worker threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, SyncError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| SyncError::Replica(ReplicaError::Storage(format!("worker failed: {e}"))))
-}
-
 enum ToOutbound {
     Start(u64),
     Ack {
@@ -214,6 +251,14 @@ enum ToOutbound {
 }
 
 impl Session {
+    /// Runs blocking replica work off the async worker threads, within the store-call bound.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, SyncError> {
+        self.config.store_calls.run(f).await
+    }
+
     /// Runs the session until the peer closes it, an error ends it, or (with `one_round`)
     /// both sides have completed a round. Returns the peer's node id.
     pub async fn run<S>(self, stream: S) -> Result<NodeId, SyncError>
@@ -280,7 +325,7 @@ impl Session {
 
         self.progress.update(|p| p.peer = Some(peer));
         let replica = self.replica.clone();
-        let from = blocking(move || replica.resume_point(peer)).await??;
+        let from = self.blocking(move || replica.resume_point(peer)).await??;
         let sent = write_message(&mut writer, &Message::Start { from }).await?;
         self.progress.update(|p| p.bytes_sent += sent as u64);
 
@@ -406,7 +451,9 @@ impl Inbound {
                     if let Some(upto) = upto {
                         let replica = self.session.replica.clone();
                         let peer = self.peer;
-                        blocking(move || replica.set_resume_point(peer, upto)).await??;
+                        self.session
+                            .blocking(move || replica.set_resume_point(peer, upto))
+                            .await??;
                         self.session.progress.update(|p| {
                             p.rounds_received += 1;
                             p.last_received_round = Some(SystemTime::now());
@@ -468,8 +515,10 @@ impl Inbound {
         let policy = self.session.policy.clone();
         let replica = self.session.replica.clone();
         let peer = self.peer;
-        let (refused, requests) =
-            blocking(move || apply_batch(&*replica, &*policy, peer, docs)).await??;
+        let (refused, requests) = self
+            .session
+            .blocking(move || apply_batch(&*replica, &*policy, peer, docs))
+            .await??;
         let applied_docs = refused.1;
         self.session
             .progress
@@ -645,7 +694,10 @@ impl Outbound {
         let mut unsent_upto: Option<u64> = None;
         loop {
             let replica = self.session.replica.clone();
-            let target = blocking(move || replica.feed_position()).await??;
+            let target = self
+                .session
+                .blocking(move || replica.feed_position())
+                .await??;
             if first_round || target > from {
                 let docs = self.round_docs(from, target).await?;
                 if docs.is_empty() && !first_round {
@@ -731,41 +783,42 @@ impl Outbound {
     async fn round_docs(&self, from: u64, target: u64) -> Result<Vec<String>, SyncError> {
         let replica = self.session.replica.clone();
         let policy = self.session.policy.clone();
-        blocking(move || -> Result<Vec<String>, ReplicaError> {
-            let mut docs: Vec<(u8, u64, String)> = Vec::new();
-            if from == 0 || from > target {
-                // A first sync (or a peer that remembers more of our feed than exists): every
-                // document the peer may read.
-                for (i, doc) in policy.readable()?.into_iter().enumerate() {
-                    docs.push((policy.priority(&doc), i as u64, doc));
-                }
-            } else if let Some(changed) = policy.changed_in_scope(from, target)? {
-                for (seq, doc) in changed {
-                    if seq <= target {
-                        docs.push((policy.priority(&doc), seq, doc));
+        self.session
+            .blocking(move || -> Result<Vec<String>, ReplicaError> {
+                let mut docs: Vec<(u8, u64, String)> = Vec::new();
+                if from == 0 || from > target {
+                    // A first sync (or a peer that remembers more of our feed than exists): every
+                    // document the peer may read.
+                    for (i, doc) in policy.readable()?.into_iter().enumerate() {
+                        docs.push((policy.priority(&doc), i as u64, doc));
                     }
-                }
-            } else {
-                let mut after = from;
-                loop {
-                    let page = replica.changed_since(after, 10_000)?;
-                    let Some(&(last, _)) = page.last() else { break };
-                    for (seq, doc) in page {
-                        if seq <= target && policy.may_read(&doc) {
+                } else if let Some(changed) = policy.changed_in_scope(from, target)? {
+                    for (seq, doc) in changed {
+                        if seq <= target {
                             docs.push((policy.priority(&doc), seq, doc));
                         }
                     }
-                    if last >= target {
-                        break;
+                } else {
+                    let mut after = from;
+                    loop {
+                        let page = replica.changed_since(after, 10_000)?;
+                        let Some(&(last, _)) = page.last() else { break };
+                        for (seq, doc) in page {
+                            if seq <= target && policy.may_read(&doc) {
+                                docs.push((policy.priority(&doc), seq, doc));
+                            }
+                        }
+                        if last >= target {
+                            break;
+                        }
+                        after = last;
                     }
-                    after = last;
                 }
-            }
-            docs.sort_unstable();
-            Ok(docs.into_iter().map(|(_, _, d)| d).collect())
-        })
-        .await?
-        .map_err(SyncError::from)
+                docs.sort_unstable();
+                Ok(docs.into_iter().map(|(_, _, d)| d).collect())
+            })
+            .await?
+            .map_err(SyncError::from)
     }
 
     /// Deltas for `docs[start..]` up to the batch limits; returns them and the next index.
@@ -779,35 +832,37 @@ impl Outbound {
         let slice: Vec<String> = docs[start..end].to_vec();
         let replica = self.session.replica.clone();
         let peer = self.peer;
-        let (batch, consumed) = blocking(move || -> Result<_, ReplicaError> {
-            let shared = replica.shared_heads(peer, &slice)?;
-            let mut batch = Vec::new();
-            let mut bytes = 0usize;
-            let mut consumed = 0usize;
-            for (doc, have) in slice.into_iter().zip(shared) {
-                if bytes >= cfg.batch_bytes {
-                    break;
-                }
-                consumed += 1;
-                let delta = match replica.delta(&doc, &have) {
-                    Ok(Some(d)) => d,
-                    Ok(None) => continue,
-                    Err(ReplicaError::Damaged(d)) => {
-                        warn!(doc = %d, "a damaged document is skipped in sync");
+        let (batch, consumed) = self
+            .session
+            .blocking(move || -> Result<_, ReplicaError> {
+                let shared = replica.shared_heads(peer, &slice)?;
+                let mut batch = Vec::new();
+                let mut bytes = 0usize;
+                let mut consumed = 0usize;
+                for (doc, have) in slice.into_iter().zip(shared) {
+                    if bytes >= cfg.batch_bytes {
+                        break;
+                    }
+                    consumed += 1;
+                    let delta = match replica.delta(&doc, &have) {
+                        Ok(Some(d)) => d,
+                        Ok(None) => continue,
+                        Err(ReplicaError::Damaged(d)) => {
+                            warn!(doc = %d, "a damaged document is skipped in sync");
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    if delta.changes.is_empty() {
                         continue;
                     }
-                    Err(e) => return Err(e),
-                };
-                if delta.changes.is_empty() {
-                    continue;
+                    bytes += delta.changes.iter().map(Vec::len).sum::<usize>();
+                    let Delta { changes, heads } = delta;
+                    batch.push((DocDelta { doc, changes }, heads));
                 }
-                bytes += delta.changes.iter().map(Vec::len).sum::<usize>();
-                let Delta { changes, heads } = delta;
-                batch.push((DocDelta { doc, changes }, heads));
-            }
-            Ok((batch, consumed))
-        })
-        .await??;
+                Ok((batch, consumed))
+            })
+            .await??;
         Ok((batch, start + consumed.max(1)))
     }
 
@@ -865,7 +920,9 @@ impl Outbound {
         if !acked.is_empty() {
             let replica = self.session.replica.clone();
             let peer = self.peer;
-            blocking(move || replica.add_shared_heads(peer, &acked)).await??;
+            self.session
+                .blocking(move || replica.add_shared_heads(peer, &acked))
+                .await??;
         }
         self.session.progress.update(|p| {
             p.docs_sent += n;
@@ -889,7 +946,11 @@ impl Outbound {
         }
         let replica = self.session.replica.clone();
         let d = doc.clone();
-        match blocking(move || replica.delta(&d, &have)).await? {
+        match self
+            .session
+            .blocking(move || replica.delta(&d, &have))
+            .await?
+        {
             Ok(Some(delta)) if !delta.changes.is_empty() => {
                 let Delta { changes, heads } = delta;
                 self.send_batch(vec![(DocDelta { doc, changes }, heads)], None)
@@ -905,5 +966,44 @@ impl Outbound {
             .send(Message::Denied { doc, reason })
             .await
             .map_err(|_| SyncError::Closed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn store_calls_never_run_more_than_the_bound_at_once() {
+        let calls = StoreCalls::new(2);
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let (calls, in_flight, most) = (calls.clone(), in_flight.clone(), most.clone());
+                tokio::spawn(async move {
+                    calls
+                        .run(move || {
+                            let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(30));
+                            in_flight.fetch_sub(1, Ordering::SeqCst);
+                            i
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut done = Vec::new();
+        for t in tasks {
+            done.push(t.await.unwrap().unwrap());
+        }
+        assert_eq!(done, (0..8).collect::<Vec<_>>());
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (1..=2).contains(&most),
+            "{most} calls ran at once under a bound of 2"
+        );
     }
 }

@@ -631,3 +631,31 @@ async fn next_message(s: &mut tokio::io::DuplexStream, ms: u64) -> Option<Messag
         .ok()
         .map(|r| r.expect("a message").0)
 }
+
+#[tokio::test]
+async fn sessions_sharing_a_bound_of_one_store_call_still_converge() {
+    let a = Mem::new(1);
+    let b = Mem::new(2);
+    for i in 0..40 {
+        a.edit(&format!("doc/{i}"), "from", "a");
+        b.edit(&format!("doc/{}", i + 20), "other", "b");
+    }
+    // Both ends of the session, inbound and outbound halves, take turns for one slot.
+    let calls = attach_sync::StoreCalls::new(1);
+    let (mut sa, _) = session(&a, vec![""]);
+    let (mut sb, _) = session(&b, vec![""]);
+    sa.config.store_calls = calls.clone();
+    sb.config.store_calls = calls;
+    let (x, y) = tokio::io::duplex(64 * 1024);
+    let (ra, rb) = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        tokio::join!(sa.run(x), sb.run(y))
+    })
+    .await
+    .expect("sessions sharing one store-call slot did not finish");
+    ra.expect("a's session");
+    rb.expect("b's session");
+    for i in 0..60 {
+        let doc = format!("doc/{i}");
+        assert_eq!(a.heads(&doc), b.heads(&doc), "{doc}");
+    }
+}

@@ -1,20 +1,20 @@
 //! `DocStore`: small Automerge documents, loaded on demand, persisted durably in sled.
 
-use std::hash::{Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 use sled::IVec;
-use tracing::{instrument, warn};
+use tracing::{debug, instrument, warn};
 use uuid::Uuid;
 
 use super::durability::{Durability, fsync_dir};
+use super::locks::{DocGuard, DocLocks};
 use super::{ChangeError, DocId, NodeId, StoreError, actor_for, author_of, id};
 
 /// Version of the on-disk layout of `docs-v1` / `meta-v1`.
@@ -27,7 +27,6 @@ const META_PROJECTOR: &[u8] = b"projector-version";
 /// Which derived indexes (`o/` family feed) have been built for the docs stored before them.
 const META_INDEXES: &[u8] = b"indexes-version";
 const INDEXES_VERSION: u32 = 1;
-const LOCK_SHARDS: usize = 256;
 
 /// Turns a document's merged state into the bytes other layers read (e.g. an index row).
 pub trait Projector: Send + Sync + 'static {
@@ -96,7 +95,8 @@ struct Inner {
     node_id: NodeId,
     opts: StoreOptions,
     projector: Arc<dyn Projector>,
-    locks: Vec<Mutex<()>>,
+    /// Per-document locks, held by a write until its projections are committed.
+    locks: DocLocks,
     /// Serialises feed-seq allocation with batch application, so feed entries become visible
     /// in seq order.
     apply: Mutex<()>,
@@ -203,6 +203,35 @@ fn now_unix() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Where the time of one `apply_changes_many` call went, for profiling a busy hub
+/// (`ATTACH_LOG=attach::store=debug`). Ids and counts only.
+#[derive(Default)]
+struct BatchTiming {
+    docs: usize,
+    /// Waiting for the documents' locks.
+    lock: Duration,
+    /// Loading, merging, saving and projecting the documents.
+    merge: Duration,
+    /// Waiting for the apply lock and applying the sled batch.
+    write: Duration,
+    /// Waiting for the group commit (flush + fsync) that covers the batch.
+    durable: Duration,
+}
+
+impl BatchTiming {
+    fn report(&self) {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        debug!(
+            docs = self.docs,
+            lock_ms = ms(self.lock),
+            merge_ms = ms(self.merge),
+            write_ms = ms(self.write),
+            durable_ms = ms(self.durable),
+            "merged a batch"
+        );
+    }
 }
 
 /// Split concatenated change chunks (`save_after` output) into changes, checking each one's
@@ -321,7 +350,7 @@ impl DocStore {
                 node_id,
                 opts,
                 projector,
-                locks: (0..LOCK_SHARDS).map(|_| Mutex::new(())).collect(),
+                locks: DocLocks::default(),
                 apply: Mutex::new(()),
                 next_feed: AtomicU64::new(last_feed + 1),
                 durability,
@@ -407,11 +436,7 @@ impl DocStore {
         let mut ids: Vec<&DocId> = ids.iter().collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut shards: Vec<usize> = ids.iter().map(|id| shard(id)).collect();
-        shards.sort_unstable();
-        shards.dedup();
-        let _locks: Vec<MutexGuard<'_, ()>> =
-            shards.iter().map(|&s| self.inner.locks[s].lock()).collect();
+        let _locks = self.inner.locks.lock_all(ids.iter().copied());
 
         // The caller's closure runs here, one doc at a time; saving, projecting and staging
         // each changed doc into the batch runs meanwhile on a second thread.
@@ -528,11 +553,12 @@ impl DocStore {
         &self,
         docs: Vec<(DocId, Vec<Change>)>,
     ) -> Vec<Result<(), StoreError>> {
-        let mut shards: Vec<usize> = docs.iter().map(|(id, _)| shard(id)).collect();
-        shards.sort_unstable();
-        shards.dedup();
-        let _locks: Vec<MutexGuard<'_, ()>> =
-            shards.iter().map(|&s| self.inner.locks[s].lock()).collect();
+        let started = Instant::now();
+        let doc_count = docs.len();
+        // Held through the durability wait (see `locks`), but only these documents: batches of
+        // other documents are merged meanwhile and share the group commit.
+        let _locks = self.inner.locks.lock_all(docs.iter().map(|(id, _)| id));
+        let locked = started.elapsed();
         let mut results: Vec<Option<Result<(), StoreError>>> = Vec::with_capacity(docs.len());
         let mut staged = Pending::default();
         let mut staged_ids = std::collections::HashSet::new();
@@ -585,16 +611,30 @@ impl DocStore {
                 Err(e) => results.push(Some(Err(e))),
             }
         }
+        let merged = started.elapsed();
+        let mut timing = BatchTiming {
+            docs: doc_count,
+            lock: locked,
+            merge: merged - locked,
+            ..BatchTiming::default()
+        };
         let persisted = if staged.committed.is_empty() {
             Ok(Vec::new())
         } else {
-            self.persist(staged)
+            self.write_staged(staged)
+                .and_then(|(generation, committed)| {
+                    timing.write = started.elapsed() - merged;
+                    self.make_durable(generation)?;
+                    timing.durable = started.elapsed() - merged - timing.write;
+                    Ok(committed)
+                })
         };
         match persisted {
             Ok(committed) => {
                 for (id, projection) in committed {
                     self.inner.projector.committed(&id, &projection);
                 }
+                timing.report();
                 results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
             }
             Err(e) => {
@@ -803,8 +843,8 @@ impl DocStore {
 
     // ---- internals ----
 
-    fn lock(&self, id: &DocId) -> MutexGuard<'_, ()> {
-        self.inner.locks[shard(id)].lock()
+    fn lock(&self, id: &DocId) -> DocGuard<'_> {
+        self.inner.locks.lock(id)
     }
 
     /// Load the stored doc; `Ok(None)` if it does not exist; `Corrupt` if it cannot be loaded.
@@ -939,6 +979,14 @@ impl DocStore {
     /// Apply all staged writes in one sled batch (adding their change-feed entries), then wait
     /// until it is durable. Returns the projections to hand to `Projector::committed`.
     fn persist(&self, staged: Pending) -> Result<Vec<(DocId, Vec<u8>)>, StoreError> {
+        let (generation, committed) = self.write_staged(staged)?;
+        self.make_durable(generation)?;
+        Ok(committed)
+    }
+
+    /// Apply all staged writes in one sled batch, adding their change-feed entries; returns the
+    /// batch's durability generation and the projections to commit once it is durable.
+    fn write_staged(&self, staged: Pending) -> Result<(u64, Vec<(DocId, Vec<u8>)>), StoreError> {
         let inner = &self.inner;
         let Pending {
             mut batch,
@@ -964,11 +1012,16 @@ impl DocStore {
             inner.next_feed.store(seq, Ordering::Relaxed);
             inner.durability.applied(last_feed)
         };
+        Ok((generation, committed))
+    }
+
+    /// Wait until `generation` is durable, then tell the feed's watchers how far it now goes.
+    fn make_durable(&self, generation: u64) -> Result<(), StoreError> {
         self.durable(generation)?;
         self.inner
             .feed_watch
             .send_replace(self.inner.durability.durable_feed());
-        Ok(committed)
+        Ok(())
     }
 
     fn persist_one(&self, write: DocWrite) -> Result<Vec<(DocId, Vec<u8>)>, StoreError> {
@@ -1037,13 +1090,6 @@ impl DocStore {
         self.inner.docs.apply_batch(batch)?;
         Ok(())
     }
-}
-
-fn shard(id: &DocId) -> usize {
-    let mut h = std::hash::DefaultHasher::new();
-    id.hash(&mut h);
-    // The remainder is below LOCK_SHARDS, so it fits in usize.
-    usize::try_from(h.finish() % LOCK_SHARDS as u64).unwrap_or(0)
 }
 
 fn parse_key_id(bytes: &[u8]) -> Result<DocId, StoreError> {

@@ -20,6 +20,7 @@ mod durability;
 mod error;
 pub mod format;
 mod id;
+mod locks;
 #[cfg(test)]
 mod tests;
 

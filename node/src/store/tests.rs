@@ -830,3 +830,80 @@ fn the_family_feed_follows_the_change_feed_and_is_built_for_old_directories() {
     );
     assert_eq!(listed(&store, &[&fy], 0), vec![ids[2].clone()]);
 }
+
+/// A write holds only its own documents, through its durability wait: while one document's
+/// write is stopped inside its transaction, a merge of 2,000 other documents (which hash into
+/// every one of the old 256 lock shards) is applied and made durable; a second write of the
+/// held document waits, then builds on the first; the projector sees both in order.
+#[test]
+fn a_write_blocks_only_its_own_documents() {
+    use std::sync::mpsc;
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let user = Uuid::now_v7();
+    let held = doc(0);
+    let others: Vec<DocId> = (1..=2000).map(doc).collect();
+    let batch: Vec<(DocId, Vec<automerge::Change>)> = others
+        .iter()
+        .map(|id| {
+            let mut d = Automerge::new();
+            let mut tx = d.transaction();
+            tx.put(ROOT, "v", "x").unwrap();
+            tx.commit();
+            (id.clone(), d.get_changes(&[]))
+        })
+        .collect();
+
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let (first, first_doc) = (store.clone(), held.clone());
+        s.spawn(move || {
+            first
+                .change(&first_doc, user, "first", |tx| {
+                    entered_tx.send(()).unwrap();
+                    go_rx.recv().unwrap();
+                    tx.put(ROOT, "v", "first")
+                })
+                .unwrap();
+        });
+        entered_rx.recv().unwrap();
+
+        let (merged_tx, merged_rx) = mpsc::channel();
+        let merging = store.clone();
+        s.spawn(move || merged_tx.send(merging.apply_changes_many(batch)).unwrap());
+        let merged = merged_rx.recv_timeout(Duration::from_secs(60));
+        let (second_tx, second_rx) = mpsc::channel();
+        let (second, second_doc) = (store.clone(), held.clone());
+        s.spawn(move || {
+            set(&second, &second_doc, user, "second");
+            second_tx.send(()).unwrap();
+        });
+        let second_waited = second_rx.recv_timeout(Duration::from_millis(300)).is_err();
+        go_tx.send(()).unwrap();
+        let merged = merged.expect("a merge of other documents waited for a held document");
+        assert!(merged.iter().all(Result::is_ok));
+        assert!(
+            second_waited,
+            "a second write of a held document did not wait"
+        );
+        second_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the second write never ran");
+    });
+    assert_eq!(value(&store, &others[1999]).as_deref(), Some("x"));
+    assert_eq!(value(&store, &held).as_deref(), Some("second"));
+    assert_eq!(store.history(&held).unwrap().len(), 2);
+    let held_commits: Vec<Vec<u8>> = p
+        .committed
+        .lock()
+        .iter()
+        .filter(|(d, _)| d == &held)
+        .map(|(_, b)| b.clone())
+        .collect();
+    assert_eq!(
+        held_commits,
+        vec![b"v1:first".to_vec(), b"v1:second".to_vec()]
+    );
+}
