@@ -116,6 +116,9 @@ struct Loaded {
     feed_seq: Option<u64>,
 }
 
+/// Each committed document and its encoded projection, for `Projector::committed`.
+type Projections = Vec<(DocId, Vec<u8>)>;
+
 /// Writes staged for one sled batch; change-feed entries are added when it is applied.
 #[derive(Default)]
 struct Pending {
@@ -978,7 +981,7 @@ impl DocStore {
 
     /// Apply all staged writes in one sled batch (adding their change-feed entries), then wait
     /// until it is durable. Returns the projections to hand to `Projector::committed`.
-    fn persist(&self, staged: Pending) -> Result<Vec<(DocId, Vec<u8>)>, StoreError> {
+    fn persist(&self, staged: Pending) -> Result<Projections, StoreError> {
         let (generation, committed) = self.write_staged(staged)?;
         self.make_durable(generation)?;
         Ok(committed)
@@ -986,7 +989,7 @@ impl DocStore {
 
     /// Apply all staged writes in one sled batch, adding their change-feed entries; returns the
     /// batch's durability generation and the projections to commit once it is durable.
-    fn write_staged(&self, staged: Pending) -> Result<(u64, Vec<(DocId, Vec<u8>)>), StoreError> {
+    fn write_staged(&self, staged: Pending) -> Result<(u64, Projections), StoreError> {
         let inner = &self.inner;
         let Pending {
             mut batch,
