@@ -230,8 +230,9 @@ pub async fn decide(
     .await
 }
 
+/// A person's answer to an offer, as the clinic's and the hub's forms send it.
 #[derive(Debug, Default, Deserialize)]
-pub struct AnswerForm {
+pub(crate) struct AnswerForm {
     #[serde(default)]
     offer: String,
     #[serde(default)]
@@ -242,6 +243,32 @@ pub struct AnswerForm {
     note: String,
 }
 
+/// An answer form read: the offer, the person, yes or no, and the note.
+pub(crate) struct AnswerFields {
+    pub offer: OfferId,
+    pub person: PersonId,
+    pub confirmed: bool,
+    pub note: String,
+}
+
+impl AnswerForm {
+    /// The ids as the page sent them (one that does not parse names no offer or person).
+    pub(crate) fn fields(self) -> Result<AnswerFields, AppError> {
+        Ok(AnswerFields {
+            offer: self
+                .offer
+                .parse()
+                .map_err(|_| AppError::not_found("offer"))?,
+            person: self
+                .person
+                .parse()
+                .map_err(|_| AppError::not_found("person in this offer"))?,
+            confirmed: self.answer == "yes",
+            note: self.note,
+        })
+    }
+}
+
 /// `POST /c/{clinic}/offers/answer`
 pub async fn answer(
     State(web): State<Web>,
@@ -249,18 +276,10 @@ pub async fn answer(
     CsrfForm { form, .. }: CsrfForm<AnswerForm>,
 ) -> Result<Response, WebError> {
     let (who, clinic) = (frame.who.user, frame.clinic);
-    let offer: OfferId = form
-        .offer
-        .parse()
-        .map_err(|_| AppError::not_found("offer"))?;
-    let person: PersonId = form
-        .person
-        .parse()
-        .map_err(|_| AppError::not_found("person in this offer"))?;
-    let confirmed = form.answer == "yes";
+    let a = form.fields()?;
     let result = web
         .app
-        .run(move |app| app.record_answer(who, clinic, offer, person, confirmed, &form.note))
+        .run(move |app| app.record_answer(who, clinic, a.offer, a.person, a.confirmed, &a.note))
         .await;
     finish(&web, frame, result, "answered").await
 }

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use super::csrf::{self, CsrfForm};
 use super::error::{WebError, render, urlencode};
 use super::frame::{Layout, Viewer, layout};
-use super::offers::{PeriodForm, attachments_file, attachments_page};
+use super::offers::{AnswerForm, PeriodForm, attachments_file, attachments_page};
 use super::panel::entry::{InputField, PatientForm, SelectOption};
 use super::panel::files::Upload;
 use super::registry::{Done, unprocessable, when};
@@ -31,7 +31,7 @@ use crate::app::{
     WaitlistQuery, WaitlistRow,
 };
 use crate::domain::matching::{Decision, PersonOutcome, PriorityFactor, ProviderNeed, WaitStatus};
-use crate::domain::{OfferId, PersonId, UserId};
+use crate::domain::{PersonId, UserId};
 
 pub fn routes() -> Router<Web> {
     Router::new()
@@ -788,36 +788,16 @@ async fn offers(
     draw_offers(&web, &desk, q.notice(NOTICES), String::new()).await
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct AnswerForm {
-    #[serde(default)]
-    offer: String,
-    #[serde(default)]
-    person: String,
-    #[serde(default)]
-    answer: String,
-    #[serde(default)]
-    note: String,
-}
-
 /// `POST /offers/answer`: the person's yes or no, as a coordinator heard it.
 async fn answer(
     State(web): State<Web>,
     desk: Desk,
     CsrfForm { form, .. }: CsrfForm<AnswerForm>,
 ) -> Result<Response, WebError> {
-    let offer: OfferId = form
-        .offer
-        .parse()
-        .map_err(|_| AppError::not_found("offer"))?;
-    let person: PersonId = form
-        .person
-        .parse()
-        .map_err(|_| AppError::not_found("person in this offer"))?;
-    let (who, confirmed) = (desk.who, form.answer == "yes");
+    let (who, a) = (desk.who, form.fields()?);
     match web
         .app
-        .run(move |app| app.coordinator_answer(who, offer, person, confirmed, &form.note))
+        .run(move |app| app.coordinator_answer(who, a.offer, a.person, a.confirmed, &a.note))
         .await
     {
         Ok(_) => Ok(Redirect::to("/offers?done=answered").into_response()),
