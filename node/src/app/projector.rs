@@ -108,11 +108,13 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
 /// dependencies, if they agree (a document has several only if replicas created it apart).
 /// `None` when they disagree or an actor is not one Attach makes.
 fn origin_node(doc: &Automerge) -> Option<uuid::Uuid> {
+    // The changes' metadata is enough; `get_changes` would rebuild every change with its
+    // operations, and every new offer of a matching round is projected.
     let mut roots = doc
-        .get_changes(&[])
+        .get_changes_meta(&[])
         .into_iter()
-        .filter(|c| c.deps().is_empty())
-        .map(|c| crate::store::author_of(c.actor_id()).map(|(node, _)| node));
+        .filter(|c| c.deps.is_empty())
+        .map(|c| crate::store::author_of(&c.actor).map(|(node, _)| node));
     let first = roots.next()??;
     roots
         .all(|n| n == Some(first))

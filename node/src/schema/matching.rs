@@ -28,8 +28,8 @@ use automerge::transaction::Transactable;
 use automerge::{ObjId, ROOT, ReadDoc, ScalarValue};
 
 use super::common::{
-    Fields, SchemaError, count, ensure_map, id_value, instant, put_group_if_changed, put_header,
-    put_if_changed, put_opt_if_changed, text,
+    Fields, NewDoc, SchemaError, count, ensure_map, id_value, instant, is_new_doc,
+    put_group_if_changed, put_header, put_if_changed, put_opt_if_changed, text,
 };
 use super::panel::{detail_fields, read_details};
 use crate::domain::matching::{
@@ -129,7 +129,6 @@ pub fn write_waiting<T: Transactable>(
     p: &WaitingPerson,
     registrations: u32,
 ) -> Result<(), SchemaError> {
-    put_header(tx, KIND_WAITING)?;
     let fields = [
         ("id", id_value(p.id.0)),
         (
@@ -142,17 +141,35 @@ pub fn write_waiting<T: Transactable>(
         ("registration", text(registration_name(p.registration))),
         ("registrations", count(registrations)),
     ];
+    let household = p.household.as_deref().map(text);
+    let returned_at = p.returned_at.map(instant);
+    let declined_by = p.declined_by.iter().map(ToString::to_string);
+    if is_new_doc(tx) {
+        // A province's waitlist import is hundreds of thousands of new documents.
+        let mut doc = NewDoc::root(KIND_WAITING);
+        doc.fields(fields.into_iter().chain(detail_fields(&p.details)));
+        doc.opt("household", household);
+        doc.opt("returned_at", returned_at);
+        let mut declined = NewDoc::default();
+        for provider in declined_by {
+            declined.fields([(provider.as_str(), ScalarValue::Boolean(true))]);
+        }
+        doc.map("declined_by", declined);
+        doc.write(tx)?;
+        return Ok(());
+    }
+    put_header(tx, KIND_WAITING)?;
     for (k, v) in fields.into_iter().chain(detail_fields(&p.details)) {
         put_if_changed(tx, &ROOT, k, v)?;
     }
-    put_opt_if_changed(tx, &ROOT, "household", p.household.as_deref().map(text))?;
-    if let Some(at) = p.returned_at {
-        put_if_changed(tx, &ROOT, "returned_at", instant(at))?;
+    put_opt_if_changed(tx, &ROOT, "household", household)?;
+    if let Some(at) = returned_at {
+        put_if_changed(tx, &ROOT, "returned_at", at)?;
     }
     let declined = ensure_map(tx, &ROOT, "declined_by", KIND_WAITING)?;
-    for provider in &p.declined_by {
-        if tx.get(&declined, provider.to_string())?.is_none() {
-            tx.put(&declined, provider.to_string(), ScalarValue::Boolean(true))?;
+    for provider in declined_by {
+        if tx.get(&declined, &provider)?.is_none() {
+            tx.put(&declined, provider, ScalarValue::Boolean(true))?;
         }
     }
     Ok(())
@@ -258,24 +275,44 @@ fn person_obj<T: Transactable>(tx: &mut T, person: PersonId) -> Result<ObjId, Sc
 /// Writes every field of the offer that differs from the document (the whole offer for a
 /// new one): the hub writes it when it makes the offer.
 pub fn write_offer<T: Transactable>(tx: &mut T, o: &Offer) -> Result<(), SchemaError> {
-    put_header(tx, KIND_OFFER)?;
-    for (k, v) in [
+    let fields = [
         ("id", id_value(o.id.0)),
         ("clinic", id_value(o.clinic.0)),
         ("provider", id_value(o.provider.0)),
         ("created_at", instant(o.created_at)),
         ("expires_at", instant(o.expires_at)),
-    ] {
+    ];
+    let person_fields = |p: &OfferedPerson| {
+        detail_fields(&p.details)
+            .into_iter()
+            .chain([("why", text(&p.why))])
+    };
+    if is_new_doc(tx) {
+        // A matching round at the hub makes tens of thousands of offers at once.
+        let mut doc = NewDoc::root(KIND_OFFER);
+        doc.fields(fields);
+        doc.group("decision", o.decision.as_ref().map(decision_group));
+        doc.group("withdrawn", o.withdrawn.as_ref().map(withdrawal_group));
+        let mut persons = NewDoc::default();
+        for p in &o.persons {
+            let mut person = NewDoc::default();
+            person.fields(person_fields(p));
+            person.group("answer", p.answer.as_ref().map(answer_group));
+            persons.map(&p.person.to_string(), person);
+        }
+        doc.map("persons", persons);
+        doc.write(tx)?;
+        return Ok(());
+    }
+    put_header(tx, KIND_OFFER)?;
+    for (k, v) in fields {
         put_if_changed(tx, &ROOT, k, v)?;
     }
     write_decision(tx, o.decision.as_ref())?;
     write_withdrawal(tx, o.withdrawn.as_ref())?;
     for p in &o.persons {
         let obj = person_obj(tx, p.person)?;
-        for (k, v) in detail_fields(&p.details)
-            .into_iter()
-            .chain([("why", text(&p.why))])
-        {
+        for (k, v) in person_fields(p) {
             put_if_changed(tx, &obj, k, v)?;
         }
         put_group_if_changed(tx, &obj, "answer", p.answer.as_ref().map(answer_group))?;
@@ -308,13 +345,12 @@ pub fn write_withdrawal<T: Transactable>(
     tx: &mut T,
     w: Option<&Withdrawal>,
 ) -> Result<(), SchemaError> {
-    put_group_if_changed(
-        tx,
-        &ROOT,
-        "withdrawn",
-        w.map(|w| vec![("at", instant(w.at)), ("reason", text(&w.reason))]),
-    )?;
+    put_group_if_changed(tx, &ROOT, "withdrawn", w.map(withdrawal_group))?;
     Ok(())
+}
+
+fn withdrawal_group(w: &Withdrawal) -> Vec<(&'static str, ScalarValue)> {
+    vec![("at", instant(w.at)), ("reason", text(&w.reason))]
 }
 
 #[cfg(test)]
@@ -469,6 +505,61 @@ mod tests {
             conflicts.iter().any(|c| c.field == "decision"),
             "{conflicts:?}"
         );
+    }
+
+    /// New waiting and offer documents are written in one batch; the batch must make the
+    /// document the field-by-field writers make, with and without every optional part.
+    #[test]
+    fn new_documents_written_in_one_batch_match_field_by_field_writes() {
+        use crate::schema::common::assert_batch_write_matches_puts;
+        let full = waiting();
+        let mut bare = waiting();
+        bare.household = None;
+        bare.declined_by.clear();
+        bare.returned_at = None;
+        let mut returned = waiting();
+        returned.returned_at = Some(datetime!(2026-10-01 17:00 UTC));
+        for p in [&full, &bare, &returned] {
+            assert_batch_write_matches_puts(KIND_WAITING, |doc| {
+                write_waiting(doc, p, 3).expect("writes");
+            });
+            let mut doc = AutoCommit::new();
+            write_waiting(&mut doc, p, 3).expect("writes");
+            assert_eq!(read_waiting(&doc).expect("reads"), (p.clone(), 3));
+        }
+        let plain = offer_of(&full);
+        let mut decided = offer_of(&full);
+        decided.decision = Some(ProviderDecision {
+            decision: Decision::Decline {
+                reason: DeclineReason::PanelFull,
+                note: "full until spring".into(),
+            },
+            at: datetime!(2026-11-03 17:00 UTC),
+            by: UserId::new(),
+        });
+        decided.withdrawn = Some(Withdrawal {
+            at: datetime!(2026-11-05 17:00 UTC),
+            reason: "the provider stopped taking patients".into(),
+        });
+        let mut household = offer_of(&full);
+        let mut second = offer_of(&bare);
+        second.persons[0].person = PersonId::new();
+        second.persons[0].answer = Some(Answer {
+            confirmed: false,
+            at: datetime!(2026-11-04 17:00 UTC),
+            by: UserId::new(),
+            note: "moving away".into(),
+        });
+        household.persons.push(second.persons.remove(0));
+        household.persons.sort_by_key(|p| p.person);
+        for o in [&plain, &decided, &household] {
+            assert_batch_write_matches_puts(KIND_OFFER, |doc| {
+                write_offer(doc, o).expect("writes");
+            });
+            let mut doc = AutoCommit::new();
+            write_offer(&mut doc, o).expect("writes");
+            assert_eq!(&read_offer(&doc).expect("reads"), o);
+        }
     }
 
     #[test]

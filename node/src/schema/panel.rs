@@ -25,11 +25,10 @@
 
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT, ReadDoc, ScalarValue};
-use std::collections::HashMap;
 
 use super::common::{
-    Candidate, FieldConflict, Fields, KIND_ENTRY, KIND_PANEL, SCHEMA_VERSION, SchemaError, count,
-    date_string, id_value, instant, map_conflicts, put_group_if_changed, put_header,
+    Candidate, FieldConflict, Fields, KIND_ENTRY, KIND_PANEL, NewDoc, SchemaError, count,
+    date_string, id_value, instant, is_new_doc, map_conflicts, put_group_if_changed, put_header,
     put_if_changed, put_opt_if_changed, resolve_field, text,
 };
 use crate::domain::{
@@ -215,34 +214,14 @@ pub fn write_entry<T: Transactable>(tx: &mut T, e: &PanelEntry) -> Result<(), Sc
         }
         group
     });
-    if tx.get(&ROOT, "kind")?.is_none() {
-        // A new document: create every field in one batch. Automerge inserts a batch
-        // several times faster than key-by-key puts, and a bulk import of 25,000
-        // patients is 25,000 new documents. The result is the same document the puts
-        // below would make (an absent optional stays absent).
-        use automerge::hydrate::Value as H;
-        let scalar = |v: ScalarValue| H::Scalar(v);
-        let group = |fields: Vec<(&str, ScalarValue)>| {
-            let map: HashMap<&str, H> =
-                fields.into_iter().map(|(k, v)| (k, H::Scalar(v))).collect();
-            H::Map(map.into())
-        };
-        let mut root: HashMap<&str, H> = HashMap::with_capacity(fields.len() + 5);
-        root.insert("kind", scalar(text(KIND_ENTRY)));
-        root.insert("schema", scalar(ScalarValue::Int(SCHEMA_VERSION)));
-        for (key, value) in fields {
-            root.insert(key, scalar(value));
-        }
-        if let Some(v) = last_visit {
-            root.insert("last_visit", scalar(v));
-        }
-        if let Some(m) = mrp {
-            root.insert("mrp", group(m));
-        }
-        if let Some(r) = removal {
-            root.insert("removal", group(r));
-        }
-        tx.init_root_from_hydrate(&root.into())?;
+    if is_new_doc(tx) {
+        // A bulk import of 25,000 patients is 25,000 new documents: one batch each.
+        let mut doc = NewDoc::root(KIND_ENTRY);
+        doc.fields(fields);
+        doc.opt("last_visit", last_visit);
+        doc.group("mrp", mrp);
+        doc.group("removal", removal);
+        doc.write(tx)?;
         return Ok(());
     }
     put_header(tx, KIND_ENTRY)?;

@@ -573,6 +573,28 @@ fn concurrent_role_changes_are_reported_as_a_member_conflict() {
 // Panel entries
 // ---------------------------------------------------------------------------
 
+/// A new entry is written in one batch (a bulk import makes thousands); it must be the
+/// document the field-by-field writers make, with and without the optional parts.
+#[test]
+fn a_new_entry_written_in_one_batch_matches_field_by_field_writes() {
+    let full = sample_entry();
+    let mut bare = sample_entry();
+    bare.mrp = None;
+    bare.details.last_visit = None;
+    let mut transferred = sample_entry();
+    transferred.removed = Some(Removal {
+        at: at(1_730_000_000, 5),
+        by: transferred.provider,
+        reason: "Moved to a colleague".into(),
+        disposition: Disposition::Transferred { to: UserId::new() },
+    });
+    for entry in [&full, &bare, &transferred] {
+        common::assert_batch_write_matches_puts(KIND_ENTRY, |doc| {
+            write_entry(doc, entry).expect("writes");
+        });
+    }
+}
+
 #[test]
 fn entry_round_trips_and_rewrites_make_no_operations() {
     let entry = sample_entry();

@@ -208,23 +208,25 @@ fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
-/// Where the time of one `apply_changes_many` call went, for profiling a busy hub
-/// (`ATTACH_LOG=attach::store=debug`). Ids and counts only.
+/// Where the time of one `apply_changes_many` or `change_many` call went, for profiling a
+/// busy hub or a large import (`ATTACH_LOG=attach::store=debug`). Counts only.
 #[derive(Default)]
 struct BatchTiming {
     docs: usize,
     /// Waiting for the documents' locks.
     lock: Duration,
-    /// Loading, merging, saving and projecting the documents.
+    /// Loading, merging or changing, saving and projecting the documents.
     merge: Duration,
     /// Waiting for the apply lock and applying the sled batch.
     write: Duration,
     /// Waiting for the group commit (flush + fsync) that covers the batch.
     durable: Duration,
+    /// Handing the projections to the read model.
+    commit: Duration,
 }
 
 impl BatchTiming {
-    fn report(&self) {
+    fn report(&self, what: &'static str) {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         debug!(
             docs = self.docs,
@@ -232,7 +234,8 @@ impl BatchTiming {
             merge_ms = ms(self.merge),
             write_ms = ms(self.write),
             durable_ms = ms(self.durable),
-            "merged a batch"
+            commit_ms = ms(self.commit),
+            "{what} a batch"
         );
     }
 }
@@ -436,10 +439,12 @@ impl DocStore {
         ids: &[DocId],
         mut f: impl FnMut(&DocId, &mut Transaction<'_>) -> Result<(), E>,
     ) -> Result<usize, ChangeError<E>> {
+        let started = Instant::now();
         let mut ids: Vec<&DocId> = ids.iter().collect();
         ids.sort_unstable();
         ids.dedup();
         let _locks = self.inner.locks.lock_all(ids.iter().copied());
+        let locked = started.elapsed();
 
         // The caller's closure runs here, one doc at a time; saving, projecting and staging
         // each changed doc into the batch runs meanwhile on a second thread.
@@ -479,9 +484,23 @@ impl DocStore {
         if count == 0 {
             return Ok(0);
         }
-        for (id, projection) in self.persist(staged)? {
+        let merged = started.elapsed();
+        let (generation, committed) = self.write_staged(staged)?;
+        let written = started.elapsed();
+        self.make_durable(generation)?;
+        let durable = started.elapsed();
+        for (id, projection) in committed {
             self.inner.projector.committed(&id, &projection);
         }
+        BatchTiming {
+            docs: count,
+            lock: locked,
+            merge: merged - locked,
+            write: written - merged,
+            durable: durable - written,
+            commit: started.elapsed() - durable,
+        }
+        .report("changed");
         Ok(count)
     }
 
@@ -634,10 +653,12 @@ impl DocStore {
         };
         match persisted {
             Ok(committed) => {
+                let durable = started.elapsed();
                 for (id, projection) in committed {
                     self.inner.projector.committed(&id, &projection);
                 }
-                timing.report();
+                timing.commit = started.elapsed() - durable;
+                timing.report("merged");
                 results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
             }
             Err(e) => {
