@@ -387,10 +387,11 @@ pub fn attachment_entry(offer: OfferId, person: PersonId) -> EntryId {
     EntryId(Uuid::new_v5(&Uuid::NAMESPACE_OID, &name))
 }
 
-/// Waitlist documents written per durable batch by a bulk registration: large enough that
-/// a province's file is a few hundred fsyncs, small enough to bound the memory one batch
-/// holds.
-const REGISTER_BATCH: usize = 5_000;
+/// New documents per durable batch when a bulk registration or a matching round writes
+/// many at once (two batches at a time, see `DocStore::change_in_batches`): large enough
+/// that a province's waitlist file is a few hundred fsyncs, small enough that one batch's
+/// write overlaps the next one's changes and bounds the memory a batch holds.
+const WRITE_BATCH: usize = 2_500;
 
 /// A second registration of a person already waiting: the earliest registration date is
 /// kept, priority factors and languages are added, contact details are the newest, a
@@ -449,7 +450,7 @@ impl App {
 
     /// Registers people already validated: each PHN once, merged into its registration
     /// when it is already waiting (or appears twice among `people`), written in durable
-    /// batches of [`REGISTER_BATCH`] documents. One [`Registered`] per input, in order.
+    /// batches of [`WRITE_BATCH`] documents. One [`Registered`] per input, in order.
     fn register_all(
         &self,
         actor: UserId,
@@ -495,29 +496,28 @@ impl App {
                 });
             }
         }
-        for chunk in plan.chunks(REGISTER_BATCH) {
-            for merged in [false, true] {
-                let docs: HashMap<DocId, (&WaitingPerson, u32)> = chunk
-                    .iter()
-                    .filter(|(_, _, m)| *m == merged)
-                    .map(|(p, n, _)| Ok((waiting_doc(p.id)?, (p, *n))))
-                    .collect::<Result<_, AppError>>()?;
-                if docs.is_empty() {
-                    continue;
-                }
-                let ids: Vec<DocId> = docs.keys().cloned().collect();
-                let message = if merged {
-                    "merge registration"
-                } else {
-                    "register"
-                };
-                self.store().change_many(actor.0, message, &ids, |id, tx| {
+        for merged in [false, true] {
+            let docs: HashMap<DocId, (&WaitingPerson, u32)> = plan
+                .iter()
+                .filter(|(_, _, m)| *m == merged)
+                .map(|(p, n, _)| Ok((waiting_doc(p.id)?, (p, *n))))
+                .collect::<Result<_, AppError>>()?;
+            if docs.is_empty() {
+                continue;
+            }
+            let ids: Vec<DocId> = docs.keys().cloned().collect();
+            let message = if merged {
+                "merge registration"
+            } else {
+                "register"
+            };
+            self.store()
+                .change_in_batches(actor.0, message, &ids, WRITE_BATCH, |id, tx| {
                     let (p, n) = docs
                         .get(id)
                         .ok_or_else(|| AppError::Internal("a registration went missing".into()))?;
                     msch::write_waiting(tx, p, *n).map_err(AppError::from)
                 })?;
-            }
         }
         info!(
             registrations = out.len(),
@@ -718,12 +718,15 @@ impl App {
                 .map(|o| Ok((offer_doc(o.clinic, o.id)?, o)))
                 .collect::<Result<_, AppError>>()?;
             let ids: Vec<DocId> = by_doc.keys().cloned().collect();
-            self.store().change_many(actor.0, "offer", &ids, |id, tx| {
-                let offer = by_doc
-                    .get(id)
-                    .ok_or_else(|| AppError::Internal("an offer went missing".into()))?;
-                msch::write_offer(tx, offer).map_err(AppError::from)
-            })?;
+            // Each offer stands alone, so a crash part way leaves whole offers the next
+            // round counts, never half of one.
+            self.store()
+                .change_in_batches(actor.0, "offer", &ids, WRITE_BATCH, |id, tx| {
+                    let offer = by_doc
+                        .get(id)
+                        .ok_or_else(|| AppError::Internal("an offer went missing".into()))?;
+                    msch::write_offer(tx, offer).map_err(AppError::from)
+                })?;
         }
         info!(
             offers = report.offers,

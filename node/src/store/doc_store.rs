@@ -504,6 +504,55 @@ impl DocStore {
         Ok(count)
     }
 
+    /// [`change_many`](Self::change_many) in independent all-or-nothing batches of `batch`
+    /// docs, two batches at a time, so one batch's sled write and durability wait overlap
+    /// the next one's changes. For many docs that each stand alone (a matching round's
+    /// offers, a waitlist import): the whole is not atomic, so after an error the batches
+    /// already durable stay written, and the batches not yet begun are not started. Returns
+    /// the number of docs changed.
+    pub fn change_in_batches<E: Send>(
+        &self,
+        user: Uuid,
+        message: &str,
+        ids: &[DocId],
+        batch: usize,
+        f: impl Fn(&DocId, &mut Transaction<'_>) -> Result<(), E> + Sync,
+    ) -> Result<usize, ChangeError<E>> {
+        let mut ids: Vec<&DocId> = ids.iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let ids: Vec<DocId> = ids.into_iter().cloned().collect();
+        let chunks: Vec<&[DocId]> = ids.chunks(batch.max(1)).collect();
+        let next = AtomicU64::new(0);
+        let changed = AtomicU64::new(0);
+        let failed: Mutex<Option<ChangeError<E>>> = Mutex::new(None);
+        std::thread::scope(|s| {
+            for _ in 0..chunks.len().min(2) {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                        if i >= chunks.len() || failed.lock().is_some() {
+                            return;
+                        }
+                        match self.change_many(user, message, chunks[i], &f) {
+                            Ok(n) => {
+                                changed.fetch_add(n as u64, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                failed.lock().get_or_insert(e);
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        match failed.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(changed.into_inner() as usize),
+        }
+    }
+
     /// Run `f` on the doc's current state; `None` if the doc does not exist.
     #[instrument(skip_all, fields(doc = %id))]
     pub fn read<R>(

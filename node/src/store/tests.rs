@@ -365,6 +365,54 @@ fn change_many_is_all_or_nothing() {
     );
 }
 
+/// Independent batches: every doc lands, each batch is all-or-nothing, and after a refused
+/// doc the batches already durable stay while nothing of the refused batch is written.
+#[test]
+fn change_in_batches_writes_whole_batches_and_keeps_those_done() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let user = Uuid::now_v7();
+    let ids: Vec<DocId> = (0..1_000).map(doc).collect();
+    let n = store
+        .change_in_batches(user, "import", &ids, 64, |id, tx| {
+            tx.put(ROOT, "v", id.as_str()).map(|_| ())
+        })
+        .unwrap();
+    assert_eq!(n, 1_000);
+    assert_eq!(p.count(), 1_000);
+    for id in &ids {
+        assert_eq!(value(&store, id).as_deref(), Some(id.as_str()));
+    }
+
+    // A second set, in batches of 10 (sorted by id): doc 1555 is refused.
+    let more: Vec<DocId> = (1_000..2_000).map(doc).collect();
+    let bad = doc(1_555);
+    let r = store.change_in_batches(user, "import", &more, 10, |id, tx| {
+        tx.put(ROOT, "v", id.as_str())?;
+        if *id == bad {
+            return Err(automerge::AutomergeError::Fail);
+        }
+        Ok(())
+    });
+    assert!(matches!(r, Err(ChangeError::Rejected(_))), "{r:?}");
+    let mut sorted = more.clone();
+    sorted.sort();
+    let failed_batch = sorted.iter().position(|id| *id == bad).unwrap() / 10;
+    for (i, batch) in sorted.chunks(10).enumerate() {
+        let written: Vec<bool> = batch.iter().map(|id| store.exists(id).unwrap()).collect();
+        assert!(
+            written.iter().all(|w| *w) || written.iter().all(|w| !*w),
+            "batch {i} is half written: {written:?}"
+        );
+        if i == failed_batch {
+            assert!(written.iter().all(|w| !*w), "the refused batch was written");
+        }
+    }
+    let written = sorted.iter().filter(|id| store.exists(id).unwrap()).count();
+    assert_eq!(p.count(), 1_000 + written);
+}
+
 #[test]
 fn merging_a_concurrently_edited_fork_converges() {
     let dir = tmp();
