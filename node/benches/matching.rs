@@ -29,6 +29,7 @@ use std::time::Instant;
 
 use time::{Duration, OffsetDateTime};
 
+use attach::app::synthetic::LANGUAGES;
 use attach::demo_data::Rng;
 use attach::domain::matching::{
     Answer, Candidate, CapacityFact, Decision, DeclineReason, Offer, OfferedPerson, PriorityFactor,
@@ -39,14 +40,6 @@ use attach::domain::{ClinicId, Contact, OfferId, PatientDetails, PersonId, Phn, 
 
 const COMMUNITIES: usize = 300;
 const CLINICS: usize = 1_500;
-const LANGUAGES: [&str; 6] = [
-    "French",
-    "Punjabi",
-    "Mandarin",
-    "Cantonese",
-    "Tagalog",
-    "Spanish",
-];
 const TARGET_SECS: f64 = 10.0;
 const REPORT_TARGET_SECS: f64 = 0.5;
 

@@ -26,7 +26,9 @@
 //! directory, kept with `SYNC_BENCH_KEEP=1`), `SYNC_BENCH_ATTACH` (the `attach` binary to run,
 //! default the one cargo built with the bench), `SYNC_BENCH_MODES` (workload 3: one merge per
 //! mode listed, each after a new day's edits; `live` (the default): the simulated clinics
-//! compute their deltas during the timed merge, `prepared`: before it). Only workload 3:
+//! compute their deltas during the timed merge, `prepared`: before it),
+//! `SYNC_BENCH_CLINIC_CACHE_MIB` (each simulated clinic's store cache, default 4). Only
+//! workload 3:
 //!
 //! ```text
 //! SYNC_BENCH_PATIENTS=0 SYNC_BENCH_CLINIC_PATIENTS=300 cargo bench -p attach --bench sync
@@ -790,7 +792,22 @@ fn sim_clinic(
     edits: usize,
 ) -> anyhow::Result<SimClinic> {
     let dir = root.join("many").join(format!("c{i:03}"));
-    let app = open_app(&dir, 4)?;
+    // 4 MiB keeps 200 stores in memory; a node's own default (32) made the simulated
+    // clinics no cheaper. sled's background flusher is off: 200 of them in one process
+    // (one per store) took about a core between them, on the hub's two, while a real
+    // clinic's one flusher runs on the clinic's machine. Durability does not depend on it.
+    let cache = env_usize("SYNC_BENCH_CLINIC_CACHE_MIB", 4)?;
+    let app = App::open_with_options(
+        &dir,
+        attach::store::StoreOptions {
+            cache_capacity_bytes: cache as u64 * 1024 * 1024,
+            flush_every_ms: None,
+            ..attach::store::StoreOptions::default()
+        },
+        30,
+        Arc::new(SystemClock),
+    )
+    .context("opening the data directory")?;
     let facility = format!("SIM{i:05}");
     let clinic = seed_clinic(&app, &facility, 1)?;
     import_patients(&app, &clinic, patients, SEED + i as u64)?;

@@ -349,19 +349,27 @@ pub enum ImportCommand {
     Panel(ImportPanelArgs),
 }
 
+/// Which provider's panel an offline command changes, and who changes it.
 #[derive(Debug, Args)]
-pub struct ImportPanelArgs {
+pub struct PanelArgs {
     #[command(flatten)]
     pub data: DataDirArg,
-    /// The provider's username (whose panel receives the patients).
+    /// The provider's username.
     #[arg(long)]
     pub provider: String,
-    /// The username the change is recorded under (the provider or an endorsed delegate).
+    /// The username the change is recorded under: the provider or an endorsed delegate
+    /// (and, to move patients, an account manager).
     #[arg(long = "as")]
     pub as_user: String,
     /// The clinic's id (needed when the provider works at more than one clinic).
     #[arg(long)]
     pub clinic: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportPanelArgs {
+    #[command(flatten)]
+    pub panel: PanelArgs,
     /// File format; guessed from the file name when omitted (.csv or .json).
     #[arg(long, value_enum)]
     pub format: Option<FileFormat>,
@@ -411,21 +419,40 @@ pub struct ExportPanelArgs {
 pub enum PanelCommand {
     /// Set a provider's panel preferences; what is not given stays as it is. Prints them.
     Preferences(PreferencesArgs),
+    /// Move patients off a provider's panel (a provider who leaves or stops): to a
+    /// colleague's panel at the same clinic, or back to the provincial waitlist. All of
+    /// them move, or none do.
+    Move(MoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MoveArgs {
+    #[command(flatten)]
+    pub panel: PanelArgs,
+    /// The username of the colleague whose panel receives them.
+    #[arg(
+        long,
+        conflicts_with = "to_waitlist",
+        required_unless_present = "to_waitlist"
+    )]
+    pub to: Option<String>,
+    /// Return them to the provincial waitlist instead; the hub registers them again at its
+    /// next round, keeping their place.
+    #[arg(long)]
+    pub to_waitlist: bool,
+    /// A patient entry's id to move (repeat for several); everyone on the panel when none
+    /// is given.
+    #[arg(long = "entry")]
+    pub entries: Vec<String>,
+    /// Why they move, kept in each patient's panel history.
+    #[arg(long)]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]
 pub struct PreferencesArgs {
     #[command(flatten)]
-    pub data: DataDirArg,
-    /// The provider's username.
-    #[arg(long)]
-    pub provider: String,
-    /// The username the change is recorded under (the provider or an endorsed delegate).
-    #[arg(long = "as")]
-    pub as_user: String,
-    /// The clinic's id (needed when the provider works at more than one clinic).
-    #[arg(long)]
-    pub clinic: Option<String>,
+    pub panel: PanelArgs,
     /// Accepting new patients: yes or no.
     #[arg(long)]
     pub accepting: Option<YesNo>,
@@ -489,7 +516,7 @@ mod tests {
         .expect("parses");
         match cli.command {
             Command::Import(ImportCommand::Panel(args)) => {
-                assert_eq!(args.provider, "drlee");
+                assert_eq!(args.panel.provider, "drlee");
                 assert_eq!(args.file, PathBuf::from("p.csv"));
             }
             other => panic!("unexpected {other:?}"),

@@ -99,7 +99,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import(ImportCommand::Panel(args)) => {
-            set_dir(&mut config, args.data.data_dir.clone());
+            set_dir(&mut config, args.panel.data.data_dir.clone());
             let app = open(&config)?;
             let format = match args.format {
                 Some(f) => f,
@@ -108,9 +108,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let bytes = std::fs::read(&args.file)
                 .with_context(|| format!("reading {}", args.file.display()))?;
             let report = app.import_panel_offline(
-                &args.as_user,
-                &args.provider,
-                args.clinic.as_deref(),
+                &args.panel.as_user,
+                &args.panel.provider,
+                args.panel.clinic.as_deref(),
                 format == FileFormat::Fhir,
                 &bytes,
             );
@@ -127,12 +127,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 }
                 Err(crate::app::AppError::Invalid { message, problems }) => {
                     eprintln!("Nothing was imported: {message}");
-                    for p in &problems {
-                        match p.row {
-                            Some(row) => eprintln!("  row {row}, {}: {}", p.field, p.message),
-                            None => eprintln!("  {}: {}", p.field, p.message),
-                        }
-                    }
+                    print_problems(&problems, "row");
                     bail!("{} problem(s) in {}", problems.len(), args.file.display())
                 }
                 Err(other) => Err(other.into()),
@@ -211,12 +206,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Panel(PanelCommand::Preferences(args)) => {
-            set_dir(&mut config, args.data.data_dir.clone());
+            set_dir(&mut config, args.panel.data.data_dir.clone());
             let app = open(&config)?;
             let saved = app.set_preferences_offline(
-                &args.as_user,
-                &args.provider,
-                args.clinic.as_deref(),
+                &args.panel.as_user,
+                &args.panel.provider,
+                args.panel.clinic.as_deref(),
                 |p| {
                     if let Some(a) = args.accepting {
                         p.accepting_new_patients = a == crate::cli::YesNo::Yes;
@@ -267,10 +262,38 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     Ok(())
                 }
                 Err(crate::app::AppError::Invalid { problems, .. }) => {
-                    for p in &problems {
-                        eprintln!("  {}: {}", p.field, p.message);
-                    }
+                    print_problems(&problems, "row");
                     bail!("the preferences were not saved")
+                }
+                Err(other) => Err(other.into()),
+            }
+        }
+        Command::Panel(PanelCommand::Move(args)) => {
+            set_dir(&mut config, args.panel.data.data_dir.clone());
+            let app = open(&config)?;
+            let moved = app.move_patients_offline(
+                &args.panel.as_user,
+                &args.panel.provider,
+                args.panel.clinic.as_deref(),
+                args.to.as_deref(),
+                &args.entries,
+                &args.reason,
+            );
+            match moved {
+                Ok(report) => {
+                    let whither = match &args.to {
+                        Some(to) => format!("to {to}'s panel"),
+                        None => "back to the provincial waitlist".to_owned(),
+                    };
+                    println!(
+                        "Moved {} patient(s) off {}'s panel {whither}.",
+                        report.moved, args.panel.provider
+                    );
+                    Ok(())
+                }
+                Err(crate::app::AppError::Invalid { message, problems }) => {
+                    print_problems(&problems, "entry");
+                    bail!("{message}")
                 }
                 Err(other) => Err(other.into()),
             }
@@ -282,6 +305,17 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             println!("New temporary password for {}: {temporary}", args.username);
             println!("It expires in 48 hours and must be changed at first sign-in.");
             Ok(())
+        }
+    }
+}
+
+/// Each problem of a refused command on its own line; `item` names what a problem's row
+/// counts (a file's rows, the entries given).
+fn print_problems(problems: &[crate::app::Problem], item: &str) {
+    for p in problems {
+        match p.row {
+            Some(row) => eprintln!("  {item} {row}, {}: {}", p.field, p.message),
+            None => eprintln!("  {}: {}", p.field, p.message),
         }
     }
 }

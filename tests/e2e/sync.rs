@@ -566,3 +566,93 @@ fn attachment_records_are_exported_from_the_hub_and_the_clinic_node() {
         out.stderr
     );
 }
+
+/// A provider leaves: an account manager moves their patients to a colleague, or back to
+/// the waitlist, with `attach panel move` on the stopped node. A mistyped or unknown entry
+/// is refused with its position named and nothing moved.
+#[test]
+fn patients_move_off_a_panel_offline() {
+    let dir = DataDir::new("move-node");
+    seed_demo(&dir, 20);
+    let panel_rows = |provider: &str| {
+        let out = run(&[
+            "export",
+            "panel",
+            "--data-dir",
+            dir.arg(),
+            "--provider",
+            provider,
+        ])
+        .assert_success();
+        out.stdout.lines().skip(1).filter(|l| !l.is_empty()).count()
+    };
+    let move_from = |provider: &str, extra: &[&str]| {
+        let mut args = vec![
+            "panel",
+            "move",
+            "--data-dir",
+            dir.arg(),
+            "--provider",
+            provider,
+            "--as",
+            "director",
+            "--reason",
+            "the provider leaves",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let moving = |extra: &[&str]| move_from("drpatel", extra);
+    let moved = |out: &crate::support::Output, count: usize, whose: &str, whither: &str| {
+        assert!(
+            out.stdout.contains(&format!(
+                "Moved {count} patient(s) off {whose}'s panel {whither}."
+            )),
+            "{}",
+            out.stdout
+        );
+    };
+    let (patel, nguyen) = (panel_rows("drpatel"), panel_rows("drnguyen"));
+    assert!(patel > 0, "the demo gives Dr. Patel patients");
+
+    let out = moving(&["--to", "drnguyen", "--entry", "not-an-id"]).assert_failure();
+    assert!(
+        out.stderr
+            .contains("entry 1, entries: \"not-an-id\" is not an entry id"),
+        "{}",
+        out.stderr
+    );
+    let stranger = "0193a3c4-0000-7000-8000-000000000001";
+    let out = moving(&["--to", "drnguyen", "--entry", stranger]).assert_failure();
+    assert!(
+        out.stderr.contains(&format!(
+            "entry 1, entries: {stranger} is not on this panel"
+        )),
+        "{}",
+        out.stderr
+    );
+    let out = moving(&["--to", "drnguyen", "--to-waitlist"]).assert_failure();
+    assert!(out.stderr.contains("cannot be used with"), "{}", out.stderr);
+    assert_eq!(panel_rows("drpatel"), patel, "nothing moved");
+
+    let out = moving(&["--to", "drnguyen"]).assert_success();
+    moved(&out, patel, "drpatel", "to drnguyen's panel");
+    assert_eq!(panel_rows("drpatel"), 0);
+    assert_eq!(panel_rows("drnguyen"), nguyen + patel);
+    let out = moving(&["--to-waitlist"]).assert_failure();
+    assert!(
+        out.stderr.contains("the panel has none to move"),
+        "{}",
+        out.stderr
+    );
+
+    let macdonald = panel_rows("drmacdonald");
+    let out = move_from("drmacdonald", &["--to-waitlist"]).assert_success();
+    moved(
+        &out,
+        macdonald,
+        "drmacdonald",
+        "back to the provincial waitlist",
+    );
+    assert_eq!(panel_rows("drmacdonald"), 0);
+}

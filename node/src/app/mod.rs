@@ -105,6 +105,21 @@ impl App {
         session_idle_minutes: u32,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, AppError> {
+        let options = StoreOptions {
+            cache_capacity_bytes: cache_mib * 1024 * 1024,
+            ..StoreOptions::default()
+        };
+        Self::open_with_options(data_dir, options, session_idle_minutes, clock)
+    }
+
+    /// [`App::open_at`] with every store option given (benchmarks that hold hundreds of
+    /// stores in one process turn sled's background flusher off).
+    pub fn open_with_options(
+        data_dir: &Path,
+        options: StoreOptions,
+        session_idle_minutes: u32,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, AppError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             AppError::Unavailable(format!(
                 "cannot create the data directory {}: {e}",
@@ -112,10 +127,6 @@ impl App {
             ))
         })?;
         let model = Arc::new(ReadModel::default());
-        let options = StoreOptions {
-            cache_capacity_bytes: cache_mib * 1024 * 1024,
-            ..StoreOptions::default()
-        };
         let store = DocStore::open(
             &data_dir.join("docs"),
             options,

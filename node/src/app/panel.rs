@@ -815,6 +815,51 @@ impl App {
         self.set_preferences(who, clinic, provider, p)
     }
 
+    /// `attach panel move`, offline, recorded under `as_user`: `to` is the receiving
+    /// colleague's username (`None`: back to the waitlist), `entries` the entry ids to move
+    /// (none: everyone on the panel).
+    pub fn move_patients_offline(
+        &self,
+        as_user: &str,
+        provider: &str,
+        clinic: Option<&str>,
+        to: Option<&str>,
+        entries: &[String],
+        reason: &str,
+    ) -> Result<super::transfer::MoveReport, AppError> {
+        use super::transfer::{Destination, Selection};
+        let (clinic, provider) = self.offline_target(provider, clinic)?;
+        let who = self.offline_user(as_user)?;
+        let to = match to {
+            Some(name) => Destination::Provider(self.offline_user(name)?),
+            None => Destination::Waitlist,
+        };
+        let selection = if entries.is_empty() {
+            Selection::All
+        } else {
+            let mut ids = Vec::with_capacity(entries.len());
+            let mut problems = Vec::new();
+            for (i, raw) in entries.iter().enumerate() {
+                match raw.trim().parse::<EntryId>() {
+                    Ok(id) => ids.push(id),
+                    Err(_) => problems.push(Problem {
+                        row: Some(i + 1),
+                        field: "entries".to_owned(),
+                        message: format!("{raw:?} is not an entry id"),
+                    }),
+                }
+            }
+            if !problems.is_empty() {
+                return Err(AppError::Invalid {
+                    message: "No patient was moved: some entry ids are not ids.".into(),
+                    problems,
+                });
+            }
+            Selection::Entries(ids)
+        };
+        self.move_patients(who, clinic, provider, &selection, to, reason)
+    }
+
     /// `attach export panel`, offline.
     pub fn export_panel_offline(
         &self,

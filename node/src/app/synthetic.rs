@@ -181,6 +181,16 @@ fn letters(mut n: usize) -> String {
     }
 }
 
+/// The languages other than English that synthetic people and providers name.
+pub const LANGUAGES: [&str; 6] = [
+    "French",
+    "Punjabi",
+    "Mandarin",
+    "Cantonese",
+    "Tagalog",
+    "Spanish",
+];
+
 /// `count` waitlist rows as a coordinator's file would have them: 30 % with a priority
 /// factor, 10 % in households of 2–4, 15 % naming a language other than English, 20 %
 /// needing a physician, registered over the three years before `now`.
@@ -190,14 +200,6 @@ pub fn synthetic_waitlist(
     communities: usize,
     now: OffsetDateTime,
 ) -> Vec<WaitingInput> {
-    const LANGUAGES: [&str; 6] = [
-        "French",
-        "Punjabi",
-        "Mandarin",
-        "Cantonese",
-        "Tagalog",
-        "Spanish",
-    ];
     let mut rng = Rng::new(seed);
     let mut rows = Vec::with_capacity(count);
     let mut household = 0usize;
