@@ -201,7 +201,6 @@ pub fn display_scalar(v: &ScalarValue) -> String {
 // Reading
 // ---------------------------------------------------------------------------
 
-/// The fields of one map object in a document, with errors that name the field path.
 /// What a map holds at one key: a value, or a nested object and its id.
 enum Stored {
     Scalar(ScalarValue),
@@ -225,6 +224,7 @@ fn contents_of(doc: &impl ReadDoc, obj: &ObjId) -> HashMap<String, Stored> {
         .collect()
 }
 
+/// The fields of one map object in a document, with errors that name the field path.
 pub(crate) struct Fields<'a, R: ReadDoc> {
     doc: &'a R,
     kind: &'static str,
