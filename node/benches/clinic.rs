@@ -46,7 +46,7 @@ use attach::domain::{
     ClinicId, EntryId, HowAdded, MrpConfirmation, PanelEntry, PatientDetails, PatientStatus, Role,
     UserId,
 };
-use attach::http::extract::SESSION_COOKIE;
+use attach_http::SESSION_COOKIE;
 
 const PATIENTS: usize = 25_000;
 const PROVIDERS: usize = 10;

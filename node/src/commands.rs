@@ -7,13 +7,15 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 
-use crate::app::{App, SystemClock};
 use crate::cli::{
     BackupArgs, Cli, Command, ExportCommand, FileFormat, ImportCommand, InspectCommand, NodeAction,
     PanelCommand, RestoreArgs, UserCommand,
 };
-use crate::config::{Config, LogFormat};
 use crate::demo;
+use crate::output::write_attachments;
+use crate::process::{init_logging, runtime, shutdown_signal};
+use attach_app::config::Config;
+use attach_app::{App, SystemClock};
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
@@ -57,9 +59,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Hub(args) => {
-            if config.data_dir == Path::new(crate::config::DEFAULT_NODE_DIR) {
+            if config.data_dir == Path::new(attach_app::config::DEFAULT_NODE_DIR) {
                 // Nothing chose a directory: the hub's own default, not the node's.
-                config.data_dir = PathBuf::from(crate::config::DEFAULT_HUB_DIR);
+                config.data_dir = PathBuf::from(attach_app::config::DEFAULT_HUB_DIR);
             }
             set_dir(&mut config, args.data.data_dir.clone());
             if let Some(listen) = args.listen {
@@ -79,7 +81,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Init(args) => {
             set_dir(&mut config, args.data.data_dir.clone());
             let app = open(&config)?;
-            let created = app.init_clinic(&crate::app::InitClinic {
+            let created = app.init_clinic(&attach_app::InitClinic {
                 clinic_name: args.clinic_name,
                 facility_number: args.facility_number,
                 director_username: args.director_username,
@@ -125,7 +127,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     );
                     Ok(())
                 }
-                Err(crate::app::AppError::Invalid { message, problems }) => {
+                Err(attach_app::AppError::Invalid { message, problems }) => {
                     eprintln!("Nothing was imported: {message}");
                     print_problems(&problems, "row");
                     bail!("{} problem(s) in {}", problems.len(), args.file.display())
@@ -155,7 +157,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             set_dir(&mut config, args.data.data_dir.clone());
             let app = open(&config)?;
             let clinic = match args.clinic.as_deref() {
-                Some(raw) => crate::domain::ClinicId(
+                Some(raw) => attach_domain::ClinicId(
                     raw.trim()
                         .parse()
                         .with_context(|| format!("--clinic {raw:?} is not a clinic id"))?,
@@ -167,7 +169,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 },
             };
             let export = app.attachment_records(
-                crate::app::BillingScope::Node { clinic },
+                attach_app::BillingScope::Node { clinic },
                 &args.period.from,
                 &args.period.to,
             )?;
@@ -177,7 +179,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
             set_dir(&mut config, args.data.data_dir.clone());
             let app = open(&config)?;
             let clinics = match args.clinic {
-                Some(c) => vec![crate::domain::ClinicId(c)],
+                Some(c) => vec![attach_domain::ClinicId(c)],
                 None => app.clinic_ids(),
             };
             for clinic in clinics {
@@ -194,10 +196,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Man(args) => write_man_pages(&args.dir),
         Command::Status(args) => {
             set_dir(&mut config, args.data.data_dir.clone());
-            let overview = runtime()?.block_on(crate::ops::status::overview(&config.data_dir))?;
+            let overview = runtime()?.block_on(attach_ops::status::overview(&config.data_dir))?;
             print!(
                 "{}",
-                crate::ops::status::report(
+                attach_ops::status::report(
                     &config.data_dir,
                     overview.as_ref(),
                     time::OffsetDateTime::now_utc()
@@ -226,7 +228,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                         p.max_open_requests = n;
                     }
                     if let Some(l) = &args.languages {
-                        p.languages = crate::domain::split_languages(l);
+                        p.languages = attach_domain::split_languages(l);
                     }
                     if let Some(n) = &args.practitioner_number {
                         p.practitioner_number = Some(n.clone()).filter(|n| !n.trim().is_empty());
@@ -261,7 +263,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     );
                     Ok(())
                 }
-                Err(crate::app::AppError::Invalid { problems, .. }) => {
+                Err(attach_app::AppError::Invalid { problems, .. }) => {
                     print_problems(&problems, "row");
                     bail!("the preferences were not saved")
                 }
@@ -291,7 +293,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     );
                     Ok(())
                 }
-                Err(crate::app::AppError::Invalid { message, problems }) => {
+                Err(attach_app::AppError::Invalid { message, problems }) => {
                     print_problems(&problems, "entry");
                     bail!("{message}")
                 }
@@ -311,7 +313,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
 
 /// Each problem of a refused command on its own line; `item` names what a problem's row
 /// counts (a file's rows, the entries given).
-fn print_problems(problems: &[crate::app::Problem], item: &str) {
+fn print_problems(problems: &[attach_app::Problem], item: &str) {
     for p in problems {
         match p.row {
             Some(row) => eprintln!("  {item} {row}, {}: {}", p.field, p.message),
@@ -338,13 +340,13 @@ fn guess_format(path: &Path) -> anyhow::Result<FileFormat> {
 }
 
 fn open(config: &Config) -> anyhow::Result<App> {
-    if let crate::store::format::Prepared::Migrated { from, backup } =
-        crate::ops::prepare_data_dir(&config.data_dir)?
+    if let attach_store::format::Prepared::Migrated { from, backup } =
+        attach_ops::prepare_data_dir(&config.data_dir)?
     {
         eprintln!(
             "Upgraded the data directory {} from data format {from} to {}; a backup of it as it was is in {}.",
             config.data_dir.display(),
-            crate::store::format::DATA_FORMAT,
+            attach_store::format::DATA_FORMAT,
             backup.display()
         );
     }
@@ -365,9 +367,9 @@ fn enrol_offline(config: &Config, hub: &str, code: &str) -> anyhow::Result<()> {
     let node = uuid::Uuid::from_bytes(app.doc_store().node_id().0);
     let clinic = app.clinic_ids().first().map(|c| c.as_uuid());
     drop(app);
-    let files = crate::replication::NodeFiles::new(&config.data_dir);
+    let files = attach_replication::NodeFiles::new(&config.data_dir);
     let enrolled = runtime()?
-        .block_on(crate::replication::node::enrol(
+        .block_on(attach_replication::node::enrol(
             &files, hub, code, node, clinic,
         ))
         .context("enrolling with the hub")?;
@@ -395,7 +397,7 @@ fn start_hint(config: &Config) -> String {
     ]
     .iter()
     .any(|d| Path::new(d).join("attach-node.service").exists());
-    if packaged && config.data_dir == Path::new(crate::config::DEFAULT_NODE_DIR) {
+    if packaged && config.data_dir == Path::new(attach_app::config::DEFAULT_NODE_DIR) {
         "start the node with `sudo systemctl enable --now attach-node`, then sign in at \
          http://<this PC's address>:8080/ (`attach status` shows whether it runs)."
             .to_owned()
@@ -434,13 +436,6 @@ fn chown_tree(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
     Ok(())
 }
 
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
 fn serve(
     app: App,
     config: &Config,
@@ -453,45 +448,45 @@ fn serve(
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         let sync = if sync {
-            let node_sync = crate::replication::NodeSync::new(
+            let node_sync = attach_replication::NodeSync::new(
                 app.clone(),
                 &config.data_dir,
                 std::time::Duration::from_secs(config.sync_retry_max_secs.max(1)),
             )
             .context("starting sync")?;
             tokio::spawn(node_sync.clone().run());
-            crate::replication::lan::start(node_sync.clone(), config).await;
+            attach_replication::lan::start(node_sync.clone(), config).await;
             Some(node_sync)
         } else {
             None
         };
-        let metrics = crate::ops::metrics::Metrics::new();
-        let admin_state = crate::ops::admin::AdminState::new(
+        let metrics = attach_ops::metrics::Metrics::new();
+        let admin_state = attach_ops::admin::AdminState::new(
             app.clone(),
             &config.data_dir,
             metrics.clone(),
-            crate::ops::admin::Live::Node(sync.clone()),
+            attach_ops::admin::Live::Node(sync.clone()),
         )
         .context("setting up the admin listener")?;
         let admin = TcpListener::bind(config.admin_listen)
             .await
             .with_context(|| format!("listening on {} (admin_listen)", config.admin_listen))?;
-        let router = crate::http::router_with_sync(
+        let router = attach_server::router_with_sync(
             app,
-            crate::http::HttpOptions::from_config(config),
-            crate::http::SyncHandle(sync),
+            attach_http::HttpOptions::from_config(config),
+            attach_replication::SyncHandle(sync),
         )
         .layer(axum::middleware::from_fn_with_state(
             metrics,
-            crate::ops::metrics::count_requests,
+            attach_ops::metrics::count_requests,
         ));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut admin_stop = stop_rx.clone();
-        let admin_task = tokio::spawn(crate::ops::admin::serve(admin_state, admin, async move {
+        let admin_task = tokio::spawn(attach_ops::admin::serve(admin_state, admin, async move {
             let _ = admin_stop.wait_for(|s| *s).await;
         }));
         ready(listener.local_addr()?);
-        crate::http::serve_router(router, listener, async move {
+        attach_server::serve_router(router, listener, async move {
             shutdown_signal().await;
             let _ = stop_tx.send(true);
         })
@@ -532,7 +527,7 @@ fn write_man_pages(dir: &Path) -> anyhow::Result<()> {
 /// directory; then prune with `--keep`.
 fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
     let dir = &config.data_dir;
-    let role = crate::ops::role(dir);
+    let role = attach_ops::role(dir);
     let out = match (&args.out, &args.into) {
         (Some(_), _) if args.keep.is_some() => {
             bail!("--keep prunes a directory of backups: use it with --into DIR")
@@ -541,22 +536,22 @@ fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
         (None, Some(into)) => {
             std::fs::create_dir_all(into)
                 .with_context(|| format!("creating {}", into.display()))?;
-            into.join(crate::ops::timestamped_name(role))
+            into.join(attach_ops::timestamped_name(role))
         }
         (None, None) => bail!("give --out FILE or --into DIR"),
     };
     let started = std::time::Instant::now();
-    let from_running = runtime()?.block_on(crate::ops::admin::fetch(dir, "/admin/backup"))?;
+    let from_running = runtime()?.block_on(attach_ops::admin::fetch(dir, "/admin/backup"))?;
     let (len, how) = match from_running {
         Some(bytes) => {
-            let len = crate::ops::backup::write_backup_file(&out, |w| {
+            let len = attach_ops::backup::write_backup_file(&out, |w| {
                 use std::io::Write;
                 Ok(w.write_all(&bytes)?)
             })?;
             (len, format!("from the running {role}"))
         }
         None => {
-            let (len, _) = crate::ops::offline_backup(dir, &out)?;
+            let (len, _) = attach_ops::offline_backup(dir, &out)?;
             (len, format!("from the stopped {role}'s directory"))
         }
     };
@@ -564,11 +559,11 @@ fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
         "Backup of {} written to {} ({}, {how}, {:.1} s); checksum verified.",
         dir.display(),
         out.display(),
-        crate::ops::status::human_bytes(len),
+        attach_ops::status::human_bytes(len),
         started.elapsed().as_secs_f64()
     );
     if let (Some(into), Some(keep)) = (&args.into, args.keep) {
-        for old in crate::ops::prune(into, role, keep.max(1))? {
+        for old in attach_ops::prune(into, role, keep.max(1))? {
             println!("Deleted old backup {}", old.display());
         }
     }
@@ -579,7 +574,7 @@ fn backup(config: &Config, args: &BackupArgs) -> anyhow::Result<()> {
 /// and print each clinic's digest.
 fn restore(config: &mut Config, args: &RestoreArgs) -> anyhow::Result<()> {
     config.data_dir = args.data_dir.clone();
-    let (header, summary) = crate::ops::backup::restore(&args.file, &args.data_dir)?;
+    let (header, summary) = attach_ops::backup::restore(&args.file, &args.data_dir)?;
     println!(
         "Restored a {} backup taken {} (attach {}, data format {}): {} database entries, {} files.",
         header.role,
@@ -598,72 +593,5 @@ fn restore(config: &mut Config, args: &RestoreArgs) -> anyhow::Result<()> {
     }
     drop(app);
     give_to_service_user(&config.data_dir)?;
-    Ok(())
-}
-
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down");
-}
-
-fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("ATTACH_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,sled=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    // Under systemd, journald stamps every line itself.
-    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let _ = match (format, journald) {
-        (LogFormat::Json, _) => builder.json().try_init(),
-        (LogFormat::Text, true) => builder.without_time().try_init(),
-        (LogFormat::Text, false) => builder.try_init(),
-    };
-}
-
-/// Writes the billing file (to `out`, or standard output) and tells, on standard error, how
-/// many records it holds and which providers still need a practitioner number.
-pub fn write_attachments(
-    export: &crate::app::AttachmentExport,
-    out: Option<&Path>,
-) -> anyhow::Result<()> {
-    let bytes = export.to_csv();
-    match out {
-        Some(path) => {
-            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?
-        }
-        None => {
-            use std::io::Write;
-            std::io::stdout().write_all(&bytes)?;
-        }
-    }
-    eprintln!(
-        "{} attachment record(s) from {} to {}.",
-        export.records.len(),
-        export.from,
-        export.to
-    );
-    for w in export.warnings() {
-        eprintln!("Warning: {w}.");
-    }
     Ok(())
 }

@@ -6,21 +6,21 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 
-use crate::app::App;
 use crate::cli::HubAction;
-use crate::commands::{runtime, shutdown_signal};
-use crate::config::Config;
-use crate::replication::admin::{
+use crate::process::{runtime, shutdown_signal};
+use attach_app::App;
+use attach_app::config::Config;
+use attach_replication::admin::{
     AttachmentsQuery, CodeRequest, CoordinatorRequest, HubStatus, ProvinceReportJson,
     WaitlistImport,
 };
-use crate::replication::hub::{ClinicSummary, NewCode};
-use crate::replication::{Hub, HubFiles};
+use attach_replication::hub::{ClinicSummary, NewCode};
+use attach_replication::{Hub, HubFiles};
 
 /// Runs the hub: the sync listener for clinic nodes and the admin API.
 pub fn run_hub(config: &Config, app: App) -> anyhow::Result<()> {
     let files = HubFiles::new(&config.data_dir);
-    let matching = crate::app::MatchingConfig::from_settings(&config.matching)
+    let matching = attach_app::MatchingConfig::from_settings(&config.matching)
         .context("the [matching] settings")?;
     app.set_matching_config(matching);
     let hub = Hub::open(app, files.clone()).context("opening the hub's identity")?;
@@ -45,34 +45,34 @@ pub fn run_hub(config: &Config, app: App) -> anyhow::Result<()> {
         );
         println!("Data directory: {}", config.data_dir.display());
         // `/metrics`, backups of the running hub and `attach status`, behind the same token.
-        let ops = crate::ops::admin::AdminState::new(
+        let ops = attach_ops::admin::AdminState::new(
             hub.app.clone(),
             &config.data_dir,
-            crate::ops::metrics::Metrics::new(),
-            crate::ops::admin::Live::Hub(hub.clone()),
+            attach_ops::metrics::Metrics::new(),
+            attach_ops::admin::Live::Hub(hub.clone()),
         )
         .context("setting up the admin routes")?;
-        let router = crate::replication::admin::router(hub.clone())?
+        let router = attach_replication::admin::router(hub.clone())?
             .route(
                 "/healthz",
                 axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
             )
-            .merge(crate::ops::admin::router(ops));
+            .merge(attach_ops::admin::router(ops));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut rx1 = stop_rx.clone();
         let mut rx2 = stop_rx.clone();
         let mut rx3 = stop_rx;
-        let web_router = crate::http::hub_web_router(
+        let web_router = attach_server::hub_web_router(
             hub.app.clone(),
-            crate::http::HttpOptions::from_config(config),
+            attach_http::HttpOptions::from_config(config),
         );
         let web_task = tokio::spawn(async move {
-            crate::http::serve_router(web_router, web, async move {
+            attach_server::serve_router(web_router, web, async move {
                 let _ = rx3.wait_for(|s| *s).await;
             })
             .await
         });
-        let sync_task = tokio::spawn(crate::replication::hub::serve(hub, sync, async move {
+        let sync_task = tokio::spawn(attach_replication::hub::serve(hub, sync, async move {
             let _ = rx1.wait_for(|s| *s).await;
         }));
         let admin_task = tokio::spawn(async move {
@@ -183,7 +183,7 @@ pub fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
             }
             HubAction::Match(_) => {
                 let body = send(client.post(format!("{base}/admin/matching/round"))).await?;
-                let r: crate::app::RoundReport = serde_json::from_str(&body)?;
+                let r: attach_app::RoundReport = serde_json::from_str(&body)?;
                 println!(
                     "Matching round: {} offers to {} people ({} people waiting were considered; {} places left this month).",
                     r.offers, r.offered, r.considered, r.places_left
@@ -212,8 +212,8 @@ pub fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
                 };
                 let body = send(client.get(format!("{base}/admin/attachments")).query(&query))
                     .await?;
-                let export: crate::app::AttachmentExport = serde_json::from_str(&body)?;
-                crate::commands::write_attachments(&export, a.period.out.as_deref())?;
+                let export: attach_app::AttachmentExport = serde_json::from_str(&body)?;
+                crate::output::write_attachments(&export, a.period.out.as_deref())?;
             }
             HubAction::Report(a) => {
                 let path = if a.csv { "report.csv" } else { "report" };
@@ -237,7 +237,7 @@ pub fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
                     },
                 ))
                 .await?;
-                let made: crate::app::NewCoordinator = serde_json::from_str(&body)?;
+                let made: attach_app::NewCoordinator = serde_json::from_str(&body)?;
                 println!(
                     "Coordinator {} ({}) created.",
                     made.coordinator.username, made.coordinator.name
@@ -249,7 +249,7 @@ pub fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
             }
             HubAction::Coordinators(_) => {
                 let body = send(client.get(format!("{base}/admin/coordinators"))).await?;
-                let list: Vec<crate::app::CoordinatorSummary> = serde_json::from_str(&body)?;
+                let list: Vec<attach_app::CoordinatorSummary> = serde_json::from_str(&body)?;
                 if list.is_empty() {
                     println!("No coordinator yet: attach hub add-coordinator --username U --name N");
                 }

@@ -1,0 +1,35 @@
+//! The JSON API under `/api/v1`, one module per area.
+
+pub mod error;
+pub mod extract;
+
+mod clinics;
+mod moves;
+mod offers;
+mod panels;
+mod session;
+mod sync;
+
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+
+use attach_app::App;
+
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .merge(session::routes())
+        .merge(clinics::routes())
+        .merge(panels::routes())
+        .merge(offers::routes())
+        .merge(moves::routes())
+        .merge(sync::routes())
+}
+
+/// The wire name of a unit enum variant (its serde `snake_case` name).
+fn snake<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}

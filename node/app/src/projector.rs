@@ -1,0 +1,146 @@
+//! Turns a document into its projection (persisted by the store beside each change) and
+//! feeds committed projections to the read model.
+
+use std::sync::Arc;
+
+use automerge::Automerge;
+
+use super::model::{Candidate, FieldConflict, Projection, ReadModel};
+use attach_domain::UserId;
+use attach_store::DocId;
+
+/// Bump when `Projection` changes shape: the store then re-projects every document at open.
+const PROJECTION_VERSION: u32 = 2;
+
+pub struct Projector {
+    model: Arc<ReadModel>,
+}
+
+impl Projector {
+    pub fn new(model: Arc<ReadModel>) -> Self {
+        Self { model }
+    }
+}
+
+/// How a member's conflicted field is named in the clinic projection.
+pub(super) fn member_conflict_field(field: &str, member: UserId) -> String {
+    format!("{field} of member {member}")
+}
+
+/// The member and field of a name made by [`member_conflict_field`].
+pub(super) fn parse_member_conflict_field(name: &str) -> Option<(UserId, &str)> {
+    let (field, member) = name.rsplit_once(" of member ")?;
+    Some((member.parse().ok()?, field))
+}
+
+/// The kind of document an id names, from its first segment(s).
+fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
+    let segments: Vec<&str> = id.as_str().split('/').collect();
+    match segments.as_slice() {
+        ["clinic", _] => {
+            let clinic = attach_schema::read_clinic(doc).map_err(|e| e.to_string())?;
+            let err = |e: attach_schema::SchemaError| e.to_string();
+            let candidates = |key: &str| -> Result<Vec<Candidate>, String> {
+                Ok(attach_schema::register_candidates(doc, key)
+                    .map_err(err)?
+                    .iter()
+                    .map(Candidate::from)
+                    .collect())
+            };
+            Ok(Projection::Clinic {
+                clinic: Box::new(clinic),
+                primary_candidates: candidates("primary")?,
+                secondary_candidates: candidates("secondary")?,
+                member_conflicts: attach_schema::member_field_conflicts(doc)
+                    .map_err(err)?
+                    .iter()
+                    .map(|m| {
+                        let mut f = FieldConflict::from(&m.conflict);
+                        f.field = member_conflict_field(&f.field, m.member);
+                        f
+                    })
+                    .collect(),
+            })
+        }
+        ["account", _] => Ok(Projection::Account(Box::new(
+            attach_schema::read_account(doc)
+                .map_err(|e| e.to_string())?
+                .into(),
+        ))),
+        ["coordinator", _] => Ok(Projection::Coordinator(Box::new(
+            attach_schema::read_account(doc)
+                .map_err(|e| e.to_string())?
+                .into(),
+        ))),
+        ["panel", provider] => Ok(Projection::Preferences {
+            provider: provider
+                .parse()
+                .map_err(|_| "panel document id does not name a provider".to_owned())?,
+            preferences: attach_schema::read_preferences(doc).map_err(|e| e.to_string())?,
+        }),
+        ["panel", _, _] => Ok(Projection::Entry {
+            entry: Box::new(attach_schema::read_entry(doc).map_err(|e| e.to_string())?),
+            conflicts: attach_schema::entry_field_conflicts(doc)
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(FieldConflict::from)
+                .collect(),
+        }),
+        ["waiting", _] => {
+            let (person, registrations) =
+                attach_schema::matching::read_waiting(doc).map_err(|e| e.to_string())?;
+            Ok(Projection::Waiting {
+                person: Box::new(person),
+                registrations,
+            })
+        }
+        ["inbox", _, _] => Ok(Projection::Offer {
+            offer: Box::new(attach_schema::matching::read_offer(doc).map_err(|e| e.to_string())?),
+            origin: origin_node(doc),
+            conflicts: attach_schema::entry_field_conflicts(doc)
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(FieldConflict::from)
+                .collect(),
+        }),
+        _ => Err("unknown document kind".to_owned()),
+    }
+}
+
+/// The node that made a document's first change: the node of every change without
+/// dependencies, if they agree (a document has several only if replicas created it apart).
+/// `None` when they disagree or an actor is not one Attach makes.
+fn origin_node(doc: &Automerge) -> Option<uuid::Uuid> {
+    // The changes' metadata is enough; `get_changes` would rebuild every change with its
+    // operations, and every new offer of a matching round is projected.
+    let mut roots = doc
+        .get_changes_meta(&[])
+        .into_iter()
+        .filter(|c| c.deps.is_empty())
+        .map(|c| attach_store::author_of(&c.actor).map(|(node, _)| node));
+    let first = roots.next()??;
+    roots
+        .all(|n| n == Some(first))
+        .then(|| uuid::Uuid::from_bytes(first.0))
+}
+
+impl attach_store::Projector for Projector {
+    fn version(&self) -> u32 {
+        PROJECTION_VERSION
+    }
+
+    fn project(&self, id: &DocId, doc: &Automerge) -> Vec<u8> {
+        let projection = project(id, doc).unwrap_or_else(|error| Projection::Unreadable { error });
+        serde_json::to_vec(&projection).unwrap_or_default()
+    }
+
+    fn committed(&self, id: &DocId, bytes: &[u8]) {
+        let projection = serde_json::from_slice(bytes).unwrap_or_else(|e| Projection::Unreadable {
+            error: format!("stored projection does not decode: {e}"),
+        });
+        if let Projection::Unreadable { error } = &projection {
+            tracing::warn!(doc = %id, %error, "document could not be read");
+        }
+        self.model.apply(id.as_str(), projection);
+    }
+}
