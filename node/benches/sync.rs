@@ -360,7 +360,7 @@ fn offline_edits(app: &App, clinic: &Clinic, edits: usize) -> anyhow::Result<Wee
     // What the hub has of each doc (the node was in sync before going offline).
     let mut before: Vec<(DocId, Vec<ChangeHash>, Vec<u8>)> = Vec::with_capacity(targets.len());
     for (p, e) in &targets {
-        let id = DocId::panel_entry(p.0, e.id.as_uuid());
+        let id = attach::schema::entry_doc_id(*p, e.id);
         let heads = store.heads(&id)?;
         let saved = store
             .read(&id, |d| d.save())?
@@ -420,7 +420,8 @@ fn naive_restore(dir: &Path) -> anyhow::Result<(u64, usize, f64)> {
     let app = open_app(dir, 32)?;
     let store = app.doc_store();
     let mut ids = Vec::new();
-    for prefix in ["clinic/", "account/", "panel/"] {
+    use attach::schema::ids;
+    for prefix in [ids::CLINICS, ids::ACCOUNTS, ids::PANELS] {
         ids.extend(store.ids_with_prefix(prefix)?);
     }
     let t = Instant::now();

@@ -2267,7 +2267,7 @@ async fn a_patient_put_on_two_panels_while_apart_is_a_conflict_to_review() {
         .unwrap()
         .id
     };
-    let doc = DocId::parse(&attach::schema::entry_doc_id(nguyen_id, lost)).unwrap();
+    let doc = attach::schema::entry_doc_id(nguyen_id, lost);
     let from_y = {
         let y = raw_store(&replica.0);
         let bytes = y.read(&doc, |d| d.save()).unwrap().unwrap();

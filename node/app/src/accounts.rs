@@ -69,12 +69,12 @@ enum Login {
 }
 
 pub(super) fn account_doc(user: UserId) -> Result<DocId, AppError> {
-    DocId::parse(&attach_schema::account_doc_id(user)).map_err(AppError::from)
+    Ok(attach_schema::account_doc_id(user))
 }
 
 /// `coordinator/<user>`: a provincial coordinator's login, at the hub only.
 pub(super) fn coordinator_doc(user: UserId) -> Result<DocId, AppError> {
-    DocId::parse(&format!("coordinator/{user}")).map_err(AppError::from)
+    Ok(attach_schema::coordinator_doc_id(user))
 }
 
 impl App {

@@ -371,11 +371,11 @@ pub fn parse_waitlist_csv(bytes: &[u8]) -> Result<Vec<WaitingInput>, AppError> {
 }
 
 fn offer_doc(clinic: ClinicId, offer: OfferId) -> Result<DocId, AppError> {
-    Ok(DocId::parse(&msch::offer_doc_id(clinic, offer))?)
+    Ok(attach_schema::offer_doc_id(clinic, offer))
 }
 
 fn waiting_doc(person: PersonId) -> Result<DocId, AppError> {
-    Ok(DocId::parse(&msch::waiting_doc_id(person))?)
+    Ok(attach_schema::waiting_doc_id(person))
 }
 
 /// The panel entry an attachment through `offer` creates for `person`: the same id on every
@@ -935,9 +935,7 @@ impl App {
                     if entry.entry.removed.is_some() {
                         return None;
                     }
-                    let doc =
-                        DocId::parse(&attach_schema::entry_doc_id(o.provider, entry.entry.id))
-                            .ok()?;
+                    let doc = attach_schema::entry_doc_id(o.provider, entry.entry.id);
                     Some((doc, entry.entry.clone(), offer))
                 })
                 .collect()
@@ -1255,10 +1253,7 @@ impl App {
                 how_added: HowAdded::Match,
                 removed: None,
             };
-            entries.insert(
-                DocId::parse(&attach_schema::entry_doc_id(o.provider, id))?,
-                entry,
-            );
+            entries.insert(attach_schema::entry_doc_id(o.provider, id), entry);
         }
         let offer_id = offer_doc(o.clinic, o.id)?;
         let mut ids: Vec<DocId> = entries.keys().cloned().collect();

@@ -98,11 +98,11 @@ fn parse_search(raw: Option<&str>) -> Search {
 }
 
 pub(super) fn entry_doc(provider: UserId, entry: EntryId) -> Result<DocId, AppError> {
-    Ok(DocId::parse(&attach_schema::entry_doc_id(provider, entry))?)
+    Ok(attach_schema::entry_doc_id(provider, entry))
 }
 
 pub(super) fn panel_doc(provider: UserId) -> Result<DocId, AppError> {
-    Ok(DocId::parse(&attach_schema::panel_doc_id(provider))?)
+    Ok(attach_schema::panel_doc_id(provider))
 }
 
 impl App {

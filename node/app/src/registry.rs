@@ -83,7 +83,7 @@ const CLINIC_DETAIL_CHANGES: &[&str] = &[
 ];
 
 pub(super) fn clinic_doc(clinic: ClinicId) -> Result<DocId, AppError> {
-    Ok(DocId::parse(&attach_schema::clinic_doc_id(clinic))?)
+    Ok(attach_schema::clinic_doc_id(clinic))
 }
 
 impl App {

@@ -25,12 +25,18 @@ pub enum DocSet {
 
 impl DocSet {
     pub fn of(doc: &str) -> Self {
-        match doc.split('/').next() {
-            Some("clinic") => DocSet::Clinic,
-            Some("account") => DocSet::Accounts,
-            Some("panel") => DocSet::Panels,
-            Some("inbox") => DocSet::Offers,
-            _ => DocSet::Other,
+        use attach_schema::ids;
+        let of = |prefix: &str| doc.starts_with(prefix);
+        if of(ids::CLINICS) {
+            DocSet::Clinic
+        } else if of(ids::ACCOUNTS) {
+            DocSet::Accounts
+        } else if of(ids::PANELS) {
+            DocSet::Panels
+        } else if of(ids::INBOXES) {
+            DocSet::Offers
+        } else {
+            DocSet::Other
         }
     }
 
@@ -92,26 +98,26 @@ impl App {
         };
         let store = self.store();
         let mut out = Vec::new();
-        let clinic_doc = DocId::clinic(clinic.as_uuid());
+        let clinic_doc = attach_schema::clinic_doc_id(clinic);
         if store.exists(&clinic_doc)? {
             out.push(clinic_doc.as_str().to_owned());
         }
         out.extend(
             store
-                .ids_with_prefix(&format!("inbox/{}/", clinic.as_uuid()))?
+                .ids_with_prefix(&attach_schema::ids::inbox_prefix(clinic))?
                 .into_iter()
                 .map(|d| d.as_str().to_owned()),
         );
         for user in members {
-            let account = DocId::account(user);
+            let account = attach_schema::account_doc_id(UserId(user));
             if store.exists(&account)? {
                 out.push(account.as_str().to_owned());
             }
-            let panel = DocId::panel(user);
+            let panel = attach_schema::panel_doc_id(UserId(user));
             if store.exists(&panel)? {
                 out.push(panel.as_str().to_owned());
             }
-            let entries = format!("{}/", panel.as_str());
+            let entries = attach_schema::ids::entries_prefix(UserId(user));
             out.extend(
                 store
                     .ids_with_prefix(&entries)?
@@ -134,15 +140,15 @@ impl App {
         upto: u64,
     ) -> Result<Vec<(u64, DocId)>, attach_store::StoreError> {
         let mut families = vec![
-            DocId::clinic(clinic.as_uuid()).as_str().to_owned(),
-            format!("inbox/{}", clinic.as_uuid()),
+            attach_schema::clinic_doc_id(clinic).as_str().to_owned(),
+            attach_schema::ids::inbox_family(clinic),
         ];
         {
             let model = self.model();
             if let Some(state) = model.clinics.get(&clinic) {
                 for user in state.clinic.members.keys() {
-                    families.push(DocId::account(user.0).as_str().to_owned());
-                    families.push(DocId::panel(user.0).as_str().to_owned());
+                    families.push(attach_schema::account_doc_id(*user).as_str().to_owned());
+                    families.push(attach_schema::panel_doc_id(*user).as_str().to_owned());
                 }
             }
         }

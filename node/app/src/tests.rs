@@ -1188,10 +1188,7 @@ fn the_hub_ignores_offers_it_did_not_make() {
             .collect(),
         ..real.clone()
     };
-    let doc = attach_store::DocId::parse(&attach_schema::matching::offer_doc_id(
-        ids.clinic, forged.id,
-    ))
-    .expect("id");
+    let doc = attach_schema::offer_doc_id(ids.clinic, forged.id);
     clinic
         .app
         .doc_store()

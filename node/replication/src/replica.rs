@@ -208,7 +208,7 @@ impl Policy for HubPolicy {
     fn readable(&self) -> Result<Vec<String>, ReplicaError> {
         let store = self.app.doc_store();
         let mut out = Vec::new();
-        for prefix in ["clinic/", "account/", "panel/", "inbox/"] {
+        for prefix in attach_schema::ids::SHARED {
             out.extend(
                 store
                     .ids_with_prefix(prefix)

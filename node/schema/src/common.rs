@@ -1,4 +1,4 @@
-//! What every document kind shares: document ids, the error type, field readers and
+//! What every document kind shares: the error type, field readers and
 //! diffing field writers, value encodings, and conflict extraction.
 //!
 //! Encodings (one per kind of value, used everywhere):
@@ -32,7 +32,7 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime, Time};
 use uuid::Uuid;
 
-use attach_domain::{ClinicId, EntryId, UserId};
+use attach_domain::UserId;
 use attach_store::{NodeId, author_of};
 
 /// The version of this layout, written as root `schema` in every document.
@@ -46,57 +46,6 @@ pub const KIND_ACCOUNT: &str = "account";
 pub const KIND_PANEL: &str = "panel";
 /// `kind` of a `panel/<provider>/<entry>` document.
 pub const KIND_ENTRY: &str = "panel-entry";
-
-pub fn clinic_doc_id(id: ClinicId) -> String {
-    format!("clinic/{id}")
-}
-
-pub fn account_doc_id(user: UserId) -> String {
-    format!("account/{user}")
-}
-
-pub fn panel_doc_id(provider: UserId) -> String {
-    format!("panel/{provider}")
-}
-
-pub fn entry_doc_id(provider: UserId, entry: EntryId) -> String {
-    format!("panel/{provider}/{entry}")
-}
-
-/// A parsed document id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DocId {
-    Clinic(ClinicId),
-    Account(UserId),
-    Panel(UserId),
-    Entry(UserId, EntryId),
-}
-
-impl DocId {
-    /// Parses the ids made by [`clinic_doc_id`], [`account_doc_id`], [`panel_doc_id`] and
-    /// [`entry_doc_id`]; anything else is `None`.
-    pub fn parse(s: &str) -> Option<Self> {
-        let parts: Vec<&str> = s.split('/').collect();
-        match parts.as_slice() {
-            ["clinic", id] => id.parse().ok().map(Self::Clinic),
-            ["account", id] => id.parse().ok().map(Self::Account),
-            ["panel", p] => p.parse().ok().map(Self::Panel),
-            ["panel", p, e] => Some(Self::Entry(p.parse().ok()?, e.parse().ok()?)),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for DocId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Clinic(id) => f.write_str(&clinic_doc_id(*id)),
-            Self::Account(u) => f.write_str(&account_doc_id(*u)),
-            Self::Panel(p) => f.write_str(&panel_doc_id(*p)),
-            Self::Entry(p, e) => f.write_str(&entry_doc_id(*p, *e)),
-        }
-    }
-}
 
 /// Why a document could not be read as (or written to as) a domain value. Names the
 /// document kind and the field path; never the stored value.
@@ -809,25 +758,6 @@ pub(crate) fn assert_batch_write_matches_puts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use attach_domain::{ClinicId, EntryId, UserId};
-
-    #[test]
-    fn doc_ids_round_trip() {
-        let (c, u, e) = (ClinicId::new(), UserId::new(), EntryId::new());
-        for id in [
-            DocId::Clinic(c),
-            DocId::Account(u),
-            DocId::Panel(u),
-            DocId::Entry(u, e),
-        ] {
-            assert_eq!(DocId::parse(&id.to_string()), Some(id));
-        }
-        assert_eq!(entry_doc_id(u, e), format!("panel/{u}/{e}"));
-        assert_eq!(clinic_doc_id(c), format!("clinic/{c}"));
-        assert_eq!(DocId::parse("clinic/not-a-uuid"), None);
-        assert_eq!(DocId::parse(&format!("panel/{u}/{e}/x")), None);
-        assert_eq!(DocId::parse(&format!("patient/{u}")), None);
-    }
 
     #[test]
     fn encodings_round_trip() {

@@ -9,6 +9,7 @@
 pub mod account;
 pub mod clinic;
 pub mod common;
+pub mod ids;
 pub mod matching;
 pub mod panel;
 pub mod settle;
@@ -26,9 +27,12 @@ pub use clinic::{
     write_secondary, write_status,
 };
 pub use common::{
-    Candidate, DocId, FieldConflict, KIND_ACCOUNT, KIND_CLINIC, KIND_ENTRY, KIND_PANEL,
-    SCHEMA_VERSION, SchemaError, StoredValue, account_doc_id, clinic_doc_id, entry_doc_id,
-    field_candidates, panel_doc_id, resolve_field,
+    Candidate, FieldConflict, KIND_ACCOUNT, KIND_CLINIC, KIND_ENTRY, KIND_PANEL, SCHEMA_VERSION,
+    SchemaError, StoredValue, field_candidates, resolve_field,
+};
+pub use ids::{
+    Named, account_doc_id, clinic_doc_id, coordinator_doc_id, entry_doc_id, offer_doc_id,
+    panel_doc_id, waiting_doc_id,
 };
 pub use panel::{
     entry_field_conflicts, read_entry, read_panel_provider, read_preferences, resolve_entry_field,

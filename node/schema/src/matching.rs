@@ -36,20 +36,12 @@ use attach_domain::matching::{
     Answer, Decision, DeclineReason, Offer, OfferedPerson, PriorityFactor, ProviderDecision,
     ProviderNeed, Registration, WaitingPerson, Withdrawal,
 };
-use attach_domain::{ClinicId, OfferId, PersonId, UserId};
+use attach_domain::{PersonId, UserId};
 
 /// `kind` of a `waiting/<person>` document.
 pub const KIND_WAITING: &str = "waiting";
 /// `kind` of an `inbox/<clinic>/<offer>` document.
 pub const KIND_OFFER: &str = "offer";
-
-pub fn waiting_doc_id(person: PersonId) -> String {
-    format!("waiting/{person}")
-}
-
-pub fn offer_doc_id(clinic: ClinicId, offer: OfferId) -> String {
-    format!("inbox/{clinic}/{offer}")
-}
 
 fn need_name(n: ProviderNeed) -> &'static str {
     match n {
@@ -364,6 +356,7 @@ mod tests {
     use crate::common::map_conflicts;
     use attach_domain::matching::PersonOutcome;
     use attach_domain::{Address, Contact, PatientDetails, Phn};
+    use attach_domain::{ClinicId, OfferId};
 
     fn waiting() -> WaitingPerson {
         WaitingPerson {

@@ -24,24 +24,22 @@ impl DocId {
         Ok(Self(s.to_owned()))
     }
 
-    /// `clinic/<uuid>`: one clinic's profile, members and settings.
-    pub fn clinic(clinic: Uuid) -> Self {
-        Self(format!("clinic/{clinic}"))
-    }
-
-    /// `account/<uuid>`: one user account.
-    pub fn account(account: Uuid) -> Self {
-        Self(format!("account/{account}"))
-    }
-
-    /// `panel/<uuid>`: one provider's panel preferences.
-    pub fn panel(provider: Uuid) -> Self {
-        Self(format!("panel/{provider}"))
-    }
-
-    /// `panel/<provider>/<entry>`: one patient entry on a provider's panel.
-    pub fn panel_entry(provider: Uuid, entry: Uuid) -> Self {
-        Self(format!("panel/{provider}/{entry}"))
+    /// `<kind>/<id>/<id>…`: a kind word then UUIDs, the only shape the schema names
+    /// documents with (`attach_schema::ids` is the one place that says which kinds exist).
+    /// Always valid: `kind` is a constant of lowercase letters and `-`, and a UUID's
+    /// hyphenated form is digits, `a-f` and `-`.
+    pub fn from_parts(kind: &'static str, ids: &[Uuid]) -> Self {
+        debug_assert!(
+            !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+            "a document kind is lowercase letters and '-'"
+        );
+        let mut s = String::with_capacity(kind.len() + ids.len() * 37);
+        s.push_str(kind);
+        for id in ids {
+            s.push('/');
+            s.push_str(&id.hyphenated().to_string());
+        }
+        Self(s)
     }
 
     pub fn as_str(&self) -> &str {
@@ -106,10 +104,10 @@ mod tests {
     fn accepts_the_document_kinds_attach_uses() {
         let u = Uuid::now_v7();
         for id in [
-            DocId::clinic(u),
-            DocId::account(u),
-            DocId::panel(u),
-            DocId::panel_entry(u, Uuid::now_v7()),
+            DocId::from_parts("clinic", &[u]),
+            DocId::from_parts("account", &[u]),
+            DocId::from_parts("panel", &[u]),
+            DocId::from_parts("panel", &[u, Uuid::now_v7()]),
         ] {
             assert_eq!(DocId::parse(id.as_str()).unwrap(), id);
             assert_eq!(id.to_string(), id.as_str());
@@ -119,9 +117,18 @@ mod tests {
     #[test]
     fn a_family_is_the_first_two_segments() {
         let (u, e) = (Uuid::now_v7(), Uuid::now_v7());
-        assert_eq!(DocId::clinic(u).family(), format!("clinic/{u}"));
-        assert_eq!(DocId::panel(u).family(), format!("panel/{u}"));
-        assert_eq!(DocId::panel_entry(u, e).family(), format!("panel/{u}"));
+        assert_eq!(
+            DocId::from_parts("clinic", &[u]).family(),
+            format!("clinic/{u}")
+        );
+        assert_eq!(
+            DocId::from_parts("panel", &[u]).family(),
+            format!("panel/{u}")
+        );
+        assert_eq!(
+            DocId::from_parts("panel", &[u, e]).family(),
+            format!("panel/{u}")
+        );
         assert_eq!(DocId::parse("single").unwrap().family(), "single");
     }
 

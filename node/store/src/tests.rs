@@ -127,7 +127,7 @@ fn change_then_read_round_trips() {
     let dir = tmp();
     let p = TestProjector::new(1);
     let store = open(dir.path(), &p);
-    let id = DocId::clinic(Uuid::now_v7());
+    let id = DocId::from_parts("clinic", &[Uuid::now_v7()]);
     assert!(!store.exists(&id).unwrap());
     assert_eq!(store.read(&id, |_| ()).unwrap(), None);
     let out = store
@@ -704,7 +704,7 @@ fn bulk_import_of_25000_docs_in_one_call() {
     let store = open(dir.path(), &p);
     let provider = Uuid::now_v7();
     let ids: Vec<DocId> = (0..25_000)
-        .map(|_| DocId::panel_entry(provider, Uuid::now_v7()))
+        .map(|_| DocId::from_parts("panel", &[provider, Uuid::now_v7()]))
         .collect();
     let start = Instant::now();
     let n = store
@@ -814,10 +814,10 @@ fn the_family_feed_follows_the_change_feed_and_is_built_for_old_directories() {
     let store = open(dir.path(), &p);
     let (x, y) = (Uuid::now_v7(), Uuid::now_v7());
     let ids = [
-        DocId::panel(x),
-        DocId::panel_entry(x, Uuid::now_v7()),
-        DocId::panel_entry(y, Uuid::now_v7()),
-        DocId::clinic(x),
+        DocId::from_parts("panel", &[x]),
+        DocId::from_parts("panel", &[x, Uuid::now_v7()]),
+        DocId::from_parts("panel", &[y, Uuid::now_v7()]),
+        DocId::from_parts("clinic", &[x]),
     ];
     for (i, id) in ids.iter().enumerate() {
         set(&store, id, Uuid::nil(), &format!("v{i}"));
