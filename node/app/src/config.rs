@@ -248,7 +248,8 @@ mod tests {
 
     #[test]
     fn example_config_parses_and_matches_defaults_where_uncommented() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/attach.example.toml");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/attach.example.toml");
         let config = Config::from_file(&path).expect("example config parses");
         assert_eq!(config.listen, SocketAddr::from(([0, 0, 0, 0], 8080)));
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_NODE_DIR));
@@ -264,7 +265,8 @@ mod tests {
 
     #[test]
     fn matching_rules_are_configuration_checked_at_start() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/attach.example.toml");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/attach.example.toml");
         let example = Config::from_file(&path).expect("example config parses");
         assert_eq!(example.matching, MatchingSettings::default());
 

@@ -20,7 +20,7 @@ const TODAY: Date = date!(2025 - 03 - 15);
 const NOW: OffsetDateTime = datetime!(2025-03-15 17:30:00 UTC);
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

@@ -491,7 +491,7 @@ pub(crate) fn is_new_doc<T: Transactable>(tx: &T) -> bool {
 /// The whole content of a new document (or of one map in it), written in one batch.
 ///
 /// Automerge 0.12 inserts a batch in one op-set splice, several times faster than one put
-/// per field (MEASUREMENTS.md: 25,000 records in ~1.1 s instead of ~4 s), and bulk imports
+/// per field (docs/building-blocks.md: 25,000 records in ~1.1 s instead of ~4 s), and bulk imports
 /// and matching rounds create tens of thousands of new documents at once. The result is the
 /// document the diffing writers above make from an empty one: the same keys and values,
 /// groups as maps, and an absent optional absent.

@@ -279,7 +279,7 @@ fn split_changes(mut bytes: &[u8]) -> Option<Vec<Change>> {
     Some(changes)
 }
 
-/// Apply changes one per call (see MEASUREMENTS.md: the memory cliff), guarding against panics.
+/// Apply changes one per call (the memory cliff in docs/building-blocks.md), guarding against panics.
 fn apply_one_by_one(doc: &mut Automerge, changes: Vec<Change>) -> Result<(), String> {
     for change in changes {
         match catch_unwind(AssertUnwindSafe(|| doc.apply_changes([change]))) {
@@ -589,7 +589,7 @@ impl DocStore {
     }
 
     /// Merge changes from another replica, one per Automerge call (to avoid the memory cliff in
-    /// MEASUREMENTS.md), persist the new ones durably as one chunk, re-project.
+    /// docs/building-blocks.md), persist the new ones durably as one chunk, re-project.
     #[instrument(skip_all, fields(doc = %id, changes = changes.len()))]
     pub fn apply_changes(&self, id: &DocId, changes: Vec<Change>) -> Result<(), StoreError> {
         let _lock = self.lock(id);
@@ -617,7 +617,7 @@ impl DocStore {
 
     /// Merge remote changes into many docs as one durable write (one sled batch, one fsync),
     /// one result per doc in the order given. Each doc's changes are applied one per Automerge
-    /// call (the memory cliff in MEASUREMENTS.md); a doc whose changes do not apply, or that is
+    /// call (the memory cliff in docs/building-blocks.md); a doc whose changes do not apply, or that is
     /// damaged here, fails alone and the others are still written.
     #[instrument(skip_all, fields(docs = docs.len()))]
     pub fn apply_changes_many(
