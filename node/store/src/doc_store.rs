@@ -13,7 +13,9 @@ use sled::IVec;
 use tracing::{debug, instrument, warn};
 use uuid::Uuid;
 
+use super::dump::{self, TreeRecord};
 use super::durability::{Durability, fsync_dir};
+use super::local::LocalTree;
 use super::locks::{DocGuard, DocLocks};
 use super::{ChangeError, DocId, NodeId, StoreError, actor_for, author_of, id};
 
@@ -394,6 +396,17 @@ impl DocStore {
     /// This replica's identity (part of every actor id it writes with).
     pub fn node_id(&self) -> NodeId {
         self.inner.node_id
+    }
+
+    /// The node-local tree `name`, for state that is never replicated (sessions, sync peers,
+    /// the hub's records), created empty if it does not exist yet. The document trees are
+    /// the store's alone.
+    pub fn local_tree(&self, name: &'static str) -> Result<LocalTree, StoreError> {
+        debug_assert!(
+            name != DOCS_TREE && name != META_TREE,
+            "{name} is one of the store's own trees"
+        );
+        LocalTree::open(&self.inner.db, name)
     }
 
     /// The underlying database, for node-local state that is never replicated (sessions).
@@ -892,6 +905,19 @@ impl DocStore {
         let mut write = self.prepare(id, loaded, &[], false)?;
         write.chunk = None;
         self.persist_one(write).map(drop)
+    }
+
+    /// Hands every entry of every tree to `visit` (see [`crate::dump`]), while no document
+    /// write is being applied and after making every write applied so far durable: what it
+    /// reads of the document tree is one consistent, durable state. Writers wait until it
+    /// returns.
+    pub fn dump_trees<E: From<StoreError>>(
+        &self,
+        visit: impl FnMut(TreeRecord<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let _apply = self.inner.apply.lock();
+        self.durable(0)?;
+        dump::dump_db(&self.inner.db, visit)
     }
 
     /// Runs `f` while no document write is being applied, after making every write applied
