@@ -21,7 +21,7 @@ use super::{ChangeError, DocId, NodeId, StoreError, actor_for, author_of, id};
 
 /// Version of the on-disk layout of `docs-v1` / `meta-v1`.
 pub const FORMAT_VERSION: u32 = 1;
-pub const DOCS_TREE: &str = "docs-v1";
+pub(crate) const DOCS_TREE: &str = "docs-v1";
 const META_TREE: &str = "meta-v1";
 const META_NODE_ID: &[u8] = b"node-id";
 const META_FORMAT: &[u8] = b"format-version";
@@ -407,12 +407,6 @@ impl DocStore {
             "{name} is one of the store's own trees"
         );
         LocalTree::open(&self.inner.db, name)
-    }
-
-    /// The underlying database, for node-local state that is never replicated (sessions).
-    /// Such state lives in its own trees; the document trees are the store's alone.
-    pub fn local_db(&self) -> &sled::Db {
-        &self.inner.db
     }
 
     /// Load (or create empty) the doc, run `f` in one Automerge transaction as `user`, commit
@@ -918,15 +912,6 @@ impl DocStore {
         let _apply = self.inner.apply.lock();
         self.durable(0)?;
         dump::dump_db(&self.inner.db, visit)
-    }
-
-    /// Runs `f` while no document write is being applied, after making every write applied
-    /// so far durable: what `f` reads of the document tree is one consistent, durable state
-    /// (backups read the database through it). Writers wait until `f` returns.
-    pub fn with_writes_paused<R>(&self, f: impl FnOnce(&sled::Db) -> R) -> Result<R, StoreError> {
-        let _apply = self.inner.apply.lock();
-        self.durable(0)?;
-        Ok(f(&self.inner.db))
     }
 
     /// Approximate bytes on disk.

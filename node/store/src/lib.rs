@@ -31,7 +31,6 @@ mod locks;
 mod tests;
 
 pub use actor::{NodeId, actor_for, author_of};
-pub use doc_store::DOCS_TREE;
 pub use doc_store::{DocStore, FORMAT_VERSION, HistoryItem, Projector, StoreOptions};
 pub use dump::{StoppedStore, TreeRecord, TreeRestore};
 pub use error::{ChangeError, EngineError, StoreError};
