@@ -115,7 +115,7 @@ impl App {
     }
 
     /// [`App::open_at`] with every store option given (benchmarks that hold hundreds of
-    /// stores in one process turn sled's background flusher off).
+    /// stores in one process turn the store's background flusher off).
     pub fn open_with_options(
         data_dir: &Path,
         options: StoreOptions,
@@ -135,7 +135,7 @@ impl App {
             Arc::new(projector::Projector::new(model.clone())),
         )?;
         let sessions = SessionStore::open(
-            store.local_db(),
+            &store,
             SessionConfig {
                 idle_timeout: time::Duration::minutes(i64::from(session_idle_minutes)),
                 ..SessionConfig::default()

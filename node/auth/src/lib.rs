@@ -51,7 +51,7 @@ pub enum AuthError {
     #[error("could not hash the password: {0}")]
     Hashing(String),
     #[error("session storage failed: {0}")]
-    Storage(#[from] sled::Error),
+    Storage(#[from] attach_store::StoreError),
     #[error("a session record could not be encoded: {0}")]
     SessionRecord(#[from] serde_json::Error),
 }

@@ -1,4 +1,4 @@
-//! Signed-in sessions: persisted in the sled tree [`SESSIONS_TREE`], served from memory.
+//! Signed-in sessions: persisted in the node-local tree [`SESSIONS_TREE`], served from memory.
 //!
 //! The client holds a token: 32 random bytes from the OS CSPRNG, hex-encoded (64
 //! characters). The node keeps only the SHA-256 of those bytes, as the tree key, so a copy
@@ -10,12 +10,13 @@
 //! [`LAST_SEEN_PERSIST_INTERVAL`] per session, so a read is not a disk write; after a
 //! restart a session may therefore look up to a minute idler than it was.
 //!
-//! All calls block on sled (create and revoke wait for a flush): call them from
+//! All calls block on the store (create and revoke wait for a flush): call them from
 //! `spawn_blocking` or a dedicated thread, not from async worker threads.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use attach_store::{DocStore, LocalBatch, LocalTree};
 use parking_lot::{Mutex, RwLock};
 use rand::RngCore;
 use rand::rngs::OsRng;
@@ -26,7 +27,7 @@ use uuid::Uuid;
 
 use super::AuthError;
 
-/// The sled tree holding sessions (key: SHA-256 of the token; value: JSON [`Session`]).
+/// The node-local tree holding sessions (key: SHA-256 of the token; value: JSON [`Session`]).
 pub const SESSIONS_TREE: &str = "sessions-v1";
 /// Random bytes in a token.
 pub const TOKEN_BYTES: usize = 32;
@@ -97,7 +98,7 @@ struct Entry {
 }
 
 struct Inner {
-    tree: sled::Tree,
+    tree: LocalTree,
     config: SessionConfig,
     /// Lock order: this map first, then an entry.
     sessions: RwLock<HashMap<Key, Arc<Mutex<Entry>>>>,
@@ -118,26 +119,34 @@ impl std::fmt::Debug for SessionStore {
     }
 }
 
-fn write(tree: &sled::Tree, key: &Key, session: &Session) -> Result<(), AuthError> {
+fn write(tree: &LocalTree, key: &Key, session: &Session) -> Result<(), AuthError> {
     tree.insert(key, serde_json::to_vec(session)?)?;
     Ok(())
 }
 
 impl SessionStore {
-    /// Opens the sessions of `db`, loading those still valid at `now` and deleting the
-    /// rest (expired or unreadable).
+    /// Opens the sessions kept in `store`, loading those still valid at `now` and deleting
+    /// the rest (expired or unreadable).
     pub fn open(
-        db: &sled::Db,
+        store: &DocStore,
         config: SessionConfig,
         now: OffsetDateTime,
     ) -> Result<Self, AuthError> {
-        let tree = db.open_tree(SESSIONS_TREE)?;
+        Self::load(store.local_tree(SESSIONS_TREE)?, config, now)
+    }
+
+    /// [`SessionStore::open`] over the sessions tree itself.
+    fn load(
+        tree: LocalTree,
+        config: SessionConfig,
+        now: OffsetDateTime,
+    ) -> Result<Self, AuthError> {
         let mut sessions = HashMap::new();
-        let mut stale = sled::Batch::default();
+        let mut stale = LocalBatch::default();
         let mut dropped = 0usize;
         for item in tree.iter() {
             let (k, v) = item?;
-            let loaded = <Key>::try_from(k.as_ref())
+            let loaded = <Key>::try_from(k.as_slice())
                 .ok()
                 .zip(serde_json::from_slice::<Session>(&v).ok());
             match loaded {
@@ -292,7 +301,7 @@ impl SessionStore {
         sessions: &mut HashMap<Key, Arc<Mutex<Entry>>>,
         keys: &[Key],
     ) -> Result<usize, AuthError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = LocalBatch::default();
         for key in keys {
             batch.remove(key);
         }
@@ -351,10 +360,11 @@ mod tests {
 
     const T0: OffsetDateTime = datetime!(2025-03-03 08:00 UTC);
 
-    /// A sled database in a fresh directory under the system temp dir, removed on drop.
+    /// The sessions tree in a database of its own, in a fresh directory under the system
+    /// temp dir, removed on drop.
     struct TempDb {
         dir: PathBuf,
-        db: Option<sled::Db>,
+        tree: Option<LocalTree>,
     }
 
     impl TempDb {
@@ -364,19 +374,23 @@ mod tests {
                 std::process::id(),
                 Uuid::new_v4()
             ));
-            let db = sled::open(&dir).unwrap();
-            Self { dir, db: Some(db) }
-        }
-        fn db(&self) -> &sled::Db {
-            self.db.as_ref().unwrap()
+            let tree = LocalTree::open_in(&dir, SESSIONS_TREE).unwrap();
+            Self {
+                dir,
+                tree: Some(tree),
+            }
         }
         /// Closes and reopens the database, as a node restart does.
         fn reopen(&mut self) {
-            self.db.take().unwrap().flush().unwrap();
-            self.db = Some(sled::open(&self.dir).unwrap());
+            self.tree.take().unwrap().flush().unwrap();
+            self.tree = Some(LocalTree::open_in(&self.dir, SESSIONS_TREE).unwrap());
         }
-        fn tree(&self) -> sled::Tree {
-            self.db().open_tree(SESSIONS_TREE).unwrap()
+        fn tree(&self) -> LocalTree {
+            self.tree.clone().unwrap()
+        }
+        /// Entries in the tree.
+        fn count(&self) -> usize {
+            self.tree().iter().count()
         }
         fn stored(&self) -> Vec<Session> {
             self.tree()
@@ -388,13 +402,13 @@ mod tests {
 
     impl Drop for TempDb {
         fn drop(&mut self) {
-            self.db.take();
+            self.tree.take();
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 
     fn open(db: &TempDb, now: OffsetDateTime) -> SessionStore {
-        SessionStore::open(db.db(), SessionConfig::default(), now).unwrap()
+        SessionStore::load(db.tree(), SessionConfig::default(), now).unwrap()
     }
 
     #[test]
@@ -448,7 +462,7 @@ mod tests {
         // Once expired it is gone, from memory and disk, even if asked again "earlier".
         assert_eq!(store.get(&token, idle_until), None);
         assert!(store.is_empty());
-        assert!(db.tree().is_empty());
+        assert_eq!(db.count(), 0);
     }
 
     #[test]
@@ -458,7 +472,7 @@ mod tests {
             idle_timeout: Duration::minutes(5),
             ..SessionConfig::default()
         };
-        let store = SessionStore::open(db.db(), config, T0).unwrap();
+        let store = SessionStore::load(db.tree(), config, T0).unwrap();
         let (token, _) = store.create(Uuid::new_v4(), T0).unwrap();
         assert!(store.get(&token, T0 + Duration::minutes(4)).is_some());
         assert_eq!(store.get(&token, T0 + Duration::minutes(9)), None);
@@ -528,7 +542,7 @@ mod tests {
         let restart = T0 + Duration::minutes(35);
         let store = open(&db, restart);
         assert_eq!(store.len(), 1, "the idle session is dropped at open");
-        assert_eq!(db.tree().len(), 1, "and deleted from disk");
+        assert_eq!(db.count(), 1, "and deleted from disk");
         let session = store.get(&keep, restart).unwrap();
         assert_eq!(session.user, alice);
         assert_eq!(session.clinic, Some(clinic));
@@ -545,7 +559,7 @@ mod tests {
         db.tree().insert(b"short key", &b"{}"[..]).unwrap();
         let store = open(&db, T0);
         assert!(store.is_empty());
-        assert!(db.tree().is_empty());
+        assert_eq!(db.count(), 0);
     }
 
     #[test]
@@ -582,7 +596,7 @@ mod tests {
         let now = T0 + Duration::minutes(40);
         assert_eq!(store.purge_expired(now).unwrap(), 1);
         assert_eq!(store.len(), 1);
-        assert_eq!(db.tree().len(), 1);
+        assert_eq!(db.count(), 1);
         assert_eq!(store.get(&old, now), None);
         assert!(store.get(&fresh, now).is_some());
         assert_eq!(store.purge_expired(now).unwrap(), 0);
@@ -596,10 +610,7 @@ mod tests {
         store.revoke(&token).unwrap();
         assert!(!store.set_clinic(&token, Some(Uuid::new_v4())).unwrap());
         assert!(!store.set_must_change(&token, true).unwrap());
-        assert!(
-            db.tree().is_empty(),
-            "a revoked session is not written back"
-        );
+        assert!(db.count() == 0, "a revoked session is not written back");
     }
 
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -627,7 +638,7 @@ mod tests {
         let (token, _) = store.create(user, T0).unwrap();
         store.set_clinic(&token, Some(Uuid::new_v4())).unwrap();
         store.get(&token, T0 + Duration::minutes(2)).unwrap();
-        db.db().flush().unwrap();
+        db.tree().flush().unwrap();
 
         let raw = hex::decode(&token).unwrap();
         let hashed: Key = Sha256::digest(&raw).into();
@@ -644,7 +655,7 @@ mod tests {
                 assert!(!contains(part, &raw));
             }
         }
-        // And nowhere in sled's files. Positive control: the user id *is* found there, so
+        // And nowhere in the database's files. Positive control: the user id *is* found there, so
         // the scan does see stored data.
         let mut seen_user = false;
         for file in files_under(&db.dir) {

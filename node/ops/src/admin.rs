@@ -269,7 +269,7 @@ async fn overview(State(state): State<AdminState>, headers: HeaderMap) -> Respon
     }
 }
 
-/// Reads every number `/metrics` and the overview report (blocking: it asks sled).
+/// Reads every number `/metrics` and the overview report (blocking: it asks the store).
 fn sample(state: &AdminState) -> (Sample, Arc<Metrics>) {
     let store = state.app.doc_store();
     let mut s = Sample {

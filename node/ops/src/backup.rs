@@ -1,5 +1,5 @@
 //! Backup files: one compressed, checksummed file holding a consistent copy of a data
-//! directory (every sled tree and the identity files), and their restore.
+//! directory (every tree of its store and the identity files), and their restore.
 //!
 //! Layout of a backup file:
 //!
@@ -8,7 +8,7 @@
 //! container version            u32 BE (this code writes and reads 1)
 //! zlib stream of records:
 //!   header                     u32 BE length + JSON (`BackupHeader`)
-//!   'T' name                   start of a sled tree (name: u32 BE length + bytes)
+//!   'T' name                   start of a tree (name: u32 BE length + bytes)
 //!   'K' key value              an entry of the current tree (each u32 BE length + bytes)
 //!   'F' path mode content      a file under the data directory (path UTF-8, mode u32 BE,
 //!                              content u64 BE length + bytes)
@@ -24,6 +24,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Component, Path, PathBuf};
 
+use attach_store::{DocStore, StoppedStore, StoreError, TreeRecord, TreeRestore};
 use flate2::Compression;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
@@ -35,10 +36,10 @@ use super::OpsError;
 const MAGIC: &[u8; 14] = b"ATTACH-BACKUP\n";
 const CONTAINER_VERSION: u32 = 1;
 const CHECKSUM_LEN: u64 = 32;
-/// Largest single name, key, value or file a backup may hold. sled values and the identity
+/// Largest single name, key, value or file a backup may hold. Stored values and the identity
 /// files are far smaller; the cap keeps a hostile file from asking for huge allocations.
 const MAX_ITEM: u64 = 1 << 30;
-/// Directories under a data directory that a backup never holds: the sled database (copied
+/// Directories under a data directory that a backup never holds: the store (copied
 /// tree by tree instead) and backups the upgrade took.
 const SKIP_DIRS: &[&str] = &["docs", super::UPGRADE_BACKUPS];
 /// Files a running process writes for the CLI and that mean nothing in a copy.
@@ -65,50 +66,44 @@ pub struct BackupSummary {
     pub files: u64,
 }
 
-/// Reads a data directory's sled trees. The running store supplies a consistent view
-/// ([`attach_store::DocStore::with_writes_paused`]); a stopped directory is read directly.
+/// Reads a data directory's trees. The running store supplies a consistent view
+/// ([`DocStore::dump_trees`]); a stopped directory is read directly ([`open_stopped`]).
 pub trait TreeSource {
-    /// Calls `f` with the database in a state where the document tree does not change.
-    fn with_consistent_db(
+    /// Hands every tree and its entries to `visit` (see [`attach_store::dump`]), in a state
+    /// where the document tree does not change.
+    fn dump_trees(
         &self,
-        f: &mut dyn FnMut(&sled::Db) -> Result<(), OpsError>,
+        visit: &mut dyn FnMut(TreeRecord<'_>) -> Result<(), OpsError>,
     ) -> Result<(), OpsError>;
 }
 
-impl TreeSource for attach_store::DocStore {
-    fn with_consistent_db(
+impl TreeSource for DocStore {
+    fn dump_trees(
         &self,
-        f: &mut dyn FnMut(&sled::Db) -> Result<(), OpsError>,
+        visit: &mut dyn FnMut(TreeRecord<'_>) -> Result<(), OpsError>,
     ) -> Result<(), OpsError> {
-        self.with_writes_paused(|db| f(db))?
+        DocStore::dump_trees(self, visit)
     }
 }
 
-/// A stopped data directory's database, opened directly (it holds sled's lock meanwhile).
-#[derive(Debug)]
-pub struct StoppedDb(pub sled::Db);
-
-impl StoppedDb {
-    /// Opens the sled database of a stopped data directory.
-    pub fn open(data_dir: &Path) -> Result<Self, OpsError> {
-        let path = data_dir.join("docs");
-        if !path.join("db").exists() {
-            return Err(OpsError::NotADataDir(data_dir.to_owned()));
-        }
-        sled::Config::new()
-            .path(&path)
-            .open()
-            .map(StoppedDb)
-            .map_err(|e| OpsError::Busy(data_dir.to_owned(), e.to_string()))
+impl TreeSource for StoppedStore {
+    fn dump_trees(
+        &self,
+        visit: &mut dyn FnMut(TreeRecord<'_>) -> Result<(), OpsError>,
+    ) -> Result<(), OpsError> {
+        StoppedStore::dump_trees(self, visit)
     }
 }
 
-impl TreeSource for StoppedDb {
-    fn with_consistent_db(
-        &self,
-        f: &mut dyn FnMut(&sled::Db) -> Result<(), OpsError>,
-    ) -> Result<(), OpsError> {
-        f(&self.0)
+/// Opens the store of a stopped data directory directly (it holds the store's lock
+/// meanwhile).
+pub fn open_stopped(data_dir: &Path) -> Result<StoppedStore, OpsError> {
+    match StoppedStore::open(&data_dir.join("docs")) {
+        Ok(Some(store)) => Ok(store),
+        Ok(None) => Err(OpsError::NotADataDir(data_dir.to_owned())),
+        // The engine's own words (another process holds the lock, typically).
+        Err(StoreError::Engine(e)) => Err(OpsError::Busy(data_dir.to_owned(), e.to_string())),
+        Err(e) => Err(OpsError::Busy(data_dir.to_owned(), e.to_string())),
     }
 }
 
@@ -212,19 +207,12 @@ pub fn write_backup<W: Write>(
         };
         w.file(&rel, mode, &content)?;
     }
-    // Node-local trees (sessions, sync peers, hub records) before the document tree: they
-    // only ever record what the documents already hold, so reading them first never makes a
-    // copy claim more than its documents have.
-    source.with_consistent_db(&mut |db| {
-        let mut names = db.tree_names();
-        names.sort_by_key(|n| n.as_ref() == attach_store::DOCS_TREE.as_bytes());
-        for name in names {
-            let tree = db.open_tree(&name)?;
-            w.tree(&name)?;
-            for kv in tree.iter() {
-                let (k, v) = kv?;
-                w.entry(&k, &v)?;
-            }
+    // Node-local trees (sessions, sync peers, hub records) come before the document tree
+    // (`attach_store::dump` says why).
+    source.dump_trees(&mut |record| {
+        match record {
+            TreeRecord::Tree(name) => w.tree(name)?,
+            TreeRecord::Entry { key, value } => w.entry(key, value)?,
         }
         Ok(())
     })?;
@@ -433,38 +421,24 @@ pub fn restore(file: &Path, data_dir: &Path) -> Result<(BackupHeader, BackupSumm
 }
 
 fn unpack(reader: &mut RecordReader, data_dir: &Path) -> Result<BackupSummary, OpsError> {
-    let db = sled::Config::new().path(data_dir.join("docs")).open()?;
+    let mut trees = TreeRestore::create(&data_dir.join("docs"))?;
     let mut summary = BackupSummary::default();
     let mut records = 0u64;
-    let mut tree: Option<sled::Tree> = None;
-    let mut batch = sled::Batch::default();
-    let mut pending = 0usize;
     loop {
         let [tag] = reader.exact::<1>()?;
         match tag {
             b'T' => {
-                if let Some(t) = tree.take() {
-                    t.apply_batch(std::mem::take(&mut batch))?;
-                }
-                pending = 0;
                 let name = reader.bytes()?;
-                tree = Some(db.open_tree(name)?);
+                trees.write(TreeRecord::Tree(&name))?;
                 summary.trees += 1;
             }
             b'K' => {
                 let k = reader.bytes()?;
                 let v = reader.bytes()?;
-                if tree.is_none() {
+                if !trees.in_tree() {
                     return Err(reader.bad("it has an entry outside any tree"));
                 }
-                batch.insert(k, v);
-                pending += 1;
-                if pending >= 10_000 {
-                    if let Some(t) = &tree {
-                        t.apply_batch(std::mem::take(&mut batch))?;
-                    }
-                    pending = 0;
-                }
+                trees.write(TreeRecord::Entry { key: &k, value: &v })?;
                 summary.entries += 1;
             }
             b'F' => {
@@ -494,11 +468,7 @@ fn unpack(reader: &mut RecordReader, data_dir: &Path) -> Result<BackupSummary, O
         }
         records += 1;
     }
-    if let Some(t) = tree {
-        t.apply_batch(batch)?;
-    }
-    db.flush()?;
-    drop(db);
+    trees.finish()?;
     sync_tree(data_dir)?;
     Ok(summary)
 }

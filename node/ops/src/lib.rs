@@ -1,7 +1,7 @@
 //! Operations: backups and restore, the data directory's upgrades, the loopback admin
 //! listener (backup of a running process, `/metrics`, status) and `attach status`.
 //!
-//! A running node or hub holds sled's exclusive lock on its data directory, so a backup of
+//! A running node or hub holds its store's exclusive lock on its data directory, so a backup of
 //! it must be made by the process itself: `attach backup` asks it over its admin listener
 //! (loopback only, bearer token in a file only the service's user can read). A stopped
 //! directory is read directly.
@@ -44,8 +44,6 @@ pub enum OpsError {
     Format(#[from] FormatError),
     #[error("storage: {0}")]
     Store(#[from] attach_store::StoreError),
-    #[error("storage engine: {0}")]
-    Sled(#[from] sled::Error),
     #[error("file: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -78,7 +76,7 @@ pub fn header_for(data_dir: &Path) -> BackupHeader {
 
 /// Backs up a stopped data directory to the file `out`; returns its size.
 pub fn offline_backup(data_dir: &Path, out: &Path) -> Result<(u64, BackupSummary), OpsError> {
-    let db = backup::StoppedDb::open(data_dir)?;
+    let db = backup::open_stopped(data_dir)?;
     let header = header_for(data_dir);
     let mut summary = BackupSummary::default();
     let len = backup::write_backup_file(out, |w| {

@@ -200,7 +200,7 @@ pub struct NewCode {
 impl Hub {
     pub fn open(app: App, files: HubFiles) -> Result<Arc<Self>, ReplicationError> {
         let identity = HubIdentity::load_or_create(&files)?;
-        let state = HubState::open(app.doc_store().local_db())?;
+        let state = HubState::open(app.doc_store())?;
         let replica = StoreReplica::new(app.clone())?;
         Ok(Arc::new(Self {
             app,

@@ -1,6 +1,7 @@
 //! The hub's own records (never replicated): enrolment codes, enrolled nodes, revoked
-//! clinics. A sled tree in the hub's local database.
+//! clinics. A node-local tree in the hub's store.
 
+use attach_store::{DocStore, LocalTree, StoreError};
 use attach_sync::pki::{EnrolmentCode, PeerRole};
 use attach_sync::tls::Revocation;
 use serde::{Deserialize, Serialize};
@@ -77,7 +78,7 @@ pub enum EnrolError {
 /// Handle to the hub's records.
 #[derive(Debug, Clone)]
 pub struct HubState {
-    tree: sled::Tree,
+    tree: LocalTree,
 }
 
 fn code_key(secret: &[u8; 10]) -> Vec<u8> {
@@ -97,9 +98,9 @@ fn storage(e: impl std::fmt::Display) -> EnrolError {
 }
 
 impl HubState {
-    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+    pub fn open(store: &DocStore) -> Result<Self, StoreError> {
         Ok(Self {
-            tree: db.open_tree(TREE)?,
+            tree: store.local_tree(TREE)?,
         })
     }
 
@@ -159,10 +160,13 @@ impl HubState {
         }
         record.used_at = Some(now);
         let new = serde_json::to_vec(&record).map_err(storage)?;
-        self.tree
-            .compare_and_swap(&key, Some(old), Some(new))
-            .map_err(storage)?
-            .map_err(|_| EnrolError::Used)?;
+        let swapped = self
+            .tree
+            .compare_and_swap(&key, Some(&old), Some(&new))
+            .map_err(storage)?;
+        if !swapped {
+            return Err(EnrolError::Used);
+        }
         Ok((clinic, record.facility))
     }
 
@@ -249,8 +253,9 @@ mod tests {
     use super::*;
 
     fn state() -> HubState {
-        let db = sled::Config::new().temporary(true).open().expect("db");
-        HubState::open(&db).expect("state")
+        HubState {
+            tree: LocalTree::temporary(TREE).expect("state"),
+        }
     }
 
     fn code(state: &HubState, clinic: Option<Uuid>, now: OffsetDateTime) -> EnrolmentCode {

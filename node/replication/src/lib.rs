@@ -42,8 +42,6 @@ pub enum ReplicationError {
     Tls(#[from] attach_sync::tls::TlsError),
     #[error("storage: {0}")]
     Store(#[from] attach_store::StoreError),
-    #[error("storage: {0}")]
-    Sled(#[from] sled::Error),
     #[error(transparent)]
     Replica(#[from] attach_sync::ReplicaError),
     #[error("hub records: {0}")]

@@ -1,10 +1,11 @@
 //! Per-peer sync state, node-local (never replicated): where to resume each peer's change
 //! feed, the heads each peer is known to have per document, and where the peer stands in
-//! ours. Lives in its own sled tree next to the documents.
+//! ours. Lives in its own node-local tree next to the documents.
 //!
 //! Losing any of it costs only bandwidth (changes are resent and applying them again is a
 //! no-op); it never moves ahead of a durable apply, so it never causes a change to be skipped.
 
+use attach_store::{DocStore, LocalTree, StoreError};
 use attach_sync::wire::Hash;
 use attach_sync::{NodeId, ReplicaError};
 
@@ -13,7 +14,7 @@ const TREE: &str = "sync-peers-v1";
 /// Handle to the per-peer state tree.
 #[derive(Clone, Debug)]
 pub struct PeerStore {
-    tree: sled::Tree,
+    tree: LocalTree,
 }
 
 fn key(tag: u8, peer: NodeId, rest: &[u8]) -> Vec<u8> {
@@ -24,7 +25,7 @@ fn key(tag: u8, peer: NodeId, rest: &[u8]) -> Vec<u8> {
     k
 }
 
-fn storage(e: sled::Error) -> ReplicaError {
+fn storage(e: StoreError) -> ReplicaError {
     ReplicaError::Storage(e.to_string())
 }
 
@@ -33,9 +34,9 @@ fn be_u64(v: &[u8]) -> u64 {
 }
 
 impl PeerStore {
-    pub fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+    pub fn open(store: &DocStore) -> Result<Self, StoreError> {
         Ok(Self {
-            tree: db.open_tree(TREE)?,
+            tree: store.local_tree(TREE)?,
         })
     }
 
@@ -52,7 +53,7 @@ impl PeerStore {
     /// Records (and flushes) that `peer`'s feed is applied up to `upto`.
     pub fn set_resume_point(&self, peer: NodeId, upto: u64) -> Result<(), ReplicaError> {
         self.tree
-            .insert(key(b'r', peer, &[]), &upto.to_be_bytes())
+            .insert(key(b'r', peer, &[]), upto.to_be_bytes())
             .map_err(storage)?;
         self.tree.flush().map_err(storage)?;
         Ok(())
@@ -69,7 +70,7 @@ impl PeerStore {
 
     pub fn set_peer_has(&self, peer: NodeId, upto: u64) -> Result<(), ReplicaError> {
         self.tree
-            .insert(key(b'u', peer, &[]), &upto.to_be_bytes())
+            .insert(key(b'u', peer, &[]), upto.to_be_bytes())
             .map_err(storage)?;
         Ok(())
     }
@@ -80,11 +81,11 @@ impl PeerStore {
             .tree
             .get(b"hub")
             .map_err(storage)?
-            .and_then(|v| NodeId::try_from(v.as_ref()).ok()))
+            .and_then(|v| NodeId::try_from(v.as_slice()).ok()))
     }
 
     pub fn set_hub_node(&self, hub: NodeId) -> Result<(), ReplicaError> {
-        self.tree.insert(b"hub", &hub).map_err(storage)?;
+        self.tree.insert(b"hub", hub).map_err(storage)?;
         Ok(())
     }
 
@@ -117,7 +118,7 @@ impl PeerStore {
     ) -> Result<(), ReplicaError> {
         for (doc, add) in heads {
             self.tree
-                .update_and_fetch(key(b'h', peer, doc.as_bytes()), |old| {
+                .update(key(b'h', peer, doc.as_bytes()), |old| {
                     let old: Vec<Hash> = old
                         .unwrap_or_default()
                         .chunks_exact(32)

@@ -20,7 +20,7 @@ pub struct StoreReplica {
 
 impl StoreReplica {
     pub fn new(app: App) -> Result<Self, StoreError> {
-        let peers = PeerStore::open(app.doc_store().local_db())?;
+        let peers = PeerStore::open(app.doc_store())?;
         Ok(Self { app, peers })
     }
 

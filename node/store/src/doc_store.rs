@@ -13,13 +13,15 @@ use sled::IVec;
 use tracing::{debug, instrument, warn};
 use uuid::Uuid;
 
+use super::dump::{self, TreeRecord};
 use super::durability::{Durability, fsync_dir};
+use super::local::LocalTree;
 use super::locks::{DocGuard, DocLocks};
 use super::{ChangeError, DocId, NodeId, StoreError, actor_for, author_of, id};
 
 /// Version of the on-disk layout of `docs-v1` / `meta-v1`.
 pub const FORMAT_VERSION: u32 = 1;
-pub const DOCS_TREE: &str = "docs-v1";
+pub(crate) const DOCS_TREE: &str = "docs-v1";
 const META_TREE: &str = "meta-v1";
 const META_NODE_ID: &[u8] = b"node-id";
 const META_FORMAT: &[u8] = b"format-version";
@@ -396,10 +398,15 @@ impl DocStore {
         self.inner.node_id
     }
 
-    /// The underlying database, for node-local state that is never replicated (sessions).
-    /// Such state lives in its own trees; the document trees are the store's alone.
-    pub fn local_db(&self) -> &sled::Db {
-        &self.inner.db
+    /// The node-local tree `name`, for state that is never replicated (sessions, sync peers,
+    /// the hub's records), created empty if it does not exist yet. The document trees are
+    /// the store's alone.
+    pub fn local_tree(&self, name: &'static str) -> Result<LocalTree, StoreError> {
+        debug_assert!(
+            name != DOCS_TREE && name != META_TREE,
+            "{name} is one of the store's own trees"
+        );
+        LocalTree::open(&self.inner.db, name)
     }
 
     /// Load (or create empty) the doc, run `f` in one Automerge transaction as `user`, commit
@@ -894,13 +901,17 @@ impl DocStore {
         self.persist_one(write).map(drop)
     }
 
-    /// Runs `f` while no document write is being applied, after making every write applied
-    /// so far durable: what `f` reads of the document tree is one consistent, durable state
-    /// (backups read the database through it). Writers wait until `f` returns.
-    pub fn with_writes_paused<R>(&self, f: impl FnOnce(&sled::Db) -> R) -> Result<R, StoreError> {
+    /// Hands every entry of every tree to `visit` (see [`crate::dump`]), while no document
+    /// write is being applied and after making every write applied so far durable: what it
+    /// reads of the document tree is one consistent, durable state. Writers wait until it
+    /// returns.
+    pub fn dump_trees<E: From<StoreError>>(
+        &self,
+        visit: impl FnMut(TreeRecord<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let _apply = self.inner.apply.lock();
         self.durable(0)?;
-        Ok(f(&self.inner.db))
+        dump::dump_db(&self.inner.db, visit)
     }
 
     /// Approximate bytes on disk.

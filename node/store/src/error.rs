@@ -23,7 +23,7 @@ pub enum StoreError {
     #[error("the store's metadata is damaged: {0}")]
     CorruptMeta(&'static str),
     #[error("storage engine error: {0}")]
-    Sled(#[from] sled::Error),
+    Engine(#[from] EngineError),
     #[error("disk error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -36,4 +36,27 @@ pub enum ChangeError<E> {
     Rejected(E),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A failure of the storage engine underneath the store, as its own message. Opaque, so
+/// that no crate outside the store depends on the engine.
+#[derive(Debug)]
+pub struct EngineError(sled::Error);
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for EngineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Engine(EngineError(e))
+    }
 }

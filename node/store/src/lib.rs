@@ -13,19 +13,26 @@
 //!
 //! **Invariant:** a doc exists iff its `s/` key exists; every write of a doc (snapshot or chunk,
 //! projection, feed) is one sled batch, durable (fsynced) before the call returns.
+//!
+//! Node-local state that is never replicated lives in trees of its own next to these
+//! ([`LocalTree`], from [`DocStore::local_tree`]); [`dump`] copies and restores every tree.
+//! No crate outside this one uses sled.
 
 pub mod actor;
 mod doc_store;
+pub mod dump;
 mod durability;
 mod error;
 pub mod format;
 mod id;
+mod local;
 mod locks;
 #[cfg(test)]
 mod tests;
 
 pub use actor::{NodeId, actor_for, author_of};
-pub use doc_store::DOCS_TREE;
 pub use doc_store::{DocStore, FORMAT_VERSION, HistoryItem, Projector, StoreOptions};
-pub use error::{ChangeError, StoreError};
+pub use dump::{StoppedStore, TreeRecord, TreeRestore};
+pub use error::{ChangeError, EngineError, StoreError};
 pub use id::{DocId, MAX_DOC_ID_LEN};
+pub use local::{LocalBatch, LocalEntry, LocalIter, LocalTree};

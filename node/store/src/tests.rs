@@ -955,3 +955,133 @@ fn a_write_blocks_only_its_own_documents() {
         vec![b"v1:first".to_vec(), b"v1:second".to_vec()]
     );
 }
+
+#[test]
+fn local_trees_hold_their_entries_across_a_reopen_and_stay_out_of_the_documents() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let tree = store.local_tree("test-local-v1").unwrap();
+    tree.insert(b"a/1", b"one").unwrap();
+    tree.insert(b"a/2", b"two").unwrap();
+    tree.insert(b"b/1", b"three").unwrap();
+    assert_eq!(tree.get(b"a/1").unwrap(), Some(b"one".to_vec()));
+    assert_eq!(tree.get(b"zz").unwrap(), None);
+    let under_a: Vec<_> = tree.scan_prefix(b"a/").map(Result::unwrap).collect();
+    assert_eq!(
+        under_a,
+        vec![
+            (b"a/1".to_vec(), b"one".to_vec()),
+            (b"a/2".to_vec(), b"two".to_vec())
+        ]
+    );
+
+    assert!(
+        !tree
+            .compare_and_swap(b"a/1", Some(b"uno"), Some(b"1"))
+            .unwrap()
+    );
+    assert!(
+        tree.compare_and_swap(b"a/1", Some(b"one"), Some(b"1"))
+            .unwrap()
+    );
+    assert!(tree.compare_and_swap(b"new", None, Some(b"n")).unwrap());
+    tree.update(b"a/2", |old| Some([old.unwrap_or_default(), b"!"].concat()))
+        .unwrap();
+    tree.update(b"b/1", |_| None).unwrap();
+
+    let mut batch = LocalBatch::default();
+    batch.remove(b"new");
+    batch.insert(b"c", b"see");
+    tree.apply_batch(batch).unwrap();
+    tree.flush().unwrap();
+    let all: Vec<_> = tree.iter().map(Result::unwrap).collect();
+    let expected = vec![
+        (b"a/1".to_vec(), b"1".to_vec()),
+        (b"a/2".to_vec(), b"two!".to_vec()),
+        (b"c".to_vec(), b"see".to_vec()),
+    ];
+    assert_eq!(all, expected);
+    assert_eq!(store.docs_tree().get(b"a/1").unwrap(), None);
+
+    drop((tree, store));
+    let store = open(dir.path(), &p);
+    let tree = store.local_tree("test-local-v1").unwrap();
+    let all: Vec<_> = tree.iter().map(Result::unwrap).collect();
+    assert_eq!(all, expected);
+}
+
+/// Every record of a dump, owned.
+fn dumped(
+    dump: impl FnOnce(
+        &mut dyn FnMut(TreeRecord<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>,
+) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    dump(&mut |r| {
+        out.push(match r {
+            TreeRecord::Tree(name) => (name.to_vec(), None),
+            TreeRecord::Entry { key, value } => ([b"  ", key].concat(), Some(value.to_vec())),
+        });
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn a_dump_puts_the_document_tree_last_and_restores_to_the_same_trees() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let store = open(dir.path(), &p);
+    let user = Uuid::new_v4();
+    set(&store, &doc(1), user, "1");
+    set(&store, &doc(2), user, "2");
+    for name in ["zz-local-v1", "aa-local-v1"] {
+        let tree = store.local_tree(name).unwrap();
+        tree.insert(b"k", name.as_bytes()).unwrap();
+    }
+    let live = dumped(|v| store.dump_trees(v));
+    let trees: Vec<&[u8]> = live
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| n.as_slice())
+        .collect();
+    assert_eq!(trees.last(), Some(&doc_store::DOCS_TREE.as_bytes()));
+    for name in ["zz-local-v1", "aa-local-v1", "meta-v1"] {
+        assert!(trees.contains(&name.as_bytes()), "{name}");
+    }
+    drop(store);
+
+    assert!(
+        StoppedStore::open(&dir.path().join("nothing"))
+            .unwrap()
+            .is_none()
+    );
+    assert!(!dir.path().join("nothing").exists(), "nothing is created");
+    let stopped = StoppedStore::open(dir.path()).unwrap().unwrap();
+    assert_eq!(dumped(|v| stopped.dump_trees(v)), live);
+    drop(stopped);
+
+    let copy = tmp();
+    let mut restore = TreeRestore::create(copy.path()).unwrap();
+    assert!(!restore.in_tree());
+    for (name, value) in &live {
+        match value {
+            None => restore.write(TreeRecord::Tree(name)).unwrap(),
+            Some(value) => restore
+                .write(TreeRecord::Entry {
+                    key: &name[2..],
+                    value,
+                })
+                .unwrap(),
+        }
+        assert!(restore.in_tree());
+    }
+    restore.finish().unwrap();
+    let restored = StoppedStore::open(copy.path()).unwrap().unwrap();
+    assert_eq!(dumped(|v| restored.dump_trees(v)), live);
+    drop(restored);
+    let store = open(copy.path(), &p);
+    assert_eq!(value(&store, &doc(2)).as_deref(), Some("2"));
+}
