@@ -156,9 +156,8 @@ fn version(key: &ConflictKey, values: &[ConflictValue]) -> String {
 }
 
 fn changed_meanwhile() -> AppError {
-    AppError::Conflict(
-        "this conflict changed or was settled meanwhile; look at it again and choose once more"
-            .to_owned(),
+    AppError::conflict(
+        "this conflict changed or was settled meanwhile; look at it again and choose once more",
     )
 }
 
@@ -431,7 +430,7 @@ fn check_manager_choice(
         value => Some(
             value
                 .parse()
-                .map_err(|_| AppError::Conflict("this value does not name a person".to_owned()))?,
+                .map_err(|_| AppError::conflict("this value does not name a person"))?,
         ),
     };
     let current = attach_schema::read_clinic(tx)?;

@@ -142,7 +142,7 @@ impl App {
             },
             clock.now(),
         )
-        .map_err(|e| AppError::Internal(format!("opening sessions: {e}")))?;
+        .map_err(|e| AppError::internal("opening sessions", e))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -177,7 +177,7 @@ impl App {
         let app = self.clone();
         tokio::task::spawn_blocking(move || f(&app))
             .await
-            .map_err(|e| AppError::Internal(format!("worker task failed: {e}")))?
+            .map_err(|e| AppError::internal("worker task failed", e))?
     }
 
     /// Bytes the data directory takes on disk.

@@ -445,7 +445,7 @@ impl App {
     ) -> Result<Registered, AppError> {
         let mut out = self.register_all(actor, vec![new])?;
         out.pop()
-            .ok_or_else(|| AppError::Internal("a registration went missing".into()))
+            .ok_or_else(|| AppError::bug("a registration went missing"))
     }
 
     /// Registers people already validated: each PHN once, merged into its registration
@@ -515,7 +515,7 @@ impl App {
                 .change_in_batches(actor.0, message, &ids, WRITE_BATCH, |id, tx| {
                     let (p, n) = docs
                         .get(id)
-                        .ok_or_else(|| AppError::Internal("a registration went missing".into()))?;
+                        .ok_or_else(|| AppError::bug("a registration went missing"))?;
                     msch::write_waiting(tx, p, *n).map_err(AppError::from)
                 })?;
         }
@@ -724,7 +724,7 @@ impl App {
                 .change_in_batches(actor.0, "offer", &ids, WRITE_BATCH, |id, tx| {
                     let offer = by_doc
                         .get(id)
-                        .ok_or_else(|| AppError::Internal("an offer went missing".into()))?;
+                        .ok_or_else(|| AppError::bug("an offer went missing"))?;
                     msch::write_offer(tx, offer).map_err(AppError::from)
                 })?;
         }
@@ -904,7 +904,7 @@ impl App {
             |id, tx| {
                 let (p, n) = by_doc
                     .get(id)
-                    .ok_or_else(|| AppError::Internal("a person went missing".into()))?;
+                    .ok_or_else(|| AppError::bug("a person went missing"))?;
                 msch::write_waiting(tx, p, *n).map_err(AppError::from)
             },
         )?;
@@ -967,7 +967,7 @@ impl App {
             .change_many(actor.0, "undo double attachment", &ids, |id, tx| {
                 let e = by_doc
                     .get(id)
-                    .ok_or_else(|| AppError::Internal("an entry went missing".into()))?;
+                    .ok_or_else(|| AppError::bug("an entry went missing"))?;
                 attach_schema::write_entry(tx, e).map_err(AppError::from)
             })?;
         Ok(ids.len())
@@ -1067,14 +1067,11 @@ impl App {
             ));
         }
         if o.decision.is_some() {
-            return Err(AppError::Conflict(
-                "this offer has already been decided".into(),
-            ));
+            return Err(AppError::conflict("this offer has already been decided"));
         }
         if o.persons.iter().all(|p| !p.outcome(&o, now).is_open()) {
-            return Err(AppError::Conflict(
-                "this offer is closed (expired or withdrawn); the people are back on the waitlist"
-                    .into(),
+            return Err(AppError::conflict(
+                "this offer is closed (expired or withdrawn); the people are back on the waitlist",
             ));
         }
         if let Decision::Decline { reason, note } = &decision {
@@ -1193,12 +1190,12 @@ impl App {
             .find(|p| p.person == person)
             .ok_or_else(|| AppError::not_found("person in this offer"))?;
         if p.answer.is_some() {
-            return Err(AppError::Conflict(
-                "this person's answer is already recorded".into(),
+            return Err(AppError::conflict(
+                "this person's answer is already recorded",
             ));
         }
         if !p.outcome(&snapshot, now).is_open() {
-            return Err(AppError::Conflict(format!(
+            return Err(AppError::conflict(format!(
                 "this offer is no longer open for this person ({})",
                 p.outcome(&snapshot, now).label()
             )));
@@ -1269,7 +1266,7 @@ impl App {
             } else {
                 let e = entries
                     .get(id)
-                    .ok_or_else(|| AppError::Internal("an entry went missing".into()))?;
+                    .ok_or_else(|| AppError::bug("an entry went missing"))?;
                 attach_schema::write_entry(tx, e).map_err(AppError::from)
             }
         })?;

@@ -375,8 +375,8 @@ impl App {
         let updated = self.store().change(&id, who.0, &message, |tx| {
             let mut e = attach_schema::read_entry(tx)?;
             if e.removed.is_some() {
-                return Err(AppError::Conflict(
-                    "this patient has been removed from the panel; add them again first".to_owned(),
+                return Err(AppError::conflict(
+                    "this patient has been removed from the panel; add them again first",
                 ));
             }
             if let Some(details) = update.details {
@@ -598,7 +598,7 @@ impl App {
         self.store()
             .change_many(who.0, message, &ids, |id, tx| match by_id.get(id) {
                 Some(entry) => attach_schema::write_entry(tx, entry).map_err(AppError::from),
-                None => Err(AppError::Internal(format!("import lost track of {id}"))),
+                None => Err(AppError::bug(format!("import lost track of {id}"))),
             })?;
         info!(clinic = %clinic, provider = %provider, added = report.added, updated = report.updated, unchanged = report.unchanged, "panel imported");
         Ok(report)
@@ -733,7 +733,8 @@ impl App {
                 .unwrap_or_default();
             let bundle =
                 attach_interop::fhir::panel_bundle(&c, provider, &name, &entries, self.now());
-            serde_json::to_vec_pretty(&bundle).map_err(|e| AppError::Internal(e.to_string()))
+            serde_json::to_vec_pretty(&bundle)
+                .map_err(|e| AppError::internal("writing the FHIR bundle", e))
         } else {
             Ok(attach_interop::csv::write_panel_csv(&entries, &|s| {
                 status_name(&c, s)

@@ -294,9 +294,12 @@ impl App {
                     return Err(AppError::invalid("display_name", "a name is required"));
                 }
                 if self.model().user_by_name(&username).is_some() {
-                    return Err(AppError::Conflict(format!(
-                        "the username {username:?} is taken; choose another, or sign in and ask to join"
-                    )));
+                    return Err(AppError::conflict_in(
+                        "username",
+                        format!(
+                            "the username {username:?} is taken; choose another, or sign in and ask to join"
+                        ),
+                    ));
                 }
                 let account = AccountRecord {
                     id: UserId::new(),
@@ -357,8 +360,8 @@ impl App {
             && let Some(account) = &account
             && account.credentials.is_none()
         {
-            let (credentials, temp) = Credentials::temporary(now)
-                .map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
+            let (credentials, temp) =
+                Credentials::temporary(now).map_err(|e| AppError::internal("hashing", e))?;
             self.write_credentials(who, member, &credentials, "issue first password")?;
             temporary = Some(temp);
         }
@@ -398,7 +401,7 @@ impl App {
             .sessions
             .revoke_user(user.0)
             .map(|_| ())
-            .map_err(|e| AppError::Internal(format!("ending sessions: {e}")))
+            .map_err(|e| AppError::internal("ending sessions", e))
     }
 
     /// An account manager of this clinic gives a member of this clinic a new temporary
@@ -451,7 +454,7 @@ impl App {
     fn issue_temporary_password(&self, by: UserId, user: UserId) -> Result<String, AppError> {
         let now = self.now();
         let (credentials, temporary) =
-            Credentials::temporary(now).map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
+            Credentials::temporary(now).map_err(|e| AppError::internal("hashing", e))?;
         self.write_credentials(by, user, &credentials, "reset password")?;
         self.end_sessions(user)?;
         if let Some(account) = self.model().accounts.get(&user) {

@@ -130,7 +130,7 @@ impl App {
                 .change_many(SEEDER.0, "create clinic", chunk, |id, tx| {
                     let c = by_doc
                         .get(id)
-                        .ok_or_else(|| AppError::Internal("a clinic went missing".into()))?;
+                        .ok_or_else(|| AppError::bug("a clinic went missing"))?;
                     attach_schema::write_clinic_new(tx, c).map_err(AppError::from)
                 })?;
         }
@@ -140,7 +140,7 @@ impl App {
                 .change_many(SEEDER.0, "set panel preferences", chunk, |id, tx| {
                     let (user, p) = prefs
                         .get(id)
-                        .ok_or_else(|| AppError::Internal("a panel went missing".into()))?;
+                        .ok_or_else(|| AppError::bug("a panel went missing"))?;
                     attach_schema::write_preferences(tx, *user, p).map_err(AppError::from)
                 })?;
         }

@@ -361,7 +361,7 @@ fn a_settled_field_clash_is_gone_on_both_replicas_with_the_chosen_value() {
     assert!(matches!(
         a.app
             .settle_conflict(ids.director, ids.clinic, &c.key, "stale", chosen),
-        Err(AppError::Conflict(_))
+        Err(AppError::Conflict { .. })
     ));
     // Settled on replica b from the list replica a showed: both derive the same clash.
     b.app
@@ -371,7 +371,7 @@ fn a_settled_field_clash_is_gone_on_both_replicas_with_the_chosen_value() {
         matches!(
             b.app
                 .settle_conflict(ids.director, ids.clinic, &c.key, &c.version, chosen),
-            Err(AppError::Conflict(_))
+            Err(AppError::Conflict { .. })
         ),
         "a second settle of the same clash is refused"
     );
@@ -1306,7 +1306,7 @@ fn a_leaving_provider_s_patients_are_transferred_or_returned_to_the_waitlist() {
         clinic
             .app
             .decide_offer(ids.moa, ids.clinic, o_open, Decision::Accept),
-        Err(AppError::Forbidden(_) | AppError::Conflict(_))
+        Err(AppError::Forbidden(_) | AppError::Conflict { .. })
     ));
 
     let live: Vec<attach_domain::PanelEntry> = clinic

@@ -164,7 +164,7 @@ impl App {
         self.store().change_many(who.0, message, &ids, |id, tx| {
             let e = by_doc
                 .get(id)
-                .ok_or_else(|| AppError::Internal(format!("a move lost track of {id}")))?;
+                .ok_or_else(|| AppError::bug(format!("a move lost track of {id}")))?;
             attach_schema::write_entry(tx, e).map_err(AppError::from)
         })?;
         info!(clinic = %clinic, provider = %provider, moved, to = ?to, "patients moved");
