@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tracing::info;
 
+use super::history::ChangeKind;
 use super::model::{Candidate, Model};
 use super::panel::entry_doc;
 use super::projector::parse_member_conflict_field;
@@ -349,7 +350,7 @@ impl App {
             .get(chosen)
             .ok_or_else(changed_meanwhile)?
             .clone();
-        let message = format!("settle conflict {key}");
+        let message = ChangeKind::SettleConflict(key.clone()).to_string();
         self.store().change(&doc, who.0, &message, |tx| {
             if field.ops(tx)? != ops {
                 return Err(changed_meanwhile());
@@ -403,7 +404,7 @@ impl App {
             .collect::<Result<Vec<_>, _>>()?;
         let reason = "on more than one panel at this clinic after a merge; an account manager \
                       kept the patient on another panel";
-        let message = format!("settle conflict {key}");
+        let message = ChangeKind::SettleConflict(key.clone()).to_string();
         self.store().change_many(who.0, &message, &ids, |_, tx| {
             let e = attach_schema::read_entry(tx)?;
             if e.removed.is_some() {

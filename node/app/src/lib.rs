@@ -11,6 +11,7 @@ mod dashboard;
 pub mod demo;
 pub mod demo_data;
 mod error;
+mod history;
 mod matching;
 mod model;
 mod ops;
@@ -36,6 +37,7 @@ pub use conflicts::{ConflictKey, ConflictValueView, ConflictView};
 pub use dashboard::{ClinicDashboard, MonthActivity, ProviderSize};
 pub use demo::{DemoMember, DemoSetup};
 pub use error::{AppError, Problem};
+pub use history::ChangeKind;
 pub use matching::{
     Acting, COORDINATOR, MatchingConfig, OfferView, Registered, RoundReport, WAITLIST_COLUMNS,
     WaitingInput, attachment_entry, parse_waitlist_csv,

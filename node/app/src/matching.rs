@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::App;
 use super::error::AppError;
+use super::history::ChangeKind;
 use super::model::{FieldConflict, Model};
 use attach_domain::error::Problems;
 use attach_domain::matching::{
@@ -963,13 +964,17 @@ impl App {
             })
             .collect();
         let ids: Vec<DocId> = by_doc.keys().cloned().collect();
-        self.store()
-            .change_many(actor.0, "undo double attachment", &ids, |id, tx| {
+        self.store().change_many(
+            actor.0,
+            &ChangeKind::UndoDoubleAttachment.to_string(),
+            &ids,
+            |id, tx| {
                 let e = by_doc
                     .get(id)
                     .ok_or_else(|| AppError::bug("an entry went missing"))?;
                 attach_schema::write_entry(tx, e).map_err(AppError::from)
-            })?;
+            },
+        )?;
         Ok(ids.len())
     }
 
@@ -1090,7 +1095,8 @@ impl App {
             at: now,
             by: who,
         });
-        self.write_offer_and_attach(who, &c, &o, "decide offer", now)?;
+        let message = ChangeKind::DecideOffer.to_string();
+        self.write_offer_and_attach(who, &c, &o, &message, now)?;
         Ok(o)
     }
 
@@ -1167,7 +1173,8 @@ impl App {
             }
         };
         self.set_answer(&mut o, person, confirmed, note, who, now)?;
-        self.write_offer_and_attach(who, &c, &o, "record answer", now)?;
+        let message = ChangeKind::RecordAnswer.to_string();
+        self.write_offer_and_attach(who, &c, &o, &message, now)?;
         Ok(o)
     }
 
