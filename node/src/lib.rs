@@ -1,12 +1,11 @@
-//! The `attach` binary's library: the command line (`cli`, `commands`, `hub_cli`), the
-//! demo, and the workspace's crates under the names the tests and benchmarks use
-//! (`attach::app` is `attach_app`, and so on). The crates themselves are the boundaries;
-//! ARCHITECTURE.md draws them.
+//! The `attach` binary's library: the command line (`cli`, and `commands`, one module per
+//! command group), the demo, and the workspace's crates under the names the tests and
+//! benchmarks use (`attach::app` is `attach_app`, and so on). The crates themselves are the
+//! boundaries; ARCHITECTURE.md draws them.
 
 pub mod cli;
 pub mod commands;
 pub mod demo;
-pub mod hub_cli;
 pub mod output;
 pub mod process;
 

@@ -112,17 +112,19 @@ fn app_error_page(e: AppError) -> Response {
         AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed"),
         AppError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
         AppError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "Please check the input"),
-        AppError::Conflict(_) => (StatusCode::CONFLICT, "This changed meanwhile"),
+        AppError::Conflict { .. } => (StatusCode::CONFLICT, "This changed meanwhile"),
         AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Not available now"),
-        AppError::Internal(cause) => {
-            tracing::error!(cause = %cause, "request failed");
+        AppError::Internal { .. } => {
+            tracing::error!(cause = %e.log_cause(), "request failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong")
         }
     };
     let message = match &e {
-        AppError::Internal(_) => "Something went wrong on the node (the details are in its log). \
+        AppError::Internal { .. } => {
+            "Something went wrong on the node (the details are in its log). \
                                   Reload to see whether the change was saved before trying again."
-            .to_owned(),
+                .to_owned()
+        }
         // Do not tell someone outside a clinic whether a thing exists there.
         AppError::NotFound(what) => format!("{what} not found, or not visible to you."),
         other => other.to_string(),

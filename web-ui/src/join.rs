@@ -189,13 +189,16 @@ pub async fn submit(
             )
             .await
         }
-        Err(AppError::Conflict(message)) | Err(AppError::Forbidden(message)) => {
-            let field = if message.contains("username") {
-                "username"
-            } else {
-                "facility_number"
+        Err(e @ (AppError::Conflict { .. } | AppError::Forbidden(_))) => {
+            // A taken username is the username's problem; anything else (a membership
+            // there already, a clinic that refuses) is about the clinic asked.
+            let field = match &e {
+                AppError::Conflict {
+                    field: Some(field), ..
+                } => field,
+                _ => "facility_number",
             };
-            errors.add(field, &message);
+            errors.add(field, &e.to_string());
             page(
                 &web,
                 viewer.as_ref(),

@@ -294,7 +294,7 @@ async fn finish<T>(
 ) -> Result<Response, WebError> {
     match result {
         Ok(_) => Ok(done(&frame, "offers", key)),
-        Err(AppError::Invalid { message, .. }) | Err(AppError::Conflict(message)) => Ok(
+        Err(AppError::Invalid { message, .. }) | Err(AppError::Conflict { message, .. }) => Ok(
             super::registry::unprocessable(draw(web, frame, message).await?),
         ),
         Err(e) => Err(e.into()),

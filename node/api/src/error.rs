@@ -80,9 +80,9 @@ impl From<AppError> for ApiError {
             AppError::MustChangePassword | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
             // The cause goes to the log (it names ids, never patient data); the client

@@ -159,11 +159,11 @@ impl App {
         let sessions = &self.inner.sessions;
         let (token, _session) = sessions
             .create(account.id.0, now)
-            .map_err(|e| AppError::Internal(format!("creating session: {e}")))?;
+            .map_err(|e| AppError::internal("creating session", e))?;
         if must_change {
             sessions
                 .set_must_change(&token, true)
-                .map_err(|e| AppError::Internal(format!("updating session: {e}")))?;
+                .map_err(|e| AppError::internal("updating session", e))?;
         }
         info!(user = %account.id, "signed in");
         Ok(LoginResult {
@@ -207,7 +207,7 @@ impl App {
             self.inner
                 .sessions
                 .set_clinic(&who.token, Some(clinic.0))
-                .map_err(|e| AppError::Internal(format!("updating session: {e}")))?;
+                .map_err(|e| AppError::internal("updating session", e))?;
         }
         Ok(())
     }
@@ -244,7 +244,7 @@ impl App {
             .sessions
             .revoke(&who.token)
             .map(|_| ())
-            .map_err(|e| AppError::Internal(format!("revoking session: {e}")))
+            .map_err(|e| AppError::internal("revoking session", e))
     }
 
     pub fn session_info(&self, user: UserId) -> Result<SessionInfo, AppError> {
@@ -308,14 +308,14 @@ impl App {
                 "choose a password different from the current one",
             ));
         }
-        let fresh = Credentials::permanent(new, now)
-            .map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
+        let fresh =
+            Credentials::permanent(new, now).map_err(|e| AppError::internal("hashing", e))?;
         self.write_credentials(who.user, who.user, &fresh, "change password")?;
         self.inner
             .sessions
             .set_must_change(&who.token, false)
             .map(|_| ())
-            .map_err(|e| AppError::Internal(format!("updating session: {e}")))?;
+            .map_err(|e| AppError::internal("updating session", e))?;
         info!(user = %who.user, "password changed");
         Ok(())
     }
@@ -405,12 +405,13 @@ impl App {
             m.user_by_name(&username).is_some() || m.coordinator_names.contains_key(&username)
         };
         if taken {
-            return Err(AppError::Conflict(format!(
-                "the username {username:?} is taken; choose another"
-            )));
+            return Err(AppError::conflict_in(
+                "username",
+                format!("the username {username:?} is taken; choose another"),
+            ));
         }
         let (credentials, temporary) =
-            Credentials::temporary(now).map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
+            Credentials::temporary(now).map_err(|e| AppError::internal("hashing", e))?;
         let record = AccountRecord {
             id,
             username,

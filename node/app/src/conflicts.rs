@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tracing::info;
 
+use super::history::ChangeKind;
 use super::model::{Candidate, Model};
 use super::panel::entry_doc;
 use super::projector::parse_member_conflict_field;
@@ -156,9 +157,8 @@ fn version(key: &ConflictKey, values: &[ConflictValue]) -> String {
 }
 
 fn changed_meanwhile() -> AppError {
-    AppError::Conflict(
-        "this conflict changed or was settled meanwhile; look at it again and choose once more"
-            .to_owned(),
+    AppError::conflict(
+        "this conflict changed or was settled meanwhile; look at it again and choose once more",
     )
 }
 
@@ -350,7 +350,7 @@ impl App {
             .get(chosen)
             .ok_or_else(changed_meanwhile)?
             .clone();
-        let message = format!("settle conflict {key}");
+        let message = ChangeKind::SettleConflict(key.clone()).to_string();
         self.store().change(&doc, who.0, &message, |tx| {
             if field.ops(tx)? != ops {
                 return Err(changed_meanwhile());
@@ -404,7 +404,7 @@ impl App {
             .collect::<Result<Vec<_>, _>>()?;
         let reason = "on more than one panel at this clinic after a merge; an account manager \
                       kept the patient on another panel";
-        let message = format!("settle conflict {key}");
+        let message = ChangeKind::SettleConflict(key.clone()).to_string();
         self.store().change_many(who.0, &message, &ids, |_, tx| {
             let e = attach_schema::read_entry(tx)?;
             if e.removed.is_some() {
@@ -431,7 +431,7 @@ fn check_manager_choice(
         value => Some(
             value
                 .parse()
-                .map_err(|_| AppError::Conflict("this value does not name a person".to_owned()))?,
+                .map_err(|_| AppError::conflict("this value does not name a person"))?,
         ),
     };
     let current = attach_schema::read_clinic(tx)?;

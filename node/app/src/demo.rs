@@ -139,8 +139,7 @@ impl App {
         profile.phone = "250-555-0140".to_owned();
         profile.fax = "250-555-0141".to_owned();
         let at = |h: u8, m: u8| {
-            time::Time::from_hms(h, m, 0)
-                .map_err(|e| AppError::Internal(format!("demo opening hours: {e}")))
+            time::Time::from_hms(h, m, 0).map_err(|e| AppError::internal("demo opening hours", e))
         };
         for day in 1..=5 {
             profile.hours.insert(
@@ -340,8 +339,8 @@ impl App {
         password: &str,
         now: OffsetDateTime,
     ) -> Result<(), AppError> {
-        let credentials = Credentials::permanent(password, now)
-            .map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
+        let credentials =
+            Credentials::permanent(password, now).map_err(|e| AppError::internal("hashing", e))?;
         self.write_credentials(user, user, &credentials, "set demo password")
     }
 }

@@ -37,13 +37,23 @@ pub enum AppError {
         message: String,
         problems: Vec<Problem>,
     },
-    #[error("{0}")]
-    Conflict(String),
+    /// The request clashes with the current state. `field` names the input it is about
+    /// when there is one (a username already taken), so a form can show the message by it.
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        field: Option<&'static str>,
+    },
     #[error("{0}")]
     Unavailable(String),
-    /// A fault of the node, not of the request. The text is for the log only.
+    /// A fault of the node, not of the request: what the node was doing, and the error it
+    /// met (none for a broken invariant). Both are for the log only.
     #[error("internal error")]
-    Internal(String),
+    Internal {
+        context: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 impl AppError {
@@ -52,6 +62,41 @@ impl AppError {
         Self::Invalid {
             message: format!("{}: {}", problem.field, problem.message),
             problems: vec![problem],
+        }
+    }
+
+    /// The request clashes with the current state (see [`AppError::Conflict`]).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::Conflict {
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// The value typed in `field` clashes with what exists (a username already taken).
+    pub fn conflict_in(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            message: message.into(),
+            field: Some(field),
+        }
+    }
+
+    /// A fault of the node while `context` (e.g. "hashing"), caused by `source`.
+    pub fn internal(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Internal {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A broken invariant of the node (no lower error to keep), e.g. "an entry went missing".
+    pub fn bug(what: impl Into<String>) -> Self {
+        Self::Internal {
+            context: what.into(),
+            source: None,
         }
     }
 
@@ -73,16 +118,28 @@ impl AppError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Invalid { .. } => "validation",
-            Self::Conflict(_) => "conflict",
+            Self::Conflict { .. } => "conflict",
             Self::Unavailable(_) => "unavailable",
-            Self::Internal(_) => "internal",
+            Self::Internal { .. } => "internal",
         }
     }
 
-    /// What to log: for internal errors the cause, otherwise the public message.
+    /// What to log: for internal errors what the node was doing and the error it met,
+    /// otherwise the public message.
     pub fn log_cause(&self) -> String {
         match self {
-            Self::Internal(cause) => cause.clone(),
+            Self::Internal {
+                context,
+                source: None,
+            } => context.clone(),
+            Self::Internal {
+                context,
+                source: Some(source),
+            } if context.is_empty() => source.to_string(),
+            Self::Internal {
+                context,
+                source: Some(source),
+            } => format!("{context}: {source}"),
             other => other.to_string(),
         }
     }
@@ -96,7 +153,8 @@ impl From<attach_store::StoreError> for AppError {
             S::Corrupt { .. } => Self::Unavailable(format!(
                 "{e}; the rest of the node keeps working. Restore it from a backup or a peer."
             )),
-            other => Self::Internal(other.to_string()),
+            // The store's own text says what failed; it is kept whole as the source.
+            other => Self::internal("", other),
         }
     }
 }
@@ -112,7 +170,7 @@ impl From<attach_store::ChangeError<AppError>> for AppError {
 
 impl From<attach_schema::SchemaError> for AppError {
     fn from(e: attach_schema::SchemaError) -> Self {
-        Self::Internal(format!("document layout: {e}"))
+        Self::internal("document layout", e)
     }
 }
 
@@ -148,7 +206,7 @@ impl From<attach_domain::DomainError> for AppError {
         match e {
             D::Forbidden(m) => Self::Forbidden(m),
             D::NotFound(what) => Self::NotFound(what.to_owned()),
-            D::InvalidTransition(m) | D::Conflict(m) => Self::Conflict(m),
+            D::InvalidTransition(m) | D::Conflict(m) => Self::conflict(m),
             D::Validation(fields) => {
                 let problems: Vec<Problem> = fields
                     .into_iter()

@@ -11,6 +11,7 @@ mod dashboard;
 pub mod demo;
 pub mod demo_data;
 mod error;
+mod history;
 mod matching;
 mod model;
 mod ops;
@@ -36,6 +37,7 @@ pub use conflicts::{ConflictKey, ConflictValueView, ConflictView};
 pub use dashboard::{ClinicDashboard, MonthActivity, ProviderSize};
 pub use demo::{DemoMember, DemoSetup};
 pub use error::{AppError, Problem};
+pub use history::ChangeKind;
 pub use matching::{
     Acting, COORDINATOR, MatchingConfig, OfferView, Registered, RoundReport, WAITLIST_COLUMNS,
     WaitingInput, attachment_entry, parse_waitlist_csv,
@@ -142,7 +144,7 @@ impl App {
             },
             clock.now(),
         )
-        .map_err(|e| AppError::Internal(format!("opening sessions: {e}")))?;
+        .map_err(|e| AppError::internal("opening sessions", e))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -177,7 +179,7 @@ impl App {
         let app = self.clone();
         tokio::task::spawn_blocking(move || f(&app))
             .await
-            .map_err(|e| AppError::Internal(format!("worker task failed: {e}")))?
+            .map_err(|e| AppError::internal("worker task failed", e))?
     }
 
     /// Bytes the data directory takes on disk.

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::App;
 use super::error::AppError;
+use super::history::ChangeKind;
 use super::model::{FieldConflict, Model};
 use attach_domain::error::Problems;
 use attach_domain::matching::{
@@ -445,7 +446,7 @@ impl App {
     ) -> Result<Registered, AppError> {
         let mut out = self.register_all(actor, vec![new])?;
         out.pop()
-            .ok_or_else(|| AppError::Internal("a registration went missing".into()))
+            .ok_or_else(|| AppError::bug("a registration went missing"))
     }
 
     /// Registers people already validated: each PHN once, merged into its registration
@@ -515,7 +516,7 @@ impl App {
                 .change_in_batches(actor.0, message, &ids, WRITE_BATCH, |id, tx| {
                     let (p, n) = docs
                         .get(id)
-                        .ok_or_else(|| AppError::Internal("a registration went missing".into()))?;
+                        .ok_or_else(|| AppError::bug("a registration went missing"))?;
                     msch::write_waiting(tx, p, *n).map_err(AppError::from)
                 })?;
         }
@@ -724,7 +725,7 @@ impl App {
                 .change_in_batches(actor.0, "offer", &ids, WRITE_BATCH, |id, tx| {
                     let offer = by_doc
                         .get(id)
-                        .ok_or_else(|| AppError::Internal("an offer went missing".into()))?;
+                        .ok_or_else(|| AppError::bug("an offer went missing"))?;
                     msch::write_offer(tx, offer).map_err(AppError::from)
                 })?;
         }
@@ -904,7 +905,7 @@ impl App {
             |id, tx| {
                 let (p, n) = by_doc
                     .get(id)
-                    .ok_or_else(|| AppError::Internal("a person went missing".into()))?;
+                    .ok_or_else(|| AppError::bug("a person went missing"))?;
                 msch::write_waiting(tx, p, *n).map_err(AppError::from)
             },
         )?;
@@ -961,13 +962,17 @@ impl App {
             })
             .collect();
         let ids: Vec<DocId> = by_doc.keys().cloned().collect();
-        self.store()
-            .change_many(actor.0, "undo double attachment", &ids, |id, tx| {
+        self.store().change_many(
+            actor.0,
+            &ChangeKind::UndoDoubleAttachment.to_string(),
+            &ids,
+            |id, tx| {
                 let e = by_doc
                     .get(id)
-                    .ok_or_else(|| AppError::Internal("an entry went missing".into()))?;
+                    .ok_or_else(|| AppError::bug("an entry went missing"))?;
                 attach_schema::write_entry(tx, e).map_err(AppError::from)
-            })?;
+            },
+        )?;
         Ok(ids.len())
     }
 
@@ -1065,14 +1070,11 @@ impl App {
             ));
         }
         if o.decision.is_some() {
-            return Err(AppError::Conflict(
-                "this offer has already been decided".into(),
-            ));
+            return Err(AppError::conflict("this offer has already been decided"));
         }
         if o.persons.iter().all(|p| !p.outcome(&o, now).is_open()) {
-            return Err(AppError::Conflict(
-                "this offer is closed (expired or withdrawn); the people are back on the waitlist"
-                    .into(),
+            return Err(AppError::conflict(
+                "this offer is closed (expired or withdrawn); the people are back on the waitlist",
             ));
         }
         if let Decision::Decline { reason, note } = &decision {
@@ -1091,7 +1093,8 @@ impl App {
             at: now,
             by: who,
         });
-        self.write_offer_and_attach(who, &c, &o, "decide offer", now)?;
+        let message = ChangeKind::DecideOffer.to_string();
+        self.write_offer_and_attach(who, &c, &o, &message, now)?;
         Ok(o)
     }
 
@@ -1168,7 +1171,8 @@ impl App {
             }
         };
         self.set_answer(&mut o, person, confirmed, note, who, now)?;
-        self.write_offer_and_attach(who, &c, &o, "record answer", now)?;
+        let message = ChangeKind::RecordAnswer.to_string();
+        self.write_offer_and_attach(who, &c, &o, &message, now)?;
         Ok(o)
     }
 
@@ -1191,12 +1195,12 @@ impl App {
             .find(|p| p.person == person)
             .ok_or_else(|| AppError::not_found("person in this offer"))?;
         if p.answer.is_some() {
-            return Err(AppError::Conflict(
-                "this person's answer is already recorded".into(),
+            return Err(AppError::conflict(
+                "this person's answer is already recorded",
             ));
         }
         if !p.outcome(&snapshot, now).is_open() {
-            return Err(AppError::Conflict(format!(
+            return Err(AppError::conflict(format!(
                 "this offer is no longer open for this person ({})",
                 p.outcome(&snapshot, now).label()
             )));
@@ -1264,7 +1268,7 @@ impl App {
             } else {
                 let e = entries
                     .get(id)
-                    .ok_or_else(|| AppError::Internal("an entry went missing".into()))?;
+                    .ok_or_else(|| AppError::bug("an entry went missing"))?;
                 attach_schema::write_entry(tx, e).map_err(AppError::from)
             }
         })?;

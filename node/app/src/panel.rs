@@ -4,6 +4,7 @@
 use serde::Serialize;
 use tracing::info;
 
+use super::history::ChangeKind;
 use super::model::{Model, fold};
 use super::{App, AppError, Problem};
 use attach_domain::{
@@ -315,9 +316,10 @@ impl App {
             now,
         )?;
         let id = entry_doc(provider, entry.id)?;
-        self.store().change(&id, who.0, "add patient", |tx| {
-            attach_schema::write_entry(tx, &entry).map_err(AppError::from)
-        })?;
+        self.store()
+            .change(&id, who.0, &ChangeKind::AddPatient.to_string(), |tx| {
+                attach_schema::write_entry(tx, &entry).map_err(AppError::from)
+            })?;
         info!(clinic = %clinic, provider = %provider, entry = %entry.id, "patient added");
         Ok(entry)
     }
@@ -363,20 +365,19 @@ impl App {
                     if update.confirm_mrp {
                         fields.push("mrp confirmed");
                     }
-                    if fields.is_empty() {
-                        "update patient (no change)".to_owned()
-                    } else {
-                        format!("update patient: {}", fields.join(", "))
+                    ChangeKind::UpdatePatient {
+                        fields: Some(fields.into_iter().map(str::to_owned).collect()),
                     }
                 }
-                None => "update patient".to_owned(),
+                None => ChangeKind::UpdatePatient { fields: None },
             }
+            .to_string()
         };
         let updated = self.store().change(&id, who.0, &message, |tx| {
             let mut e = attach_schema::read_entry(tx)?;
             if e.removed.is_some() {
-                return Err(AppError::Conflict(
-                    "this patient has been removed from the panel; add them again first".to_owned(),
+                return Err(AppError::conflict(
+                    "this patient has been removed from the panel; add them again first",
                 ));
             }
             if let Some(details) = update.details {
@@ -419,12 +420,14 @@ impl App {
             ));
         }
         let id = self.entry_doc_checked(clinic, provider, entry)?;
-        let removed = self.store().change(&id, who.0, "remove patient", |tx| {
-            let e = attach_schema::read_entry(tx)?;
-            let e = attach_domain::remove_from_panel(e, who, reason, now)?;
-            attach_schema::write_entry(tx, &e)?;
-            Ok::<_, AppError>(e)
-        })?;
+        let removed =
+            self.store()
+                .change(&id, who.0, &ChangeKind::RemovePatient.to_string(), |tx| {
+                    let e = attach_schema::read_entry(tx)?;
+                    let e = attach_domain::remove_from_panel(e, who, reason, now)?;
+                    attach_schema::write_entry(tx, &e)?;
+                    Ok::<_, AppError>(e)
+                })?;
         info!(clinic = %clinic, provider = %provider, entry = %entry, "patient removed");
         Ok(removed)
     }
@@ -591,14 +594,15 @@ impl App {
         let ids: Vec<DocId> = writes.iter().map(|(id, _)| id.clone()).collect();
         let by_id: std::collections::HashMap<DocId, PanelEntry> = writes.into_iter().collect();
         let message = match how {
-            HowAdded::FhirUpload => "import FHIR bundle",
-            HowAdded::CsvUpload => "import CSV",
-            HowAdded::Manual | HowAdded::Match | HowAdded::Transfer => "add patients",
-        };
+            HowAdded::FhirUpload => ChangeKind::ImportFhir,
+            HowAdded::CsvUpload => ChangeKind::ImportCsv,
+            HowAdded::Manual | HowAdded::Match | HowAdded::Transfer => ChangeKind::AddPatients,
+        }
+        .to_string();
         self.store()
-            .change_many(who.0, message, &ids, |id, tx| match by_id.get(id) {
+            .change_many(who.0, &message, &ids, |id, tx| match by_id.get(id) {
                 Some(entry) => attach_schema::write_entry(tx, entry).map_err(AppError::from),
-                None => Err(AppError::Internal(format!("import lost track of {id}"))),
+                None => Err(AppError::bug(format!("import lost track of {id}"))),
             })?;
         info!(clinic = %clinic, provider = %provider, added = report.added, updated = report.updated, unchanged = report.unchanged, "panel imported");
         Ok(report)
@@ -733,7 +737,8 @@ impl App {
                 .unwrap_or_default();
             let bundle =
                 attach_interop::fhir::panel_bundle(&c, provider, &name, &entries, self.now());
-            serde_json::to_vec_pretty(&bundle).map_err(|e| AppError::Internal(e.to_string()))
+            serde_json::to_vec_pretty(&bundle)
+                .map_err(|e| AppError::internal("writing the FHIR bundle", e))
         } else {
             Ok(attach_interop::csv::write_panel_csv(&entries, &|s| {
                 status_name(&c, s)

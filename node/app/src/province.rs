@@ -332,9 +332,7 @@ impl App {
             p.registration == attach_domain::matching::Registration::Withdrawn
         });
         if already {
-            return Err(AppError::Conflict(
-                "this registration is already withdrawn".into(),
-            ));
+            return Err(AppError::conflict("this registration is already withdrawn"));
         }
         self.withdraw_registration(who, person)
     }

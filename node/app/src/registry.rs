@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use tracing::info;
 
 use super::accounts::{account_doc, validate_username};
+use super::history::ChangeKind;
 use super::model::AccountView;
 use super::{App, AppError};
 use attach_auth::Credentials;
@@ -67,20 +68,11 @@ pub struct HistoryView {
     pub at: Option<OffsetDateTime>,
     pub user: Option<UserId>,
     pub user_name: Option<String>,
+    /// The commit message as stored, for showing.
     pub message: String,
+    /// What the change was, read from the message once; filters match on this.
+    pub change: ChangeKind,
 }
-
-/// How the messages of changes to a clinic's details (not to its people) begin.
-const CLINIC_DETAIL_CHANGES: &[&str] = &[
-    "create clinic",
-    "update clinic profile",
-    "save location",
-    "create patient status",
-    "update patient status",
-    "start delegation",
-    "confirm delegation",
-    "revoke delegation",
-];
 
 pub(super) fn clinic_doc(clinic: ClinicId) -> Result<DocId, AppError> {
     Ok(attach_schema::clinic_doc_id(clinic))
@@ -94,13 +86,13 @@ impl App {
         &self,
         by: UserId,
         clinic: ClinicId,
-        message: &str,
+        change: ChangeKind,
         f: impl FnOnce(&Clinic, &mut Transaction<'_>) -> Result<R, AppError>,
     ) -> Result<R, AppError> {
         // Visibility first: a non-member learns nothing about the clinic.
         self.member_clinic(by, clinic)?;
         let id = clinic_doc(clinic)?;
-        Ok(self.store().change(&id, by.0, message, |tx| {
+        Ok(self.store().change(&id, by.0, &change.to_string(), |tx| {
             let current = attach_schema::read_clinic(tx)?;
             f(&current, tx)
         })?)
@@ -128,10 +120,12 @@ impl App {
         )?;
         let clinic = Clinic::new(ClinicId::new(), profile, account.id, Role::Director, now);
         let id = clinic_doc(clinic.id)?;
-        self.store()
-            .change(&id, account.id.0, "create clinic", |tx| {
-                attach_schema::write_clinic_new(tx, &clinic).map_err(AppError::from)
-            })?;
+        self.store().change(
+            &id,
+            account.id.0,
+            &ChangeKind::CreateClinic.to_string(),
+            |tx| attach_schema::write_clinic_new(tx, &clinic).map_err(AppError::from),
+        )?;
         info!(clinic = %clinic.id, user = %account.id, "clinic created");
         Ok(InitResult {
             clinic: clinic.id,
@@ -152,7 +146,7 @@ impl App {
         profile: ClinicProfile,
     ) -> Result<Clinic, AppError> {
         let profile = profile.validated()?;
-        self.change_clinic(who, clinic, "update clinic profile", |c, tx| {
+        self.change_clinic(who, clinic, ChangeKind::UpdateClinicProfile, |c, tx| {
             require_manager(c, who)?;
             attach_schema::write_profile(tx, &profile)?;
             Ok(())
@@ -167,8 +161,8 @@ impl App {
         location: Location,
     ) -> Result<Location, AppError> {
         let location = location.validated()?;
-        let message = format!("save location {}", location.id);
-        self.change_clinic(who, clinic, &message, |c, tx| {
+        let change = ChangeKind::SaveLocation(location.id);
+        self.change_clinic(who, clinic, change, |c, tx| {
             require_manager(c, who)?;
             attach_schema::write_location(tx, &location)?;
             Ok(())
@@ -224,8 +218,8 @@ impl App {
                 (account, Some(temporary))
             }
         };
-        let message = format!("add member {}", account.id);
-        let membership = self.change_clinic(who, clinic, &message, |c, tx| {
+        let change = ChangeKind::AddMember(account.id);
+        let membership = self.change_clinic(who, clinic, change, |c, tx| {
             let m = attach_domain::add_member(c, who, account.id, role, now)?;
             attach_schema::write_membership(tx, &m)?;
             Ok(m)
@@ -294,9 +288,12 @@ impl App {
                     return Err(AppError::invalid("display_name", "a name is required"));
                 }
                 if self.model().user_by_name(&username).is_some() {
-                    return Err(AppError::Conflict(format!(
-                        "the username {username:?} is taken; choose another, or sign in and ask to join"
-                    )));
+                    return Err(AppError::conflict_in(
+                        "username",
+                        format!(
+                            "the username {username:?} is taken; choose another, or sign in and ask to join"
+                        ),
+                    ));
                 }
                 let account = AccountRecord {
                     id: UserId::new(),
@@ -316,7 +313,7 @@ impl App {
             }
         };
         let id = clinic_doc(clinic)?;
-        let message = format!("request membership {user}");
+        let message = ChangeKind::RequestMembership(user).to_string();
         let m = self.store().change(&id, user.0, &message, |tx| {
             let c = attach_schema::read_clinic(tx)?;
             let m = attach_domain::request_join(&c, user, role, now)?;
@@ -337,8 +334,8 @@ impl App {
         action: MemberAction,
     ) -> Result<(MemberView, Option<String>), AppError> {
         let now = self.now();
-        let message = format!("{action:?} member {member}").to_lowercase();
-        let m = self.change_clinic(who, clinic, &message, |c, tx| {
+        let change = ChangeKind::Member(action, member);
+        let m = self.change_clinic(who, clinic, change, |c, tx| {
             let m = match action {
                 MemberAction::Approve => attach_domain::approve(c, who, member, now)?,
                 MemberAction::Decline => attach_domain::decline(c, who, member, now)?,
@@ -357,8 +354,8 @@ impl App {
             && let Some(account) = &account
             && account.credentials.is_none()
         {
-            let (credentials, temp) = Credentials::temporary(now)
-                .map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
+            let (credentials, temp) =
+                Credentials::temporary(now).map_err(|e| AppError::internal("hashing", e))?;
             self.write_credentials(who, member, &credentials, "issue first password")?;
             temporary = Some(temp);
         }
@@ -398,7 +395,7 @@ impl App {
             .sessions
             .revoke_user(user.0)
             .map(|_| ())
-            .map_err(|e| AppError::Internal(format!("ending sessions: {e}")))
+            .map_err(|e| AppError::internal("ending sessions", e))
     }
 
     /// An account manager of this clinic gives a member of this clinic a new temporary
@@ -451,7 +448,7 @@ impl App {
     fn issue_temporary_password(&self, by: UserId, user: UserId) -> Result<String, AppError> {
         let now = self.now();
         let (credentials, temporary) =
-            Credentials::temporary(now).map_err(|e| AppError::Internal(format!("hashing: {e}")))?;
+            Credentials::temporary(now).map_err(|e| AppError::internal("hashing", e))?;
         self.write_credentials(by, user, &credentials, "reset password")?;
         self.end_sessions(user)?;
         if let Some(account) = self.model().accounts.get(&user) {
@@ -478,8 +475,8 @@ impl App {
         clinic: ClinicId,
         to: UserId,
     ) -> Result<Clinic, AppError> {
-        let message = format!("hand over primary to {to}");
-        self.change_clinic(who, clinic, &message, |c, tx| {
+        let change = ChangeKind::HandOverPrimary(to);
+        self.change_clinic(who, clinic, change, |c, tx| {
             let change = attach_domain::handover_primary(c, who, to)?;
             attach_schema::write_primary(tx, change.primary)?;
             attach_schema::write_secondary(tx, change.secondary)?;
@@ -496,11 +493,11 @@ impl App {
         clinic: ClinicId,
         to: Option<UserId>,
     ) -> Result<Clinic, AppError> {
-        let message = match to {
-            Some(to) => format!("assign secondary {to}"),
-            None => "clear secondary".to_owned(),
+        let change = match to {
+            Some(to) => ChangeKind::AssignSecondary(to),
+            None => ChangeKind::ClearSecondary,
         };
-        self.change_clinic(who, clinic, &message, |c, tx| {
+        self.change_clinic(who, clinic, change, |c, tx| {
             let secondary = attach_domain::set_secondary(c, who, to)?;
             attach_schema::write_secondary(tx, secondary)?;
             Ok(())
@@ -516,8 +513,8 @@ impl App {
         definition: &str,
     ) -> Result<StatusDefinition, AppError> {
         let id = StatusId::new();
-        let message = format!("create patient status {id}");
-        self.change_clinic(who, clinic, &message, |c, tx| {
+        let change = ChangeKind::CreateStatus(id);
+        self.change_clinic(who, clinic, change, |c, tx| {
             let s = attach_domain::create_status(c, who, id, name, definition)?;
             attach_schema::write_status(tx, &s)?;
             Ok(s)
@@ -532,8 +529,8 @@ impl App {
         definition: Option<&str>,
         retire: bool,
     ) -> Result<StatusDefinition, AppError> {
-        let message = format!("update patient status {status}");
-        self.change_clinic(who, clinic, &message, |c, tx| {
+        let change = ChangeKind::UpdateStatus(status);
+        self.change_clinic(who, clinic, change, |c, tx| {
             let mut s = match definition {
                 Some(d) => attach_domain::edit_status(c, who, status, d)?,
                 None => c
@@ -562,8 +559,8 @@ impl App {
     ) -> Result<Delegation, AppError> {
         let now = self.now();
         let id = DelegationId::new();
-        let message = format!("start delegation {id}");
-        self.change_clinic(who, clinic, &message, |c, tx| {
+        let change = ChangeKind::StartDelegation(id);
+        self.change_clinic(who, clinic, change, |c, tx| {
             let d = attach_domain::start_delegation(c, id, who, provider, delegate, now)?;
             attach_schema::write_delegation(tx, &d)?;
             Ok(d)
@@ -582,12 +579,17 @@ impl App {
         let now = self.now();
         type Rule = fn(&Clinic, DelegationId, UserId, OffsetDateTime) -> DomainResult;
         type DomainResult = Result<Delegation, attach_domain::DomainError>;
-        let (verb, rule): (&str, Rule) = match action {
-            DelegationAction::Confirm => ("confirm", attach_domain::confirm_delegation),
-            DelegationAction::Revoke => ("revoke", attach_domain::revoke_delegation),
+        let (change, rule): (ChangeKind, Rule) = match action {
+            DelegationAction::Confirm => (
+                ChangeKind::ConfirmDelegation(delegation),
+                attach_domain::confirm_delegation,
+            ),
+            DelegationAction::Revoke => (
+                ChangeKind::RevokeDelegation(delegation),
+                attach_domain::revoke_delegation,
+            ),
         };
-        let message = format!("{verb} delegation {delegation}");
-        self.change_clinic(who, clinic, &message, |c, tx| {
+        self.change_clinic(who, clinic, change, |c, tx| {
             let d = rule(c, delegation, who, now)?;
             attach_schema::write_delegation(tx, &d)?;
             Ok(d)
@@ -607,13 +609,10 @@ impl App {
                 "only account managers and the member can see a member's history",
             ));
         }
-        let needle = member.to_string();
         let items = self.store().history(&clinic_doc(clinic)?)?;
-        Ok(self.history_views(
-            items
-                .into_iter()
-                .filter(|i| i.message.as_deref().is_some_and(|m| m.contains(&needle))),
-        ))
+        let mut views = self.history_views(items.into_iter());
+        views.retain(|h| h.change.member() == Some(member));
+        Ok(views)
     }
 
     /// Who changed the clinic's details, locations, patient statuses and delegations, and
@@ -627,11 +626,9 @@ impl App {
     ) -> Result<Vec<HistoryView>, AppError> {
         self.member_clinic(who, clinic)?;
         let items = self.store().history(&clinic_doc(clinic)?)?;
-        Ok(self.history_views(items.into_iter().filter(|i| {
-            i.message
-                .as_deref()
-                .is_some_and(|m| CLINIC_DETAIL_CHANGES.iter().any(|p| m.starts_with(p)))
-        })))
+        let mut views = self.history_views(items.into_iter());
+        views.retain(|h| h.change.is_clinic_detail());
+        Ok(views)
     }
 
     pub(super) fn history_views(
@@ -642,6 +639,7 @@ impl App {
         items
             .map(|i| {
                 let user = i.user.map(UserId);
+                let message = i.message.unwrap_or_default();
                 HistoryView {
                     at: (i.time > 0)
                         .then(|| OffsetDateTime::from_unix_timestamp(i.time).ok())
@@ -650,7 +648,8 @@ impl App {
                         .and_then(|u| model.accounts.get(&u))
                         .map(|a| a.display_name.clone()),
                     user,
-                    message: i.message.unwrap_or_default(),
+                    change: ChangeKind::parse(&message),
+                    message,
                 }
             })
             .collect()

@@ -21,9 +21,8 @@ impl App {
         if self.clinic_ids().first() == Some(&clinic) {
             Ok(())
         } else {
-            Err(AppError::Conflict(
-                "this node holds more than one clinic and syncs the first one only; enrol it from that clinic's sync page"
-                    .into(),
+            Err(AppError::conflict(
+                "this node holds more than one clinic and syncs the first one only; enrol it from that clinic's sync page",
             ))
         }
     }

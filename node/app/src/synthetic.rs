@@ -10,6 +10,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::App;
 use super::error::AppError;
+use super::history::ChangeKind;
 use super::matching::WaitingInput;
 use super::panel::panel_doc;
 use super::registry::clinic_doc;
@@ -126,13 +127,17 @@ impl App {
             .collect::<Result<_, AppError>>()?;
         let ids: Vec<DocId> = by_doc.keys().cloned().collect();
         for chunk in ids.chunks(BATCH) {
-            self.store()
-                .change_many(SEEDER.0, "create clinic", chunk, |id, tx| {
+            self.store().change_many(
+                SEEDER.0,
+                &ChangeKind::CreateClinic.to_string(),
+                chunk,
+                |id, tx| {
                     let c = by_doc
                         .get(id)
-                        .ok_or_else(|| AppError::Internal("a clinic went missing".into()))?;
+                        .ok_or_else(|| AppError::bug("a clinic went missing"))?;
                     attach_schema::write_clinic_new(tx, c).map_err(AppError::from)
-                })?;
+                },
+            )?;
         }
         let ids: Vec<DocId> = prefs.keys().cloned().collect();
         for chunk in ids.chunks(BATCH) {
@@ -140,7 +145,7 @@ impl App {
                 .change_many(SEEDER.0, "set panel preferences", chunk, |id, tx| {
                     let (user, p) = prefs
                         .get(id)
-                        .ok_or_else(|| AppError::Internal("a panel went missing".into()))?;
+                        .ok_or_else(|| AppError::bug("a panel went missing"))?;
                     attach_schema::write_preferences(tx, *user, p).map_err(AppError::from)
                 })?;
         }

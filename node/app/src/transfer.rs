@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use tracing::info;
 
+use super::history::ChangeKind;
 use super::panel::entry_doc;
 use super::{App, AppError, Problem};
 use attach_domain::{ClinicId, Disposition, EntryId, PanelEntry, UserId};
@@ -158,13 +159,14 @@ impl App {
         let by_doc: HashMap<DocId, PanelEntry> = writes.into_iter().collect();
         let ids: Vec<DocId> = by_doc.keys().cloned().collect();
         let message = match to {
-            Destination::Provider(_) => "transfer patient",
-            Destination::Waitlist => "return patient to the waitlist",
-        };
-        self.store().change_many(who.0, message, &ids, |id, tx| {
+            Destination::Provider(_) => ChangeKind::TransferPatient,
+            Destination::Waitlist => ChangeKind::ReturnToWaitlist,
+        }
+        .to_string();
+        self.store().change_many(who.0, &message, &ids, |id, tx| {
             let e = by_doc
                 .get(id)
-                .ok_or_else(|| AppError::Internal(format!("a move lost track of {id}")))?;
+                .ok_or_else(|| AppError::bug(format!("a move lost track of {id}")))?;
             attach_schema::write_entry(tx, e).map_err(AppError::from)
         })?;
         info!(clinic = %clinic, provider = %provider, moved, to = ?to, "patients moved");

@@ -103,6 +103,6 @@ fn enrol_error(e: ReplicationError, hub: &str) -> SyncActionError {
         ReplicationError::Sync(_) | ReplicationError::Handshake(_) => SyncActionError::Hub(
             format!("The connection to the hub at {hub} failed during enrolment ({e}). Try again."),
         ),
-        other => AppError::Internal(format!("enrolment: {other}")).into(),
+        other => AppError::internal("enrolment", other).into(),
     }
 }

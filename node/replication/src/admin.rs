@@ -246,7 +246,7 @@ fn app_error(e: attach_app::AppError) -> AdminError {
             )
         }
         A::NotFound(m) => AdminError(StatusCode::NOT_FOUND, "not_found", format!("{m} not found")),
-        A::Conflict(m) => AdminError(StatusCode::CONFLICT, "conflict", m),
+        A::Conflict { message: m, .. } => AdminError(StatusCode::CONFLICT, "conflict", m),
         other => {
             tracing::error!(error = %other.log_cause(), "hub admin request failed");
             AdminError(

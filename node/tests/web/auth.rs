@@ -441,6 +441,49 @@ async fn a_member_of_one_clinic_asks_to_join_another() {
 }
 
 #[tokio::test]
+async fn a_taken_username_is_shown_by_the_username_field() {
+    let w = World::new("auth-join-taken");
+    let mut b = w.browser();
+    b.get("/join").await.ok();
+    let r = b
+        .submit(
+            "/join",
+            "/join",
+            &[
+                ("facility_number", "V0J2N5"),
+                ("role", "physician"),
+                ("username", "drnguyen"),
+                ("display_name", "Dr. Someone Else"),
+                ("email", ""),
+            ],
+        )
+        .await;
+    let page = r.status_is(StatusCode::CONFLICT);
+    assert!(page.contains("id=\"username-error\""), "{page}");
+    assert!(page.contains("is taken"), "{page}");
+    assert!(!page.contains("id=\"facility_number-error\""), "{page}");
+}
+
+#[tokio::test]
+async fn a_member_asking_to_join_again_is_told_by_the_facility_number() {
+    let w = World::new("auth-join-again");
+    let mut b = w.signed_in("drnguyen").await;
+    b.get("/join").await.ok();
+    let join = [("facility_number", "V0J2N5"), ("role", "physician")];
+    assert!(
+        b.submit("/join", "/join", &join)
+            .await
+            .ok()
+            .contains("was sent")
+    );
+    // The request is pending: asking again clashes with it, which is about the clinic.
+    let r = b.submit("/join", "/join", &join).await;
+    let page = r.status_is(StatusCode::CONFLICT);
+    assert!(page.contains("id=\"facility_number-error\""), "{page}");
+    assert!(!page.contains("id=\"username-error\""), "{page}");
+}
+
+#[tokio::test]
 async fn over_tls_every_cookie_is_secure() {
     let w = World::new("auth-secure");
     let router = attach::http::router(

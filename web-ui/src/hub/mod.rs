@@ -422,7 +422,9 @@ async fn withdraw(
         .await
     {
         Ok(()) => Ok(Redirect::to(&format!("/waitlist/{person}?done=withdrawn")).into_response()),
-        Err(AppError::Conflict(m)) => draw_person(&web, &desk, person, None, m).await,
+        Err(AppError::Conflict { message: m, .. }) => {
+            draw_person(&web, &desk, person, None, m).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -802,7 +804,7 @@ async fn answer(
         .await
     {
         Ok(_) => Ok(Redirect::to("/offers?done=answered").into_response()),
-        Err(AppError::Invalid { message, .. }) | Err(AppError::Conflict(message)) => {
+        Err(AppError::Invalid { message, .. }) | Err(AppError::Conflict { message, .. }) => {
             draw_offers(&web, &desk, None, message).await
         }
         Err(e) => Err(e.into()),

@@ -291,7 +291,7 @@ pub async fn add(
         ))
         .into_response()),
         // "Already on this panel / on another panel": about the PHN.
-        Err(AppError::Conflict(message)) => {
+        Err(AppError::Conflict { message, .. }) => {
             let mut errors = FieldErrors::default();
             errors.add("phn", &message);
             Ok(with_status(

@@ -230,7 +230,7 @@ pub async fn save(
                     .into_response(),
             )
         }
-        Err(e @ (AppError::Invalid { .. } | AppError::Conflict(_))) => {
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
             let (message, errors) = match e {
                 AppError::Invalid { message, problems } => {
                     (message, FieldErrors::from_problems(&problems))

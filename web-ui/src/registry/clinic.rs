@@ -15,7 +15,7 @@ use crate::error::WebError;
 use crate::frame::CsrfForm;
 use crate::frame::{Frame, Layout};
 use crate::{FieldErrors, Web};
-use attach_app::{AppError, HistoryView};
+use attach_app::{AppError, ChangeKind, HistoryView};
 use attach_domain::{Address, Clinic, ClinicProfile, DayHours, DomainError, Location, LocationId};
 
 const NOTICES: &[(&str, &str)] = &[
@@ -32,9 +32,6 @@ const WEEKDAYS: [&str; 7] = [
     "Saturday",
     "Sunday",
 ];
-
-/// Messages of the changes this page is about.
-const DETAIL_CHANGES: &[&str] = &["create clinic", "update clinic profile", "save location"];
 
 /// One weekday's opening hours as shown (and typed) in the form.
 #[derive(Debug, Clone)]
@@ -331,7 +328,15 @@ impl ClinicPage {
             .collect();
         let history = history
             .into_iter()
-            .filter(|h| DETAIL_CHANGES.iter().any(|p| h.message.starts_with(p)))
+            // The changes this page is about: the clinic's details and locations.
+            .filter(|h| {
+                matches!(
+                    h.change,
+                    ChangeKind::CreateClinic
+                        | ChangeKind::UpdateClinicProfile
+                        | ChangeKind::SaveLocation(_)
+                )
+            })
             .collect();
         Self {
             base: frame.base(),

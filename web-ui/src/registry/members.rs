@@ -300,9 +300,10 @@ pub async fn add(
             let errors = FieldErrors::from_problems(&problems);
             show_add_errors(&web, frame, form, errors).await
         }
-        Err(AppError::Conflict(message)) => {
+        Err(AppError::Conflict { message, field }) => {
+            // Only a new account can clash here: its username, unless the app names another.
             let mut errors = FieldErrors::default();
-            errors.add("username", &message);
+            errors.add(field.unwrap_or("username"), &message);
             show_add_errors(&web, frame, form, errors).await
         }
         Err(e) => Err(e.into()),

@@ -72,7 +72,6 @@ enum Retry {
 
 impl StatusesPage {
     fn new(frame: Frame, clinic: &Clinic, history: Vec<HistoryView>, retry: Retry) -> Self {
-        let about_status = |h: &&HistoryView| h.message.contains("patient status");
         let names: HashMap<String, String> = clinic
             .statuses
             .values()
@@ -85,8 +84,7 @@ impl StatusesPage {
                 let id = s.id.to_string();
                 let changed = history
                     .iter()
-                    .filter(about_status)
-                    .rfind(|h| h.message.ends_with(&id))
+                    .rfind(|h| h.change.status() == Some(s.id))
                     .map(|h| {
                         format!(
                             "{} by {}",
@@ -115,7 +113,10 @@ impl StatusesPage {
             Retry::Create(form, errors) => (form, errors),
             _ => (StatusForm::default(), FieldErrors::default()),
         };
-        let history = history.into_iter().filter(|h| about_status(&h)).collect();
+        let history = history
+            .into_iter()
+            .filter(|h| h.change.status().is_some())
+            .collect();
         Self {
             base: frame.base(),
             manager: frame.layout.is_manager(),

@@ -1,12 +1,13 @@
 //! CLI glue for the hub role: `attach hub` runs it; `attach hub <action>` asks the running
 //! hub through its admin API (the hub holds its data directory's lock while it runs).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 
-use crate::cli::HubAction;
+use super::common::{open, set_dir};
+use crate::cli::{HubAction, HubArgs};
 use crate::process::{runtime, shutdown_signal};
 use attach_app::App;
 use attach_app::config::Config;
@@ -17,8 +18,31 @@ use attach_replication::admin::{
 use attach_replication::hub::{ClinicSummary, NewCode};
 use attach_replication::{Hub, HubFiles};
 
+/// `attach hub [action]`: the hub's own default directory and listeners, then run it or
+/// ask the running one.
+pub(super) fn hub(config: &mut Config, args: HubArgs) -> anyhow::Result<()> {
+    if config.data_dir == Path::new(attach_app::config::DEFAULT_NODE_DIR) {
+        // Nothing chose a directory: the hub's own default, not the node's.
+        config.data_dir = PathBuf::from(attach_app::config::DEFAULT_HUB_DIR);
+    }
+    set_dir(config, args.data.data_dir.clone());
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(sync) = args.sync_listen {
+        config.sync_listen = sync;
+    }
+    if let Some(web) = args.web_listen {
+        config.hub_web_listen = web;
+    }
+    match args.action {
+        None => run_hub(config, open(config)?),
+        Some(action) => admin(config, action),
+    }
+}
+
 /// Runs the hub: the sync listener for clinic nodes and the admin API.
-pub fn run_hub(config: &Config, app: App) -> anyhow::Result<()> {
+fn run_hub(config: &Config, app: App) -> anyhow::Result<()> {
     let files = HubFiles::new(&config.data_dir);
     let matching = attach_app::MatchingConfig::from_settings(&config.matching)
         .context("the [matching] settings")?;
@@ -105,7 +129,7 @@ fn admin_endpoint(data_dir: &Path) -> anyhow::Result<(String, String)> {
 }
 
 /// Runs one admin action against the running hub and prints the answer.
-pub fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
+fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
     let dir = match &action {
         HubAction::EnrolClinic(a) => a.data.data_dir.clone(),
         HubAction::RevokeClinic(a) => a.data.data_dir.clone(),
