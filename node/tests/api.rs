@@ -1,43 +1,38 @@
 //! Router tests of the JSON API, through `tower::ServiceExt::oneshot` (no socket).
 //!
-//! Every test builds its own world on a fresh data directory: the demo clinic ("A", seeded
-//! with 200 synthetic patients by `App::seed_demo`) and a second clinic ("B", created with
-//! `App::init_clinic`) whose director adds Dr. Patel (so one person works at both clinics)
-//! and Dr. Bravo (B only, with three patients). Time is a `ManualClock`, so session idling,
-//! throttling and temporary-password expiry are tested without sleeping.
+//! Every test builds its own world on a fresh data directory (`tests/support/world.rs`, shared
+//! with the web tests): the demo clinic ("A", seeded with 200 synthetic patients by
+//! `App::seed_demo`) and a second clinic ("B", created with `App::init_clinic`) where Dr. Patel
+//! also works and Dr. Bravo (B only, three patients) still has his temporary password. Time
+//! is a `ManualClock`, so session idling, throttling and temporary-password expiry are tested
+//! without sleeping.
 //!
 //! Refusals are checked twice: the status and stable `code` of the JSON error, and that
 //! nothing changed afterwards (re-read through the API).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
-use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+#[path = "support/world.rs"]
+mod world;
 
-use attach::app::{App, InitClinic, ManualClock, MemberAction};
-use attach::domain::{ClinicId, PatientDetails, PatientStatus, Role, Sex, UserId};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use attach::app::App;
+use attach::domain::{ClinicId, PatientDetails, PatientStatus, Sex};
 use attach::store::{DocId, DocStore, Projector, StoreOptions};
 use automerge::Automerge;
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use serde_json::{Value, json};
-use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
-use tower::ServiceExt;
+use time::Duration;
 use uuid::Uuid;
+use world::{IDLE_MINUTES, Reply, TempDir, World, retry_open};
 
 /// The body limit the router is built with; uploads above it must get a 413.
 const MAX_BODY: usize = 64 * 1024;
-const START: OffsetDateTime = datetime!(2026-11-02 09:00 UTC);
-const PATIENTS: usize = 200;
-/// Synthetic patients beyond the seeded 200: never on any panel until a test adds them.
-const SPARES: usize = 30;
-const IDLE_MINUTES: u32 = 30;
 const BOGUS_TOKEN: &str = "not-a-real-session-token";
-const B_DIRECTOR_PASSWORD: &str = "bulkley-b-director-2026";
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -53,32 +48,6 @@ fn v1(path: &str) -> String {
 // ---------------------------------------------------------------------------
 // The world
 // ---------------------------------------------------------------------------
-
-/// A fresh directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "attach-api-{name}-{}-{n}-{nanos}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// One answer of the router.
 #[derive(Debug)]
@@ -151,191 +120,27 @@ impl Resp {
     }
 }
 
-struct Node {
-    app: App,
-    router: Router,
-}
-
-fn open_node(dir: &Path, clock: &ManualClock) -> Node {
-    let app = retry_open(|| App::open_at(dir, 16, IDLE_MINUTES, Arc::new(clock.clone())));
-    let router = attach::http::router(
-        app.clone(),
-        attach::http::HttpOptions {
-            max_body_bytes: MAX_BODY,
-            secure_cookies: false,
-        },
-    );
-    Node { app, router }
-}
-
-struct World {
-    node: Option<Node>,
-    clock: ManualClock,
-    /// Clinic A (the demo clinic) and clinic B.
-    a: Uuid,
-    b: Uuid,
-    /// Username → user id, for both clinics.
-    ids: HashMap<String, Uuid>,
-    /// Known passwords (demo logins, B's director).
-    passwords: HashMap<String, String>,
-    /// Dr. Bravo's temporary password, never used by the world itself.
-    drbravo_temp: String,
-    /// Patients on no panel yet.
-    spares: Vec<PatientDetails>,
-    /// Entries on Dr. Bravo's panel at clinic B.
-    b_entries: Vec<Uuid>,
-    /// Last: removed once the node above is closed.
-    dir: TempDir,
+impl From<Reply> for Resp {
+    fn from(r: Reply) -> Self {
+        Resp {
+            status: r.status,
+            body: r.json(),
+            headers: r.headers,
+            bytes: r.bytes,
+        }
+    }
 }
 
 impl World {
-    async fn new(name: &str) -> Self {
-        let dir = TempDir::new(name);
-        let clock = ManualClock::new(START);
-        let node = open_node(&dir.0, &clock);
-        let app = node.app.clone();
-        let mut people =
-            attach::demo_data::patients(attach::demo::DEMO_SEED, PATIENTS + SPARES, START.date());
-        let mut spares = people.split_off(PATIENTS);
-        let setup = attach::demo::setup(people);
-        assert!(
-            app.seed_demo(&setup).unwrap(),
-            "the demo clinic was created"
-        );
-        let mut passwords: HashMap<String, String> = attach::demo::LOGINS
-            .iter()
-            .map(|(u, p, ..)| ((*u).to_owned(), (*p).to_owned()))
-            .collect();
-        passwords.insert("bdirector".to_owned(), B_DIRECTOR_PASSWORD.to_owned());
-
-        // Clinic B, created as `attach init` does, its director signing in with the
-        // temporary password and choosing one.
-        let init = app
-            .init_clinic(&InitClinic {
-                clinic_name: "Smithers Community Health Centre".to_owned(),
-                facility_number: "V0J2N5".to_owned(),
-                director_username: "bdirector".to_owned(),
-                director_name: "Bea Okafor".to_owned(),
-                director_email: "bea@smithers.example.org".to_owned(),
-            })
-            .unwrap();
-        let mut w = World {
-            node: Some(node),
-            clock,
-            a: Uuid::nil(),
-            b: init.clinic.0,
-            ids: HashMap::new(),
-            passwords,
-            drbravo_temp: String::new(),
-            spares: Vec::new(),
-            b_entries: Vec::new(),
-            dir,
-        };
-        let login = w.login("bdirector", &init.temporary_password).await;
-        let session = login.ok(StatusCode::OK)["session"].clone();
-        assert_eq!(session["must_change_password"], true);
-        let temp_token = login.body["token"].as_str().unwrap().to_owned();
-        w.post(
-            "/session/password",
-            &temp_token,
-            json!({"current_password": init.temporary_password, "new_password": B_DIRECTOR_PASSWORD}),
-        )
-        .await
-        .ok(StatusCode::NO_CONTENT);
-        let bdirector = UserId(uuid(&session["user"]));
-
-        // Dr. Patel works at both clinics: signed in, she asks to join B, and B's director
-        // approves and activates her. Dr. Bravo is at B only.
-        let patel = w.token("drpatel").await;
-        let asked = w
-            .post(
-                &format!("/clinics/{}/membership-requests", w.b),
-                &patel,
-                json!({"role": "physician"}),
-            )
-            .await;
-        let patel = UserId(uuid(&asked.ok(StatusCode::CREATED)["user"]));
-        for action in [MemberAction::Approve, MemberAction::Activate] {
-            let (_, temp) = app
-                .member_action(bdirector, init.clinic, patel, action)
-                .unwrap();
-            assert!(temp.is_none(), "a person with a password gets no new one");
-        }
-        let (bravo, temp) = app
-            .add_member(
-                bdirector,
-                init.clinic,
-                "drbravo",
-                "Dr. Bo Bravo",
-                "bo@smithers.example.org",
-                Role::Physician,
-            )
-            .unwrap();
-        w.drbravo_temp = temp.unwrap();
-        let bravo = bravo.membership.user;
-        app.member_action(bdirector, init.clinic, bravo, MemberAction::Activate)
-            .unwrap();
-        for p in spares.drain(..3) {
-            let e = app
-                .add_patient(bravo, init.clinic, bravo, p, PatientStatus::Active)
-                .unwrap();
-            w.b_entries.push(e.id.0);
-        }
-        w.spares = spares;
-
-        // Ids of clinic A, as its director sees them.
-        let director = w.token("director").await;
-        let session = w.get("/session", &director).await;
-        let memberships = session.ok(StatusCode::OK)["memberships"]
-            .as_array()
-            .unwrap();
-        assert_eq!(memberships.len(), 1);
-        w.a = uuid(&memberships[0]["clinic"]);
-        for (clinic, token) in [(w.a, director), (w.b, w.token("bdirector").await)] {
-            let members = w.get(&format!("/clinics/{clinic}/members"), &token).await;
-            for m in members.ok(StatusCode::OK).as_array().unwrap() {
-                w.ids
-                    .insert(m["username"].as_str().unwrap().to_owned(), uuid(&m["user"]));
-            }
-        }
-        assert_eq!(
-            w.ids.len(),
-            7 + 2,
-            "seven demo people, B's director and Dr. Bravo"
-        );
-        w
+    /// The shared world (`tests/support/world.rs`), its router taking bodies of up to
+    /// `MAX_BODY`.
+    fn new(name: &str) -> Self {
+        World::build(&format!("api-{name}"), MAX_BODY)
     }
 
-    fn id(&self, username: &str) -> Uuid {
-        *self
-            .ids
-            .get(username)
-            .unwrap_or_else(|| panic!("no user {username}"))
-    }
-
-    /// Closes the node (so its directory can be copied or opened by hand), runs `f`, reopens.
-    fn reopen(&mut self, f: impl FnOnce(&Path)) {
-        self.node = None;
-        f(&self.dir.0);
-        self.node = Some(open_node(&self.dir.0, &self.clock));
-    }
-
-    async fn send(&self, req: Request<Body>) -> Resp {
-        let router = self.node.as_ref().expect("the node is open").router.clone();
-        let response = router.oneshot(req).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap()
-            .to_vec();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp {
-            status,
-            headers,
-            body,
-            bytes,
-        }
+    /// One request through the router, its answer read as JSON.
+    async fn request(&self, req: Request<Body>) -> Resp {
+        self.send(req).await.into()
     }
 
     /// A request to `/api/v1{path}`, with a JSON body when one is given.
@@ -356,7 +161,7 @@ impl World {
                 .body(Body::from(serde_json::to_vec(&body).unwrap())),
             None => req.body(Body::empty()),
         };
-        self.send(req.unwrap()).await
+        self.request(req.unwrap()).await
     }
 
     async fn get(&self, path: &str, token: &str) -> Resp {
@@ -391,38 +196,20 @@ impl World {
         if let Some(kind) = content_type {
             req = req.header(header::CONTENT_TYPE, kind);
         }
-        self.send(req.body(Body::from(body)).unwrap()).await
+        self.request(req.body(Body::from(body)).unwrap()).await
     }
 
     async fn login(&self, username: &str, password: &str) -> Resp {
-        self.call(
-            Method::POST,
-            "/session",
-            None,
-            Some(json!({"username": username, "password": password})),
-        )
-        .await
+        self.sign_in(username, password).await.into()
     }
 
-    /// Signs in with the known password and returns the session token.
-    async fn token(&self, username: &str) -> String {
-        let password = self
-            .passwords
-            .get(username)
-            .unwrap_or_else(|| panic!("no password for {username}"));
-        let login = self.login(username, password).await;
-        login.ok(StatusCode::OK);
-        assert_eq!(login.body["session"]["must_change_password"], false);
-        login.body["token"].as_str().unwrap().to_owned()
-    }
-
-    fn panel(&self, clinic: Uuid, provider: &str) -> String {
+    fn panel(&self, clinic: ClinicId, provider: &str) -> String {
         format!("/clinics/{clinic}/providers/{}", self.id(provider))
     }
 
     /// What a panel holds, as `token` reads it: the summary (size, counts by status) and
     /// every entry including removed ones, in full.
-    async fn panel_state(&self, token: &str, clinic: Uuid, provider: &str) -> (Value, Value) {
+    async fn panel_state(&self, token: &str, clinic: ClinicId, provider: &str) -> (Value, Value) {
         let base = self.panel(clinic, provider);
         let summary = self.get(&format!("{base}/summary"), token).await;
         let page = self
@@ -437,7 +224,7 @@ impl World {
         )
     }
 
-    async fn panel_size(&self, token: &str, clinic: Uuid, provider: &str) -> u64 {
+    async fn panel_size(&self, token: &str, clinic: ClinicId, provider: &str) -> u64 {
         let s = self
             .get(&format!("{}/summary", self.panel(clinic, provider)), token)
             .await;
@@ -504,7 +291,7 @@ fn wrong_check_digit(phn: &str) -> String {
 
 #[tokio::test]
 async fn without_a_valid_session_everything_is_401_json() {
-    let w = World::new("no-token").await;
+    let w = World::new("no-token");
     let a = w.a;
     for path in [
         format!("/clinics/{a}"),
@@ -525,7 +312,7 @@ async fn without_a_valid_session_everything_is_401_json() {
         .header(header::COOKIE, format!("attach_session={BOGUS_TOKEN}"))
         .body(Body::empty())
         .unwrap();
-    w.send(req)
+    w.request(req)
         .await
         .refused(StatusCode::UNAUTHORIZED, "unauthenticated");
 
@@ -561,7 +348,7 @@ async fn without_a_valid_session_everything_is_401_json() {
 
 #[tokio::test]
 async fn wrong_passwords_are_refused_then_throttled_with_retry_after() {
-    let w = World::new("throttle").await;
+    let w = World::new("throttle");
     for _ in 0..3 {
         let r = w.login("director", "not-the-password").await;
         r.refused(StatusCode::UNAUTHORIZED, "bad_credentials");
@@ -649,7 +436,7 @@ async fn wrong_passwords_are_refused_then_throttled_with_retry_after() {
 
 #[tokio::test]
 async fn a_reset_password_is_temporary_and_opens_only_the_session_routes() {
-    let w = World::new("temp-reset").await;
+    let w = World::new("temp-reset");
     let a = w.a;
     let director = w.token("director").await;
     let reset = w
@@ -760,7 +547,7 @@ async fn a_reset_password_is_temporary_and_opens_only_the_session_routes() {
 
 #[tokio::test]
 async fn a_new_members_temporary_password_expires_after_48_hours() {
-    let w = World::new("temp-expiry").await;
+    let w = World::new("temp-expiry");
     let a = w.a;
     let director = w.token("director").await;
     let added = w
@@ -836,7 +623,7 @@ async fn a_new_members_temporary_password_expires_after_48_hours() {
 
 #[tokio::test]
 async fn an_idle_session_ends_after_30_minutes() {
-    let w = World::new("idle").await;
+    let w = World::new("idle");
     let t = w.token("drpatel").await;
     let clinic = format!("/clinics/{}", w.a);
     w.clock.advance(Duration::minutes(29));
@@ -867,7 +654,7 @@ async fn an_idle_session_ends_after_30_minutes() {
 
 #[tokio::test]
 async fn a_person_deactivated_at_their_only_clinic_cannot_sign_in() {
-    let w = World::new("deactivated").await;
+    let w = World::new("deactivated");
     let a = w.a;
     let director = w.token("director").await;
     let np = w.token("npsingh").await;
@@ -924,7 +711,7 @@ async fn clinic_b_state(w: &World, bdirector: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn staff_of_one_clinic_see_and_change_nothing_of_another() {
-    let w = World::new("cross-clinic").await;
+    let w = World::new("cross-clinic");
     let (a, b) = (w.a, w.b);
     let bdirector = w.token("bdirector").await;
     let before = clinic_b_state(&w, &bdirector).await;
@@ -1068,7 +855,7 @@ async fn staff_of_one_clinic_see_and_change_nothing_of_another() {
 
 #[tokio::test]
 async fn a_manager_cannot_reset_or_deactivate_a_member_of_another_clinic() {
-    let w = World::new("cross-manager").await;
+    let w = World::new("cross-manager");
     let (a, b) = (w.a, w.b);
     let bdirector = w.token("bdirector").await;
     let before = clinic_b_state(&w, &bdirector).await;
@@ -1131,7 +918,7 @@ async fn a_manager_cannot_reset_or_deactivate_a_member_of_another_clinic() {
 /// they do not manage, whether that person legitimately works at both or was just added.
 #[tokio::test]
 async fn a_manager_cannot_reset_the_password_of_someone_who_also_belongs_elsewhere() {
-    let w = World::new("cross-reset").await;
+    let w = World::new("cross-reset");
     let a = w.a;
     let director = w.token("director").await;
     let bdirector = w.token("bdirector").await;
@@ -1189,12 +976,12 @@ async fn a_manager_cannot_reset_the_password_of_someone_who_also_belongs_elsewhe
 
 #[tokio::test]
 async fn deactivating_a_person_at_one_clinic_leaves_their_other_clinic_alone() {
-    let w = World::new("per-clinic").await;
+    let w = World::new("per-clinic");
     let (a, b) = (w.a, w.b);
     let director = w.token("director").await;
     let bdirector = w.token("bdirector").await;
     let patel = w.token("drpatel").await;
-    let patel_id = w.id("drpatel");
+    let patel_id = w.id("drpatel").0;
     w.post(
         &format!("{}/panel", w.panel(b, "drpatel")),
         &patel,
@@ -1219,8 +1006,8 @@ async fn deactivating_a_person_at_one_clinic_leaves_their_other_clinic_alone() {
         .iter()
         .map(|m| (uuid(&m["clinic"]), m["state"].as_str().unwrap().to_owned()))
         .collect();
-    assert_eq!(states[&a], "deactivated");
-    assert_eq!(states[&b], "active");
+    assert_eq!(states[&a.0], "deactivated");
+    assert_eq!(states[&b.0], "active");
     w.get(&format!("/clinics/{b}"), &patel)
         .await
         .ok(StatusCode::OK);
@@ -1266,7 +1053,7 @@ async fn deactivating_a_person_at_one_clinic_leaves_their_other_clinic_alone() {
 
 #[tokio::test]
 async fn a_moa_manages_only_the_panels_of_providers_who_endorsed_them() {
-    let w = World::new("endorse").await;
+    let w = World::new("endorse");
     let a = w.a;
     let roy = w.token("moa.roy").await;
     let nguyen = w.token("drnguyen").await;
@@ -1314,11 +1101,11 @@ async fn a_moa_manages_only_the_panels_of_providers_who_endorsed_them() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|d| uuid(&d["delegate"]) == w.id("moa.roy"))
+        .find(|d| uuid(&d["delegate"]) == w.id("moa.roy").0)
         .unwrap()
         .clone();
     assert_eq!(pending["state"], "pending");
-    assert_eq!(uuid(&pending["provider"]), w.id("drnguyen"));
+    assert_eq!(uuid(&pending["provider"]), w.id("drnguyen").0);
     let delegation = uuid(&pending["id"]);
     // The side that started it cannot confirm it.
     denied(
@@ -1344,7 +1131,7 @@ async fn a_moa_manages_only_the_panels_of_providers_who_endorsed_them() {
         .post(&format!("{nguyen_panel}/panel"), &roy, add_body(w.spare(0)))
         .await;
     let added = added.ok(StatusCode::CREATED);
-    assert_eq!(uuid(&added["added_by"]), w.id("moa.roy"));
+    assert_eq!(uuid(&added["added_by"]), w.id("moa.roy").0);
     let entry = uuid(&added["id"]);
     let edited = w
         .patch(
@@ -1354,7 +1141,7 @@ async fn a_moa_manages_only_the_panels_of_providers_who_endorsed_them() {
         )
         .await;
     assert_eq!(edited.ok(StatusCode::OK)["status"]["kind"], "inactive");
-    assert_eq!(uuid(&edited.body["mrp_confirmed_by"]), w.id("moa.roy"));
+    assert_eq!(uuid(&edited.body["mrp_confirmed_by"]), w.id("moa.roy").0);
     assert_eq!(w.panel_size(&nguyen, a, "drnguyen").await, size + 1);
     let removed = w
         .post(
@@ -1415,7 +1202,7 @@ async fn a_moa_manages_only_the_panels_of_providers_who_endorsed_them() {
 
 #[tokio::test]
 async fn only_account_managers_manage_members_and_only_the_primary_hands_over() {
-    let w = World::new("roles").await;
+    let w = World::new("roles");
     let a = w.a;
     let director = w.token("director").await;
     let chen = w.token("moa.chen").await; // the secondary account manager
@@ -1557,11 +1344,11 @@ async fn only_account_managers_manage_members_and_only_the_primary_hands_over() 
         .await,
     );
     let c = w.get(&clinic, &director).await.ok(StatusCode::OK).clone();
-    assert_eq!(primary_of(&c), w.id("director"));
-    assert_eq!(uuid(&c["secondary_manager"]), w.id("moa.chen"));
+    assert_eq!(primary_of(&c), w.id("director").0);
+    assert_eq!(uuid(&c["secondary_manager"]), w.id("moa.chen").0);
 
     // The primary cannot be deactivated, by the secondary or by themself.
-    let director_id = w.id("director");
+    let director_id = w.id("director").0;
     w.post(
         &format!("{members}/{director_id}/deactivate"),
         &chen,
@@ -1600,7 +1387,7 @@ async fn only_account_managers_manage_members_and_only_the_primary_hands_over() 
             json!({"user": w.id("drmacdonald")}),
         )
         .await;
-    assert_eq!(primary_of(handed.ok(StatusCode::OK)), w.id("drmacdonald"));
+    assert_eq!(primary_of(handed.ok(StatusCode::OK)), w.id("drmacdonald").0);
     denied(
         w.put(
             &format!("{clinic}/secondary-manager"),
@@ -1631,7 +1418,7 @@ async fn only_account_managers_manage_members_and_only_the_primary_hands_over() 
 
 #[tokio::test]
 async fn bad_request_bodies_get_a_stable_code_and_store_nothing() {
-    let w = World::new("bad-bodies").await;
+    let w = World::new("bad-bodies");
     let a = w.a;
     let t = w.token("drpatel").await;
     let panel = w.panel(a, "drpatel");
@@ -1795,7 +1582,7 @@ async fn bad_request_bodies_get_a_stable_code_and_store_nothing() {
 
 #[tokio::test]
 async fn panel_uploads_are_all_or_nothing_and_the_same_file_twice_changes_nothing() {
-    let w = World::new("uploads").await;
+    let w = World::new("uploads");
     let a = w.a;
     let t = w.token("drpatel").await;
     let panel = w.panel(a, "drpatel");
@@ -1939,7 +1726,7 @@ async fn panel_uploads_are_all_or_nothing_and_the_same_file_twice_changes_nothin
 
 #[tokio::test]
 async fn malformed_ids_and_unknown_routes_are_json_errors() {
-    let w = World::new("paths").await;
+    let w = World::new("paths");
     let a = w.a;
     let t = w.token("drpatel").await;
     for path in [
@@ -2000,7 +1787,7 @@ async fn malformed_ids_and_unknown_routes_are_json_errors() {
             if let Some(token) = token {
                 req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
             }
-            let r = w.send(req.body(Body::empty()).unwrap()).await;
+            let r = w.request(req.body(Body::empty()).unwrap()).await;
             r.refused(StatusCode::NOT_FOUND, "not_found");
         }
     }
@@ -2023,7 +1810,7 @@ async fn malformed_ids_and_unknown_routes_are_json_errors() {
 
 #[tokio::test]
 async fn the_openapi_document_describes_the_real_routes() {
-    let w = World::new("openapi").await;
+    let w = World::new("openapi");
     let spec = openapi(&w).await;
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
@@ -2061,7 +1848,7 @@ async fn the_openapi_document_describes_the_real_routes() {
                 // For sign-in (the one route without a session) these are wrong credentials.
                 Body::from(r#"{"username":"nobody-at-all","password":"not-the-password"}"#)
             };
-            let r = w.send(req.body(body).unwrap()).await;
+            let r = w.request(req.body(body).unwrap()).await;
             assert_eq!(
                 r.status,
                 StatusCode::UNAUTHORIZED,
@@ -2147,12 +1934,12 @@ async fn openapi(w: &World) -> Value {
         .uri("/api/openapi.json")
         .body(Body::empty())
         .unwrap();
-    w.send(req).await.ok(StatusCode::OK).clone()
+    w.request(req).await.ok(StatusCode::OK).clone()
 }
 
 #[tokio::test]
 async fn every_operation_documents_its_401() {
-    let w = World::new("openapi-401").await;
+    let w = World::new("openapi-401");
     let spec = openapi(&w).await;
     let mut undocumented = Vec::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
@@ -2198,22 +1985,6 @@ fn raw_store(data_dir: &Path) -> DocStore {
     })
 }
 
-/// Opens a data directory just closed: sled's background flusher may hold its lock for a
-/// moment after the last handle is dropped (seen under a loaded machine), so retry briefly.
-fn retry_open<T, E: std::fmt::Debug>(mut open: impl FnMut() -> Result<T, E>) -> T {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match open() {
-            Ok(v) => return v,
-            Err(e) if std::time::Instant::now() < deadline => {
-                let _ = e;
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            Err(e) => panic!("the data directory does not open: {e:?}"),
-        }
-    }
-}
-
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -2229,7 +2000,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[tokio::test]
 async fn a_patient_put_on_two_panels_while_apart_is_a_conflict_to_review() {
-    let mut w = World::new("merge").await;
+    let mut w = World::new("merge");
     let a = w.a;
     let patient = w.spares[0].clone();
 
@@ -2254,12 +2025,12 @@ async fn a_patient_put_on_two_panels_while_apart_is_a_conflict_to_review() {
 
     // ...and a minute later, on replica Y, cut off from this node, Dr. Nguyen adds them too.
     w.clock.advance(Duration::minutes(1));
-    let nguyen_id = UserId(w.id("drnguyen"));
+    let nguyen_id = w.id("drnguyen");
     let lost = {
         let y = App::open_at(&replica.0, 16, IDLE_MINUTES, Arc::new(w.clock.clone())).unwrap();
         y.add_patient(
             nguyen_id,
-            ClinicId(a),
+            a,
             nguyen_id,
             patient.clone(),
             PatientStatus::Active,
@@ -2291,11 +2062,11 @@ async fn a_patient_put_on_two_panels_while_apart_is_a_conflict_to_review() {
         let text = v["value"].as_str().unwrap();
         if text.contains(&kept.to_string()) {
             assert_eq!(v["kept"], true);
-            assert_eq!(uuid(&v["by"]), w.id("drpatel"));
+            assert_eq!(uuid(&v["by"]), w.id("drpatel").0);
         } else {
             assert!(text.contains(&lost.0.to_string()), "{text}");
             assert_eq!(v["kept"], false);
-            assert_eq!(uuid(&v["by"]), w.id("drnguyen"));
+            assert_eq!(uuid(&v["by"]), w.id("drnguyen").0);
         }
     }
     // Patient data stays out of the conflict list.
@@ -2356,17 +2127,6 @@ async fn a_patient_put_on_two_panels_while_apart_is_a_conflict_to_review() {
 // Sync with the hub
 // ---------------------------------------------------------------------------
 
-/// The clinic the node syncs (the first it holds) and its director; and the other one's.
-fn synced_clinic(w: &World) -> ((Uuid, &'static str), (Uuid, &'static str)) {
-    let app = &w.node.as_ref().unwrap().app;
-    let (a, b) = ((w.a, "director"), (w.b, "bdirector"));
-    if app.clinic_ids()[0].0 == w.a {
-        (a, b)
-    } else {
-        (b, a)
-    }
-}
-
 fn well_formed_code() -> String {
     attach_sync::EnrolmentCode {
         secret: [1; 10],
@@ -2377,8 +2137,8 @@ fn well_formed_code() -> String {
 
 #[tokio::test]
 async fn sync_routes_on_a_node_without_sync_say_so_after_checking_who_asks() {
-    let w = World::new("sync-off").await;
-    let ((clinic, manager), (other, other_manager)) = synced_clinic(&w);
+    let w = World::new("sync-off");
+    let ((clinic, manager), (other, other_manager)) = w.synced_clinic();
     let base = format!("/clinics/{clinic}/sync");
     let physician = w.token("drpatel").await;
     let manager = w.token(manager).await;
@@ -2418,26 +2178,10 @@ async fn sync_routes_on_a_node_without_sync_say_so_after_checking_who_asks() {
 
 #[tokio::test]
 async fn a_running_sync_reports_its_state_and_explains_failed_enrolments() {
-    let mut w = World::new("sync-on").await;
+    let mut w = World::new("sync-on");
     let sync_dir = TempDir::new("sync-on-files");
-    {
-        let node = w.node.as_mut().unwrap();
-        let sync = attach::replication::NodeSync::new(
-            node.app.clone(),
-            &sync_dir.0,
-            std::time::Duration::from_secs(60),
-        )
-        .unwrap();
-        node.router = attach::http::router_with_sync(
-            node.app.clone(),
-            attach::http::HttpOptions {
-                max_body_bytes: MAX_BODY,
-                secure_cookies: false,
-            },
-            attach::http::SyncHandle(Some(sync)),
-        );
-    }
-    let ((clinic, manager), (_, other_manager)) = synced_clinic(&w);
+    w.with_sync(&sync_dir.0);
+    let ((clinic, manager), (_, other_manager)) = w.synced_clinic();
     let base = format!("/clinics/{clinic}/sync");
     let manager = w.token(manager).await;
     let outsider = w.token(other_manager).await;
@@ -2539,9 +2283,9 @@ async fn a_running_sync_reports_its_state_and_explains_failed_enrolments() {
 /// person is on the panel, added "through a match". Another provider sees none of it.
 #[tokio::test]
 async fn offers_are_decided_and_answered_through_the_api() {
-    let w = World::new("offers").await;
+    let w = World::new("offers");
     let a = w.a;
-    let node = w.node.as_ref().unwrap().app.clone();
+    let node = w.app().clone();
     // A hub replica, holding the clinic as sync would, registers two people and matches.
     let hub_dir = TempDir::new("offers-hub");
     let hub = App::open_at(&hub_dir.0, 16, IDLE_MINUTES, Arc::new(w.clock.clone())).unwrap();
@@ -2584,7 +2328,7 @@ async fn offers_are_decided_and_answered_through_the_api() {
     let name = w
         .ids
         .iter()
-        .find(|(_, id)| **id == provider)
+        .find(|(_, id)| id.0 == provider)
         .map(|(n, _)| n.clone())
         .unwrap();
     let other_name = if name == "drnguyen" {
@@ -2691,7 +2435,7 @@ async fn offers_are_decided_and_answered_through_the_api() {
 
 #[tokio::test]
 async fn languages_practitioner_numbers_moves_and_attachment_records_through_the_api() {
-    let w = World::new("moves").await;
+    let w = World::new("moves");
     let a = w.a;
     let patel = w.token("drpatel").await;
     let director = w.token("director").await;
