@@ -976,18 +976,37 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn store_calls_never_run_more_than_the_bound_at_once() {
+        const CALLS: usize = 8;
         let calls = StoreCalls::new(2);
         let in_flight = Arc::new(AtomicUsize::new(0));
+        let started = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..8)
+        let tasks: Vec<_> = (0..CALLS)
             .map(|i| {
-                let (calls, in_flight, most) = (calls.clone(), in_flight.clone(), most.clone());
+                let (calls, in_flight, started, most) = (
+                    calls.clone(),
+                    in_flight.clone(),
+                    started.clone(),
+                    most.clone(),
+                );
                 tokio::spawn(async move {
                     calls
                         .run(move || {
                             let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                            started.fetch_add(1, Ordering::SeqCst);
                             most.fetch_max(now, Ordering::SeqCst);
-                            std::thread::sleep(Duration::from_millis(30));
+                            // Hold the slot until the bound is full (or no call is left to
+                            // fill it), instead of sleeping and hoping the calls overlap.
+                            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                            while in_flight.load(Ordering::SeqCst) < 2
+                                && started.load(Ordering::SeqCst) < CALLS
+                            {
+                                assert!(
+                                    std::time::Instant::now() < deadline,
+                                    "a second call never started"
+                                );
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
                             in_flight.fetch_sub(1, Ordering::SeqCst);
                             i
                         })
@@ -999,11 +1018,9 @@ mod tests {
         for t in tasks {
             done.push(t.await.unwrap().unwrap());
         }
-        assert_eq!(done, (0..8).collect::<Vec<_>>());
+        assert_eq!(done, (0..CALLS).collect::<Vec<_>>());
+        // Each call waited for a second one, so the bound was reached and never passed.
         let most = most.load(Ordering::SeqCst);
-        assert!(
-            (1..=2).contains(&most),
-            "{most} calls ran at once under a bound of 2"
-        );
+        assert_eq!(most, 2, "{most} calls ran at once under a bound of 2");
     }
 }

@@ -154,17 +154,21 @@ pub fn hub_status(hub: &DataDir) -> String {
         .stdout
 }
 
-/// The hub's record of traffic with each connected node, unchanged over a second.
+/// How long the hub's record of traffic must stay the same to count as settled.
+const QUIET: Duration = Duration::from_secs(1);
+
+/// Waits until the hub's record of traffic with each connected node has not changed for
+/// `QUIET`, reading it at every poll of `wait_until` (so a change in between is seen).
 pub fn wait_quiet(hub: &DataDir) {
-    let mut last = String::new();
+    let mut last = hub_status(hub);
+    let mut since = Instant::now();
     wait_until("sync traffic settles", || {
         let now = hub_status(hub);
-        let quiet = now == last;
-        last = now;
-        if !quiet {
-            std::thread::sleep(Duration::from_millis(900));
+        if now != last {
+            last = now;
+            since = Instant::now();
         }
-        quiet
+        since.elapsed() >= QUIET
     });
 }
 

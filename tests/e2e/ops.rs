@@ -190,7 +190,21 @@ fn backups_into_a_directory_keep_the_newest_and_status_sees_a_stopped_node() {
     assert!(status.stdout.contains("NOT RUNNING"), "{}", status.stdout);
     assert!(status.stdout.contains("data format 2"), "{}", status.stdout);
     let into = dir.file("backups");
+    let mut taken: Vec<String> = Vec::new();
+    let mut deleted: Vec<String> = Vec::new();
     for _ in 0..3 {
+        // Names carry the time to the second: wait until this second's name is past the
+        // last backup's, so each run writes a new file.
+        if let Some(last) = taken.last() {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while attach::ops::timestamped_name("node") <= *last {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the clock did not pass {last}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let out = run(&[
             "backup",
             "--data-dir",
@@ -202,16 +216,34 @@ fn backups_into_a_directory_keep_the_newest_and_status_sees_a_stopped_node() {
         ])
         .assert_success();
         assert!(out.stdout.contains("stopped node"), "{}", out.stdout);
-        // Names carry the time to the second.
-        std::thread::sleep(Duration::from_millis(1100));
+        let file_name = |path: &str| {
+            Path::new(path)
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let written = field_after(&out.stdout, "written to ");
+        taken.push(file_name(written.split(" (").next().unwrap()));
+        for line in out.stdout.lines() {
+            if let Some(old) = line.strip_prefix("Deleted old backup ") {
+                deleted.push(file_name(old.trim()));
+            }
+        }
     }
+    assert!(
+        taken.iter().all(|n| n.starts_with("attach-node-")),
+        "{taken:?}"
+    );
     let mut names: Vec<String> = std::fs::read_dir(&into)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 2, "{names:?}");
-    assert!(names.iter().all(|n| n.starts_with("attach-node-")));
+    // The two newest remain; the first, and only it, was deleted (by the third run).
+    assert_eq!(names, taken[1..], "taken {taken:?}");
+    assert_eq!(deleted, taken[..1], "taken {taken:?}");
 }
 
 const FIXTURE_DIGEST: &str = "clinic 01a20959-602e-7001-b795-d83b6f6abaf6: 52 documents, digest a0499ae84b2ac791856f1d4521efc86c18d754117e994746b1a06e25b79d73d5\n";

@@ -222,7 +222,22 @@ fn pruning_keeps_the_newest_of_the_role_only() {
     }
     let removed = prune(tmp.path(), "node", 2).expect("prunes");
     assert_eq!(removed, vec![tmp.path().join(names[0])]);
-    for n in &names[1..] {
-        assert!(tmp.path().join(n).exists(), "{n} kept");
-    }
+    // Exactly these remain: the node's two newest (2 and 3 January), the hub's backup and
+    // the file that is no backup.
+    let mut left: Vec<String> = std::fs::read_dir(tmp.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "attach-hub-20250101-000000.attach-backup",
+            "attach-node-20260102-000000.attach-backup",
+            "attach-node-20260103-000000.attach-backup",
+            "notes.txt",
+        ]
+    );
+    // Pruning again keeps the same two.
+    assert!(prune(tmp.path(), "node", 2).expect("prunes").is_empty());
 }

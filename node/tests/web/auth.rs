@@ -136,7 +136,7 @@ async fn repeated_failures_are_throttled() {
 async fn temporary_password_must_be_changed_first() {
     let w = World::new("auth-temp");
     let temp = w
-        .app
+        .app()
         .reset_password(w.id("director"), w.a, w.id("npsingh"))
         .unwrap();
     let mut b = w.browser();
@@ -233,7 +233,7 @@ async fn forms_without_the_session_token_are_refused() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(
-        w.app.login("director", "demo-director-pw").is_ok(),
+        w.app().login("director", "demo-director-pw").is_ok(),
         "nothing changed"
     );
 }
@@ -398,7 +398,7 @@ async fn someone_new_asks_to_join_and_the_managers_see_it() {
             .contains("Your request to join Smithers Community Health Centre was sent")
     );
     let pending = w
-        .app
+        .app()
         .members(w.id("bdirector"), w.b)
         .unwrap()
         .into_iter()
@@ -431,7 +431,7 @@ async fn a_member_of_one_clinic_asks_to_join_another() {
         .await;
     assert!(r.ok().contains("was sent"));
     let state = w
-        .app
+        .app()
         .members(w.id("bdirector"), w.b)
         .unwrap()
         .into_iter()
@@ -487,7 +487,7 @@ async fn a_member_asking_to_join_again_is_told_by_the_facility_number() {
 async fn over_tls_every_cookie_is_secure() {
     let w = World::new("auth-secure");
     let router = attach::http::router(
-        w.app.clone(),
+        w.app().clone(),
         attach::http::HttpOptions {
             max_body_bytes: 1024 * 1024,
             secure_cookies: true,

@@ -27,7 +27,7 @@ impl HubWorld {
         let w = World::new(name);
         let dir = TempDir::new(&format!("{name}-hub"));
         let hub = App::open_at(&dir.0, 16, 30, Arc::new(w.clock.clone())).unwrap();
-        hub.merge_all_from(&w.app).unwrap();
+        hub.merge_all_from(w.app()).unwrap();
         let coordinator = hub.add_coordinator("casey", "Casey Coordinator").unwrap();
         Self {
             w,
@@ -169,7 +169,7 @@ async fn only_coordinators_sign_in_and_a_temporary_password_is_changed_first() {
     assert!(!h.hub.in_clinic_scope(h.w.a, &doc));
     assert!(!h.hub.clinic_scope(h.w.a).unwrap().contains(&doc));
     // And the coordinator cannot sign in at a clinic node.
-    assert!(h.w.app.login("casey", COORD_PASSWORD).is_err());
+    assert!(h.w.app().login("casey", COORD_PASSWORD).is_err());
 }
 
 #[tokio::test]
@@ -481,24 +481,24 @@ async fn a_coordinator_sees_every_clinic_s_attachments_for_billing_and_downloads
     // clinic's documents come back to the hub.
     for id in h.hub.doc_store().ids_with_prefix("inbox/").unwrap() {
         let doc = h.hub.doc_store().read(&id, |d| d.clone()).unwrap().unwrap();
-        h.w.app.doc_store().merge_from(&id, &doc).unwrap();
+        h.w.app().doc_store().merge_from(&id, &doc).unwrap();
     }
     let director = h.w.ids["director"];
     let offer =
-        h.w.app
+        h.w.app()
             .inbox(director, h.w.a)
             .unwrap()
             .pop()
             .expect("the offer");
     let (id, provider) = (offer.offer.id, offer.offer.provider);
     let person = offer.offer.persons[0].person;
-    h.w.app
+    h.w.app()
         .decide_offer(provider, h.w.a, id, Decision::Accept)
         .unwrap();
-    h.w.app
+    h.w.app()
         .record_answer(provider, h.w.a, id, person, true, "")
         .unwrap();
-    h.hub.merge_all_from(&h.w.app).unwrap();
+    h.hub.merge_all_from(h.w.app()).unwrap();
 
     let html = b
         .get("/attachments?from=2026-11-01&to=2026-11-30")

@@ -16,180 +16,33 @@ mod panel;
 mod registry;
 mod sync;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+#[path = "../support/world.rs"]
+mod world;
 
-use attach::app::{App, InitClinic, ManualClock, MemberAction};
-use attach::domain::{ClinicId, PatientDetails, PatientStatus, Role, UserId};
+use std::collections::HashMap;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use time::OffsetDateTime;
-use time::macros::datetime;
-use tower::ServiceExt;
 
-pub const START: OffsetDateTime = datetime!(2026-11-02 09:00 UTC);
-pub const PATIENTS: usize = 200;
-pub const B_DIRECTOR_PASSWORD: &str = "smithers-b-director-2026";
+pub use world::{PATIENTS, TempDir, World};
+
 pub const BRAVO_PASSWORD: &str = "smithers-dr-bo-2026";
 
-/// A fresh directory under the system temp dir, removed when dropped.
-#[derive(Debug)]
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> Self {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "attach-web-{name}-{}-{n}-{}",
-            std::process::id(),
-            OffsetDateTime::now_utc().unix_timestamp_nanos()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-#[allow(missing_debug_implementations)]
-pub struct World {
-    pub app: App,
-    pub router: Router,
-    pub clock: ManualClock,
-    pub a: ClinicId,
-    pub b: ClinicId,
-    /// Username → user id, both clinics.
-    pub ids: HashMap<String, UserId>,
-    /// Username → password, for everyone who can sign in.
-    pub passwords: HashMap<String, String>,
-    /// Patients on no panel yet, for tests that add one.
-    pub spares: Vec<PatientDetails>,
-    _dir: TempDir,
-}
-
 impl World {
+    /// The shared world (`tests/support/world.rs`), uploads of up to 1 MiB, and Dr. Bravo
+    /// with a password of his own.
     pub fn new(name: &str) -> Self {
-        let dir = TempDir::new(name);
-        let clock = ManualClock::new(START);
-        let app = App::open_at(&dir.0, 16, 30, Arc::new(clock.clone())).unwrap();
-        let router = attach::http::router(
-            app.clone(),
-            attach::http::HttpOptions {
-                max_body_bytes: 1024 * 1024,
-                secure_cookies: false,
-            },
-        );
-        let mut people =
-            attach::demo_data::patients(attach::demo::DEMO_SEED, PATIENTS + 30, START.date());
-        let spares = people.split_off(PATIENTS);
-        let setup = attach::demo::setup(people);
-        assert!(app.seed_demo(&setup).unwrap());
-        let mut passwords: HashMap<String, String> = attach::demo::LOGINS
-            .iter()
-            .map(|(u, p, ..)| ((*u).to_owned(), (*p).to_owned()))
-            .collect();
-        let init = app
-            .init_clinic(&InitClinic {
-                clinic_name: "Smithers Community Health Centre".to_owned(),
-                facility_number: "V0J2N5".to_owned(),
-                director_username: "bdirector".to_owned(),
-                director_name: "Bea Okafor".to_owned(),
-                director_email: "bea@smithers.example.org".to_owned(),
-            })
-            .unwrap();
-        let b = init.clinic;
-        let bdirector = app.login("bdirector", &init.temporary_password).unwrap();
-        let bdirector_who = app.authenticate(&bdirector.token).unwrap();
-        app.change_password(
-            &bdirector_who,
-            &init.temporary_password,
-            B_DIRECTOR_PASSWORD,
-        )
-        .unwrap();
-        passwords.insert("bdirector".to_owned(), B_DIRECTOR_PASSWORD.to_owned());
-        let bdirector = bdirector.session.user;
-
-        let a = app
-            .login("director", &passwords["director"])
-            .unwrap()
-            .session
-            .memberships[0]
-            .clinic;
-        let mut ids = HashMap::new();
-        for m in app.members(bdirector, b).unwrap() {
-            ids.insert(m.username.clone(), m.membership.user);
-        }
-        let director = attach::app::SessionInfo::clone(
-            &app.login("director", &passwords["director"])
-                .unwrap()
-                .session,
-        )
-        .user;
-        for m in app.members(director, a).unwrap() {
-            ids.insert(m.username.clone(), m.membership.user);
-        }
-        // Dr. Patel also works at B; Dr. Bravo only at B.
-        let patel = ids["drpatel"];
-        app.add_member(bdirector, b, "drpatel", "", "", Role::Physician)
-            .unwrap();
-        app.member_action(bdirector, b, patel, MemberAction::Activate)
-            .unwrap();
-        let (bravo, temp) = app
-            .add_member(
-                bdirector,
-                b,
-                "drbravo",
-                "Dr. Bo Bravo",
-                "bo@smithers.example.org",
-                Role::Physician,
-            )
-            .unwrap();
-        let bravo = bravo.membership.user;
-        app.member_action(bdirector, b, bravo, MemberAction::Activate)
-            .unwrap();
-        let temp = temp.unwrap();
-        let s = app.login("drbravo", &temp).unwrap();
-        app.change_password(&app.authenticate(&s.token).unwrap(), &temp, BRAVO_PASSWORD)
-            .unwrap();
-        passwords.insert("drbravo".to_owned(), BRAVO_PASSWORD.to_owned());
-        ids.insert("drbravo".to_owned(), bravo);
-        let mut spares = spares;
-        for p in spares.drain(..3) {
-            app.add_patient(bravo, b, bravo, p, PatientStatus::Active)
-                .unwrap();
-        }
-        Self {
-            app,
-            router,
-            clock,
-            a,
-            b,
-            ids,
-            passwords,
-            spares,
-            _dir: dir,
-        }
-    }
-
-    pub fn id(&self, username: &str) -> UserId {
-        *self
-            .ids
-            .get(username)
-            .unwrap_or_else(|| panic!("no user {username}"))
+        let mut w = World::build(&format!("web-{name}"), 1024 * 1024);
+        let temp = w.drbravo_temp.clone();
+        w.choose_password("drbravo", &temp, BRAVO_PASSWORD);
+        w
     }
 
     /// A browser with no session.
     pub fn browser(&self) -> Browser {
         Browser {
-            router: self.router.clone(),
+            router: self.router(),
             cookies: HashMap::new(),
         }
     }
@@ -311,13 +164,8 @@ impl Browser {
         if let Some(kind) = kind {
             req = req.header(header::CONTENT_TYPE, kind);
         }
-        let response = self
-            .router
-            .clone()
-            .oneshot(req.body(body).unwrap())
-            .await
-            .unwrap();
-        for set in response.headers().get_all(header::SET_COOKIE) {
+        let reply = world::send(self.router.clone(), req.body(body).unwrap()).await;
+        for set in reply.headers.get_all(header::SET_COOKIE) {
             let set = set.to_str().unwrap();
             let pair = set.split(';').next().unwrap();
             let (name, value) = pair.split_once('=').unwrap();
@@ -327,15 +175,10 @@ impl Browser {
                 self.cookies.insert(name.to_owned(), value.to_owned());
             }
         }
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
         Page {
-            status,
-            headers,
-            text: String::from_utf8_lossy(&bytes).into_owned(),
+            status: reply.status,
+            text: reply.text(),
+            headers: reply.headers,
         }
     }
 

@@ -16,7 +16,7 @@ use super::{TempDir, World};
 fn offers_from_a_hub(w: &World) -> Vec<attach::app::Registered> {
     let dir = TempDir::new("web-offers-hub");
     let hub = App::open_at(&dir.0, 16, 30, Arc::new(w.clock.clone())).unwrap();
-    hub.merge_all_from(&w.app).unwrap();
+    hub.merge_all_from(w.app()).unwrap();
     let people: Vec<_> = w.spares[..2]
         .iter()
         .map(|s| {
@@ -38,7 +38,7 @@ fn offers_from_a_hub(w: &World) -> Vec<attach::app::Registered> {
     assert_eq!(hub.run_matching(COORDINATOR).unwrap().offers, 2);
     for id in hub.doc_store().ids_with_prefix("inbox/").unwrap() {
         let doc = hub.doc_store().read(&id, |d| d.clone()).unwrap().unwrap();
-        w.app.doc_store().merge_from(&id, &doc).unwrap();
+        w.app().doc_store().merge_from(&id, &doc).unwrap();
     }
     people
 }
@@ -55,7 +55,7 @@ async fn a_provider_declines_with_a_reason_accepts_and_records_the_patient_s_yes
         .into_iter()
         .find(|u| {
             w.ids.get(*u).is_some_and(|id| {
-                let name = w.app.display_name(*id);
+                let name = w.app().display_name(*id);
                 html.contains(&format!("Offer to {name}"))
             })
         })

@@ -17,7 +17,7 @@ fn panel(w: &World, provider: &str) -> String {
 /// Entries on `provider`'s panel at clinic A, in name order (read through the app).
 fn entries(w: &World, provider: &str) -> Vec<attach::app::PanelRow> {
     let p = w.id(provider);
-    w.app
+    w.app()
         .panel_page(
             p,
             w.a,
@@ -33,7 +33,7 @@ fn entries(w: &World, provider: &str) -> Vec<attach::app::PanelRow> {
 
 fn size(w: &World, provider: &str) -> usize {
     let p: UserId = w.id(provider);
-    w.app.panel_summary(p, w.a, p).unwrap().size
+    w.app().panel_summary(p, w.a, p).unwrap().size
 }
 
 fn entry_url(w: &World, provider: &str, entry: EntryId) -> String {
@@ -255,7 +255,7 @@ async fn sort_links_order_the_panel_and_keep_the_filter() {
     assert!(html.contains("aria-sort=\"descending\""), "{added}: {html}");
     let p = w.id("drpatel");
     let expected = w
-        .app
+        .app()
         .panel_page(
             p,
             w.a,
@@ -301,7 +301,7 @@ async fn htmx_gets_only_the_results_table() {
         .header("HX-Request", "true")
         .body(Body::empty())
         .unwrap();
-    let response = w.router.clone().oneshot(request).await.unwrap();
+    let response = w.router().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
@@ -401,7 +401,7 @@ async fn change_status_confirm_mrp_remove_and_see_it_all_in_the_history() {
     assert!(element(&html, "current-status", "dd").contains("Inactive"));
 
     // A clinic-defined status, chosen from the select.
-    let c = w.app.clinic(w.id("director"), w.a).unwrap();
+    let c = w.app().clinic(w.id("director"), w.a).unwrap();
     let palliative = c
         .statuses
         .values()
@@ -761,7 +761,7 @@ async fn preferences_are_saved_with_their_consequences_and_errors_by_field() {
     );
     assert!(consequences.contains("takes about 6 months"));
     let p = w.id("drpatel");
-    let saved = w.app.preferences(p, w.a, p).unwrap();
+    let saved = w.app().preferences(p, w.a, p).unwrap();
     assert_eq!(saved.desired_panel_size as usize, desired);
     assert!(saved.accepting_new_patients);
 
@@ -809,7 +809,10 @@ async fn preferences_are_saved_with_their_consequences_and_errors_by_field() {
         .await;
     let html = r.status_is(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("id=\"desired_size-error\""), "{html}");
-    assert_eq!(w.app.preferences(p, w.a, p).unwrap().desired_panel_size, 10);
+    assert_eq!(
+        w.app().preferences(p, w.a, p).unwrap().desired_panel_size,
+        10
+    );
 }
 
 #[tokio::test]
@@ -886,7 +889,7 @@ async fn every_form_refuses_a_post_without_the_csrf_token() {
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
     }
     let p = w.id("drpatel");
-    let row = w.app.entry(p, w.a, p, entry).unwrap();
+    let row = w.app().entry(p, w.a, p, entry).unwrap();
     assert!(
         row.entry.removed.is_none() && row.entry.status == entries(&w, "drpatel")[0].entry.status
     );
@@ -985,7 +988,7 @@ async fn delegates_reach_only_the_panels_they_are_endorsed_for() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let n = w.id("drnguyen");
-    let row = w.app.entry(n, w.a, n, n_entry).unwrap();
+    let row = w.app().entry(n, w.a, n, n_entry).unwrap();
     assert_eq!(row.entry.status, entries(&w, "drnguyen")[0].entry.status);
     assert!(row.entry.mrp == entries(&w, "drnguyen")[0].entry.mrp);
 }

@@ -251,7 +251,7 @@ async fn every_registry_form_needs_the_session_token() {
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{action}");
     }
     // Nothing changed.
-    let members = w.app.members(w.id("director"), w.a).unwrap();
+    let members = w.app().members(w.id("director"), w.a).unwrap();
     let nguyen = members.iter().find(|m| m.username == "drnguyen").unwrap();
     assert_eq!(nguyen.membership.state, attach::domain::MemberState::Active);
     assert!(!members.iter().any(|m| m.username == "forged"));
@@ -284,7 +284,7 @@ async fn a_director_of_another_clinic_finds_nothing_here() {
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{action}");
     }
     let nguyen = w
-        .app
+        .app()
         .members(w.id("director"), w.a)
         .unwrap()
         .into_iter()
@@ -347,7 +347,7 @@ async fn a_member_who_is_not_a_manager_reads_but_cannot_act() {
         }
     }
     let director = w.id("director");
-    let c = w.app.clinic(director, w.a).unwrap();
+    let c = w.app().clinic(director, w.a).unwrap();
     assert_eq!(c.primary, director, "still the primary");
 }
 
@@ -490,7 +490,7 @@ async fn the_primary_assigns_the_secondary_and_hands_over() {
         .await;
     assert_eq!(r.location(), format!("{members}?done=secondary"));
     assert_eq!(
-        w.app.clinic(w.id("director"), w.a).unwrap().secondary,
+        w.app().clinic(w.id("director"), w.a).unwrap().secondary,
         Some(w.id("drnguyen"))
     );
     let patel = w.id("drpatel").to_string();
@@ -503,7 +503,7 @@ async fn the_primary_assigns_the_secondary_and_hands_over() {
         .await;
     assert_eq!(r.location(), format!("{members}?done=primary"));
     assert_eq!(
-        w.app.clinic(w.id("director"), w.a).unwrap().primary,
+        w.app().clinic(w.id("director"), w.a).unwrap().primary,
         w.id("drpatel")
     );
     // No longer the primary: the manager forms are gone and a second handover is refused.
@@ -575,7 +575,7 @@ async fn statuses_are_created_described_and_retired() {
     assert!(html.contains("End-of-life care"));
     assert!(html.contains("<td>Retired</td>"));
     let status = w
-        .app
+        .app()
         .clinic(w.id("director"), w.a)
         .unwrap()
         .statuses
@@ -646,9 +646,9 @@ async fn a_settled_conflict_leaves_the_page() {
     // A second replica of the node, apart: both add the same patient to different panels.
     let dir = TempDir::new("reg-conflicts-b");
     let other = App::open_at(&dir.0, 8, 30, Arc::new(w.clock.clone())).unwrap();
-    other.merge_all_from(&w.app).unwrap();
+    other.merge_all_from(w.app()).unwrap();
     let person = w.spares[0].clone();
-    w.app
+    w.app()
         .add_patient(
             w.id("drpatel"),
             w.a,
@@ -667,7 +667,7 @@ async fn a_settled_conflict_leaves_the_page() {
             PatientStatus::Active,
         )
         .unwrap();
-    w.app.merge_all_from(&other).unwrap();
+    w.app().merge_all_from(&other).unwrap();
 
     let mut b = w.signed_in("director").await;
     let page_url = format!("/c/{}/conflicts", w.a);
@@ -706,7 +706,7 @@ async fn a_settled_conflict_leaves_the_page() {
     assert!(html.contains("There are no conflicts to review."));
     assert!(!html.contains("is on more than one panel"));
     // The other replica agrees once it has the settlement.
-    other.merge_all_from(&w.app).unwrap();
+    other.merge_all_from(w.app()).unwrap();
     assert!(other.conflicts(w.id("director"), w.a).unwrap().is_empty());
 }
 
@@ -715,17 +715,17 @@ async fn a_field_edited_apart_shows_both_sides_and_their_authors_until_settled()
     let w = World::new("reg-conflict-field");
     let dir = TempDir::new("reg-conflict-field-b");
     let other = App::open_at(&dir.0, 8, 30, Arc::new(w.clock.clone())).unwrap();
-    other.merge_all_from(&w.app).unwrap();
+    other.merge_all_from(w.app()).unwrap();
     let (patel, moa) = (w.id("drpatel"), w.id("moa.chen"));
     let query = PanelQuery {
         limit: 1,
         ..Default::default()
     };
-    let entry = w.app.panel_page(patel, w.a, patel, &query).unwrap().rows[0]
+    let entry = w.app().panel_page(patel, w.a, patel, &query).unwrap().rows[0]
         .entry
         .clone();
     for (app, who, phone) in [
-        (&w.app, patel, "250-555-0101"),
+        (w.app(), patel, "250-555-0101"),
         (&other, moa, "250-555-0102"),
     ] {
         let mut details = entry.details.clone();
@@ -736,7 +736,7 @@ async fn a_field_edited_apart_shows_both_sides_and_their_authors_until_settled()
         };
         app.update_entry(who, w.a, patel, entry.id, update).unwrap();
     }
-    w.app.merge_all_from(&other).unwrap();
+    w.app().merge_all_from(&other).unwrap();
 
     let mut b = w.signed_in("director").await;
     let page_url = format!("/c/{}/conflicts", w.a);
@@ -778,7 +778,7 @@ async fn a_field_edited_apart_shows_both_sides_and_their_authors_until_settled()
             .ok()
             .contains("There are no conflicts to review.")
     );
-    let now = w.app.entry(patel, w.a, patel, entry.id).unwrap();
+    let now = w.app().entry(patel, w.a, patel, entry.id).unwrap();
     assert!(now.conflicting_fields.is_empty());
     // Settling twice (an old page) is refused.
     let r = b

@@ -2,38 +2,10 @@
 //! and what a clinic reads when the node runs without sync, is not enrolled, is given a
 //! malformed code or a hub it cannot reach.
 
-use attach::app::App;
-use attach::domain::ClinicId;
-use attach::http::{HttpOptions, SyncHandle};
-use attach::replication::NodeSync;
 use attach_sync::EnrolmentCode;
 use axum::http::StatusCode;
 
 use super::{TempDir, World, assert_page_headers};
-
-/// The world's router rebuilt around a real (not enrolled) sync of the node.
-fn with_sync(w: &mut World, dir: &TempDir) {
-    let sync = NodeSync::new(w.app.clone(), &dir.0, std::time::Duration::from_secs(60)).unwrap();
-    w.router = attach::http::router_with_sync(
-        App::clone(&w.app),
-        HttpOptions {
-            max_body_bytes: 1024 * 1024,
-            secure_cookies: false,
-        },
-        SyncHandle(Some(sync)),
-    );
-}
-
-/// The clinic the node syncs (the first it holds) and its director; and the other.
-fn synced_clinic(w: &World) -> ((ClinicId, &'static str), (ClinicId, &'static str)) {
-    let a = (w.a, "director");
-    let b = (w.b, "bdirector");
-    if w.app.clinic_ids()[0] == w.a {
-        (a, b)
-    } else {
-        (b, a)
-    }
-}
 
 fn good_code() -> String {
     EnrolmentCode {
@@ -81,7 +53,7 @@ async fn members_read_that_sync_is_not_running_and_cannot_act_on_it() {
     refused.status_is(StatusCode::FORBIDDEN);
 
     // The manager sees the form; asking for a try says the node has no sync.
-    let ((clinic, manager), _) = synced_clinic(&w);
+    let ((clinic, manager), _) = w.synced_clinic();
     let page_path = format!("/c/{clinic}/sync");
     let mut director = w.signed_in(manager).await;
     let page = director.get(&page_path).await;
@@ -126,8 +98,8 @@ async fn the_sync_page_of_a_clinic_is_not_found_by_outsiders() {
 async fn enrolment_problems_are_shown_on_the_form_with_what_was_typed() {
     let mut w = World::new("sync-enrol");
     let dir = TempDir::new("sync-enrol-files");
-    with_sync(&mut w, &dir);
-    let ((clinic, manager), (other, other_manager)) = synced_clinic(&w);
+    w.with_sync(&dir.0);
+    let ((clinic, manager), (other, other_manager)) = w.synced_clinic();
     let page_path = format!("/c/{clinic}/sync");
     let enrol = format!("{page_path}/enrol");
     let mut b = w.signed_in(manager).await;
