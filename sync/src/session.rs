@@ -628,7 +628,7 @@ fn apply_batch(
 fn decode_changes(raw: Vec<Vec<u8>>) -> Result<Vec<Change>, String> {
     raw.into_iter()
         .map(|bytes| {
-            // automerge has panicked on hostile input before (MEASUREMENTS.md); contain it.
+            // automerge has panicked on hostile input before (docs/building-blocks.md); contain it.
             std::panic::catch_unwind(|| Change::from_bytes(bytes))
                 .map_err(|_| "the change decoder failed".to_string())?
                 .map_err(|e| e.to_string())
