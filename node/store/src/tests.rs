@@ -70,6 +70,19 @@ fn open(dir: &Path, p: &Arc<TestProjector>) -> DocStore {
     open_with(dir, StoreOptions::default(), p)
 }
 
+/// Opens with `open` once the directory's previous user has let go of it: sled's
+/// background threads keep its lock for a moment after the last handle is dropped.
+fn once_free<T, E: std::fmt::Display>(mut open: impl FnMut() -> Result<T, E>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match open() {
+            Ok(opened) => return opened,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("the directory is still held: {e}"),
+        }
+    }
+}
+
 fn tmp() -> tempdir::Dir {
     tempdir::Dir::new()
 }
@@ -858,7 +871,7 @@ fn the_family_feed_follows_the_change_feed_and_is_built_for_old_directories() {
     // An old directory: no family feed and no marker. Opening builds it.
     drop(store);
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = once_free(|| sled::open(dir.path()));
         let docs = db.open_tree("docs-v1").unwrap();
         let keys: Vec<_> = docs.scan_prefix(b"o/").map(|kv| kv.unwrap().0).collect();
         assert!(!keys.is_empty());
@@ -871,7 +884,7 @@ fn the_family_feed_follows_the_change_feed_and_is_built_for_old_directories() {
             .unwrap();
         db.flush().unwrap();
     }
-    let store = open(dir.path(), &p);
+    let store = once_free(|| DocStore::open(dir.path(), StoreOptions::default(), p.clone()));
     assert_eq!(
         listed(&store, &[&fx], 0),
         vec![ids[0].clone(), ids[1].clone()]
