@@ -522,8 +522,11 @@ fn architecture_cites_only_files_the_repository_has() {
     let text = fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
     let mut problems = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        if line.contains("../shared") {
-            problems.push(format!("ARCHITECTURE.md:{} cites ../shared", n + 1));
+        if OUTSIDE_NOTES.iter().any(|n| line.contains(n.as_str())) {
+            problems.push(format!(
+                "ARCHITECTURE.md:{} cites notes outside the repository",
+                n + 1
+            ));
         }
         for (i, quoted) in line.split('`').enumerate() {
             if i % 2 == 0 {
@@ -551,6 +554,11 @@ fn architecture_cites_only_files_the_repository_has() {
     );
 }
 
+/// The design notes that stood beside the repository before `docs/` held what the project
+/// relies on, spelled in pieces so that this file does not cite them itself.
+static OUTSIDE_NOTES: std::sync::LazyLock<[String; 2]> =
+    std::sync::LazyLock::new(|| [["..", "shared"].join("/"), ["MEASUREMENTS", "md"].join(".")]);
+
 #[test]
 fn nothing_in_the_repository_cites_the_shared_notes() {
     let mut problems = Vec::new();
@@ -567,12 +575,10 @@ fn nothing_in_the_repository_cites_the_shared_notes() {
     if let Ok(docs) = fs::read_dir(root().join("docs")) {
         files.extend(docs.filter_map(Result::ok).map(|e| e.path()));
     }
-    // This file names what it looks for.
-    files.retain(|f| !f.ends_with("node/tests/tidy.rs"));
     for file in files {
         let text = fs::read_to_string(&file).unwrap_or_default();
         for (n, line) in text.lines().enumerate() {
-            if line.contains("../shared") || line.contains("MEASUREMENTS.md") {
+            if OUTSIDE_NOTES.iter().any(|n| line.contains(n.as_str())) {
                 problems.push(format!("{}:{}", relative(&file), n + 1));
             }
         }
