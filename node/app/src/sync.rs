@@ -77,7 +77,8 @@ impl App {
                 .is_some_and(|cs| cs.contains(&clinic))
         };
         match (DocSet::of(doc), parts) {
-            (DocSet::Clinic, 2) => id == clinic.as_uuid(),
+            // The clinic document and its working documents (`clinic/<c>/review/…`).
+            (DocSet::Clinic, _) => id == clinic.as_uuid(),
             (DocSet::Offers, 3) => id == clinic.as_uuid(),
             (DocSet::Accounts, 2) => is_member(id),
             (DocSet::Panels, 2 | 3) => is_member(id),
@@ -102,6 +103,12 @@ impl App {
         if store.exists(&clinic_doc)? {
             out.push(clinic_doc.as_str().to_owned());
         }
+        out.extend(
+            store
+                .ids_with_prefix(&attach_schema::ids::clinic_parts_prefix(clinic))?
+                .into_iter()
+                .map(|d| d.as_str().to_owned()),
+        );
         out.extend(
             store
                 .ids_with_prefix(&attach_schema::ids::inbox_prefix(clinic))?

@@ -88,3 +88,15 @@ uuid_id!(
     /// An offer of a waiting person (or household) to a provider.
     OfferId
 );
+uuid_id!(
+    /// A recurring panel-review task of a clinic (one `clinic/<c>/review/<task>` document).
+    TaskId
+);
+uuid_id!(
+    /// One completion of a review task (one `clinic/<c>/review/<task>/<done>` document).
+    CompletionId
+);
+uuid_id!(
+    /// A bulk change of many panel entries (one `clinic/<c>/bulk/<bulk>` document).
+    BulkId
+);

@@ -146,7 +146,7 @@ impl Replica for StoreReplica {
 /// Clinic documents first: they carry the member lists that grant access to the rest.
 fn priority(doc: &str) -> u8 {
     match DocSet::of(doc) {
-        DocSet::Clinic => 0,
+        DocSet::Clinic if doc.matches('/').count() == 1 => 0,
         DocSet::Accounts => 1,
         _ => 2,
     }

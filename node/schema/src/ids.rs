@@ -11,12 +11,23 @@
 //! | `panel/<provider>/<entry>` | one patient on that panel | `panel/<provider>` |
 //! | `waiting/<person>` | one person on the provincial waitlist (hub only) | itself |
 //! | `inbox/<clinic>/<offer>` | one offer to that clinic | `inbox/<clinic>` |
+//! | `clinic/<clinic>/review/<task>` | a recurring panel-review task | `clinic/<clinic>` |
+//! | `clinic/<clinic>/review/<task>/<done>` | one completion of that task | `clinic/<clinic>` |
+//! | `clinic/<clinic>/protocol` | the clinic's written panel protocol | `clinic/<clinic>` |
+//! | `clinic/<clinic>/bulk/<bulk>` | one bulk change of panel entries, for undo | `clinic/<clinic>` |
+//! | `clinic/<clinic>/msp/<provider>` | decisions on an MSP panel reconciliation | `clinic/<clinic>` |
+//! | `clinic/<clinic>/census/<year>` | month-end panel counts by provider and status | `clinic/<clinic>` |
+//!
+//! A clinic's own working documents sit under its id, so they are in its family: they
+//! sync with the clinic, to its peers and the hub, and no member's scope carries them.
 //!
 //! Ids hold UUIDs only, never patient data, so they may be logged.
 
 use std::fmt;
 
-use attach_domain::{ClinicId, EntryId, OfferId, PersonId, UserId};
+use attach_domain::{
+    BulkId, ClinicId, CompletionId, EntryId, OfferId, PersonId, TaskId, UserId,
+};
 use attach_store::DocId;
 use uuid::Uuid;
 
@@ -80,6 +91,65 @@ pub fn inbox_prefix(clinic: ClinicId) -> String {
     format!("{}/", inbox_family(clinic))
 }
 
+/// A clinic's working document: `clinic/<clinic>/<segments…>`. The segments are words and
+/// UUIDs of this module, so the id is always valid.
+fn clinic_part(clinic: ClinicId, segments: &[&str]) -> DocId {
+    let mut s = clinic_doc_id(clinic).as_str().to_owned();
+    for seg in segments {
+        s.push('/');
+        s.push_str(seg);
+    }
+    DocId::parse(&s).expect("clinic part ids are words and UUIDs")
+}
+
+pub fn review_task_doc_id(clinic: ClinicId, task: TaskId) -> DocId {
+    clinic_part(clinic, &["review", &task.as_uuid().hyphenated().to_string()])
+}
+
+pub fn review_done_doc_id(clinic: ClinicId, task: TaskId, done: CompletionId) -> DocId {
+    clinic_part(
+        clinic,
+        &[
+            "review",
+            &task.as_uuid().hyphenated().to_string(),
+            &done.as_uuid().hyphenated().to_string(),
+        ],
+    )
+}
+
+/// The prefix of a clinic's review tasks and their completions.
+pub fn reviews_prefix(clinic: ClinicId) -> String {
+    format!("{}/review/", clinic_doc_id(clinic))
+}
+
+pub fn protocol_doc_id(clinic: ClinicId) -> DocId {
+    clinic_part(clinic, &["protocol"])
+}
+
+pub fn bulk_doc_id(clinic: ClinicId, bulk: BulkId) -> DocId {
+    clinic_part(clinic, &["bulk", &bulk.as_uuid().hyphenated().to_string()])
+}
+
+/// The prefix of a clinic's bulk changes.
+pub fn bulks_prefix(clinic: ClinicId) -> String {
+    format!("{}/bulk/", clinic_doc_id(clinic))
+}
+
+pub fn msp_doc_id(clinic: ClinicId, provider: UserId) -> DocId {
+    clinic_part(clinic, &["msp", &provider.as_uuid().hyphenated().to_string()])
+}
+
+/// One calendar year of a clinic's month-end panel counts. Years are 4 digits (the domain's
+/// dates are between years 1 and 9999).
+pub fn census_doc_id(clinic: ClinicId, year: i32) -> DocId {
+    clinic_part(clinic, &["census", &format!("{:04}", year.clamp(1, 9999))])
+}
+
+/// The prefix of every working document of a clinic (`clinic/<clinic>/`).
+pub fn clinic_parts_prefix(clinic: ClinicId) -> String {
+    format!("{}/", clinic_doc_id(clinic))
+}
+
 /// A document id read back into what it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Named {
@@ -90,6 +160,12 @@ pub enum Named {
     Entry(UserId, EntryId),
     Waiting(PersonId),
     Offer(ClinicId, OfferId),
+    ReviewTask(ClinicId, TaskId),
+    ReviewDone(ClinicId, TaskId, CompletionId),
+    Protocol(ClinicId),
+    Bulk(ClinicId, BulkId),
+    Msp(ClinicId, UserId),
+    Census(ClinicId, i32),
 }
 
 impl Named {
@@ -107,6 +183,20 @@ impl Named {
             ["panel", p, e] => Self::Entry(UserId::from(id(p)?), EntryId::from(id(e)?)),
             ["waiting", p] => Self::Waiting(PersonId::from(id(p)?)),
             ["inbox", c, o] => Self::Offer(ClinicId::from(id(c)?), OfferId::from(id(o)?)),
+            ["clinic", c, "review", t] => Self::ReviewTask(ClinicId::from(id(c)?), TaskId::from(id(t)?)),
+            ["clinic", c, "review", t, d] => Self::ReviewDone(
+                ClinicId::from(id(c)?),
+                TaskId::from(id(t)?),
+                CompletionId::from(id(d)?),
+            ),
+            ["clinic", c, "protocol"] => Self::Protocol(ClinicId::from(id(c)?)),
+            ["clinic", c, "bulk", b] => Self::Bulk(ClinicId::from(id(c)?), BulkId::from(id(b)?)),
+            ["clinic", c, "msp", p] => Self::Msp(ClinicId::from(id(c)?), UserId::from(id(p)?)),
+            ["clinic", c, "census", y]
+                if y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Self::Census(ClinicId::from(id(c)?), y.parse().ok()?)
+            }
             _ => return None,
         })
     }
@@ -121,6 +211,12 @@ impl Named {
             Self::Entry(p, e) => entry_doc_id(p, e),
             Self::Waiting(p) => waiting_doc_id(p),
             Self::Offer(c, o) => offer_doc_id(c, o),
+            Self::ReviewTask(c, t) => review_task_doc_id(c, t),
+            Self::ReviewDone(c, t, d) => review_done_doc_id(c, t, d),
+            Self::Protocol(c) => protocol_doc_id(c),
+            Self::Bulk(c, b) => bulk_doc_id(c, b),
+            Self::Msp(c, p) => msp_doc_id(c, p),
+            Self::Census(c, y) => census_doc_id(c, y),
         }
     }
 }
@@ -147,6 +243,12 @@ mod tests {
             Named::Entry(u, e),
             Named::Waiting(p),
             Named::Offer(c, o),
+            Named::ReviewTask(c, TaskId::new()),
+            Named::ReviewDone(c, TaskId::new(), CompletionId::new()),
+            Named::Protocol(c),
+            Named::Bulk(c, BulkId::new()),
+            Named::Msp(c, u),
+            Named::Census(c, 2026),
         ] {
             let id = named.doc_id();
             assert_eq!(DocId::parse(id.as_str()).expect("valid"), id);
@@ -184,5 +286,20 @@ mod tests {
         ] {
             assert!(id.as_str().starts_with(prefix), "{id} / {prefix}");
         }
+        // A clinic's working documents are in the clinic's family.
+        let t = TaskId::new();
+        for id in [
+            review_task_doc_id(c, t),
+            review_done_doc_id(c, t, CompletionId::new()),
+            protocol_doc_id(c),
+            bulk_doc_id(c, BulkId::new()),
+            msp_doc_id(c, u),
+            census_doc_id(c, 2026),
+        ] {
+            assert_eq!(id.family(), clinic_doc_id(c).as_str(), "{id}");
+            assert!(id.as_str().starts_with(&clinic_parts_prefix(c)));
+        }
+        assert!(review_done_doc_id(c, t, CompletionId::new()).as_str().starts_with(&reviews_prefix(c)));
+        assert!(bulk_doc_id(c, BulkId::new()).as_str().starts_with(&bulks_prefix(c)));
     }
 }
