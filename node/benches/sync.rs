@@ -1292,10 +1292,12 @@ fn panel_files(clinic: &Clinic, patients: &[PatientDetails], seed: u64) -> Vec<V
             mrp: rng.chance(70).then_some(MrpConfirmation {
                 at: now,
                 by: provider,
+                how: None,
             }),
             added_at: now,
             added_by: clinic.director,
             how_added: HowAdded::CsvUpload,
+            review: Default::default(),
             removed: None,
         });
     }

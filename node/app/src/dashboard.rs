@@ -189,6 +189,7 @@ mod tests {
             added_at: added,
             added_by: user,
             how_added: HowAdded::Manual,
+            review: Default::default(),
             removed: removed.map(|at| Removal {
                 at,
                 by: user,

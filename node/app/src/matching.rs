@@ -948,6 +948,7 @@ impl App {
             .into_iter()
             .map(|(doc, entry, offer)| {
                 let removed = PanelEntry {
+                    review: Default::default(),
                     removed: Some(Removal {
                         at: now,
                         by: actor,
@@ -1255,6 +1256,7 @@ impl App {
                 added_at: at,
                 added_by: who,
                 how_added: HowAdded::Match,
+                review: Default::default(),
                 removed: None,
             };
             entries.insert(attach_schema::entry_doc_id(o.provider, id), entry);

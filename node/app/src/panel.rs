@@ -393,7 +393,11 @@ impl App {
                 e.status = status;
             }
             if update.confirm_mrp {
-                e.mrp = Some(attach_domain::MrpConfirmation { at: now, by: who });
+                e.mrp = Some(attach_domain::MrpConfirmation {
+                    at: now,
+                    by: who,
+                    how: None,
+                });
             }
             attach_schema::write_entry(tx, &e)?;
             Ok(e)
@@ -649,7 +653,11 @@ impl App {
                 }
                 let mrp = row
                     .mrp_confirmed
-                    .then_some(attach_domain::MrpConfirmation { at: now, by: who });
+                    .then_some(attach_domain::MrpConfirmation {
+                        at: now,
+                        by: who,
+                        how: None,
+                    });
                 let entry = match existing.first() {
                     Some(current) => {
                         let mut e = (*current).clone();
@@ -674,6 +682,7 @@ impl App {
                                 details: row.details,
                                 status: row.status,
                                 mrp,
+                                review: Default::default(),
                                 removed: None,
                                 added_at: now,
                                 added_by: who,
@@ -690,6 +699,7 @@ impl App {
                                 added_at: now,
                                 added_by: who,
                                 how_added: how,
+                                review: Default::default(),
                                 removed: None,
                             },
                         }

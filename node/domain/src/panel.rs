@@ -57,6 +57,7 @@ pub fn add_to_panel(
         added_at: now,
         added_by: actor,
         how_added: how,
+        review: Default::default(),
         removed: None,
     })
 }
@@ -96,6 +97,7 @@ pub fn leave_panel(
         ));
     }
     Ok(PanelEntry {
+        review: Default::default(),
         removed: Some(Removal {
             at: now,
             by: actor,
@@ -160,6 +162,7 @@ pub fn transfer_entry(
         added_at: now,
         added_by: actor,
         how_added: HowAdded::Transfer,
+        review: Default::default(),
         removed: None,
     };
     let old = leave_panel(entry, actor, reason, Disposition::Transferred { to }, now)?;

@@ -767,6 +767,7 @@ fn entry(n: u128, provider: u128, phn_body: u32, added_minute: i64, removed: boo
         added_at: T0 + time::Duration::minutes(added_minute),
         added_by: uid(provider),
         how_added: HowAdded::Manual,
+        review: Default::default(),
         removed: removed.then(|| Removal {
             at: T0,
             by: uid(provider),

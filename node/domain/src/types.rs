@@ -205,10 +205,83 @@ pub struct Contact {
 }
 
 /// Who confirmed that this provider is the patient's most responsible provider, and when.
+/// Empanelment needs both sides: the provider's confirmation (`PanelEntry::mrp`) and the
+/// patient's (`EntryReview::patient_mrp`, recorded by the staff member who heard it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MrpConfirmation {
     pub at: OffsetDateTime,
     pub by: UserId,
+    /// How the confirmation was given; `None` for confirmations recorded before Attach
+    /// asked.
+    #[serde(default)]
+    pub how: Option<ConfirmMethod>,
+}
+
+/// How one side confirmed the most-responsible-provider relationship.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfirmMethod {
+    InPerson,
+    Phone,
+    Portal,
+    Letter,
+}
+
+impl ConfirmMethod {
+    pub const ALL: [Self; 4] = [Self::InPerson, Self::Phone, Self::Portal, Self::Letter];
+
+    /// The word stored and used in forms and the API (`in_person`, `phone`…).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::InPerson => "in_person",
+            Self::Phone => "phone",
+            Self::Portal => "portal",
+            Self::Letter => "letter",
+        }
+    }
+
+    pub fn from_key(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.key() == raw.trim())
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::InPerson => "in person",
+            Self::Phone => "by phone",
+            Self::Portal => "through the patient portal",
+            Self::Letter => "by letter",
+        }
+    }
+}
+
+/// A person's check of something on an entry, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub at: OffsetDateTime,
+    pub by: UserId,
+}
+
+/// A suggested status change someone looked at and turned down. The suggestion stays
+/// hidden while the rules suggest this same status; a different suggestion shows again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dismissal {
+    pub status: PatientStatus,
+    pub at: OffsetDateTime,
+    pub by: UserId,
+}
+
+/// What panel review records on an entry besides its details.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryReview {
+    /// The patient's side of the MRP confirmation.
+    #[serde(default)]
+    pub patient_mrp: Option<MrpConfirmation>,
+    /// The contact details were checked with the patient.
+    #[serde(default)]
+    pub contact_verified: Option<Stamp>,
+    /// The last suggested status change dismissed.
+    #[serde(default)]
+    pub dismissed: Option<Dismissal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,6 +333,9 @@ pub struct PanelEntry {
     pub added_at: OffsetDateTime,
     pub added_by: UserId,
     pub how_added: HowAdded,
+    /// Panel review's records: the patient's MRP confirmation, contact check, dismissals.
+    #[serde(default)]
+    pub review: EntryReview,
     /// Set when the patient was taken off the panel; the entry and its history stay.
     pub removed: Option<Removal>,
 }

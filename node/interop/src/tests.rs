@@ -402,10 +402,12 @@ fn entry(i: u32, d: PatientDetails, status: PatientStatus) -> PanelEntry {
         mrp: (i % 2 == 1).then_some(MrpConfirmation {
             at: NOW,
             by: provider(),
+            how: None,
         }),
         added_at: datetime!(2024-01-10 20:00:00 UTC) + time::Duration::days(i64::from(i)),
         added_by: provider(),
         how_added: HowAdded::Manual,
+        review: Default::default(),
         removed: None,
     }
 }

@@ -11,7 +11,10 @@
 //!                                 phone, email, street, city, province, postal_code,
 //!                                 community, last_visit, status,
 //!                                 added_at, added_by, how_added,
-//!                                 mrp:     { at, by } | null           (a group)
+//!                                 mrp:     { at, by, how? } | null     (a group)
+//!                                 patient_mrp: { at, by, how? } | null (a group)
+//!                                 contact_verified: { at, by } | null  (a group)
+//!                                 dismissed: { status, at, by } | null (a group)
 //!                                 removal: { at, by, reason,
 //!                                            disposition ("left" | "transfer" |
 //!                                              "waitlist"; absent: "left"),
@@ -32,8 +35,9 @@ use super::common::{
     put_if_changed, put_opt_if_changed, resolve_field, text,
 };
 use attach_domain::{
-    Address, Contact, Disposition, HowAdded, MrpConfirmation, PanelEntry, PanelPreferences,
-    PatientDetails, PatientStatus, Phn, Removal, Sex, StatusId, UserId,
+    Address, ConfirmMethod, Contact, Dismissal, Disposition, EntryReview, HowAdded,
+    MrpConfirmation, PanelEntry, PanelPreferences, PatientDetails, PatientStatus, Phn, Removal,
+    Sex, Stamp, StatusId, UserId,
 };
 
 fn sex_name(s: Sex) -> &'static str {
@@ -96,12 +100,40 @@ pub fn parse_status(s: &str) -> Option<PatientStatus> {
 /// Reads one patient entry document.
 pub fn read_entry(doc: &impl ReadDoc) -> Result<PanelEntry, SchemaError> {
     let f = Fields::root(doc, KIND_ENTRY)?;
-    let mrp = match f.opt_map("mrp")? {
-        None => None,
-        Some(g) => Some(MrpConfirmation {
-            at: g.instant("at")?,
-            by: g.id("by")?,
-        }),
+    let confirmation = |key: &str| -> Result<Option<MrpConfirmation>, SchemaError> {
+        match f.opt_map(key)? {
+            None => Ok(None),
+            Some(g) => Ok(Some(MrpConfirmation {
+                at: g.instant("at")?,
+                by: g.id("by")?,
+                how: match g.opt_str("how")? {
+                    None => None,
+                    Some(h) => Some(
+                        ConfirmMethod::from_key(&h)
+                            .ok_or_else(|| g.malformed("how", "in_person, phone, portal or letter"))?,
+                    ),
+                },
+            })),
+        }
+    };
+    let mrp = confirmation("mrp")?;
+    let review = EntryReview {
+        patient_mrp: confirmation("patient_mrp")?,
+        contact_verified: match f.opt_map("contact_verified")? {
+            None => None,
+            Some(g) => Some(Stamp {
+                at: g.instant("at")?,
+                by: g.id("by")?,
+            }),
+        },
+        dismissed: match f.opt_map("dismissed")? {
+            None => None,
+            Some(g) => Some(Dismissal {
+                status: g.parsed("status", "a known patient status", parse_status)?,
+                at: g.instant("at")?,
+                by: g.id("by")?,
+            }),
+        },
     };
     let removed = match f.opt_map("removal")? {
         None => None,
@@ -127,6 +159,7 @@ pub fn read_entry(doc: &impl ReadDoc) -> Result<PanelEntry, SchemaError> {
         added_at: f.instant("added_at")?,
         added_by: f.id("added_by")?,
         how_added: f.parsed("how_added", "a known way of adding", parse_how_added)?,
+        review,
         removed,
     })
 }
@@ -194,9 +227,27 @@ pub fn write_entry<T: Transactable>(tx: &mut T, e: &PanelEntry) -> Result<(), Sc
     ])
     .collect();
     let last_visit = d.last_visit.map(|v| text(&date_string(v)));
-    let mrp = e
-        .mrp
-        .map(|m| vec![("at", instant(m.at)), ("by", id_value(m.by.0))]);
+    let confirmation = |m: MrpConfirmation| {
+        let mut group = vec![("at", instant(m.at)), ("by", id_value(m.by.0))];
+        // A confirmation without a method writes none, so it reads as it did before.
+        if let Some(how) = m.how {
+            group.push(("how", text(how.key())));
+        }
+        group
+    };
+    let mrp = e.mrp.map(confirmation);
+    let patient_mrp = e.review.patient_mrp.map(confirmation);
+    let contact_verified = e
+        .review
+        .contact_verified
+        .map(|v| vec![("at", instant(v.at)), ("by", id_value(v.by.0))]);
+    let dismissed = e.review.dismissed.map(|d| {
+        vec![
+            ("status", text(&status_string(d.status))),
+            ("at", instant(d.at)),
+            ("by", id_value(d.by.0)),
+        ]
+    });
     let removal = e.removed.as_ref().map(|r| {
         let mut group = vec![
             ("at", instant(r.at)),
@@ -220,6 +271,9 @@ pub fn write_entry<T: Transactable>(tx: &mut T, e: &PanelEntry) -> Result<(), Sc
         doc.fields(fields);
         doc.opt("last_visit", last_visit);
         doc.group("mrp", mrp);
+        doc.group("patient_mrp", patient_mrp);
+        doc.group("contact_verified", contact_verified);
+        doc.group("dismissed", dismissed);
         doc.group("removal", removal);
         doc.write(tx)?;
         return Ok(());
@@ -230,6 +284,9 @@ pub fn write_entry<T: Transactable>(tx: &mut T, e: &PanelEntry) -> Result<(), Sc
     }
     put_opt_if_changed(tx, &ROOT, "last_visit", last_visit)?;
     put_group_if_changed(tx, &ROOT, "mrp", mrp)?;
+    put_group_if_changed(tx, &ROOT, "patient_mrp", patient_mrp)?;
+    put_group_if_changed(tx, &ROOT, "contact_verified", contact_verified)?;
+    put_group_if_changed(tx, &ROOT, "dismissed", dismissed)?;
     put_group_if_changed(tx, &ROOT, "removal", removal)?;
     Ok(())
 }

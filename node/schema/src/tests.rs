@@ -154,12 +154,71 @@ fn sample_entry() -> PanelEntry {
         mrp: Some(MrpConfirmation {
             at: at(1_710_000_000, 7),
             by: provider,
+            how: None,
         }),
         added_at: at(1_700_000_000, 9),
         added_by: provider,
         how_added: HowAdded::CsvUpload,
+        review: Default::default(),
         removed: None,
     }
+}
+
+/// An entry with every review record set: both MRP sides with their methods, a contact
+/// check and a dismissed suggestion.
+fn reviewed_entry() -> PanelEntry {
+    let mut e = sample_entry();
+    let staff = UserId::new();
+    e.mrp = Some(MrpConfirmation {
+        at: at(1_710_000_000, 7),
+        by: e.provider,
+        how: Some(attach_domain::ConfirmMethod::InPerson),
+    });
+    e.review = attach_domain::EntryReview {
+        patient_mrp: Some(MrpConfirmation {
+            at: at(1_711_000_000, 3),
+            by: staff,
+            how: Some(attach_domain::ConfirmMethod::Phone),
+        }),
+        contact_verified: Some(attach_domain::Stamp {
+            at: at(1_712_000_000, 1),
+            by: staff,
+        }),
+        dismissed: Some(attach_domain::Dismissal {
+            status: PatientStatus::Inactive,
+            at: at(1_713_000_000, 5),
+            by: staff,
+        }),
+    };
+    e
+}
+
+#[test]
+fn review_records_round_trip_batched_and_field_by_field() {
+    let e = reviewed_entry();
+    let mut fresh = Automerge::new();
+    let mut tx = fresh.transaction();
+    write_entry(&mut tx, &e).unwrap();
+    tx.commit();
+    assert_eq!(read_entry(&fresh).unwrap(), e);
+    // An old entry (no review groups) gains them field by field, and loses them again.
+    let plain = sample_entry();
+    let mut doc = Automerge::new();
+    let mut tx = doc.transaction();
+    write_entry(&mut tx, &plain).unwrap();
+    tx.commit();
+    let mut later = e.clone();
+    later.id = plain.id;
+    later.provider = plain.provider;
+    later.clinic = plain.clinic;
+    let mut tx = doc.transaction();
+    write_entry(&mut tx, &later).unwrap();
+    tx.commit();
+    assert_eq!(read_entry(&doc).unwrap(), later);
+    let mut tx = doc.transaction();
+    write_entry(&mut tx, &plain).unwrap();
+    tx.commit();
+    assert_eq!(read_entry(&doc).unwrap(), plain);
 }
 
 fn sample_account() -> AccountRecord {
@@ -729,12 +788,14 @@ fn concurrent_group_writes_never_mix_sides() {
             Some(MrpConfirmation {
                 at: at(1_720_000_000, 1),
                 by: entry.provider,
+                how: None,
             })
         };
         let mut on_b = entry.clone();
         on_b.mrp = Some(MrpConfirmation {
             at: at(1_720_000_500, 2),
             by: ub,
+            how: None,
         });
         // Vary the op counters: one side first makes unrelated edits.
         let (side, extra) = if round % 2 == 0 {
@@ -784,10 +845,12 @@ fn a_group_conflict_can_be_settled_on_either_side() {
         disposition: Default::default(),
     };
     let on_a = PanelEntry {
+        review: Default::default(),
         removed: Some(removal.clone()),
         ..entry.clone()
     };
     let on_b = PanelEntry {
+        review: Default::default(),
         removed: Some(Removal {
             at: at(1_730_000_900, 0),
             by: ub,
