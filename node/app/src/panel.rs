@@ -651,13 +651,11 @@ impl App {
                     });
                     continue;
                 }
-                let mrp = row
-                    .mrp_confirmed
-                    .then_some(attach_domain::MrpConfirmation {
-                        at: now,
-                        by: who,
-                        how: None,
-                    });
+                let mrp = row.mrp_confirmed.then_some(attach_domain::MrpConfirmation {
+                    at: now,
+                    by: who,
+                    how: None,
+                });
                 let entry = match existing.first() {
                     Some(current) => {
                         let mut e = (*current).clone();

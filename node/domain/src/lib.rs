@@ -10,6 +10,7 @@ pub mod matching;
 pub mod panel;
 pub mod phn;
 pub mod registry;
+pub mod review;
 pub mod types;
 pub mod validate;
 
@@ -28,6 +29,10 @@ pub use phn::{Phn, PhnError};
 pub use registry::{
     ManagerChange, activate, add_member, approve, check_status_assignable, create_status,
     deactivate, decline, edit_status, handover_primary, request_join, retire_status, set_secondary,
+};
+pub use review::{
+    BuiltinStatus, EntryFacts, MrpState, PanelFilter, ReviewQuery, StatusRule, StatusRules,
+    TextQuery, VisitRule, Worklist, open_suggestion, suggested_status,
 };
 pub use types::*;
 pub use validate::{PatientInput, practitioner_number, split_languages};

@@ -77,6 +77,7 @@ impl Clinic {
             primary: director,
             secondary: None,
             statuses: Default::default(),
+            status_rules: Default::default(),
             delegations: Default::default(),
         }
     }

@@ -138,6 +138,9 @@ pub struct Clinic {
     pub primary: UserId,
     pub secondary: Option<UserId>,
     pub statuses: BTreeMap<StatusId, StatusDefinition>,
+    /// The clinic's written status definitions and rules (panel review).
+    #[serde(default)]
+    pub status_rules: super::review::StatusRules,
     pub delegations: BTreeMap<DelegationId, Delegation>,
 }
 

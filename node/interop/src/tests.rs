@@ -705,6 +705,7 @@ fn clinic() -> Clinic {
         )]
         .into_iter()
         .collect(),
+        status_rules: Default::default(),
         delegations: BTreeMap::new(),
     }
 }

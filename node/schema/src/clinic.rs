@@ -10,6 +10,10 @@
 //!   locations:   { <location uuid>:   { name, street, city, province, postal_code, phone, retired } }
 //!   members:     { <user uuid>:       { role, state, since, changed_at, changed_by } }
 //!   statuses:    { <status uuid>:     { name, definition, retired } }
+//!   status_rules: { "active" | "inactive" | <status uuid>:
+//!                   { definition (built-in statuses only), visit ("seen_within" |
+//!                     "not_seen_for" | absent), months, min_age, max_age } }
+//!                   -- a rule with no condition is no rule; absent map: no rules
 //!   delegations: { <delegation uuid>: { provider, delegate, started_by, state, created_at,
 //!                                       confirmed_at, revoked_at, revoked_by } }
 //! ```
@@ -26,13 +30,14 @@ use std::collections::BTreeMap;
 use time::Time;
 
 use super::common::{
-    Candidate, FieldConflict, Fields, KIND_CLINIC, SchemaError, ensure_map, field_candidates,
-    id_value, instant, map_conflicts, parse_time, put_header, put_if_changed, put_opt_if_changed,
-    resolve_field, text, time_string,
+    Candidate, FieldConflict, Fields, KIND_CLINIC, SchemaError, count, ensure_map,
+    field_candidates, id_value, instant, map_conflicts, parse_time, put_header, put_if_changed,
+    put_opt_if_changed, resolve_field, text, time_string,
 };
 use attach_domain::{
-    Address, Clinic, ClinicProfile, DayHours, Delegation, DelegationState, Location, MemberState,
-    Membership, Role, Side, StatusDefinition, UserId,
+    Address, BuiltinStatus, Clinic, ClinicProfile, DayHours, Delegation, DelegationState, Location,
+    MemberState, Membership, Role, Side, StatusDefinition, StatusId, StatusRule, StatusRules,
+    UserId, VisitRule,
 };
 
 /// Root key of the primary account manager register.
@@ -47,6 +52,7 @@ const LOCATIONS: &str = "locations";
 pub(super) const MEMBERS: &str = "members";
 const STATUSES: &str = "statuses";
 const DELEGATIONS: &str = "delegations";
+const STATUS_RULES: &str = "status_rules";
 
 // ---------------------------------------------------------------------------
 // Enum names
@@ -188,6 +194,137 @@ fn read_records<R: ReadDoc, K: Ord + From<uuid::Uuid>, V>(
     Ok(out)
 }
 
+fn read_rule<R: ReadDoc>(f: &Fields<'_, R>) -> Result<Option<StatusRule>, SchemaError> {
+    let last_visit = match f.opt_str("visit")?.as_deref() {
+        None => None,
+        Some(kind) => {
+            let months = f.opt_count("months")?.ok_or_else(|| f.missing("months"))?;
+            Some(match kind {
+                "seen_within" => VisitRule::SeenWithin { months },
+                "not_seen_for" => VisitRule::NotSeenFor { months },
+                _ => return Err(f.malformed("visit", "seen_within or not_seen_for")),
+            })
+        }
+    };
+    let rule = StatusRule {
+        last_visit,
+        min_age: f.opt_count("min_age")?,
+        max_age: f.opt_count("max_age")?,
+    };
+    Ok((!rule.is_empty()).then_some(rule))
+}
+
+fn read_status_rules<R: ReadDoc>(root: &Fields<'_, R>) -> Result<StatusRules, SchemaError> {
+    let Some(map) = root.opt_map(STATUS_RULES)? else {
+        return Ok(StatusRules::default());
+    };
+    let mut rules = StatusRules::default();
+    for key in map.keys() {
+        let f = map.map(&key)?;
+        match key.as_str() {
+            "active" | "inactive" => {
+                let b = BuiltinStatus {
+                    definition: f.opt_str("definition")?.unwrap_or_default(),
+                    rule: read_rule(&f)?,
+                };
+                if key == "active" {
+                    rules.active = b;
+                } else {
+                    rules.inactive = b;
+                }
+            }
+            other => {
+                let id = other.parse::<StatusId>().map_err(|_| {
+                    map.malformed(other, "keyed by active, inactive or a status id")
+                })?;
+                if let Some(r) = read_rule(&f)? {
+                    rules.custom.insert(id, r);
+                }
+            }
+        }
+    }
+    Ok(rules)
+}
+
+/// Writes the rule fields of one status that differ (`None`: no rule).
+fn write_rule<T: Transactable>(
+    tx: &mut T,
+    key: &str,
+    definition: Option<&str>,
+    rule: Option<&StatusRule>,
+) -> Result<(), SchemaError> {
+    let rules = ensure_map(tx, &ROOT, STATUS_RULES, KIND_CLINIC)?;
+    let obj = ensure_map(tx, &rules, key, KIND_CLINIC)?;
+    if let Some(d) = definition {
+        put_if_changed(tx, &obj, "definition", text(d))?;
+    }
+    let (visit, months) = match rule.and_then(|r| r.last_visit) {
+        None => (None, None),
+        Some(VisitRule::SeenWithin { months }) => (Some("seen_within"), Some(months)),
+        Some(VisitRule::NotSeenFor { months }) => (Some("not_seen_for"), Some(months)),
+    };
+    put_opt_if_changed(tx, &obj, "visit", visit.map(text))?;
+    put_opt_if_changed(tx, &obj, "months", months.map(count))?;
+    put_opt_if_changed(tx, &obj, "min_age", rule.and_then(|r| r.min_age).map(count))?;
+    put_opt_if_changed(tx, &obj, "max_age", rule.and_then(|r| r.max_age).map(count))?;
+    Ok(())
+}
+
+/// Writes the clinic's status rules where they differ from the document. A custom
+/// status's rule that `rules` no longer holds is cleared (its map stays, with no
+/// condition, so a concurrent edit of it lands in the same object).
+pub fn write_status_rules<T: Transactable>(
+    tx: &mut T,
+    rules: &StatusRules,
+) -> Result<(), SchemaError> {
+    write_rule(
+        tx,
+        "active",
+        Some(&rules.active.definition),
+        rules.active.rule.as_ref(),
+    )?;
+    write_rule(
+        tx,
+        "inactive",
+        Some(&rules.inactive.definition),
+        rules.inactive.rule.as_ref(),
+    )?;
+    let stored: Vec<String> = match tx.get(&ROOT, STATUS_RULES)? {
+        Some((Value::Object(_), obj)) => tx.keys(&obj).collect(),
+        _ => Vec::new(),
+    };
+    for key in stored {
+        if let Ok(id) = key.parse::<StatusId>()
+            && !rules.custom.contains_key(&id)
+        {
+            write_rule(tx, &key, None, None)?;
+        }
+    }
+    for (id, r) in &rules.custom {
+        write_rule(tx, &id.to_string(), None, Some(r))?;
+    }
+    Ok(())
+}
+
+/// Every field of the status rules that replicas set to different values concurrently,
+/// named `status rule <status key> <field>`.
+pub fn status_rule_conflicts(doc: &Automerge) -> Result<Vec<FieldConflict>, SchemaError> {
+    let Some((Value::Object(_), rules)) = doc.get(ROOT, STATUS_RULES)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for key in doc.keys(&rules) {
+        let Some((Value::Object(_), obj)) = doc.get(&rules, key.as_str())? else {
+            continue;
+        };
+        for mut conflict in map_conflicts(doc, &obj)? {
+            conflict.field = format!("status rule {key} {}", conflict.field);
+            out.push(conflict);
+        }
+    }
+    Ok(out)
+}
+
 /// Reads the merged state of a clinic document.
 pub fn read_clinic(doc: &impl ReadDoc) -> Result<Clinic, SchemaError> {
     let root = Fields::root(doc, KIND_CLINIC)?;
@@ -223,6 +360,7 @@ pub fn read_clinic(doc: &impl ReadDoc) -> Result<Clinic, SchemaError> {
                 retired: f.bool("retired")?,
             })
         })?,
+        status_rules: read_status_rules(&root)?,
         delegations: read_records(&root, DELEGATIONS, |id, f| {
             Ok(Delegation {
                 id,
@@ -280,6 +418,9 @@ pub fn write_clinic_new<T: Transactable>(tx: &mut T, clinic: &Clinic) -> Result<
     }
     for d in clinic.delegations.values() {
         write_delegation(tx, d)?;
+    }
+    if clinic.status_rules != StatusRules::default() {
+        write_status_rules(tx, &clinic.status_rules)?;
     }
     write_primary(tx, clinic.primary)?;
     write_secondary(tx, clinic.secondary)?;

@@ -25,9 +25,7 @@
 
 use std::fmt;
 
-use attach_domain::{
-    BulkId, ClinicId, CompletionId, EntryId, OfferId, PersonId, TaskId, UserId,
-};
+use attach_domain::{BulkId, ClinicId, CompletionId, EntryId, OfferId, PersonId, TaskId, UserId};
 use attach_store::DocId;
 use uuid::Uuid;
 
@@ -103,7 +101,10 @@ fn clinic_part(clinic: ClinicId, segments: &[&str]) -> DocId {
 }
 
 pub fn review_task_doc_id(clinic: ClinicId, task: TaskId) -> DocId {
-    clinic_part(clinic, &["review", &task.as_uuid().hyphenated().to_string()])
+    clinic_part(
+        clinic,
+        &["review", &task.as_uuid().hyphenated().to_string()],
+    )
 }
 
 pub fn review_done_doc_id(clinic: ClinicId, task: TaskId, done: CompletionId) -> DocId {
@@ -136,7 +137,10 @@ pub fn bulks_prefix(clinic: ClinicId) -> String {
 }
 
 pub fn msp_doc_id(clinic: ClinicId, provider: UserId) -> DocId {
-    clinic_part(clinic, &["msp", &provider.as_uuid().hyphenated().to_string()])
+    clinic_part(
+        clinic,
+        &["msp", &provider.as_uuid().hyphenated().to_string()],
+    )
 }
 
 /// One calendar year of a clinic's month-end panel counts. Years are 4 digits (the domain's
@@ -183,7 +187,9 @@ impl Named {
             ["panel", p, e] => Self::Entry(UserId::from(id(p)?), EntryId::from(id(e)?)),
             ["waiting", p] => Self::Waiting(PersonId::from(id(p)?)),
             ["inbox", c, o] => Self::Offer(ClinicId::from(id(c)?), OfferId::from(id(o)?)),
-            ["clinic", c, "review", t] => Self::ReviewTask(ClinicId::from(id(c)?), TaskId::from(id(t)?)),
+            ["clinic", c, "review", t] => {
+                Self::ReviewTask(ClinicId::from(id(c)?), TaskId::from(id(t)?))
+            }
             ["clinic", c, "review", t, d] => Self::ReviewDone(
                 ClinicId::from(id(c)?),
                 TaskId::from(id(t)?),
@@ -192,9 +198,7 @@ impl Named {
             ["clinic", c, "protocol"] => Self::Protocol(ClinicId::from(id(c)?)),
             ["clinic", c, "bulk", b] => Self::Bulk(ClinicId::from(id(c)?), BulkId::from(id(b)?)),
             ["clinic", c, "msp", p] => Self::Msp(ClinicId::from(id(c)?), UserId::from(id(p)?)),
-            ["clinic", c, "census", y]
-                if y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()) =>
-            {
+            ["clinic", c, "census", y] if y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()) => {
                 Self::Census(ClinicId::from(id(c)?), y.parse().ok()?)
             }
             _ => return None,
@@ -299,7 +303,15 @@ mod tests {
             assert_eq!(id.family(), clinic_doc_id(c).as_str(), "{id}");
             assert!(id.as_str().starts_with(&clinic_parts_prefix(c)));
         }
-        assert!(review_done_doc_id(c, t, CompletionId::new()).as_str().starts_with(&reviews_prefix(c)));
-        assert!(bulk_doc_id(c, BulkId::new()).as_str().starts_with(&bulks_prefix(c)));
+        assert!(
+            review_done_doc_id(c, t, CompletionId::new())
+                .as_str()
+                .starts_with(&reviews_prefix(c))
+        );
+        assert!(
+            bulk_doc_id(c, BulkId::new())
+                .as_str()
+                .starts_with(&bulks_prefix(c))
+        );
     }
 }

@@ -22,9 +22,9 @@ pub use account::{
 };
 pub use clinic::{
     MEMBER_RECORD, MemberFieldConflict, PRIMARY, SECONDARY, member_field_conflicts, read_clinic,
-    register_candidates, resolve_member_field, resolve_register, write_clinic_new,
-    write_delegation, write_location, write_membership, write_primary, write_profile,
-    write_secondary, write_status,
+    register_candidates, resolve_member_field, resolve_register, status_rule_conflicts,
+    write_clinic_new, write_delegation, write_location, write_membership, write_primary,
+    write_profile, write_secondary, write_status, write_status_rules,
 };
 pub use common::{
     Candidate, FieldConflict, KIND_ACCOUNT, KIND_CLINIC, KIND_ENTRY, KIND_PANEL, SCHEMA_VERSION,

@@ -100,22 +100,22 @@ pub fn parse_status(s: &str) -> Option<PatientStatus> {
 /// Reads one patient entry document.
 pub fn read_entry(doc: &impl ReadDoc) -> Result<PanelEntry, SchemaError> {
     let f = Fields::root(doc, KIND_ENTRY)?;
-    let confirmation = |key: &str| -> Result<Option<MrpConfirmation>, SchemaError> {
-        match f.opt_map(key)? {
-            None => Ok(None),
-            Some(g) => Ok(Some(MrpConfirmation {
-                at: g.instant("at")?,
-                by: g.id("by")?,
-                how: match g.opt_str("how")? {
-                    None => None,
-                    Some(h) => Some(
-                        ConfirmMethod::from_key(&h)
-                            .ok_or_else(|| g.malformed("how", "in_person, phone, portal or letter"))?,
-                    ),
-                },
-            })),
-        }
-    };
+    let confirmation =
+        |key: &str| -> Result<Option<MrpConfirmation>, SchemaError> {
+            match f.opt_map(key)? {
+                None => Ok(None),
+                Some(g) => Ok(Some(MrpConfirmation {
+                    at: g.instant("at")?,
+                    by: g.id("by")?,
+                    how: match g.opt_str("how")? {
+                        None => None,
+                        Some(h) => Some(ConfirmMethod::from_key(&h).ok_or_else(|| {
+                            g.malformed("how", "in_person, phone, portal or letter")
+                        })?),
+                    },
+                })),
+            }
+        };
     let mrp = confirmation("mrp")?;
     let review = EntryReview {
         patient_mrp: confirmation("patient_mrp")?,

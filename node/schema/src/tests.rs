@@ -126,6 +126,7 @@ fn sample_clinic() -> Clinic {
         primary,
         secondary: Some(secondary),
         statuses: BTreeMap::from([(status.id, status)]),
+        status_rules: Default::default(),
         delegations: BTreeMap::from([(delegation.id, delegation), (pending.id, pending)]),
     }
 }
@@ -1130,4 +1131,74 @@ fn where_a_removed_patient_went_round_trips_and_older_removals_read_as_left() {
         read_entry(&doc).expect("readable").how_added,
         HowAdded::Transfer
     );
+}
+
+#[test]
+fn status_rules_round_trip_and_concurrent_edits_are_listed() {
+    let mut clinic = sample_clinic();
+    let custom = *clinic
+        .statuses
+        .keys()
+        .next()
+        .expect("the sample has a status");
+    clinic.status_rules = StatusRules {
+        active: BuiltinStatus {
+            definition: "Seen in the last 3 years".into(),
+            rule: Some(StatusRule {
+                last_visit: Some(VisitRule::SeenWithin { months: 36 }),
+                ..StatusRule::default()
+            }),
+        },
+        inactive: BuiltinStatus {
+            definition: "Not seen in 3 years".into(),
+            rule: Some(StatusRule {
+                last_visit: Some(VisitRule::NotSeenFor { months: 36 }),
+                min_age: Some(18),
+                max_age: None,
+            }),
+        },
+        custom: [(
+            custom,
+            StatusRule {
+                max_age: Some(17),
+                ..StatusRule::default()
+            },
+        )]
+        .into(),
+    };
+    let mut doc = Automerge::new();
+    let mut tx = doc.transaction();
+    write_clinic_new(&mut tx, &clinic).unwrap();
+    tx.commit();
+    assert_eq!(read_clinic(&doc).unwrap(), clinic);
+    // Clearing the custom rule and the inactive rule reads back as no rule.
+    let mut cleared = clinic.status_rules.clone();
+    cleared.custom.clear();
+    cleared.inactive.rule = None;
+    let mut tx = doc.transaction();
+    write_status_rules(&mut tx, &cleared).unwrap();
+    tx.commit();
+    assert_eq!(read_clinic(&doc).unwrap().status_rules, cleared);
+    // Two replicas change the active rule's months apart: one value wins, both are listed.
+    let mut a = doc
+        .fork()
+        .with_actor(actor_for(NodeId([1; 16]), uuid::Uuid::from_u128(1)));
+    let mut b = doc
+        .fork()
+        .with_actor(actor_for(NodeId([2; 16]), uuid::Uuid::from_u128(2)));
+    for (replica, months) in [(&mut a, 24), (&mut b, 30)] {
+        let mut r = cleared.clone();
+        r.active.rule = Some(StatusRule {
+            last_visit: Some(VisitRule::SeenWithin { months }),
+            ..StatusRule::default()
+        });
+        let mut tx = replica.transaction();
+        write_status_rules(&mut tx, &r).unwrap();
+        tx.commit();
+    }
+    a.merge(&mut b).unwrap();
+    let conflicts = status_rule_conflicts(&a).unwrap();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0].field, "status rule active months");
+    assert_eq!(conflicts[0].candidates.len(), 2);
 }
