@@ -314,11 +314,12 @@ impl DocStore {
                 fsync_dir(parent)?;
             }
         }
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(opts.cache_capacity_bytes)
-            .flush_every_ms(opts.flush_every_ms)
-            .open()?;
+        let db = crate::engine::open_db(
+            path,
+            sled::Config::new()
+                .cache_capacity(opts.cache_capacity_bytes)
+                .flush_every_ms(opts.flush_every_ms),
+        )?;
         let docs = db.open_tree(DOCS_TREE)?;
         let meta = db.open_tree(META_TREE)?;
 

@@ -53,7 +53,7 @@ impl StoppedStore {
         if !path.join("db").exists() {
             return Ok(None);
         }
-        let db = sled::Config::new().path(path).open()?;
+        let db = crate::engine::open_db(path, sled::Config::new())?;
         Ok(Some(Self { db }))
     }
 
@@ -83,7 +83,7 @@ impl TreeRestore {
     /// Creates (or opens) the store in `path`.
     pub fn create(path: &Path) -> Result<Self, StoreError> {
         Ok(Self {
-            db: sled::Config::new().path(path).open()?,
+            db: crate::engine::open_db(path, sled::Config::new())?,
             tree: None,
             batch: sled::Batch::default(),
             pending: 0,

@@ -22,6 +22,7 @@ pub mod actor;
 mod doc_store;
 pub mod dump;
 mod durability;
+mod engine;
 mod error;
 pub mod format;
 mod id;

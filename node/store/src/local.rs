@@ -74,7 +74,7 @@ impl LocalTree {
     /// A tree in a database of its own in directory `dir` (created if need be), closed once
     /// every handle to it is dropped (for tests that reopen it or read its files).
     pub fn open_in(dir: &Path, name: &'static str) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(dir).open()?;
+        let db = crate::engine::open_db(dir, sled::Config::new())?;
         Self::open(&db, name)
     }
 

@@ -1098,3 +1098,42 @@ fn a_dump_puts_the_document_tree_last_and_restores_to_the_same_trees() {
     let store = open(copy.path(), &p);
     assert_eq!(value(&store, &doc(2)).as_deref(), Some("2"));
 }
+
+/// A process killed while the storage engine wrote a snapshot leaves `snap.<lsn>.generating`
+/// behind, which the engine would read at open and call corrupt. The store opens anyway, with
+/// every write, and the unfinished files are gone.
+#[test]
+fn a_snapshot_left_unfinished_by_a_kill_does_not_stop_the_store_opening() {
+    let dir = tmp();
+    let p = TestProjector::new(1);
+    let user = Uuid::now_v7();
+    {
+        let store = open(dir.path(), &p);
+        for n in 0..20 {
+            set(&store, &doc(n), user, &format!("v{n}"));
+        }
+    }
+    let unfinished = [
+        ("snap.7FFFFFFFFFFFFFFF.generating", &b"half a snapshot"[..]),
+        ("snap.7FFFFFFFFFFFFFFE.generating", &b""[..]),
+    ];
+    for (name, bytes) in unfinished {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let store = once_free(|| DocStore::open(dir.path(), StoreOptions::default(), p.clone()));
+    for n in 0..20 {
+        assert_eq!(value(&store, &doc(n)), Some(format!("v{n}")));
+    }
+    for (name, _) in unfinished {
+        assert!(!dir.path().join(name).exists(), "{name} is still there");
+    }
+    // While a process holds the directory, its snapshot in progress is left alone.
+    let name = "snap.7FFFFFFFFFFFFFFD.generating";
+    std::fs::write(dir.path().join(name), b"being written").unwrap();
+    assert_eq!(
+        crate::engine::clear_unfinished_snapshots(dir.path()).unwrap(),
+        0
+    );
+    assert!(dir.path().join(name).exists());
+    std::fs::remove_file(dir.path().join(name)).unwrap();
+}
