@@ -31,6 +31,8 @@ pub enum ChangeKind {
     ClearSecondary,
     CreateStatus(StatusId),
     UpdateStatus(StatusId),
+    /// The status definitions and their rules on the last visit and age.
+    SetStatusRules,
     StartDelegation(DelegationId),
     ConfirmDelegation(DelegationId),
     RevokeDelegation(DelegationId),
@@ -69,6 +71,7 @@ impl ChangeKind {
             "create clinic" => Some(Self::CreateClinic),
             "update clinic profile" => Some(Self::UpdateClinicProfile),
             "clear secondary" => Some(Self::ClearSecondary),
+            "set status rules" => Some(Self::SetStatusRules),
             "add patient" => Some(Self::AddPatient),
             "update patient" => Some(Self::UpdatePatient { fields: None }),
             "update patient (no change)" => Some(Self::UpdatePatient {
@@ -142,6 +145,7 @@ impl ChangeKind {
                 | Self::SaveLocation(_)
                 | Self::CreateStatus(_)
                 | Self::UpdateStatus(_)
+                | Self::SetStatusRules
                 | Self::StartDelegation(_)
                 | Self::ConfirmDelegation(_)
                 | Self::RevokeDelegation(_)
@@ -188,6 +192,7 @@ impl fmt::Display for ChangeKind {
             Self::HandOverPrimary(u) => write!(f, "hand over primary to {u}"),
             Self::AssignSecondary(u) => write!(f, "assign secondary {u}"),
             Self::ClearSecondary => f.write_str("clear secondary"),
+            Self::SetStatusRules => f.write_str("set status rules"),
             Self::CreateStatus(s) => write!(f, "create patient status {s}"),
             Self::UpdateStatus(s) => write!(f, "update patient status {s}"),
             Self::StartDelegation(d) => write!(f, "start delegation {d}"),
@@ -263,6 +268,7 @@ mod tests {
             (K::HandOverPrimary(u), format!("hand over primary to {u}")),
             (K::AssignSecondary(u), format!("assign secondary {u}")),
             (K::ClearSecondary, "clear secondary".to_owned()),
+            (K::SetStatusRules, "set status rules".to_owned()),
             (K::CreateStatus(s), format!("create patient status {s}")),
             (K::UpdateStatus(s), format!("update patient status {s}")),
             (K::StartDelegation(d), format!("start delegation {d}")),
@@ -355,6 +361,7 @@ mod tests {
                 | ChangeKind::HandOverPrimary(_)
                 | ChangeKind::AssignSecondary(_)
                 | ChangeKind::ClearSecondary
+                | ChangeKind::SetStatusRules
                 | ChangeKind::CreateStatus(_)
                 | ChangeKind::UpdateStatus(_)
                 | ChangeKind::StartDelegation(_)

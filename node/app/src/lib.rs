@@ -19,6 +19,7 @@ mod panel;
 mod projector;
 mod province;
 mod registry;
+mod review;
 mod sync;
 mod sync_access;
 pub mod synthetic;
@@ -55,6 +56,7 @@ pub use province::{
 pub use registry::{
     DelegationAction, HistoryView, InitClinic, InitResult, MemberAction, MemberView,
 };
+pub use review::{BulkAction, BulkReport, MAX_BULK, MrpSide, ReviewPage, ReviewRow, ReviewScope};
 pub use sync::DocSet;
 pub use sync_access::hub_address;
 pub use transfer::{Destination, MoveReport, Selection};

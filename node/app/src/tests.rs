@@ -10,8 +10,8 @@ use super::*;
 use crate::demo_data;
 use attach_domain::{PatientStatus, Role, UserId};
 
-struct Replica {
-    app: App,
+pub(crate) struct Replica {
+    pub(crate) app: App,
     dir: PathBuf,
 }
 
@@ -27,7 +27,7 @@ fn replica(clock: &ManualClock) -> Replica {
     Replica { app, dir }
 }
 
-fn setup() -> DemoSetup {
+fn setup_with(patients: usize) -> DemoSetup {
     let member = |u: &str, role| DemoMember {
         username: u.to_owned(),
         password: format!("{u}-password-123"),
@@ -43,15 +43,20 @@ fn setup() -> DemoSetup {
             member("drnguyen", Role::Physician),
             member("moa.chen", Role::MedicalOfficeAssistant),
         ],
-        patients: demo_data::patients(3, 20, demo_data::fixture_today()),
+        patients: demo_data::patients(3, patients, demo_data::fixture_today()),
         seed: 3,
     }
 }
 
 /// One replica of a seeded clinic, and the ids the tests need.
-fn seeded(clock: &ManualClock) -> (Replica, ClinicIds) {
+pub(crate) fn seeded(clock: &ManualClock) -> (Replica, ClinicIds) {
+    seeded_with(clock, 20)
+}
+
+/// [`seeded`] with `patients` patients spread over the two physicians' panels.
+pub(crate) fn seeded_with(clock: &ManualClock, patients: usize) -> (Replica, ClinicIds) {
     let a = replica(clock);
-    assert!(a.app.seed_demo(&setup()).expect("seeds"));
+    assert!(a.app.seed_demo(&setup_with(patients)).expect("seeds"));
     let ids = {
         let m = a.app.model();
         let id = |u: &str| m.user_by_name(u).expect(u).id;
@@ -76,12 +81,12 @@ fn two_replicas() -> (ManualClock, Replica, Replica, ClinicIds) {
     (clock, a, b, ids)
 }
 
-struct ClinicIds {
-    clinic: attach_domain::ClinicId,
-    director: UserId,
-    patel: UserId,
-    nguyen: UserId,
-    moa: UserId,
+pub(crate) struct ClinicIds {
+    pub(crate) clinic: attach_domain::ClinicId,
+    pub(crate) director: UserId,
+    pub(crate) patel: UserId,
+    pub(crate) nguyen: UserId,
+    pub(crate) moa: UserId,
 }
 
 fn sync(a: &Replica, b: &Replica) {

@@ -31,8 +31,9 @@ pub use registry::{
     deactivate, decline, edit_status, handover_primary, request_join, retire_status, set_secondary,
 };
 pub use review::{
-    BuiltinStatus, EntryFacts, MrpState, PanelFilter, ReviewQuery, StatusRule, StatusRules,
-    TextQuery, VisitRule, Worklist, open_suggestion, suggested_status,
+    BuiltinStatus, EntryFacts, HOW_ADDED_ALL, MAX_RULE_AGE, MAX_RULE_MONTHS, MrpState, PanelFilter,
+    ReviewQuery, StatusRule, StatusRules, TextQuery, VisitRule, Worklist, age_on, how_added_key,
+    months_between, open_suggestion, suggested_status,
 };
 pub use types::*;
 pub use validate::{PatientInput, practitioner_number, split_languages};

@@ -1,0 +1,752 @@
+//! Panel review use cases: the clinic's status rules, worklists with their counts, and
+//! deciding suggestions.
+
+use attach_domain::{
+    Clinic, ClinicId, ConfirmMethod, Dismissal, EntryFacts, EntryId, MrpConfirmation, PanelEntry,
+    PatientStatus, ReviewQuery, Stamp, StatusRules, UserId, Worklist, open_suggestion,
+};
+use attach_store::DocId;
+use serde::Serialize;
+use time::{Date, OffsetDateTime};
+use tracing::info;
+
+use super::history::ChangeKind;
+use super::model::{Model, NameKey};
+use super::{App, AppError};
+
+/// Whose panels a review list covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewScope {
+    /// One provider's panel.
+    Provider(UserId),
+    /// Every panel at the clinic the user may read (all of them for an account manager).
+    Clinic,
+}
+
+/// One row of a review list.
+#[derive(Debug, Clone)]
+pub struct ReviewRow {
+    pub entry: PanelEntry,
+    pub suggestion: Option<PatientStatus>,
+    pub on_two_panels: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReviewPage {
+    pub total: usize,
+    pub rows: Vec<ReviewRow>,
+}
+
+fn facts(model: &Model, c: &Clinic, e: &PanelEntry, today: Date) -> EntryFacts {
+    EntryFacts {
+        today,
+        suggestion: open_suggestion(c, e, today),
+        on_two_panels: e.removed.is_none() && model.clashes.contains(&(c.id, e.details.phn)),
+    }
+}
+
+/// The entries still on the providers' panels, each with its name key (panel by panel, in
+/// name order within each).
+fn live_entries<'m>(
+    model: &'m Model,
+    clinic: ClinicId,
+    providers: &'m [UserId],
+) -> impl Iterator<Item = (&'m NameKey, &'m PanelEntry)> + 'm {
+    providers
+        .iter()
+        .filter_map(move |p| model.panels.get(&(clinic, *p)))
+        .flatten()
+        .filter_map(|key| Some((key, &model.entries.get(&key.1)?.entry)))
+        .filter(|(_, e)| e.removed.is_none())
+}
+
+impl App {
+    /// Today in the province's calendar (the clinic's days).
+    pub fn clinic_today(&self) -> Date {
+        self.matching_config().clock.local_date(self.now())
+    }
+
+    /// The clinic and the providers whose panels `scope` covers for `who`.
+    fn review_panels(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        scope: ReviewScope,
+    ) -> Result<(Clinic, Vec<UserId>), AppError> {
+        match scope {
+            ReviewScope::Provider(p) => Ok((self.readable_panel(who, clinic, p)?, vec![p])),
+            ReviewScope::Clinic => {
+                let c = self.member_clinic(who, clinic)?;
+                let providers: Vec<UserId> = c
+                    .members
+                    .keys()
+                    .copied()
+                    .filter(|p| c.role_of(*p).is_some_and(|r| r.is_licensed()))
+                    .filter(|p| c.is_account_manager(who) || c.can_manage_panel(who, *p))
+                    .collect();
+                if providers.is_empty() {
+                    return Err(AppError::forbidden(
+                        "only account managers and staff endorsed for a panel can review panels",
+                    ));
+                }
+                Ok((c, providers))
+            }
+        }
+    }
+
+    /// Every entry `q` names in `scope`, in name order.
+    pub fn review_rows(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        scope: ReviewScope,
+        q: &ReviewQuery,
+    ) -> Result<Vec<ReviewRow>, AppError> {
+        let (c, providers) = self.review_panels(who, clinic, scope)?;
+        let today = self.clinic_today();
+        let model = self.model();
+        let mut keyed = Vec::new();
+        for (key, e) in live_entries(&model, clinic, &providers) {
+            let f = facts(&model, &c, e, today);
+            if q.matches(e, &f) {
+                keyed.push((
+                    key,
+                    ReviewRow {
+                        entry: e.clone(),
+                        suggestion: f.suggestion,
+                        on_two_panels: f.on_two_panels,
+                    },
+                ));
+            }
+        }
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(keyed.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// How many entries each standard worklist holds in `scope`: one pass over the panels.
+    pub fn worklist_counts(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        scope: ReviewScope,
+    ) -> Result<Vec<(Worklist, usize)>, AppError> {
+        let (c, providers) = self.review_panels(who, clinic, scope)?;
+        let today = self.clinic_today();
+        let lists = Worklist::standard(today);
+        let mut counts = vec![0usize; lists.len()];
+        let model = self.model();
+        for (_, e) in live_entries(&model, clinic, &providers) {
+            let f = facts(&model, &c, e, today);
+            for (n, w) in counts.iter_mut().zip(&lists) {
+                if w.holds(e, &f) {
+                    *n += 1;
+                }
+            }
+        }
+        Ok(lists.into_iter().zip(counts).collect())
+    }
+
+    /// The clinic's status rules; any active member may read them.
+    pub fn status_rules(&self, who: UserId, clinic: ClinicId) -> Result<StatusRules, AppError> {
+        Ok(self.member_clinic(who, clinic)?.status_rules)
+    }
+
+    /// Sets the clinic's status definitions and rules (account managers only).
+    pub fn set_status_rules(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        rules: StatusRules,
+    ) -> Result<StatusRules, AppError> {
+        let c = self.member_clinic(who, clinic)?;
+        super::registry::require_manager(&c, who)?;
+        rules.check(&c)?;
+        let id = attach_schema::clinic_doc_id(clinic);
+        self.store()
+            .change(&id, who.0, &ChangeKind::SetStatusRules.to_string(), |tx| {
+                attach_schema::write_status_rules(tx, &rules).map_err(AppError::from)
+            })?;
+        Ok(rules)
+    }
+
+    /// Applies `action` to each listed entry of the clinic: one durable change per entry, all
+    /// or nothing, attributed to `who`. Entries the action would not change are left alone
+    /// and counted. Refused whole if any entry is not on a panel `who` may change, was
+    /// removed, or (for suggestions) no longer has the suggestion the list showed.
+    pub fn bulk_change(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        entries: &[(UserId, EntryId)],
+        action: BulkAction,
+    ) -> Result<BulkReport, AppError> {
+        if entries.is_empty() {
+            return Err(AppError::invalid("entries", "select at least one patient"));
+        }
+        if entries.len() > MAX_BULK {
+            return Err(AppError::invalid(
+                "entries",
+                format!("a bulk change takes at most {MAX_BULK} patients at once"),
+            ));
+        }
+        let now = self.now();
+        let today = self.clinic_today();
+        let c = self.member_clinic(who, clinic)?;
+        if let BulkAction::SetStatus(status) = action {
+            attach_domain::check_status_assignable(&c, status)?;
+        }
+        let mut ids: Vec<DocId> = Vec::with_capacity(entries.len());
+        let mut unchanged = 0;
+        {
+            let model = self.model();
+            for (provider, entry) in entries {
+                if !c.can_manage_panel(who, *provider) {
+                    return Err(AppError::forbidden(
+                        "only the provider and staff they have endorsed can change this panel",
+                    ));
+                }
+                let state = model
+                    .entries
+                    .get(entry)
+                    .filter(|s| s.entry.clinic == clinic && s.entry.provider == *provider)
+                    .ok_or_else(|| AppError::not_found("patient entry"))?;
+                let before = &state.entry;
+                if before.removed.is_some() {
+                    return Err(AppError::conflict(
+                        "a patient in the selection has been removed from the panel; reload the list",
+                    ));
+                }
+                let after = apply(&c, before, action, who, now, today)?;
+                if after == *before {
+                    unchanged += 1;
+                } else {
+                    ids.push(attach_schema::entry_doc_id(*provider, *entry));
+                }
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(BulkReport {
+                changed: 0,
+                unchanged,
+            });
+        }
+        let message = ChangeKind::UpdatePatient {
+            fields: Some(vec![action.field().to_owned()]),
+        }
+        .to_string();
+        let changed = self.store().change_many(who.0, &message, &ids, |_, tx| {
+            let stored = attach_schema::read_entry(tx)?;
+            // Built from the read model; the document may have moved on since (a merge).
+            let after = apply(&c, &stored, action, who, now, today)?;
+            if after == stored {
+                return Ok(());
+            }
+            attach_schema::write_entry(tx, &after).map_err(AppError::from)
+        })?;
+        info!(clinic = %clinic, changed, action = action.field(), "bulk change");
+        Ok(BulkReport {
+            changed,
+            unchanged: unchanged + (ids.len() - changed),
+        })
+    }
+}
+
+/// Most entries one bulk change takes (a whole clinic at the design scale).
+pub const MAX_BULK: usize = 30_000;
+
+/// A change made to many entries at once from a review list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkAction {
+    SetStatus(PatientStatus),
+    /// Records one side of the most-responsible-provider confirmation.
+    ConfirmMrp {
+        side: MrpSide,
+        how: ConfirmMethod,
+    },
+    /// Sets each entry's suggested status.
+    AcceptSuggestions,
+    /// Hides each entry's suggestion until the rules suggest something else.
+    DismissSuggestions,
+    /// Records that the contact details were checked with the patient.
+    VerifyContact,
+}
+
+/// Which side of the relationship confirmed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MrpSide {
+    /// The provider (or staff they endorsed, on their behalf).
+    Provider,
+    /// The patient, as told to the clinic.
+    Patient,
+}
+
+impl MrpSide {
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Provider => "provider",
+            Self::Patient => "patient",
+        }
+    }
+    pub fn from_key(raw: &str) -> Option<Self> {
+        match raw.trim() {
+            "provider" => Some(Self::Provider),
+            "patient" => Some(Self::Patient),
+            _ => None,
+        }
+    }
+}
+
+impl BulkAction {
+    /// The field the history names for the change.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::SetStatus(_) => "status",
+            Self::ConfirmMrp {
+                side: MrpSide::Provider,
+                ..
+            } => "mrp confirmed",
+            Self::ConfirmMrp {
+                side: MrpSide::Patient,
+                ..
+            } => "patient mrp confirmed",
+            Self::AcceptSuggestions => "status (suggested)",
+            Self::DismissSuggestions => "suggestion dismissed",
+            Self::VerifyContact => "contact verified",
+        }
+    }
+}
+
+/// What a bulk change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BulkReport {
+    /// Entries written.
+    pub changed: usize,
+    /// Entries the change would not have changed (already so).
+    pub unchanged: usize,
+}
+
+/// The entry after `action`; refused when a suggestion it acts on is gone.
+fn apply(
+    c: &Clinic,
+    e: &PanelEntry,
+    action: BulkAction,
+    who: UserId,
+    now: OffsetDateTime,
+    today: Date,
+) -> Result<PanelEntry, AppError> {
+    let mut after = e.clone();
+    match action {
+        BulkAction::SetStatus(s) => after.status = s,
+        BulkAction::ConfirmMrp { side, how } => {
+            let stamp = MrpConfirmation {
+                at: now,
+                by: who,
+                how: Some(how),
+            };
+            match side {
+                MrpSide::Provider => after.mrp = Some(stamp),
+                MrpSide::Patient => after.review.patient_mrp = Some(stamp),
+            }
+        }
+        BulkAction::AcceptSuggestions | BulkAction::DismissSuggestions => {
+            let suggestion = open_suggestion(c, e, today).ok_or_else(|| {
+                AppError::conflict(
+                    "a patient in the selection has no open suggestion any more; reload the list",
+                )
+            })?;
+            if action == BulkAction::AcceptSuggestions {
+                after.status = suggestion;
+            } else {
+                after.review.dismissed = Some(Dismissal {
+                    status: suggestion,
+                    at: now,
+                    by: who,
+                });
+            }
+        }
+        BulkAction::VerifyContact => {
+            after.review.contact_verified = Some(Stamp { at: now, by: who });
+        }
+    }
+    Ok(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use attach_domain::{BuiltinStatus, MrpState, PanelFilter, StatusRule, VisitRule};
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::ManualClock;
+    use crate::tests::{ClinicIds, Replica, seeded_with};
+
+    fn clinic() -> (Replica, ClinicIds) {
+        seeded_with(&ManualClock::new(datetime!(2026-11-02 09:00 UTC)), 120)
+    }
+
+    fn inactive_after(months: u32) -> StatusRules {
+        StatusRules {
+            inactive: BuiltinStatus {
+                definition: "Not seen here for two years".into(),
+                rule: Some(StatusRule {
+                    last_visit: Some(VisitRule::NotSeenFor { months }),
+                    ..StatusRule::default()
+                }),
+            },
+            ..StatusRules::default()
+        }
+    }
+
+    fn list(
+        r: &Replica,
+        who: UserId,
+        ids: &ClinicIds,
+        scope: ReviewScope,
+        w: Worklist,
+    ) -> Vec<ReviewRow> {
+        let q = ReviewQuery {
+            worklist: Some(w),
+            ..ReviewQuery::default()
+        };
+        r.app
+            .review_rows(who, ids.clinic, scope, &q)
+            .expect("lists")
+    }
+
+    fn count(r: &Replica, who: UserId, ids: &ClinicIds, scope: ReviewScope, w: Worklist) -> usize {
+        r.app
+            .worklist_counts(who, ids.clinic, scope)
+            .expect("counts")
+            .into_iter()
+            .find(|(l, _)| l.key() == w.key())
+            .map(|(_, n)| n)
+            .expect("a standard list")
+    }
+
+    fn selection(rows: &[ReviewRow]) -> Vec<(UserId, EntryId)> {
+        rows.iter()
+            .map(|r| (r.entry.provider, r.entry.id))
+            .collect()
+    }
+
+    #[test]
+    fn a_rule_suggests_and_only_a_person_accepting_changes_the_status() {
+        let (r, ids) = clinic();
+        let today = r.app.clinic_today();
+        r.app
+            .set_status_rules(ids.director, ids.clinic, inactive_after(24))
+            .expect("the director sets rules");
+        let patel = ReviewScope::Provider(ids.patel);
+        let suggested = list(&r, ids.moa, &ids, patel, Worklist::SuggestedStatus);
+        // Exactly the active patients not seen for 24 months are suggested inactive.
+        let expected: Vec<EntryId> = r
+            .app
+            .review_rows(ids.moa, ids.clinic, patel, &ReviewQuery::default())
+            .expect("whole panel")
+            .into_iter()
+            .filter(|row| {
+                row.entry.status == PatientStatus::Active
+                    && row
+                        .entry
+                        .details
+                        .last_visit
+                        .is_some_and(|v| attach_domain::months_between(v, today) >= 24)
+            })
+            .map(|row| row.entry.id)
+            .collect();
+        assert!(!expected.is_empty(), "the fixture has patients to suggest");
+        assert_eq!(
+            suggested.iter().map(|s| s.entry.id).collect::<Vec<_>>(),
+            expected
+        );
+        assert!(
+            suggested
+                .iter()
+                .all(|s| s.suggestion == Some(PatientStatus::Inactive))
+        );
+        assert_eq!(
+            count(&r, ids.moa, &ids, patel, Worklist::SuggestedStatus),
+            expected.len()
+        );
+        // Nothing changed by itself.
+        assert!(
+            suggested
+                .iter()
+                .all(|s| s.entry.status == PatientStatus::Active)
+        );
+
+        let report = r
+            .app
+            .bulk_change(
+                ids.moa,
+                ids.clinic,
+                &selection(&suggested),
+                BulkAction::AcceptSuggestions,
+            )
+            .expect("the endorsed MOA accepts");
+        assert_eq!(report.changed, expected.len());
+        assert_eq!(
+            count(&r, ids.moa, &ids, patel, Worklist::SuggestedStatus),
+            0
+        );
+        let first = &suggested[0].entry;
+        let stored = r
+            .app
+            .entry(ids.moa, ids.clinic, ids.patel, first.id)
+            .expect("reads");
+        assert_eq!(stored.entry.status, PatientStatus::Inactive);
+        let history = r
+            .app
+            .entry_history(ids.moa, ids.clinic, ids.patel, first.id)
+            .expect("history");
+        let last = history.last().expect("a change");
+        assert_eq!(last.message, "update patient: status (suggested)");
+        assert_eq!(last.user, Some(ids.moa));
+
+        // Accepting again: the suggestion is gone, so the whole selection is refused.
+        let err = r
+            .app
+            .bulk_change(
+                ids.moa,
+                ids.clinic,
+                &selection(&suggested),
+                BulkAction::AcceptSuggestions,
+            )
+            .expect_err("nothing left to accept");
+        assert!(matches!(err, AppError::Conflict { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_dismissed_suggestion_stays_hidden_until_the_rule_suggests_something_else() {
+        let (r, ids) = clinic();
+        r.app
+            .set_status_rules(ids.director, ids.clinic, inactive_after(24))
+            .expect("rules");
+        let patel = ReviewScope::Provider(ids.patel);
+        let suggested = list(&r, ids.patel, &ids, patel, Worklist::SuggestedStatus);
+        let one = vec![(ids.patel, suggested[0].entry.id)];
+        r.app
+            .bulk_change(ids.patel, ids.clinic, &one, BulkAction::DismissSuggestions)
+            .expect("dismissed");
+        let after = list(&r, ids.patel, &ids, patel, Worklist::SuggestedStatus);
+        assert_eq!(after.len(), suggested.len() - 1);
+        assert!(after.iter().all(|a| a.entry.id != suggested[0].entry.id));
+        // The status itself did not change.
+        let e = r
+            .app
+            .entry(ids.patel, ids.clinic, ids.patel, suggested[0].entry.id)
+            .expect("reads")
+            .entry;
+        assert_eq!(e.status, PatientStatus::Active);
+        assert_eq!(
+            e.review.dismissed.map(|d| d.status),
+            Some(PatientStatus::Inactive)
+        );
+    }
+
+    #[test]
+    fn only_account_managers_set_rules_and_an_impossible_rule_is_refused_by_field() {
+        let (r, ids) = clinic();
+        let err = r
+            .app
+            .set_status_rules(ids.patel, ids.clinic, inactive_after(24))
+            .expect_err("a physician who is not a manager");
+        assert!(matches!(err, AppError::Forbidden(_)), "{err:?}");
+        let empty = StatusRules {
+            active: BuiltinStatus {
+                definition: String::new(),
+                rule: Some(StatusRule::default()),
+            },
+            ..StatusRules::default()
+        };
+        let err = r
+            .app
+            .set_status_rules(ids.director, ids.clinic, empty)
+            .expect_err("an empty rule");
+        assert!(
+            err.to_string().contains("a rule needs a condition"),
+            "{err}"
+        );
+        let zero = inactive_after(0);
+        let err = r
+            .app
+            .set_status_rules(ids.director, ids.clinic, zero)
+            .expect_err("zero months");
+        assert!(matches!(err, AppError::Invalid { .. }), "{err:?}");
+        // Nothing was stored.
+        assert_eq!(
+            r.app.status_rules(ids.moa, ids.clinic).expect("reads"),
+            StatusRules::default()
+        );
+        // The director's rules are read back by every member.
+        r.app
+            .set_status_rules(ids.director, ids.clinic, inactive_after(36))
+            .expect("stored");
+        assert_eq!(
+            r.app.status_rules(ids.nguyen, ids.clinic).expect("reads"),
+            inactive_after(36)
+        );
+    }
+
+    #[test]
+    fn both_sides_of_the_mrp_confirmation_move_entries_between_worklists() {
+        let (r, ids) = clinic();
+        let patel = ReviewScope::Provider(ids.patel);
+        let unconfirmed = list(&r, ids.moa, &ids, patel, Worklist::MrpUnconfirmed);
+        assert!(
+            unconfirmed.len() >= 2,
+            "the fixture has unconfirmed patients"
+        );
+        let two = selection(&unconfirmed[..2]);
+        r.app
+            .bulk_change(
+                ids.moa,
+                ids.clinic,
+                &two,
+                BulkAction::ConfirmMrp {
+                    side: MrpSide::Provider,
+                    how: ConfirmMethod::InPerson,
+                },
+            )
+            .expect("provider side");
+        let one_side = list(&r, ids.moa, &ids, patel, Worklist::MrpOneSide);
+        for (_, id) in &two {
+            assert!(one_side.iter().any(|row| row.entry.id == *id));
+        }
+        r.app
+            .bulk_change(
+                ids.moa,
+                ids.clinic,
+                &two[..1],
+                BulkAction::ConfirmMrp {
+                    side: MrpSide::Patient,
+                    how: ConfirmMethod::Phone,
+                },
+            )
+            .expect("patient side");
+        let both = ReviewQuery {
+            filter: PanelFilter {
+                mrp: Some(MrpState::Both),
+                ..PanelFilter::default()
+            },
+            ..ReviewQuery::default()
+        };
+        let rows = r
+            .app
+            .review_rows(ids.moa, ids.clinic, patel, &both)
+            .expect("filter");
+        assert!(rows.iter().any(|row| row.entry.id == two[0].1));
+        let e = &rows
+            .iter()
+            .find(|row| row.entry.id == two[0].1)
+            .expect("row")
+            .entry;
+        assert_eq!(
+            e.review.patient_mrp.and_then(|m| m.how),
+            Some(ConfirmMethod::Phone)
+        );
+        assert_eq!(e.mrp.and_then(|m| m.how), Some(ConfirmMethod::InPerson));
+    }
+
+    #[test]
+    fn a_bulk_change_is_all_or_nothing_and_checks_every_panel() {
+        let (r, ids) = clinic();
+        let all = r
+            .app
+            .review_rows(
+                ids.director,
+                ids.clinic,
+                ReviewScope::Clinic,
+                &ReviewQuery::default(),
+            )
+            .expect("a manager lists the clinic");
+        assert!(all.iter().any(|row| row.entry.provider == ids.nguyen));
+        // The MOA manages only Dr. Patel's panel: a selection reaching Dr. Nguyen's is refused whole.
+        let err = r
+            .app
+            .bulk_change(
+                ids.moa,
+                ids.clinic,
+                &selection(&all),
+                BulkAction::SetStatus(PatientStatus::Inactive),
+            )
+            .expect_err("not every panel is theirs");
+        assert!(matches!(err, AppError::Forbidden(_)), "{err:?}");
+        // One removed entry in the selection: nothing is written.
+        let patel: Vec<ReviewRow> = all
+            .iter()
+            .filter(|row| row.entry.provider == ids.patel)
+            .cloned()
+            .collect();
+        let gone = patel[0].entry.id;
+        r.app
+            .remove_patient(ids.moa, ids.clinic, ids.patel, gone, "moved away")
+            .expect("removed");
+        let err = r
+            .app
+            .bulk_change(
+                ids.moa,
+                ids.clinic,
+                &selection(&patel),
+                BulkAction::SetStatus(PatientStatus::Inactive),
+            )
+            .expect_err("a removed entry");
+        assert!(matches!(err, AppError::Conflict { .. }), "{err:?}");
+        let still = r
+            .app
+            .review_rows(
+                ids.moa,
+                ids.clinic,
+                ReviewScope::Provider(ids.patel),
+                &ReviewQuery::default(),
+            )
+            .expect("lists");
+        for row in &still {
+            let before = patel
+                .iter()
+                .find(|p| p.entry.id == row.entry.id)
+                .expect("listed before");
+            assert_eq!(row.entry.status, before.entry.status, "nothing was written");
+        }
+        // Without it, every entry not yet inactive changes, and a second run changes none.
+        let already = patel[1..]
+            .iter()
+            .filter(|row| row.entry.status == PatientStatus::Inactive)
+            .count();
+        let report = r
+            .app
+            .bulk_change(
+                ids.moa,
+                ids.clinic,
+                &selection(&patel[1..]),
+                BulkAction::SetStatus(PatientStatus::Inactive),
+            )
+            .expect("changed");
+        assert_eq!(report.changed, patel.len() - 1 - already);
+        assert_eq!(report.unchanged, already);
+        let again = r
+            .app
+            .bulk_change(
+                ids.moa,
+                ids.clinic,
+                &selection(&patel[1..]),
+                BulkAction::SetStatus(PatientStatus::Inactive),
+            )
+            .expect("nothing to do");
+        assert_eq!(
+            again,
+            BulkReport {
+                changed: 0,
+                unchanged: patel.len() - 1
+            }
+        );
+        // Clinic-wide lists are for managers and endorsed staff; a physician sees their own.
+        let err = r
+            .app
+            .worklist_counts(ids.nguyen, ids.clinic, ReviewScope::Provider(ids.patel))
+            .expect_err("another provider's panel");
+        assert!(matches!(err, AppError::Forbidden(_)), "{err:?}");
+    }
+}
