@@ -119,7 +119,7 @@ impl App {
                 ));
             }
         }
-        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.sort_by(|a, b| a.0.cmp(b.0));
         Ok(keyed.into_iter().map(|(_, r)| r).collect())
     }
 
