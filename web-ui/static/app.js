@@ -11,6 +11,13 @@
       }
     }
   }, true);
+  // <button data-print> opens the browser's print dialog.
+  document.addEventListener("click", function (event) {
+    var el = event.target;
+    if (el instanceof HTMLElement && el.closest("[data-print]")) {
+      window.print();
+    }
+  });
   // <select data-autosubmit> submits its form when changed (filters).
   document.addEventListener("change", function (event) {
     var el = event.target;

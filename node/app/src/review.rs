@@ -5,6 +5,9 @@ use attach_domain::{
     Clinic, ClinicId, ConfirmMethod, Dismissal, EntryFacts, EntryId, MrpConfirmation, PanelEntry,
     PatientStatus, ReviewQuery, Stamp, StatusRules, UserId, Worklist, open_suggestion,
 };
+use std::collections::HashMap;
+
+use attach_interop::worklist::{WorklistLine, write_worklist_csv};
 use attach_store::DocId;
 use serde::Serialize;
 use time::{Date, OffsetDateTime};
@@ -144,6 +147,40 @@ impl App {
             }
         }
         Ok(lists.into_iter().zip(counts).collect())
+    }
+
+    /// The list `q` names in `scope` as a CSV file (see `attach_interop::worklist`).
+    pub fn export_review(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        scope: ReviewScope,
+        q: &ReviewQuery,
+    ) -> Result<Vec<u8>, AppError> {
+        let rows = self.review_rows(who, clinic, scope, q)?;
+        let c = self.member_clinic(who, clinic)?;
+        let names: HashMap<UserId, String> = {
+            let model = self.model();
+            c.members
+                .keys()
+                .filter_map(|u| Some((*u, model.accounts.get(u)?.display_name.clone())))
+                .collect()
+        };
+        let lines: Vec<WorklistLine<'_>> = rows
+            .iter()
+            .map(|r| WorklistLine {
+                entry: &r.entry,
+                suggestion: r.suggestion,
+                on_two_panels: r.on_two_panels,
+            })
+            .collect();
+        info!(clinic = %clinic, rows = lines.len(), "review list exported");
+        Ok(write_worklist_csv(
+            &lines,
+            self.clinic_today(),
+            &|e| names.get(&e.provider).cloned().unwrap_or_default(),
+            &|s| super::panel::status_name(&c, s),
+        ))
     }
 
     /// The clinic's status rules; any active member may read them.
@@ -748,5 +785,31 @@ mod tests {
             .worklist_counts(ids.nguyen, ids.clinic, ReviewScope::Provider(ids.patel))
             .expect_err("another provider's panel");
         assert!(matches!(err, AppError::Forbidden(_)), "{err:?}");
+    }
+
+    #[test]
+    fn the_export_holds_the_list_shown_with_the_provider_named() {
+        let (r, ids) = clinic();
+        let q = ReviewQuery {
+            worklist: Some(Worklist::NoVisit),
+            ..ReviewQuery::default()
+        };
+        let rows = r
+            .app
+            .review_rows(ids.director, ids.clinic, ReviewScope::Clinic, &q)
+            .expect("lists");
+        assert!(!rows.is_empty());
+        let csv = r
+            .app
+            .export_review(ids.director, ids.clinic, ReviewScope::Clinic, &q)
+            .expect("exports");
+        let text = String::from_utf8(csv).expect("UTF-8");
+        let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
+        assert_eq!(lines.len(), rows.len() + 1);
+        assert!(lines[1..].iter().all(|l| l.starts_with("drpatel,") || l.starts_with("drnguyen,")));
+        for (line, row) in lines[1..].iter().zip(&rows) {
+            assert!(line.ends_with(&row.entry.id.to_string()));
+            assert!(line.contains(&row.entry.details.phn.to_string()));
+        }
     }
 }

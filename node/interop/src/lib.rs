@@ -12,6 +12,7 @@
 pub mod csv;
 pub mod fhir;
 pub mod province;
+pub mod worklist;
 mod validate;
 
 #[cfg(test)]

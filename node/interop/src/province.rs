@@ -12,7 +12,8 @@ use attach_domain::matching::ProvinceReport;
 
 use super::csv::push_cell;
 
-fn line(out: &mut String, cells: &[&str]) {
+/// One CSV line of escaped cells, CRLF-ended.
+pub(crate) fn line(out: &mut String, cells: &[&str]) {
     for (i, c) in cells.iter().enumerate() {
         if i > 0 {
             out.push(',');

@@ -9,8 +9,8 @@ use axum::response::Response;
 use super::{Context, PanelAt, PanelLinks, room_text, thousands};
 use crate::error::{WebError, render};
 use crate::{Frame, Layout, Web};
-use attach_app::{MonthActivity, status_label};
-use attach_domain::{Clinic, PatientStatus};
+use attach_app::{AppError, MonthActivity, ReviewScope, status_label};
+use attach_domain::{Clinic, PatientStatus, Worklist};
 
 const WIDTH: i64 = 640;
 const HEIGHT: i64 = 250;
@@ -184,6 +184,7 @@ struct ProviderPage {
     counts_of: &'static str,
     statuses: Vec<StatusCount>,
     chart: Chart,
+    worklists: Vec<WorklistCount>,
 }
 
 /// `/c/{clinic}/panels/{provider}/dashboard`
@@ -193,18 +194,21 @@ pub async fn provider(
     at: PanelAt,
 ) -> Result<Response, WebError> {
     let (who, clinic, provider) = (frame.who.user, frame.clinic, at.provider);
-    let (ctx, summary, activity) = web
+    let (ctx, summary, activity, counts) = web
         .app
         .run(move |app| {
             let ctx = Context::load(app, who, clinic, provider)?;
             let summary = app.panel_summary(who, clinic, provider)?;
             let activity = app.panel_activity(who, clinic, provider)?;
-            Ok((ctx, summary, activity))
+            let counts = app.worklist_counts(who, clinic, ReviewScope::Provider(provider))?;
+            Ok((ctx, summary, activity, counts))
         })
         .await?;
+    let links = PanelLinks::new(&frame, provider, ctx.name(provider));
+    let worklists = worklist_counts(counts, &format!("{}/review", links.base));
     Ok(render(&ProviderPage {
         layout: frame.layout.clone().with_section("panel"),
-        links: PanelLinks::new(&frame, provider, ctx.name(provider)),
+        links,
         size: thousands(summary.size as i64),
         desired: thousands(i64::from(summary.preferences.desired_panel_size)),
         room: room_text(summary.room),
@@ -212,7 +216,34 @@ pub async fn provider(
         counts_of: "panel",
         statuses: status_counts(&ctx.clinic, &summary.by_status),
         chart: chart(&activity),
+        worklists,
     }))
+}
+
+/// One review worklist's count on a dashboard, linking to the list.
+#[derive(Debug, Clone)]
+pub struct WorklistCount {
+    pub title: String,
+    pub count: String,
+    pub href: String,
+}
+
+/// The counts as the dashboards draw them; `base` is the review page's address.
+fn worklist_counts(counts: Vec<(Worklist, usize)>, base: &str) -> Vec<WorklistCount> {
+    counts
+        .into_iter()
+        .map(|(w, n)| {
+            let mut query = format!("worklist={}", w.key());
+            if let Some((k, v)) = w.parameter() {
+                query.push_str(&format!("&{k}={v}"));
+            }
+            WorklistCount {
+                title: w.title(),
+                count: thousands(n as i64),
+                href: format!("{base}?{query}"),
+            }
+        })
+        .collect()
 }
 
 /// One provider's line on the clinic dashboard.
@@ -238,14 +269,23 @@ struct ClinicPage {
     counts_of: &'static str,
     statuses: Vec<StatusCount>,
     chart: Chart,
+    worklists: Vec<WorklistCount>,
 }
 
 /// `/c/{clinic}/dashboard`: the clinic's landing page, for every active member.
 pub async fn clinic(State(web): State<Web>, frame: Frame) -> Result<Response, WebError> {
     let (who, clinic) = (frame.who.user, frame.clinic);
-    let (c, d) = web
+    let (c, d, counts) = web
         .app
-        .run(move |app| Ok((app.clinic(who, clinic)?, app.clinic_dashboard(who, clinic)?)))
+        .run(move |app| {
+            // Only those who review a panel here see the worklists.
+            let counts = match app.worklist_counts(who, clinic, ReviewScope::Clinic) {
+                Ok(counts) => counts,
+                Err(AppError::Forbidden(_)) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            Ok((app.clinic(who, clinic)?, app.clinic_dashboard(who, clinic)?, counts))
+        })
         .await?;
     let base = frame.base();
     let providers = d
@@ -271,6 +311,7 @@ pub async fn clinic(State(web): State<Web>, frame: Frame) -> Result<Response, We
         counts_of: "clinic's panels",
         statuses: status_counts(&c, &d.by_status),
         chart: chart(&d.activity),
+        worklists: worklist_counts(counts, &format!("{base}/review")),
     }))
 }
 

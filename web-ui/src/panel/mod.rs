@@ -11,6 +11,7 @@ pub(crate) mod entry;
 pub(crate) mod files;
 mod moves;
 mod prefs;
+mod review;
 
 use std::collections::HashMap;
 
@@ -86,6 +87,21 @@ pub fn routes() -> Router<Web> {
         .route(
             "/c/{clinic}/panels/{provider}/move",
             get(moves::form).post(moves::save),
+        )
+        .route("/c/{clinic}/review", get(review::clinic))
+        .route("/c/{clinic}/review/bulk", post(review::clinic_bulk))
+        .route("/c/{clinic}/review/download", get(review::clinic_download))
+        .route(
+            "/c/{clinic}/panels/{provider}/review",
+            get(review::provider),
+        )
+        .route(
+            "/c/{clinic}/panels/{provider}/review/bulk",
+            post(review::provider_bulk),
+        )
+        .route(
+            "/c/{clinic}/panels/{provider}/review/download",
+            get(review::provider_download),
         )
 }
 

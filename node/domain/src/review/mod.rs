@@ -13,6 +13,7 @@ use super::error::{DomainError, Problems};
 use super::ids::StatusId;
 use super::types::{Clinic, HowAdded, PanelEntry, PatientDetails, PatientStatus, Sex};
 
+
 // ---------------------------------------------------------------------------
 // Status rules
 // ---------------------------------------------------------------------------
@@ -686,7 +687,8 @@ pub struct ReviewQuery {
     pub search: String,
 }
 
-fn sex_key(s: Sex) -> &'static str {
+/// The word a sex goes by in files, URLs and forms (`female`, `male`, `x`, `unknown`).
+pub fn sex_key(s: Sex) -> &'static str {
     match s {
         Sex::Female => "female",
         Sex::Male => "male",
