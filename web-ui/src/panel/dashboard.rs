@@ -284,7 +284,11 @@ pub async fn clinic(State(web): State<Web>, frame: Frame) -> Result<Response, We
                 Err(AppError::Forbidden(_)) => Vec::new(),
                 Err(e) => return Err(e),
             };
-            Ok((app.clinic(who, clinic)?, app.clinic_dashboard(who, clinic)?, counts))
+            Ok((
+                app.clinic(who, clinic)?,
+                app.clinic_dashboard(who, clinic)?,
+                counts,
+            ))
         })
         .await?;
     let base = frame.base();

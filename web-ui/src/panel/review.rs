@@ -17,9 +17,7 @@ use super::{PanelAt, names, thousands, with_status};
 use crate::error::{WebError, render, urlencode};
 use crate::frame::CsrfForm;
 use crate::{FieldErrors, Frame, Layout, Web};
-use attach_app::{
-    App, AppError, BulkAction, MrpSide, ReviewRow, ReviewScope, status_label,
-};
+use attach_app::{App, AppError, BulkAction, MrpSide, ReviewRow, ReviewScope, status_label};
 use attach_domain::{
     Clinic, ClinicId, ConfirmMethod, EntryId, HOW_ADDED_ALL, MrpConfirmation, MrpState,
     PatientStatus, ReviewQuery, UserId, Worklist, age_on, how_added_key,
@@ -320,7 +318,13 @@ fn confirmation_text(c: Option<&MrpConfirmation>) -> String {
     }
 }
 
-fn row(frame: &Frame, c: &Clinic, names: &HashMap<UserId, String>, today: time::Date, r: &ReviewRow) -> Row {
+fn row(
+    frame: &Frame,
+    c: &Clinic,
+    names: &HashMap<UserId, String>,
+    today: time::Date,
+    r: &ReviewRow,
+) -> Row {
     let e = &r.entry;
     let d = &e.details;
     let contact = [d.contact.phone.as_str(), d.contact.email.as_str()]
@@ -338,7 +342,10 @@ fn row(frame: &Frame, c: &Clinic, names: &HashMap<UserId, String>, today: time::
         sex: attach_domain::sex_key(d.sex),
         provider: super::name_of(names, e.provider),
         status: status_label(c, &e.status),
-        suggestion: r.suggestion.map(|s| status_label(c, &s)).unwrap_or_default(),
+        suggestion: r
+            .suggestion
+            .map(|s| status_label(c, &s))
+            .unwrap_or_default(),
         last_visit: d.last_visit.map(|v| v.to_string()).unwrap_or_default(),
         mrp_provider: confirmation_text(e.mrp.as_ref()),
         mrp_patient: confirmation_text(e.review.patient_mrp.as_ref()),
@@ -368,7 +375,10 @@ fn page(
     let c = &loaded.clinic;
     let (q, errors) = match parsed {
         Ok(q) => (q, FieldErrors::default()),
-        Err(problems) => (ReviewQuery::default(), FieldErrors::from_problems(&problems)),
+        Err(problems) => (
+            ReviewQuery::default(),
+            FieldErrors::from_problems(&problems),
+        ),
     };
     let current_key = q.worklist.map(|w| w.key()).unwrap_or_default();
     let tabs = loaded
@@ -405,7 +415,11 @@ fn page(
         .map(|r| row(&frame, c, &loaded.names, loaded.today, r))
         .collect();
     let at_page = |n: usize| {
-        let extra = if n > 1 { vec![("page", n.to_string())] } else { vec![] };
+        let extra = if n > 1 {
+            vec![("page", n.to_string())]
+        } else {
+            vec![]
+        };
         with_query(&base, &query_string(&q, &extra))
     };
     let whose = match scope {
@@ -435,7 +449,11 @@ fn page(
         StatusCode::OK
     };
     let view = ReviewPageView {
-        layout: frame.layout.clone().with_section("review").with_notice(notice(done)),
+        layout: frame
+            .layout
+            .clone()
+            .with_section("review")
+            .with_notice(notice(done)),
         whose,
         panel: match scope {
             ReviewScope::Provider(p) => Some(format!("{}/panels/{p}", frame.base())),
@@ -487,7 +505,12 @@ fn parse(app: &App, typed: &[(String, String)]) -> Result<ReviewQuery, Vec<attac
     })
 }
 
-async fn list(web: Web, frame: Frame, scope: ReviewScope, raw: Option<String>) -> Result<Response, WebError> {
+async fn list(
+    web: Web,
+    frame: Frame,
+    scope: ReviewScope,
+    raw: Option<String>,
+) -> Result<Response, WebError> {
     let typed = pairs(raw.as_deref());
     let page_no = typed
         .iter()
@@ -495,7 +518,10 @@ async fn list(web: Web, frame: Frame, scope: ReviewScope, raw: Option<String>) -
         .and_then(|(_, v)| v.parse::<usize>().ok())
         .unwrap_or(1)
         .max(1);
-    let done = typed.iter().find(|(k, _)| k == "done").map(|(_, v)| v.clone());
+    let done = typed
+        .iter()
+        .find(|(k, _)| k == "done")
+        .map(|(_, v)| v.clone());
     let (who, clinic) = (frame.who.user, frame.clinic);
     let typed_for_app = typed.clone();
     let (parsed, loaded) = web
@@ -506,7 +532,16 @@ async fn list(web: Web, frame: Frame, scope: ReviewScope, raw: Option<String>) -
             Ok((parsed, loaded))
         })
         .await?;
-    Ok(page(frame, scope, &typed, parsed, loaded, page_no, done.as_deref(), String::new()))
+    Ok(page(
+        frame,
+        scope,
+        &typed,
+        parsed,
+        loaded,
+        page_no,
+        done.as_deref(),
+        String::new(),
+    ))
 }
 
 /// `/c/{clinic}/review`: every panel the viewer may review.
@@ -528,7 +563,12 @@ pub async fn provider(
     list(web, frame, ReviewScope::Provider(at.provider), raw).await
 }
 
-async fn download(web: Web, frame: Frame, scope: ReviewScope, raw: Option<String>) -> Result<Response, WebError> {
+async fn download(
+    web: Web,
+    frame: Frame,
+    scope: ReviewScope,
+    raw: Option<String>,
+) -> Result<Response, WebError> {
     let typed = pairs(raw.as_deref());
     let (who, clinic) = (frame.who.user, frame.clinic);
     let (bytes, today) = web
@@ -538,7 +578,10 @@ async fn download(web: Web, frame: Frame, scope: ReviewScope, raw: Option<String
                 message: "the list's filters are not valid; go back and correct them".into(),
                 problems,
             })?;
-            Ok((app.export_review(who, clinic, scope, &q)?, app.clinic_today()))
+            Ok((
+                app.export_review(who, clinic, scope, &q)?,
+                app.clinic_today(),
+            ))
         })
         .await?;
     let mut response = bytes.into_response();
@@ -599,7 +642,11 @@ impl BulkForm {
                         .and_then(|(p, e)| Some((p.parse().ok()?, e.parse().ok()?)));
                     match parsed {
                         Some(pe) => f.entries.push(pe),
-                        None => return Err("the selection holds an entry this node did not list".into()),
+                        None => {
+                            return Err(
+                                "the selection holds an entry this node did not list".into()
+                            );
+                        }
                     }
                 }
                 _ => {}
@@ -699,7 +746,9 @@ async fn bulk(
             };
             Ok(Redirect::to(&with_query(&list_base(&frame, scope), &back)).into_response())
         }
-        Err((problem, parsed, loaded)) => Ok(page(frame, scope, &typed, parsed, loaded, 1, None, problem)),
+        Err((problem, parsed, loaded)) => {
+            Ok(page(frame, scope, &typed, parsed, loaded, 1, None, problem))
+        }
     }
 }
 
@@ -742,7 +791,9 @@ mod tests {
 
     #[test]
     fn the_query_string_round_trips_through_the_pairs() {
-        let typed = pairs(Some("worklist=mrp-stale&months=24&status=active&status=inactive&q=smith%2C%20jo&page=3"));
+        let typed = pairs(Some(
+            "worklist=mrp-stale&months=24&status=active&status=inactive&q=smith%2C%20jo&page=3",
+        ));
         assert_eq!(typed.len(), 6);
         assert_eq!(typed[5], ("page".to_owned(), "3".to_owned()));
         assert_eq!(

@@ -7,6 +7,7 @@ mod clinic;
 mod conflicts;
 mod delegations;
 mod members;
+mod rules;
 mod statuses;
 
 use std::collections::HashMap;
@@ -44,6 +45,10 @@ pub fn routes() -> Router<Web> {
         .route(
             "/c/{clinic}/statuses",
             get(statuses::page).post(statuses::create),
+        )
+        .route(
+            "/c/{clinic}/statuses/rules",
+            get(rules::page).post(rules::save),
         )
         .route("/c/{clinic}/statuses/{status}", post(statuses::update))
         .route(

@@ -161,6 +161,29 @@ impl StatusRule {
     }
 }
 
+/// The rule in words: "not seen for 36 months or more; aged 0 to 17".
+impl fmt::Display for StatusRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        match self.last_visit {
+            Some(VisitRule::SeenWithin { months }) => {
+                parts.push(format!("seen in the last {months} months"))
+            }
+            Some(VisitRule::NotSeenFor { months }) => {
+                parts.push(format!("not seen for {months} months or more"))
+            }
+            None => {}
+        }
+        match (self.min_age, self.max_age) {
+            (Some(a), Some(b)) => parts.push(format!("aged {a} to {b}")),
+            (Some(a), None) => parts.push(format!("aged {a} or older")),
+            (None, Some(b)) => parts.push(format!("aged {b} or younger")),
+            (None, None) => {}
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
 impl StatusRules {
     /// The rule of a status, if the clinic wrote one.
     pub fn rule_of(&self, status: PatientStatus) -> Option<&StatusRule> {

@@ -509,3 +509,26 @@ proptest! {
         prop_assert_eq!(back, q);
     }
 }
+
+#[test]
+fn a_rule_reads_as_words() {
+    let r = StatusRule {
+        last_visit: Some(VisitRule::NotSeenFor { months: 36 }),
+        min_age: Some(0),
+        max_age: Some(17),
+    };
+    assert_eq!(
+        r.to_string(),
+        "not seen for 36 months or more; aged 0 to 17"
+    );
+    let r = StatusRule {
+        last_visit: Some(VisitRule::SeenWithin { months: 24 }),
+        ..StatusRule::default()
+    };
+    assert_eq!(r.to_string(), "seen in the last 24 months");
+    let r = StatusRule {
+        min_age: Some(65),
+        ..StatusRule::default()
+    };
+    assert_eq!(r.to_string(), "aged 65 or older");
+}
