@@ -1355,6 +1355,58 @@ fn rows() -> Vec<Row> {
                 )
             },
         },
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/status-rules",
+            expect: [401, 403, 200, 200, 200, 200, 200, 404, 404],
+            request: |t, _| call(format!("/clinics/{}/status-rules", t.a())),
+        },
+        Row {
+            method: Method::PUT,
+            path: "/api/v1/clinics/{clinic}/status-rules",
+            expect: [401, 403, 200, 200, 403, 403, 403, 404, 404],
+            request: |t, _| {
+                call_with(
+                    format!("/clinics/{}/status-rules", t.a()),
+                    json!({"inactive": {"definition": "Not seen for three years",
+                        "rule": {"last_visit": {"kind": "not_seen_for", "months": 36}}}}),
+                )
+            },
+        },
+        // The clinic-wide counts: managers, and providers (their own panel); not staff who
+        // manage no panel.
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/review/counts",
+            expect: [401, 403, 200, 200, 200, 200, 403, 404, 404],
+            request: |t, _| call(format!("/clinics/{}/review/counts", t.a())),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/review",
+            expect: [401, 403, 200, 200, 200, 403, 403, 404, 404],
+            request: |t, _| {
+                call(format!(
+                    "/clinics/{}/review?provider={}&worklist=mrp-unconfirmed&min_age=18",
+                    t.a(),
+                    t.id("drpatel")
+                ))
+            },
+        },
+        // Changing entries is for the provider and endorsed staff, not account managers.
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/review/bulk",
+            expect: [401, 403, 403, 200, 200, 403, 403, 404, 404],
+            request: |t, _| {
+                let entry = *t.patel_entries.first().expect("an entry");
+                call_with(
+                    format!("/clinics/{}/review/bulk", t.a()),
+                    json!({"action": "verify_contact",
+                        "entries": [{"provider": t.id("drpatel"), "entry": entry}]}),
+                )
+            },
+        },
         // Last: signing out ends each caller's session (the runner signs in again after).
         Row {
             method: Method::DELETE,

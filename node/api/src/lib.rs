@@ -7,6 +7,7 @@ mod clinics;
 mod moves;
 mod offers;
 mod panels;
+mod review;
 mod session;
 mod sync;
 
@@ -20,6 +21,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(session::routes())
         .merge(clinics::routes())
         .merge(panels::routes())
+        .merge(review::routes())
         .merge(offers::routes())
         .merge(moves::routes())
         .merge(sync::routes())

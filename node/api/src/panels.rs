@@ -172,6 +172,18 @@ pub struct EntryBody {
     #[serde(with = "time::serde::rfc3339::option")]
     pub mrp_confirmed_at: Option<OffsetDateTime>,
     pub mrp_confirmed_by: Option<Uuid>,
+    /// How the provider's side was confirmed: in_person, phone, portal or letter (null when
+    /// not recorded).
+    pub mrp_confirmed_how: Option<String>,
+    /// The patient's side of the MRP confirmation: when it was recorded, by whom, how.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub patient_mrp_confirmed_at: Option<OffsetDateTime>,
+    pub patient_mrp_confirmed_by: Option<Uuid>,
+    pub patient_mrp_confirmed_how: Option<String>,
+    /// When the contact details were last checked with the patient, and by whom.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub contact_verified_at: Option<OffsetDateTime>,
+    pub contact_verified_by: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub added_at: OffsetDateTime,
     pub added_by: Uuid,
@@ -193,7 +205,7 @@ pub struct EntryBody {
     pub conflicting_fields: Vec<String>,
 }
 
-fn entry_body(row: PanelRow) -> EntryBody {
+pub(crate) fn entry_body(row: PanelRow) -> EntryBody {
     let e = row.entry;
     EntryBody {
         id: e.id.0,
@@ -203,6 +215,16 @@ fn entry_body(row: PanelRow) -> EntryBody {
         status: e.status.into(),
         mrp_confirmed_at: e.mrp.map(|m| m.at),
         mrp_confirmed_by: e.mrp.map(|m| m.by.0),
+        mrp_confirmed_how: e.mrp.and_then(|m| m.how).map(|h| h.key().to_owned()),
+        patient_mrp_confirmed_at: e.review.patient_mrp.map(|m| m.at),
+        patient_mrp_confirmed_by: e.review.patient_mrp.map(|m| m.by.0),
+        patient_mrp_confirmed_how: e
+            .review
+            .patient_mrp
+            .and_then(|m| m.how)
+            .map(|h| h.key().to_owned()),
+        contact_verified_at: e.review.contact_verified.map(|s| s.at),
+        contact_verified_by: e.review.contact_verified.map(|s| s.by.0),
         added_at: e.added_at,
         added_by: e.added_by.0,
         how_added: snake(&e.how_added),

@@ -14,6 +14,7 @@ mod hub;
 mod offers;
 mod panel;
 mod registry;
+mod review;
 mod sync;
 
 #[path = "../support/world.rs"]

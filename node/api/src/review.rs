@@ -1,0 +1,377 @@
+//! Panel review: the clinic's status rules, the review worklists (one provider's panel or every
+//! panel the caller reviews) with their counts, and bulk changes of a selection.
+
+use axum::extract::{RawQuery, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::panels::{EntryBody, StatusRef, entry_body};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Json, Path, User};
+use attach_app::{App, AppError, BulkAction, BulkReport, MrpSide, PanelRow, ReviewScope};
+use attach_domain::{
+    ClinicId, ConfirmMethod, EntryId, PatientStatus, ReviewQuery, StatusRules, UserId, Worklist,
+};
+
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(get_status_rules, set_status_rules))
+        .routes(routes!(worklist_counts))
+        .routes(routes!(review_list))
+        .routes(routes!(bulk_change))
+}
+
+/// Largest page of a review list.
+const MAX_LIMIT: usize = 1_000;
+
+/// The query of a review list. Every filter given must hold; `status` may repeat.
+#[derive(Debug, Deserialize, IntoParams)]
+#[allow(dead_code)] // Documents the parameters; they are read from the raw query.
+pub struct ReviewParams {
+    /// One provider's panel; without it, every panel the caller reviews at the clinic.
+    provider: Option<Uuid>,
+    /// suggested-status, mrp-unconfirmed, mrp-one-side, mrp-stale, no-visit,
+    /// not-seen-since, contact or two-panels.
+    worklist: Option<String>,
+    /// For mrp-stale: months since the older confirmation (default 12).
+    months: Option<u32>,
+    /// For not-seen-since: YYYY-MM-DD (default three years ago).
+    date: Option<String>,
+    /// active, inactive or a clinic status id; repeat for any of several.
+    status: Option<String>,
+    /// Last visit on or after (YYYY-MM-DD).
+    visit_from: Option<String>,
+    /// Last visit on or before (YYYY-MM-DD).
+    visit_to: Option<String>,
+    min_age: Option<u32>,
+    max_age: Option<u32>,
+    /// female, male, x or unknown
+    sex: Option<String>,
+    /// both, provider-only, patient-only or neither
+    mrp: Option<String>,
+    community: Option<String>,
+    /// manual, csv_upload, fhir_upload, match or transfer
+    how_added: Option<String>,
+    /// A PHN or its first digits, a date of birth, "family, given", or name words.
+    q: Option<String>,
+    #[serde(default)]
+    offset: usize,
+    /// 1–1000, default 100.
+    limit: Option<usize>,
+}
+
+/// The query's scope, paging and the rest as the review query.
+struct Parsed {
+    scope: ReviewScope,
+    query: ReviewQuery,
+    offset: usize,
+    limit: usize,
+}
+
+fn parse(raw: Option<&str>, app: &App) -> Result<Parsed, AppError> {
+    let pairs: Vec<(String, String)> = match raw {
+        Some(q) => serde_urlencoded::from_str(q)
+            .map_err(|_| AppError::invalid("query", "the query string could not be read"))?,
+        None => Vec::new(),
+    };
+    const KNOWN: [&str; 16] = [
+        "provider",
+        "worklist",
+        "months",
+        "date",
+        "status",
+        "visit_from",
+        "visit_to",
+        "min_age",
+        "max_age",
+        "sex",
+        "mrp",
+        "community",
+        "how_added",
+        "q",
+        "offset",
+        "limit",
+    ];
+    if let Some((k, _)) = pairs.iter().find(|(k, _)| !KNOWN.contains(&k.as_str())) {
+        return Err(AppError::invalid(k.clone(), "not a parameter of this list"));
+    }
+    let one = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let number = |name: &'static str, default: usize| -> Result<usize, AppError> {
+        one(name).map_or(Ok(default), |v| {
+            v.trim()
+                .parse()
+                .map_err(|_| AppError::invalid(name, "a whole number"))
+        })
+    };
+    let scope = match one("provider") {
+        Some(p) => ReviewScope::Provider(
+            p.parse()
+                .map_err(|_| AppError::invalid("provider", "a provider id"))?,
+        ),
+        None => ReviewScope::Clinic,
+    };
+    let offset = number("offset", 0)?;
+    let limit = number("limit", 100)?;
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(AppError::invalid("limit", format!("from 1 to {MAX_LIMIT}")));
+    }
+    let query = ReviewQuery::from_pairs(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        app.clinic_today(),
+    )?;
+    Ok(Parsed {
+        scope,
+        query,
+        offset,
+        limit,
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewRowBody {
+    pub entry: EntryBody,
+    /// The status the clinic's rules suggest, if it differs and was not dismissed.
+    pub suggested_status: Option<StatusRef>,
+    /// The PHN is on another live panel at this clinic too.
+    pub on_two_panels: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewPageBody {
+    pub total: usize,
+    pub offset: usize,
+    /// The list in plain words, as printed.
+    pub described: String,
+    pub rows: Vec<ReviewRowBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorklistCountBody {
+    /// The worklist's key (as in `worklist=`).
+    pub worklist: String,
+    pub title: String,
+    /// months (mrp-stale) or date (not-seen-since), with the value counted.
+    pub parameter: Option<(String, String)>,
+    pub count: usize,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CountParams {
+    /// One provider's panel; without it, every panel the caller reviews at the clinic.
+    provider: Option<Uuid>,
+}
+
+/// A bulk change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    /// accept_suggestions, dismiss_suggestions, set_status, confirm_mrp or verify_contact.
+    pub action: String,
+    /// For set_status.
+    #[serde(default)]
+    pub status: Option<StatusRef>,
+    /// For confirm_mrp: provider or patient.
+    #[serde(default)]
+    pub side: Option<String>,
+    /// For confirm_mrp: in_person, phone, portal or letter.
+    #[serde(default)]
+    pub how: Option<String>,
+    /// The entries to change.
+    pub entries: Vec<EntryRef>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryRef {
+    pub provider: Uuid,
+    pub entry: Uuid,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkReportBody {
+    /// Entries written, one change each.
+    pub changed: usize,
+    /// Entries that were already so.
+    pub unchanged: usize,
+}
+
+impl From<BulkReport> for BulkReportBody {
+    fn from(r: BulkReport) -> Self {
+        Self {
+            changed: r.changed,
+            unchanged: r.unchanged,
+        }
+    }
+}
+
+impl BulkRequest {
+    fn action(&self) -> Result<BulkAction, AppError> {
+        let how = || {
+            self.how
+                .as_deref()
+                .and_then(ConfirmMethod::from_key)
+                .ok_or_else(|| AppError::invalid("how", "in_person, phone, portal or letter"))
+        };
+        Ok(match self.action.as_str() {
+            "accept_suggestions" => BulkAction::AcceptSuggestions,
+            "dismiss_suggestions" => BulkAction::DismissSuggestions,
+            "verify_contact" => BulkAction::VerifyContact,
+            "set_status" => {
+                let status = self
+                    .status
+                    .clone()
+                    .ok_or_else(|| AppError::invalid("status", "the status to give"))?;
+                BulkAction::SetStatus(PatientStatus::try_from(status)?)
+            }
+            "confirm_mrp" => BulkAction::ConfirmMrp {
+                side: self
+                    .side
+                    .as_deref()
+                    .and_then(MrpSide::from_key)
+                    .ok_or_else(|| AppError::invalid("side", "provider or patient"))?,
+                how: how()?,
+            },
+            _ => {
+                return Err(AppError::invalid(
+                    "action",
+                    "accept_suggestions, dismiss_suggestions, set_status, confirm_mrp or verify_contact",
+                ));
+            }
+        })
+    }
+}
+
+/// The clinic's status definitions and rules.
+#[utoipa::path(get, path = "/clinics/{clinic}/status-rules", tag = "review", security(("bearer" = [])),
+    params(("clinic" = Uuid, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+async fn get_status_rules(
+    State(app): State<App>,
+    User(who): User,
+    Path(clinic): Path<ClinicId>,
+) -> Result<Json<StatusRules>, ApiError> {
+    let rules = app
+        .run(move |app| app.status_rules(who.user, clinic))
+        .await?;
+    Ok(Json(rules))
+}
+
+/// Replace the clinic's status definitions and rules (account managers). The body is the
+/// document `GET` answers: `active` and `inactive` each with a `definition` and an optional
+/// `rule`, and `custom` mapping a clinic status id to its rule. A rule has any of
+/// `last_visit` (`{"kind": "seen_within" | "not_seen_for", "months": n}`), `min_age` and
+/// `max_age`.
+#[utoipa::path(put, path = "/clinics/{clinic}/status-rules", tag = "review", security(("bearer" = [])),
+    params(("clinic" = Uuid, Path)), request_body = Object,
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_status_rules(
+    State(app): State<App>,
+    User(who): User,
+    Path(clinic): Path<ClinicId>,
+    Json(rules): Json<StatusRules>,
+) -> Result<Json<StatusRules>, ApiError> {
+    let rules = app
+        .run(move |app| app.set_status_rules(who.user, clinic, rules))
+        .await?;
+    Ok(Json(rules))
+}
+
+/// How many patients each standard worklist holds.
+#[utoipa::path(get, path = "/clinics/{clinic}/review/counts", tag = "review", security(("bearer" = [])),
+    params(("clinic" = Uuid, Path), CountParams),
+    responses((status = 200, body = Vec<WorklistCountBody>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn worklist_counts(
+    State(app): State<App>,
+    User(who): User,
+    Path(clinic): Path<ClinicId>,
+    crate::extract::Query(p): crate::extract::Query<CountParams>,
+) -> Result<Json<Vec<WorklistCountBody>>, ApiError> {
+    let scope = p
+        .provider
+        .map_or(ReviewScope::Clinic, |p| ReviewScope::Provider(UserId(p)));
+    let counts = app
+        .run(move |app| app.worklist_counts(who.user, clinic, scope))
+        .await?;
+    Ok(Json(
+        counts
+            .into_iter()
+            .map(|(w, count): (Worklist, usize)| WorklistCountBody {
+                worklist: w.key().to_owned(),
+                title: w.title(),
+                parameter: w.parameter().map(|(k, v)| (k.to_owned(), v)),
+                count,
+            })
+            .collect(),
+    ))
+}
+
+/// A review list: a worklist and/or filters, in name order, one page.
+#[utoipa::path(get, path = "/clinics/{clinic}/review", tag = "review", security(("bearer" = [])),
+    params(("clinic" = Uuid, Path), ReviewParams),
+    responses((status = 200, body = ReviewPageBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn review_list(
+    State(app): State<App>,
+    User(who): User,
+    Path(clinic): Path<ClinicId>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ReviewPageBody>, ApiError> {
+    let body = app
+        .run(move |app| {
+            let p = parse(raw.as_deref(), app)?;
+            let rows = app.review_rows(who.user, clinic, p.scope, &p.query)?;
+            let c = app.clinic(who.user, clinic)?;
+            let described = p.query.describe(|s| attach_app::status_label(&c, &s));
+            Ok(ReviewPageBody {
+                total: rows.len(),
+                offset: p.offset,
+                described,
+                rows: rows
+                    .into_iter()
+                    .skip(p.offset)
+                    .take(p.limit)
+                    .map(|r| ReviewRowBody {
+                        suggested_status: r.suggestion.map(StatusRef::from),
+                        on_two_panels: r.on_two_panels,
+                        entry: entry_body(PanelRow {
+                            clash: false,
+                            conflicting_fields: Vec::new(),
+                            entry: r.entry,
+                        }),
+                    })
+                    .collect(),
+            })
+        })
+        .await?;
+    Ok(Json(body))
+}
+
+/// Change many entries at once: one durable change per entry, all or nothing.
+#[utoipa::path(post, path = "/clinics/{clinic}/review/bulk", tag = "review", security(("bearer" = [])),
+    params(("clinic" = Uuid, Path)), request_body = BulkRequest,
+    responses((status = 200, body = BulkReportBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn bulk_change(
+    State(app): State<App>,
+    User(who): User,
+    Path(clinic): Path<ClinicId>,
+    Json(req): Json<BulkRequest>,
+) -> Result<Json<BulkReportBody>, ApiError> {
+    let action = req.action()?;
+    let entries: Vec<(UserId, EntryId)> = req
+        .entries
+        .iter()
+        .map(|e| (UserId(e.provider), EntryId(e.entry)))
+        .collect();
+    let report = app
+        .run(move |app| app.bulk_change(who.user, clinic, &entries, action))
+        .await?;
+    Ok(Json(report.into()))
+}

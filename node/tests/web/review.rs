@@ -1,0 +1,276 @@
+//! Router tests of panel review: the worklist pages with their counts and filters, the status
+//! rules form, bulk changes from a list, and the CSV and print versions of a list.
+
+use attach::app::ReviewScope;
+use attach::domain::{PatientStatus, ReviewQuery, Worklist};
+use axum::http::{StatusCode, header};
+
+use super::World;
+
+fn review(w: &World) -> String {
+    format!("/c/{}/review", w.a)
+}
+
+fn panel_review(w: &World, provider: &str) -> String {
+    format!("/c/{}/panels/{}/review", w.a, w.id(provider))
+}
+
+fn rules(w: &World) -> String {
+    format!("/c/{}/statuses/rules", w.a)
+}
+
+/// How many patients a worklist holds on Dr. Patel's panel, read through the app.
+fn count(w: &World, list: Worklist) -> usize {
+    let p = w.id("drpatel");
+    w.app()
+        .worklist_counts(p, w.a, ReviewScope::Provider(p))
+        .unwrap()
+        .into_iter()
+        .find(|(l, _)| l.key() == list.key())
+        .unwrap()
+        .1
+}
+
+#[tokio::test]
+async fn the_review_pages_answer_each_person_as_their_place_allows() {
+    let w = World::new("review-access");
+    let mut director = w.signed_in("director").await;
+    let page = director.get(&review(&w)).await;
+    let html = page.ok();
+    for key in [
+        "suggested-status",
+        "mrp-unconfirmed",
+        "mrp-one-side",
+        "mrp-stale",
+        "no-visit",
+        "not-seen-since",
+        "contact",
+        "two-panels",
+    ] {
+        assert!(html.contains(&format!("id=\"worklist-{key}\"")), "{key}");
+    }
+    assert!(html.contains("id=\"review-table\""));
+    // The director reviews every panel but changes none: no bulk form.
+    assert!(!html.contains("id=\"bulk\""));
+
+    let mut patel = w.signed_in("drpatel").await;
+    assert!(
+        patel
+            .get(&panel_review(&w, "drpatel"))
+            .await
+            .ok()
+            .contains("id=\"bulk\"")
+    );
+    patel
+        .get(&panel_review(&w, "drnguyen"))
+        .await
+        .status_is(StatusCode::FORBIDDEN);
+    // Staff who manage no panel have no clinic-wide list.
+    let mut roy = w.signed_in("moa.roy").await;
+    roy.get(&review(&w)).await.status_is(StatusCode::FORBIDDEN);
+    // Another clinic's people do not see that the clinic exists.
+    let mut other = w.signed_in("bdirector").await;
+    other
+        .get(&review(&w))
+        .await
+        .status_is(StatusCode::NOT_FOUND);
+
+    // The dashboards carry the counts, linking to the lists.
+    let dash = director.get(&format!("/c/{}/dashboard", w.a)).await;
+    assert!(dash.ok().contains("id=\"worklist-counts\""));
+    assert!(dash.contains(&format!("{}?worklist=no-visit", review(&w))));
+}
+
+#[tokio::test]
+async fn filters_combine_and_a_bad_one_is_named() {
+    let w = World::new("review-filters");
+    let mut chen = w.signed_in("moa.chen").await;
+    let url = format!(
+        "{}?worklist=mrp-unconfirmed&min_age=18&max_age=64&status=active",
+        panel_review(&w, "drpatel")
+    );
+    let html = chen.get(&url).await.ok().to_owned();
+    let p = w.id("drpatel");
+    let q = ReviewQuery::from_pairs(
+        [
+            ("worklist", "mrp-unconfirmed"),
+            ("min_age", "18"),
+            ("max_age", "64"),
+            ("status", "active"),
+        ],
+        w.app().clinic_today(),
+    )
+    .unwrap();
+    let rows = w
+        .app()
+        .review_rows(p, w.a, ReviewScope::Provider(p), &q)
+        .unwrap();
+    assert!(!rows.is_empty(), "the demo panel has such patients");
+    assert_eq!(
+        html.matches("name=\"entry\"").count(),
+        rows.len().min(100),
+        "one selectable row per patient on the list"
+    );
+    for r in rows.iter().take(100) {
+        assert!(html.contains(&r.entry.details.phn.to_string()));
+    }
+    assert!(html.contains("MRP not confirmed"));
+
+    let bad = chen
+        .get(&format!(
+            "{}?min_age=old&visit_from=2026-13-01",
+            panel_review(&w, "drpatel")
+        ))
+        .await;
+    let text = bad.status_is(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text.contains("id=\"filter-errors\""));
+    assert!(text.contains("min_age"));
+    assert!(text.contains("visit_from"));
+
+    // The CSV holds the same list.
+    let csv = chen
+        .get(&format!(
+            "{}/download?worklist=mrp-unconfirmed&min_age=18&max_age=64&status=active",
+            panel_review(&w, "drpatel")
+        ))
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert_eq!(csv.text.trim_end().split("\r\n").count(), rows.len() + 1);
+    // The printable page holds the whole list.
+    let print = chen.get(&format!("{url}&print=1")).await;
+    assert_eq!(print.ok().matches("name=\"entry\"").count(), rows.len());
+}
+
+#[tokio::test]
+async fn a_rule_saved_on_the_form_suggests_and_a_bulk_accept_changes_every_match() {
+    let w = World::new("review-bulk");
+    // A physician is no account manager: the form is refused.
+    let mut patel = w.signed_in("drpatel").await;
+    let token = patel.get(&rules(&w)).await.csrf();
+    patel
+        .post_form(
+            &rules(&w),
+            &[
+                ("csrf", &token),
+                ("inactive.visit", "not_seen_for"),
+                ("inactive.months", "24"),
+            ],
+        )
+        .await
+        .status_is(StatusCode::FORBIDDEN);
+
+    let mut director = w.signed_in("director").await;
+    // An impossible rule comes back with its field named, nothing stored.
+    let refused = director
+        .submit(
+            &rules(&w),
+            &rules(&w),
+            &[("inactive.visit", "not_seen_for"), ("inactive.months", "0")],
+        )
+        .await;
+    assert!(
+        refused
+            .status_is(StatusCode::UNPROCESSABLE_ENTITY)
+            .contains("inactive.months")
+    );
+    assert_eq!(count(&w, Worklist::SuggestedStatus), 0);
+    let saved = director
+        .submit(
+            &rules(&w),
+            &rules(&w),
+            &[
+                ("inactive.definition", "Not seen here for two years"),
+                ("inactive.visit", "not_seen_for"),
+                ("inactive.months", "24"),
+            ],
+        )
+        .await;
+    assert!(saved.location().ends_with("/statuses/rules?done=rules"));
+    let suggested = count(&w, Worklist::SuggestedStatus);
+    assert!(
+        suggested > 0,
+        "the demo panel has patients not seen for two years"
+    );
+
+    // Grace Chen (endorsed by Dr. Patel) accepts every suggestion on the panel at once.
+    let mut chen = w.signed_in("moa.chen").await;
+    let list = format!("{}?worklist=suggested-status", panel_review(&w, "drpatel"));
+    let page = chen.get(&list).await;
+    assert!(page.ok().contains("id=\"bulk\""));
+    let token = page.csrf();
+    // Nothing ticked and not "all": the page says what to do.
+    let none = chen
+        .post_form(
+            &format!("{}/bulk", panel_review(&w, "drpatel")),
+            &[
+                ("csrf", &token),
+                ("back", "worklist=suggested-status"),
+                ("action", "accept"),
+            ],
+        )
+        .await;
+    assert!(
+        none.status_is(StatusCode::UNPROCESSABLE_ENTITY)
+            .contains("select at least one patient")
+    );
+    // Without the session's token the form is refused.
+    chen.post_form(
+        &format!("{}/bulk", panel_review(&w, "drpatel")),
+        &[
+            ("back", "worklist=suggested-status"),
+            ("all", "1"),
+            ("action", "accept"),
+        ],
+    )
+    .await
+    .status_is(StatusCode::FORBIDDEN);
+    assert_eq!(count(&w, Worklist::SuggestedStatus), suggested);
+
+    let done = chen
+        .post_form(
+            &format!("{}/bulk", panel_review(&w, "drpatel")),
+            &[
+                ("csrf", &token),
+                ("back", "worklist=suggested-status"),
+                ("all", "1"),
+                ("action", "accept"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        done.location(),
+        format!("{list}&done=bulk"),
+        "back to the same list"
+    );
+    assert_eq!(count(&w, Worklist::SuggestedStatus), 0);
+    let after = chen.get(&done.location()).await;
+    assert!(
+        after
+            .ok()
+            .contains("The change was made to the selected patients")
+    );
+    // Every one is inactive now, with the change in its history by Grace Chen.
+    let p = w.id("drpatel");
+    let inactive = w
+        .app()
+        .review_rows(
+            p,
+            w.a,
+            ReviewScope::Provider(p),
+            &ReviewQuery::from_pairs([("status", "inactive")], w.app().clinic_today()).unwrap(),
+        )
+        .unwrap();
+    assert!(inactive.len() >= suggested);
+    let one = inactive
+        .iter()
+        .find(|r| {
+            w.app()
+                .entry_history(p, w.a, p, r.entry.id)
+                .unwrap()
+                .iter()
+                .any(|h| h.message == "update patient: status (suggested)")
+        })
+        .expect("an accepted suggestion in a history");
+    assert_eq!(one.entry.status, PatientStatus::Inactive);
+}
