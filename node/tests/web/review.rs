@@ -274,3 +274,64 @@ async fn a_rule_saved_on_the_form_suggests_and_a_bulk_accept_changes_every_match
         .expect("an accepted suggestion in a history");
     assert_eq!(one.entry.status, PatientStatus::Inactive);
 }
+
+#[tokio::test]
+async fn each_side_of_the_mrp_and_the_contact_check_are_recorded_on_the_entry() {
+    let w = World::new("review-entry");
+    let p = w.id("drpatel");
+    let entry = w
+        .app()
+        .review_rows(p, w.a, ReviewScope::Provider(p), &ReviewQuery::default())
+        .unwrap()[0]
+        .entry
+        .id;
+    let url = format!("/c/{}/panels/{p}/entries/{entry}", w.a);
+    let mut chen = w.signed_in("moa.chen").await;
+    let r = chen
+        .submit(
+            &url,
+            &format!("{url}/mrp"),
+            &[("side", "patient"), ("how", "phone")],
+        )
+        .await;
+    assert_eq!(r.location(), format!("{url}?done=patient-mrp"));
+    let r = chen
+        .submit(
+            &url,
+            &format!("{url}/mrp"),
+            &[("side", "provider"), ("how", "in_person")],
+        )
+        .await;
+    assert_eq!(r.location(), format!("{url}?done=mrp"));
+    let r = chen.submit(&url, &format!("{url}/contact"), &[]).await;
+    assert_eq!(r.location(), format!("{url}?done=contact"));
+    let page = chen.get(&url).await;
+    let html = page.ok();
+    let between = |id: &str| {
+        let start = html.find(&format!("id=\"{id}\"")).unwrap();
+        html[start..start + html[start..].find("</dd>").unwrap()].to_owned()
+    };
+    assert!(
+        between("patient-mrp").contains("by Grace Chen, by phone"),
+        "{}",
+        between("patient-mrp")
+    );
+    assert!(between("mrp").contains("by Grace Chen, in person"));
+    assert!(between("contact-verified").contains("by Grace Chen"));
+    // A side or a way this node does not know is refused, nothing recorded.
+    let r = chen
+        .submit(
+            &url,
+            &format!("{url}/mrp"),
+            &[("side", "neighbour"), ("how", "phone")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // Dr. Nguyen may not change Dr. Patel's panel.
+    let mut nguyen = w.signed_in("drnguyen").await;
+    let token = nguyen.get(&format!("/c/{}/dashboard", w.a)).await.csrf();
+    nguyen
+        .post_form(&format!("{url}/contact"), &[("csrf", &token)])
+        .await
+        .status_is(StatusCode::FORBIDDEN);
+}

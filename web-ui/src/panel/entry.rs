@@ -14,8 +14,8 @@ use super::{
 use crate::error::{WebError, render};
 use crate::frame::CsrfForm;
 use crate::{FieldErrors, Frame, Layout, Web};
-use attach_app::{AppError, EntryUpdate, PanelAccess, PanelRow, status_label};
-use attach_domain::{PatientDetails, PatientInput, PatientStatus, Sex};
+use attach_app::{AppError, BulkAction, EntryUpdate, MrpSide, PanelAccess, PanelRow, status_label};
+use attach_domain::{ConfirmMethod, PatientDetails, PatientInput, PatientStatus, Sex};
 
 /// A patient's details as a form sends them (every field text, checked by the app's
 /// `PatientInput`), plus the status when adding.
@@ -337,6 +337,9 @@ pub struct EntryView {
     pub status: String,
     pub added: String,
     pub mrp: Option<String>,
+    /// The patient's side of the MRP confirmation.
+    pub patient_mrp: Option<String>,
+    pub contact_verified: Option<String>,
     pub removed: Option<String>,
     pub clash: bool,
     pub conflicting_fields: String,
@@ -364,6 +367,15 @@ struct EntryPage {
     reason: String,
     reason_error: String,
     history: Vec<HistoryRow>,
+}
+
+/// "2026-11-02 09:00 UTC by Grace Chen, in person".
+fn confirmed(ctx: &Context, m: &attach_domain::MrpConfirmation) -> String {
+    let how = m
+        .how
+        .map(|h| format!(", {}", h.label()))
+        .unwrap_or_default();
+    format!("{} by {}{how}", when(m.at), ctx.name(m.by))
 }
 
 fn entry_view(ctx: &Context, row: &PanelRow) -> EntryView {
@@ -407,9 +419,12 @@ fn entry_view(ctx: &Context, row: &PanelRow) -> EntryView {
                 attach_domain::HowAdded::Transfer => "transferred from another provider's panel",
             }
         ),
-        mrp: e
-            .mrp
-            .map(|m| format!("{} by {}", when(m.at), ctx.name(m.by))),
+        mrp: e.mrp.map(|m| confirmed(ctx, &m)),
+        patient_mrp: e.review.patient_mrp.map(|m| confirmed(ctx, &m)),
+        contact_verified: e
+            .review
+            .contact_verified
+            .map(|s| format!("{} by {}", when(s.at), ctx.name(s.by))),
         removed: e.removed.as_ref().map(|r| {
             let went = match r.disposition {
                 attach_domain::Disposition::Left => String::new(),
@@ -579,7 +594,71 @@ pub async fn change_status(
     }
 }
 
+/// The MRP form: which side confirmed, and how.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct MrpForm {
+    /// `provider` (the default) or `patient`.
+    #[serde(default)]
+    side: String,
+    /// `in_person`, `phone`, `portal` or `letter`; a form without it (older pages) records
+    /// the provider's side without saying how.
+    #[serde(default)]
+    how: String,
+}
+
 pub async fn confirm_mrp(
+    State(web): State<Web>,
+    frame: Frame,
+    at: PanelAt,
+    CsrfForm { form, .. }: CsrfForm<MrpForm>,
+) -> Result<Response, WebError> {
+    let (who, clinic, provider, entry) = (frame.who.user, frame.clinic, at.provider, at.entry()?);
+    let side = match form.side.as_str() {
+        "" => MrpSide::Provider,
+        s => MrpSide::from_key(s).ok_or_else(|| {
+            WebError::BadRequest("the side of the confirmation is unknown".into())
+        })?,
+    };
+    let how = match form.how.as_str() {
+        "" => None,
+        h => Some(ConfirmMethod::from_key(h).ok_or_else(|| {
+            WebError::BadRequest("how the confirmation was given is unknown".into())
+        })?),
+    };
+    web.app
+        .run(move |app| match (side, how) {
+            (MrpSide::Provider, None) => {
+                let update = EntryUpdate {
+                    confirm_mrp: true,
+                    ..EntryUpdate::default()
+                };
+                app.update_entry(who, clinic, provider, entry, update)
+                    .map(|_| ())
+            }
+            (_, None) => Err(AppError::invalid("how", "say how the patient confirmed")),
+            (side, Some(how)) => app
+                .bulk_change(
+                    who,
+                    clinic,
+                    &[(provider, entry)],
+                    BulkAction::ConfirmMrp { side, how },
+                )
+                .map(|_| ()),
+        })
+        .await?;
+    done(
+        &frame,
+        at,
+        if side == MrpSide::Patient {
+            "patient-mrp"
+        } else {
+            "mrp"
+        },
+    )
+}
+
+/// `POST …/entries/{entry}/contact`: the contact details were checked with the patient.
+pub async fn contact_verified(
     State(web): State<Web>,
     frame: Frame,
     at: PanelAt,
@@ -588,14 +667,10 @@ pub async fn confirm_mrp(
     let (who, clinic, provider, entry) = (frame.who.user, frame.clinic, at.provider, at.entry()?);
     web.app
         .run(move |app| {
-            let update = EntryUpdate {
-                confirm_mrp: true,
-                ..EntryUpdate::default()
-            };
-            app.update_entry(who, clinic, provider, entry, update)
+            app.bulk_change(who, clinic, &[(provider, entry)], BulkAction::VerifyContact)
         })
         .await?;
-    done(&frame, at, "mrp")
+    done(&frame, at, "contact")
 }
 
 #[derive(Debug, Default, Deserialize)]

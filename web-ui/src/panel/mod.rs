@@ -65,6 +65,10 @@ pub fn routes() -> Router<Web> {
             post(entry::confirm_mrp),
         )
         .route(
+            "/c/{clinic}/panels/{provider}/entries/{entry}/contact",
+            post(entry::contact_verified),
+        )
+        .route(
             "/c/{clinic}/panels/{provider}/entries/{entry}/remove",
             post(entry::remove),
         )
@@ -636,6 +640,10 @@ pub fn notice(done: &str) -> Option<&'static str> {
         "details" => "The patient's details were saved.",
         "status" => "The status was changed.",
         "mrp" => "Most responsible provider confirmed.",
+        "patient-mrp" => {
+            "The patient's confirmation of the most responsible provider was recorded."
+        }
+        "contact" => "The contact details were recorded as checked with the patient.",
         "removed" => "The patient was removed from the panel.",
         "transferred" => "The patients were moved to the other provider's panel.",
         "returned" => {
