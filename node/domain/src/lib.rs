@@ -33,7 +33,9 @@ pub use registry::{
 pub use review::{
     BuiltinStatus, EntryFacts, HOW_ADDED_ALL, MAX_RULE_AGE, MAX_RULE_MONTHS, MrpState, PanelFilter,
     ReviewQuery, StatusRule, StatusRules, TextQuery, VisitRule, Worklist, age_on, how_added_key,
-    months_between, open_suggestion, sex_key, suggested_status,
+    months_between,
+    msp::{DiffField, Difference, MspPatient, OnlyAttach, Reconciliation, reconcile},
+    open_suggestion, sex_key, suggested_status,
 };
 pub use types::*;
 pub use validate::{PatientInput, practitioner_number, split_languages};

@@ -40,11 +40,13 @@ use ::csv::{ReaderBuilder, StringRecord};
 use time::Date;
 
 use super::validate::{self, RowCheck, SeenPhns};
-use super::{ColumnProblem, FileError, ImportErrors, ImportRow, MAX_IMPORT_ROWS, format_date};
+use super::{
+    ColumnProblem, FileError, ImportErrors, ImportRow, MAX_IMPORT_ROWS, RowError, format_date,
+};
 use attach_domain::fields;
 use attach_domain::{PanelEntry, PatientStatus, Sex};
 
-/// One documented CSV column.
+/// One documented CSV column (of a panel file, or of an MSP panel list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ColumnDoc {
     pub name: &'static str,
@@ -53,7 +55,7 @@ pub struct ColumnDoc {
     pub example: &'static str,
 }
 
-const fn col(
+pub(crate) const fn col(
     name: &'static str,
     required: bool,
     format: &'static str,
@@ -145,8 +147,9 @@ const MRP_CONFIRMED: usize = 14;
 const NCOLS: usize = 15;
 
 /// Names people often use for a column, mapped to the column they mean. Only used to
-/// suggest a fix; the file must still use the documented name.
-const ALIASES: &[(&str, usize)] = &[
+/// suggest a fix; the file must still use the documented name. (MSP lists accept these
+/// names: see `msp.rs`.)
+pub(crate) const ALIASES: &[(&str, usize)] = &[
     ("health_number", PHN),
     ("personal_health_number", PHN),
     ("last_name", FAMILY_NAME),
@@ -179,6 +182,53 @@ pub fn parse_panel_csv(
     today: Date,
     status: &dyn Fn(&str) -> Option<PatientStatus>,
 ) -> Result<Vec<ImportRow>, ImportErrors> {
+    let mut seen = SeenPhns::with_capacity((bytes.len() / 64).min(MAX_IMPORT_ROWS));
+    read_rows(bytes, &PANEL_HEADER, |cells, row, line, errors| {
+        parse_row(cells, row, line, today, status, &mut seen, errors)
+    })
+}
+
+/// A panel file's header: the columns of [`CSV_COLUMNS`] and no others.
+const PANEL_HEADER: Header<'static> = Header {
+    columns: CSV_COLUMNS,
+    aliases: &[],
+    loose_names: false,
+    unknown: UnknownColumns::Refuse(suggest),
+};
+
+/// How one kind of CSV file names its columns.
+pub(crate) struct Header<'a> {
+    /// The columns read, required and optional; a row's cells are asked for by index
+    /// into this table.
+    pub(crate) columns: &'a [ColumnDoc],
+    /// Other names accepted for a column (lower case, with the index into `columns`).
+    pub(crate) aliases: &'a [(&'a str, usize)],
+    /// A space or dash inside a name reads as `_` (`Date of Birth` is `date_of_birth`),
+    /// for files whose headers another system wrote.
+    pub(crate) loose_names: bool,
+    pub(crate) unknown: UnknownColumns,
+}
+
+/// What a column name that is neither a column nor an alias means.
+pub(crate) enum UnknownColumns {
+    /// An error (a misspelt column would otherwise lose its data), with the column the
+    /// (lower-case) name most likely means.
+    Refuse(fn(&str) -> Option<&'static str>),
+    /// Left out, as are columns with no name: the file carries columns Attach has no
+    /// use for.
+    Ignore,
+}
+
+/// Reads a CSV file row by row: decodes it, maps the header, skips empty lines, counts
+/// rows against [`MAX_IMPORT_ROWS`] and refuses misaligned rows; `parse_row` checks one
+/// row (its cells, 1-based row number and file line), pushing every problem it finds.
+///
+/// All or nothing: the parsed rows in file order, or every problem found.
+pub(crate) fn read_rows<T>(
+    bytes: &[u8],
+    header: &Header<'_>,
+    mut parse_row: impl FnMut(&Cells<'_>, usize, usize, &mut Vec<RowError>) -> Option<T>,
+) -> Result<Vec<T>, ImportErrors> {
     let text = decode(bytes)?;
     if text.trim().is_empty() {
         return Err(FileError::Empty.into());
@@ -193,13 +243,23 @@ pub fn parse_panel_csv(
         Ok(false) => return Err(FileError::Empty.into()),
         Err(e) => return Err(read_error(&e).into()),
     }
-    let positions = header_positions(&record)?;
+    let positions = header_positions(&record, header)?;
+    let names: Vec<String> = header
+        .columns
+        .iter()
+        .zip(&positions)
+        .map(|(doc, at)| {
+            at.and_then(|i| record.get(i))
+                .map_or(doc.name, str::trim)
+                .to_string()
+        })
+        .collect();
     let width = record.len();
 
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    let mut seen = SeenPhns::with_capacity((text.len() / 64).min(MAX_IMPORT_ROWS));
     let mut field_count: Option<FileError> = None;
+    let mut lines = Lines::new(text);
     let mut row = 0usize;
     loop {
         match reader.read_record(&mut record) {
@@ -217,7 +277,7 @@ pub fn parse_panel_csv(
         if fields::trim(record.as_slice()).is_empty() {
             continue;
         }
-        let line = line_of(&record);
+        let line = lines.of(&record);
         if record.len() != width {
             match &mut field_count {
                 Some(FileError::FieldCount { rows_affected, .. }) => *rows_affected += 1,
@@ -240,8 +300,9 @@ pub fn parse_panel_csv(
         let cells = Cells {
             record: &record,
             positions: &positions,
+            names: &names,
         };
-        if let Some(r) = parse_row(&cells, row, line, today, status, &mut seen, &mut errors) {
+        if let Some(r) = parse_row(&cells, row, line, &mut errors) {
             rows.push(r);
         }
     }
@@ -268,10 +329,44 @@ fn decode(bytes: &[u8]) -> Result<&str, FileError> {
     })
 }
 
-fn line_of(record: &StringRecord) -> usize {
-    record
-        .position()
-        .map_or(0, |p| usize::try_from(p.line()).unwrap_or(usize::MAX))
+/// The line each record starts on, counted from its byte offset in the text. (The
+/// reader's own line count is taken before it reads the line break ending the previous
+/// record, so after a CRLF or an empty line it names the line before.) Records come in
+/// file order, so the count goes on from the previous record: one pass over the text.
+struct Lines<'t> {
+    text: &'t [u8],
+    at: usize,
+    line: usize,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Self {
+        Self {
+            text: text.as_bytes(),
+            at: 0,
+            line: 1,
+        }
+    }
+
+    fn of(&mut self, record: &StringRecord) -> usize {
+        let Some(p) = record.position() else {
+            return 0;
+        };
+        let len = self.text.len();
+        let mut start = usize::try_from(p.byte()).map_or(len, |b| b.min(len));
+        while start < len && matches!(self.text[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start < self.at {
+            (self.at, self.line) = (0, 1);
+        }
+        self.line += self.text[self.at..start]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        self.at = start;
+        self.line
+    }
 }
 
 /// The reader works on text already checked to be UTF-8 in memory, so it cannot fail;
@@ -283,8 +378,12 @@ fn read_error(e: &::csv::Error) -> FileError {
     FileError::NotUtf8 { line }
 }
 
-/// Maps each known column to its position in the file, or lists every header problem.
-fn header_positions(header: &StringRecord) -> Result<[Option<usize>; NCOLS], FileError> {
+/// Maps each column of `spec` to its position in the file (`None`: not in the file), or
+/// lists every header problem.
+fn header_positions(
+    header: &StringRecord,
+    spec: &Header<'_>,
+) -> Result<Vec<Option<usize>>, FileError> {
     if header.len() == 1 {
         let only = header.get(0).unwrap_or("");
         if only.contains(';') {
@@ -296,38 +395,56 @@ fn header_positions(header: &StringRecord) -> Result<[Option<usize>; NCOLS], Fil
             return Err(FileError::WrongSeparator { found: "tabs" });
         }
     }
-    let mut positions = [None; NCOLS];
+    let mut positions = vec![None; spec.columns.len()];
     let mut problems = Vec::new();
     let mut known = 0;
     for (i, raw) in header.iter().enumerate() {
-        let name = raw.trim().to_ascii_lowercase();
+        let mut name = raw.trim().to_ascii_lowercase();
         if name.is_empty() {
-            problems.push(ColumnProblem::Unnamed(i + 1));
+            if let UnknownColumns::Refuse(_) = spec.unknown {
+                problems.push(ColumnProblem::Unnamed(i + 1));
+            }
             continue;
         }
-        match CSV_COLUMNS.iter().position(|c| c.name == name) {
-            Some(c) => {
+        if spec.loose_names {
+            name = underscored(&name);
+        }
+        let column = spec
+            .columns
+            .iter()
+            .position(|c| c.name == name)
+            .or_else(|| {
+                spec.aliases
+                    .iter()
+                    .find(|(a, _)| *a == name)
+                    .map(|(_, c)| *c)
+            });
+        match column.and_then(|c| Some((positions.get_mut(c)?, spec.columns.get(c)?))) {
+            Some((slot, doc)) => {
                 known += 1;
-                match positions[c] {
+                match *slot {
                     Some(first) => problems.push(ColumnProblem::Duplicate {
-                        name: CSV_COLUMNS[c].name,
+                        name: doc.name,
                         first: first + 1,
                         second: i + 1,
                     }),
-                    None => positions[c] = Some(i),
+                    None => *slot = Some(i),
                 }
             }
-            None => problems.push(ColumnProblem::Unknown {
-                name: raw.trim().to_string(),
-                suggestion: suggest(&name),
-            }),
+            None => match spec.unknown {
+                UnknownColumns::Refuse(suggest) => problems.push(ColumnProblem::Unknown {
+                    name: raw.trim().to_string(),
+                    suggestion: suggest(&name),
+                }),
+                UnknownColumns::Ignore => {}
+            },
         }
     }
     if known == 0 && header.iter().any(|h| h.chars().any(|c| c.is_ascii_digit())) {
         return Err(FileError::NoHeader);
     }
-    for (c, doc) in CSV_COLUMNS.iter().enumerate() {
-        if doc.required && positions[c].is_none() {
+    for (doc, at) in spec.columns.iter().zip(&positions) {
+        if doc.required && at.is_none() {
             problems.push(ColumnProblem::Missing(doc.name));
         }
     }
@@ -340,10 +457,7 @@ fn header_positions(header: &StringRecord) -> Result<[Option<usize>; NCOLS], Fil
 
 /// The documented column an unknown header name most likely means.
 fn suggest(name: &str) -> Option<&'static str> {
-    let norm: String = name
-        .chars()
-        .map(|c| if c == ' ' || c == '-' { '_' } else { c })
-        .collect();
+    let norm = underscored(name);
     if let Some(c) = CSV_COLUMNS.iter().find(|c| c.name == norm) {
         return Some(c.name);
     }
@@ -356,6 +470,13 @@ fn suggest(name: &str) -> Option<&'static str> {
         .filter(|(d, _)| *d <= 2)
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n)
+}
+
+/// `name` with every space and dash made `_`.
+fn underscored(name: &str) -> String {
+    name.chars()
+        .map(|c| if c == ' ' || c == '-' { '_' } else { c })
+        .collect()
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -372,14 +493,30 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-struct Cells<'a> {
+/// One row's values, asked for by column (an index into the [`Header`]'s columns).
+pub(crate) struct Cells<'a> {
     record: &'a StringRecord,
-    positions: &'a [Option<usize>; NCOLS],
+    positions: &'a [Option<usize>],
+    /// Each column's name as the file's header writes it (the documented name for a
+    /// column the file does not have).
+    names: &'a [String],
 }
 
 impl Cells<'_> {
-    fn get(&self, col: usize) -> &str {
-        let raw = self.positions[col]
+    /// The column's name as the file writes it, for error messages: the person fixing
+    /// the file looks for the header they see.
+    pub(crate) fn name(&self, col: usize) -> &str {
+        self.names.get(col).map_or("", String::as_str)
+    }
+
+    /// The column's value as written (without the formula guard `'`); empty when the
+    /// file has no such column.
+    pub(crate) fn get(&self, col: usize) -> &str {
+        let raw = self
+            .positions
+            .get(col)
+            .copied()
+            .flatten()
             .and_then(|i| self.record.get(i))
             .unwrap_or("");
         unescape_formula(raw)
@@ -402,24 +539,12 @@ fn parse_row(
     today: Date,
     status: &dyn Fn(&str) -> Option<PatientStatus>,
     seen: &mut SeenPhns,
-    errors: &mut Vec<super::RowError>,
+    errors: &mut Vec<RowError>,
 ) -> Option<ImportRow> {
     let mut c = RowCheck::new(errors, row, Some(line));
     let name = |i: usize| CSV_COLUMNS[i].name;
 
-    let phn = c.check(name(PHN), fields::phn(cells.get(PHN)));
-    if let Some(p) = phn
-        && let Err((r, l)) = seen.record(p, (row, Some(line)))
-    {
-        let l = l.unwrap_or(0);
-        c.fail(
-            name(PHN),
-            format!(
-                "this PHN is already on row {r} (line {l}); each patient may appear only once \
-                 in a file"
-            ),
-        );
-    }
+    let phn = c.phn_once(name(PHN), cells.get(PHN), seen);
     let family_name = c.check(
         name(FAMILY_NAME),
         fields::name(cells.get(FAMILY_NAME), "the family name"),
@@ -539,7 +664,7 @@ pub fn write_panel_csv(
     out.into_bytes()
 }
 
-fn sex_code(s: Sex) -> &'static str {
+pub(crate) fn sex_code(s: Sex) -> &'static str {
     match s {
         Sex::Female => "female",
         Sex::Male => "male",

@@ -11,9 +11,10 @@
 
 pub mod csv;
 pub mod fhir;
+pub mod msp;
 pub mod province;
-pub mod worklist;
 mod validate;
+pub mod worklist;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use super::RowError;
-use attach_domain::fields::{clean, trim};
+use attach_domain::fields::{self, clean, trim};
 use attach_domain::{PatientStatus, Phn};
 
 /// Collects the errors of one row; `check` keeps going after a failure so every
@@ -50,6 +50,23 @@ impl<'e> RowCheck<'e> {
 
     pub(crate) fn failed(&self) -> bool {
         self.failed
+    }
+
+    /// A CSV file's PHN column: a valid PHN that no earlier row of the file holds (a
+    /// second row for one patient names the first, by row and line).
+    pub(crate) fn phn_once(&mut self, field: &str, raw: &str, seen: &mut SeenPhns) -> Option<Phn> {
+        let phn = self.check(field, fields::phn(raw))?;
+        if let Err((r, l)) = seen.record(phn, (self.row, self.line)) {
+            let l = l.unwrap_or(0);
+            self.fail(
+                field,
+                format!(
+                    "this PHN is already on row {r} (line {l}); each patient may appear only \
+                     once in a file"
+                ),
+            );
+        }
+        Some(phn)
     }
 }
 

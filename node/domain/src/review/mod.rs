@@ -13,6 +13,7 @@ use super::error::{DomainError, Problems};
 use super::ids::StatusId;
 use super::types::{Clinic, HowAdded, PanelEntry, PatientDetails, PatientStatus, Sex};
 
+pub mod msp;
 
 // ---------------------------------------------------------------------------
 // Status rules
