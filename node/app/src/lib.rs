@@ -14,6 +14,7 @@ mod error;
 mod history;
 mod matching;
 mod model;
+mod msp;
 mod ops;
 mod panel;
 mod projector;
@@ -44,6 +45,7 @@ pub use matching::{
     WaitingInput, attachment_entry, parse_waitlist_csv,
 };
 pub use model::{ClinicState, EntryState, Model, Projection, ReadModel};
+pub use msp::{MspDecided, MspDecision, MspView};
 pub use ops::OpsCounts;
 pub use panel::{
     EntryUpdate, ImportReport, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort,

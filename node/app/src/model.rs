@@ -84,6 +84,12 @@ pub enum Projection {
         origin: Option<uuid::Uuid>,
         conflicts: Vec<FieldConflict>,
     },
+    /// One of a clinic's working documents (`clinic/<clinic>/…`: MSP decisions, review
+    /// tasks, the protocol); the app reads those from the store when it needs them. The
+    /// keys of records two replicas wrote apart are kept for the Conflicts page.
+    Work {
+        conflicts: Vec<String>,
+    },
     /// The document exists but could not be decoded; kept so the problem is visible.
     Unreadable {
         error: String,
@@ -170,6 +176,8 @@ pub struct Model {
     pub clashes: HashSet<(ClinicId, Phn)>,
     /// Documents that failed to decode, by id.
     pub unreadable: HashMap<String, String>,
+    /// Working documents with records written apart on two replicas: doc id → record keys.
+    pub work_conflicts: HashMap<String, Vec<String>>,
     /// Every live (not removed) entry of a PHN, at any clinic: is a person on a panel anywhere?
     pub live_by_phn: HashMap<Phn, BTreeSet<EntryId>>,
     /// The provincial waitlist (hub only): people and the count of registrations merged.
@@ -237,6 +245,13 @@ impl ReadModel {
                 origin,
                 conflicts,
             } => m.put_offer(*offer, origin, conflicts),
+            Projection::Work { conflicts } => {
+                if conflicts.is_empty() {
+                    m.work_conflicts.remove(id);
+                } else {
+                    m.work_conflicts.insert(id.to_owned(), conflicts);
+                }
+            }
             Projection::Unreadable { error } => {
                 m.unreadable.insert(id.to_owned(), error);
             }

@@ -141,7 +141,7 @@ impl App {
     }
 
     /// Who may change a panel: the provider and their active delegates.
-    fn writable_panel(
+    pub(super) fn writable_panel(
         &self,
         who: UserId,
         clinic: ClinicId,

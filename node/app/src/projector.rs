@@ -103,6 +103,9 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
                 .map(FieldConflict::from)
                 .collect(),
         }),
+        ["clinic", _, ..] => Ok(Projection::Work {
+            conflicts: attach_schema::work::item_conflicts(doc).map_err(|e| e.to_string())?,
+        }),
         _ => Err("unknown document kind".to_owned()),
     }
 }

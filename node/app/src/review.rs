@@ -806,7 +806,11 @@ mod tests {
         let text = String::from_utf8(csv).expect("UTF-8");
         let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
         assert_eq!(lines.len(), rows.len() + 1);
-        assert!(lines[1..].iter().all(|l| l.starts_with("drpatel,") || l.starts_with("drnguyen,")));
+        assert!(
+            lines[1..]
+                .iter()
+                .all(|l| l.starts_with("drpatel,") || l.starts_with("drnguyen,"))
+        );
         for (line, row) in lines[1..].iter().zip(&rows) {
             assert!(line.ends_with(&row.entry.id.to_string()));
             assert!(line.contains(&row.entry.details.phn.to_string()));

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod matching;
 pub mod panel;
 pub mod settle;
+pub mod work;
 
 #[cfg(test)]
 mod tests;
