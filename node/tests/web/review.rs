@@ -335,3 +335,115 @@ async fn each_side_of_the_mrp_and_the_contact_check_are_recorded_on_the_entry() 
         .await
         .status_is(StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn an_msp_list_is_compared_decided_and_stays_decided_when_uploaded_again() {
+    let w = World::new("review-msp");
+    let p = w.id("drpatel");
+    let panel: Vec<attach::domain::PatientDetails> = w
+        .app()
+        .review_rows(p, w.a, ReviewScope::Provider(p), &ReviewQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| r.entry.details)
+        .collect();
+    let newcomer =
+        attach::app::demo_data::patients(4242, 1, attach::app::demo_data::fixture_today())
+            .remove(0);
+    assert!(panel.iter().all(|d| d.phn != newcomer.phn));
+    let mut file = String::from("Surname,Given Name,PHN,Date of Birth,Sex,Payee Number\r\n");
+    for (i, d) in panel[1..].iter().chain([&newcomer]).enumerate() {
+        let family = if i == 0 {
+            format!("{}-MSP", d.family_name)
+        } else {
+            d.family_name.clone()
+        };
+        file.push_str(&format!(
+            "{family},{},{},{},{},A1234\r\n",
+            d.given_names,
+            d.phn,
+            d.date_of_birth,
+            attach::domain::sex_key(d.sex)
+        ));
+    }
+    let base = format!("/c/{}/panels/{p}/msp", w.a);
+    let mut chen = w.signed_in("moa.chen").await;
+    let token = chen.get(&base).await.csrf();
+    let r = chen
+        .post_multipart(
+            &format!("{base}/upload"),
+            &[("csrf", &token)],
+            ("file", "msp.csv", file.as_bytes()),
+        )
+        .await;
+    assert_eq!(r.location(), format!("{base}?done=uploaded"));
+    let page = chen.get(&r.location()).await;
+    let html = page.ok();
+    let count = |id: &str| {
+        let start = html
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("{id}"));
+        let end = html[start..].find("</table>").unwrap() + start;
+        html[start..end].matches("name=\"key\"").count()
+    };
+    assert_eq!(count("msp-only-msp"), 1);
+    assert_eq!(count("msp-only-attach"), 1);
+    assert_eq!(count("msp-differences"), 1);
+    let key_of = |id: &str| {
+        let start = html.find(&format!("id=\"{id}\"")).unwrap();
+        let at = html[start..].find("name=\"key\" value=\"").unwrap() + start + 18;
+        html[at..at + html[at..].find('"').unwrap()].to_owned()
+    };
+    let (add, diff) = (key_of("msp-only-msp"), key_of("msp-differences"));
+    let token = page.csrf();
+    let r = chen
+        .post_form(
+            &format!("{base}/decide"),
+            &[("csrf", &token), ("key", &add), ("decision", "apply")],
+        )
+        .await;
+    assert_eq!(r.location(), format!("{base}?done=applied"));
+    let r = chen
+        .post_form(
+            &format!("{base}/decide"),
+            &[("csrf", &token), ("key", &diff), ("decision", "dismiss")],
+        )
+        .await;
+    assert_eq!(r.location(), format!("{base}?done=dismissed"));
+    assert!(
+        w.app()
+            .review_rows(p, w.a, ReviewScope::Provider(p), &ReviewQuery::default())
+            .unwrap()
+            .iter()
+            .any(|r| r.entry.details.phn == newcomer.phn),
+        "the patient only on MSP's list was added"
+    );
+    // The same file again: only the line not yet decided is open.
+    let r = chen
+        .post_multipart(
+            &format!("{base}/upload"),
+            &[("csrf", &token)],
+            ("file", "msp.csv", file.as_bytes()),
+        )
+        .await;
+    let html = chen.get(&r.location()).await.ok().to_owned();
+    assert!(!html.contains("id=\"msp-only-msp\""));
+    assert!(!html.contains("id=\"msp-differences\""));
+    assert!(html.contains("id=\"msp-only-attach\""));
+    assert!(html.contains("id=\"msp-decided\""));
+    // A file with a bad row is refused by row and column; nothing changes.
+    let bad = "phn,family_name,given_names,date_of_birth,sex\r\n9123456780,A,B,1990-02-30,F\r\n";
+    let r = chen
+        .post_multipart(
+            &format!("{base}/upload"),
+            &[("csrf", &token)],
+            ("file", "bad.csv", bad.as_bytes()),
+        )
+        .await;
+    let text = r.status_is(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text.contains("id=\"msp-problems\""));
+    assert!(text.contains("date_of_birth"));
+    // Dr. Nguyen sees nothing of Dr. Patel's reconciliation.
+    let mut nguyen = w.signed_in("drnguyen").await;
+    nguyen.get(&base).await.status_is(StatusCode::FORBIDDEN);
+}

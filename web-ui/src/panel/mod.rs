@@ -10,6 +10,7 @@ mod dashboard;
 pub(crate) mod entry;
 pub(crate) mod files;
 mod moves;
+mod msp;
 mod prefs;
 mod review;
 
@@ -91,6 +92,15 @@ pub fn routes() -> Router<Web> {
         .route(
             "/c/{clinic}/panels/{provider}/move",
             get(moves::form).post(moves::save),
+        )
+        .route("/c/{clinic}/panels/{provider}/msp", get(msp::form))
+        .route(
+            "/c/{clinic}/panels/{provider}/msp/upload",
+            post(msp::upload),
+        )
+        .route(
+            "/c/{clinic}/panels/{provider}/msp/decide",
+            post(msp::decide),
         )
         .route("/c/{clinic}/review", get(review::clinic))
         .route("/c/{clinic}/review/bulk", post(review::clinic_bulk))
