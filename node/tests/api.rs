@@ -1407,6 +1407,35 @@ fn rows() -> Vec<Row> {
                 )
             },
         },
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/providers/{provider}/msp",
+            expect: [401, 403, 200, 200, 200, 403, 403, 404, 404],
+            request: |t, _| call(format!("{}/msp", t.patel_panel())),
+        },
+        // MSP's files carry columns Attach does not use: the panel file reads as one.
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/providers/{provider}/msp",
+            expect: [401, 403, 200, 200, 200, 403, 403, 404, 404],
+            request: |t, _| Call {
+                path: format!("{}/msp", t.patel_panel()),
+                body: None,
+                raw: Some(("text/csv", fixture("panel_valid.csv"))),
+            },
+        },
+        // After an upload, a line that is not open is a conflict for those who may decide.
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/providers/{provider}/msp/decisions",
+            expect: [401, 403, 403, 409, 409, 403, 403, 404, 404],
+            request: |t, _| {
+                call_with(
+                    format!("{}/msp/decisions", t.patel_panel()),
+                    json!({"keys": ["only_msp:9000000000"], "decision": "dismiss"}),
+                )
+            },
+        },
         // Last: signing out ends each caller's session (the runner signs in again after).
         Row {
             method: Method::DELETE,

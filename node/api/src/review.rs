@@ -10,8 +10,10 @@ use uuid::Uuid;
 
 use super::panels::{EntryBody, StatusRef, entry_body};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Json, Path, User};
-use attach_app::{App, AppError, BulkAction, BulkReport, MrpSide, PanelRow, ReviewScope};
+use crate::extract::{Json, Path, RawBody, User};
+use attach_app::{
+    App, AppError, BulkAction, BulkReport, MrpSide, MspDecided, MspView, PanelRow, ReviewScope,
+};
 use attach_domain::{
     ClinicId, ConfirmMethod, EntryId, PatientStatus, ReviewQuery, StatusRules, UserId, Worklist,
 };
@@ -22,6 +24,8 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(worklist_counts))
         .routes(routes!(review_list))
         .routes(routes!(bulk_change))
+        .routes(routes!(msp_view, msp_upload))
+        .routes(routes!(msp_decide))
 }
 
 /// Largest page of a review list.
@@ -374,4 +378,203 @@ async fn bulk_change(
         .run(move |app| app.bulk_change(who.user, clinic, &entries, action))
         .await?;
     Ok(Json(report.into()))
+}
+
+// ---------------------------------------------------------------------------
+// MSP reconciliation
+// ---------------------------------------------------------------------------
+
+/// One open question of a reconciliation. `key` names it in a decision.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MspLineBody {
+    pub key: String,
+    /// only_msp, only_attach or difference
+    pub kind: &'static str,
+    pub phn: String,
+    /// The entry in Attach (only_attach, difference).
+    pub entry: Option<Uuid>,
+    /// As MSP lists the patient (only_msp).
+    pub family_name: Option<String>,
+    pub given_names: Option<String>,
+    pub date_of_birth: Option<String>,
+    pub deceased: Option<String>,
+    /// For a difference: family_name, given_names, date_of_birth, sex or deceased, and
+    /// both values.
+    pub field: Option<String>,
+    pub attach: Option<String>,
+    pub msp: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MspDecisionBody {
+    pub key: String,
+    pub accepted: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+    pub by: Uuid,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MspViewBody {
+    /// When the list in use was uploaded on this node (null before any upload).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub uploaded_at: Option<time::OffsetDateTime>,
+    pub uploaded_by: Option<Uuid>,
+    /// Patients on the list in use.
+    pub rows: usize,
+    /// The questions still open.
+    pub open: Vec<MspLineBody>,
+    /// Every decision recorded for this provider, newest first.
+    pub decided: Vec<MspDecisionBody>,
+}
+
+fn msp_body(v: MspView) -> MspViewBody {
+    let mut open = Vec::new();
+    for p in v.open.only_msp {
+        open.push(MspLineBody {
+            key: p.key(),
+            kind: "only_msp",
+            phn: p.phn.to_string(),
+            entry: None,
+            family_name: Some(p.family_name),
+            given_names: Some(p.given_names),
+            date_of_birth: Some(p.date_of_birth.to_string()),
+            deceased: p.deceased.map(|d| d.to_string()),
+            field: None,
+            attach: None,
+            msp: None,
+        });
+    }
+    for a in v.open.only_attach {
+        open.push(MspLineBody {
+            key: a.key(),
+            kind: "only_attach",
+            phn: a.phn.to_string(),
+            entry: Some(a.entry.0),
+            family_name: None,
+            given_names: None,
+            date_of_birth: None,
+            deceased: None,
+            field: None,
+            attach: None,
+            msp: None,
+        });
+    }
+    for d in v.open.differences {
+        open.push(MspLineBody {
+            key: d.key(),
+            kind: "difference",
+            phn: d.phn.to_string(),
+            entry: Some(d.entry.0),
+            family_name: None,
+            given_names: None,
+            date_of_birth: None,
+            deceased: None,
+            field: Some(d.field.key().to_owned()),
+            attach: Some(d.attach),
+            msp: Some(d.msp),
+        });
+    }
+    MspViewBody {
+        uploaded_at: v.uploaded.map(|(at, _)| at),
+        uploaded_by: v.uploaded.map(|(_, by)| by.0),
+        rows: v.rows,
+        open,
+        decided: v
+            .decided
+            .into_iter()
+            .map(|(key, d)| MspDecisionBody {
+                key,
+                accepted: d.accepted,
+                at: d.at,
+                by: d.by.0,
+                reason: d.reason,
+            })
+            .collect(),
+    }
+}
+
+type PanelPath = (ClinicId, UserId);
+
+/// The reconciliation of the provider's panel with the MSP list last uploaded on this node.
+#[utoipa::path(get, path = "/clinics/{clinic}/providers/{provider}/msp", tag = "review", security(("bearer" = [])),
+    params(("clinic" = Uuid, Path), ("provider" = Uuid, Path)),
+    responses((status = 200, body = MspViewBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn msp_view(
+    State(app): State<App>,
+    User(who): User,
+    Path((clinic, provider)): Path<PanelPath>,
+) -> Result<Json<MspViewBody>, ApiError> {
+    let view = app
+        .run(move |app| app.msp_view(who.user, clinic, provider))
+        .await?;
+    Ok(Json(msp_body(view)))
+}
+
+/// Upload the panel list MSP holds for the provider (CSV, the raw body; columns as on the
+/// MSP reconciliation page). Nothing on the panel changes; a bad file is refused with a
+/// problem per row and column and the list in use stays.
+#[utoipa::path(post, path = "/clinics/{clinic}/providers/{provider}/msp", tag = "review", security(("bearer" = [])),
+    params(("clinic" = Uuid, Path), ("provider" = Uuid, Path)),
+    request_body(content = String, content_type = "text/csv", description = "MSP's panel list with a header row"),
+    responses((status = 200, body = MspViewBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn msp_upload(
+    State(app): State<App>,
+    User(who): User,
+    Path((clinic, provider)): Path<PanelPath>,
+    RawBody(body): RawBody,
+) -> Result<Json<MspViewBody>, ApiError> {
+    let view = app
+        .run(move |app| app.msp_upload(who.user, clinic, provider, &body))
+        .await?;
+    Ok(Json(msp_body(view)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MspDecideRequest {
+    /// Keys of open lines.
+    pub keys: Vec<String>,
+    /// apply or dismiss
+    pub decision: String,
+    /// Needed when applying removes patients (kept in their history).
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MspDecidedBody {
+    pub applied: usize,
+    pub dismissed: usize,
+}
+
+impl From<MspDecided> for MspDecidedBody {
+    fn from(d: MspDecided) -> Self {
+        Self {
+            applied: d.applied,
+            dismissed: d.dismissed,
+        }
+    }
+}
+
+/// Apply or dismiss open lines of the reconciliation.
+#[utoipa::path(post, path = "/clinics/{clinic}/providers/{provider}/msp/decisions", tag = "review", security(("bearer" = [])),
+    params(("clinic" = Uuid, Path), ("provider" = Uuid, Path)), request_body = MspDecideRequest,
+    responses((status = 200, body = MspDecidedBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn msp_decide(
+    State(app): State<App>,
+    User(who): User,
+    Path((clinic, provider)): Path<PanelPath>,
+    Json(req): Json<MspDecideRequest>,
+) -> Result<Json<MspDecidedBody>, ApiError> {
+    let accept = match req.decision.as_str() {
+        "apply" => true,
+        "dismiss" => false,
+        _ => return Err(AppError::invalid("decision", "apply or dismiss").into()),
+    };
+    let decided = app
+        .run(move |app| app.msp_decide(who.user, clinic, provider, &req.keys, accept, &req.reason))
+        .await?;
+    Ok(Json(decided.into()))
 }
