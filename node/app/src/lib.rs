@@ -24,6 +24,7 @@ mod review;
 mod sync;
 mod sync_access;
 pub mod synthetic;
+mod tasks;
 mod transfer;
 
 use std::path::Path;
@@ -61,6 +62,7 @@ pub use registry::{
 pub use review::{BulkAction, BulkReport, MAX_BULK, MrpSide, ReviewPage, ReviewRow, ReviewScope};
 pub use sync::DocSet;
 pub use sync_access::hub_address;
+pub use tasks::{NewTask, TaskView};
 pub use transfer::{Destination, MoveReport, Selection};
 
 use crate::config::Config;

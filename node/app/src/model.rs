@@ -4,7 +4,7 @@
 //! [`ReadModel::committed`] once the change is durable, and once per stored projection at
 //! start-up. Queries never load Automerge documents.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,10 @@ pub enum Projection {
     Work {
         conflicts: Vec<String>,
     },
+    /// A recurring review task (`clinic/<clinic>/review/<task>`).
+    ReviewTask(Box<attach_domain::ReviewTask>),
+    /// One completion of a review task (`clinic/<clinic>/review/<task>/<completion>`).
+    ReviewDone(Box<attach_domain::Completion>),
     /// The document exists but could not be decoded; kept so the problem is visible.
     Unreadable {
         error: String,
@@ -178,6 +182,9 @@ pub struct Model {
     pub unreadable: HashMap<String, String>,
     /// Working documents with records written apart on two replicas: doc id → record keys.
     pub work_conflicts: HashMap<String, Vec<String>>,
+    /// Every clinic's review tasks, and their completions (oldest due date first).
+    pub review_tasks: BTreeMap<attach_domain::TaskId, attach_domain::ReviewTask>,
+    pub task_completions: HashMap<attach_domain::TaskId, Vec<attach_domain::Completion>>,
     /// Every live (not removed) entry of a PHN, at any clinic: is a person on a panel anywhere?
     pub live_by_phn: HashMap<Phn, BTreeSet<EntryId>>,
     /// The provincial waitlist (hub only): people and the count of registrations merged.
@@ -251,6 +258,15 @@ impl ReadModel {
                 } else {
                     m.work_conflicts.insert(id.to_owned(), conflicts);
                 }
+            }
+            Projection::ReviewTask(task) => {
+                m.review_tasks.insert(task.id, *task);
+            }
+            Projection::ReviewDone(done) => {
+                let list = m.task_completions.entry(done.task).or_default();
+                list.retain(|c| c.id != done.id);
+                list.push(*done);
+                list.sort_by(|a, b| a.due.cmp(&b.due).then(a.id.cmp(&b.id)));
             }
             Projection::Unreadable { error } => {
                 m.unreadable.insert(id.to_owned(), error);

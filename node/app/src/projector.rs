@@ -7,6 +7,7 @@ use automerge::Automerge;
 
 use super::model::{Candidate, FieldConflict, Projection, ReadModel};
 use attach_domain::UserId;
+use attach_schema::work::{DONE_ITEM, KIND_REVIEW_DONE, KIND_REVIEW_TASK, TASK_ITEM, read_items};
 use attach_store::DocId;
 
 /// Bump when `Projection` changes shape: the store then re-projects every document at open.
@@ -103,6 +104,22 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
                 .map(FieldConflict::from)
                 .collect(),
         }),
+        ["clinic", _, "review", _] => {
+            let mut items: std::collections::BTreeMap<String, attach_domain::ReviewTask> =
+                read_items(doc, KIND_REVIEW_TASK).map_err(|e| e.to_string())?;
+            items
+                .remove(TASK_ITEM)
+                .map(|t| Projection::ReviewTask(Box::new(t)))
+                .ok_or_else(|| "a review task document without its task".to_owned())
+        }
+        ["clinic", _, "review", _, _] => {
+            let mut items: std::collections::BTreeMap<String, attach_domain::Completion> =
+                read_items(doc, KIND_REVIEW_DONE).map_err(|e| e.to_string())?;
+            items
+                .remove(DONE_ITEM)
+                .map(|d| Projection::ReviewDone(Box::new(d)))
+                .ok_or_else(|| "a completion document without its completion".to_owned())
+        }
         ["clinic", _, ..] => Ok(Projection::Work {
             conflicts: attach_schema::work::item_conflicts(doc).map_err(|e| e.to_string())?,
         }),

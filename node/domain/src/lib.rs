@@ -36,6 +36,7 @@ pub use review::{
     months_between,
     msp::{DiffField, Difference, MspPatient, OnlyAttach, Reconciliation, reconcile},
     open_suggestion, sex_key, suggested_status,
+    tasks::{Completion, DueState, Frequency, ReviewTask},
 };
 pub use types::*;
 pub use validate::{PatientInput, practitioner_number, split_languages};

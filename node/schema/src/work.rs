@@ -21,10 +21,28 @@ use super::common::{SchemaError, put_header, text};
 pub const KIND_MSP: &str = "msp-reconciliation";
 /// `kind` of a review task document.
 pub const KIND_REVIEW_TASK: &str = "review-task";
+/// `kind` of a review task's completion document.
+pub const KIND_REVIEW_DONE: &str = "review-done";
 /// `kind` of the clinic's protocol document.
 pub const KIND_PROTOCOL: &str = "protocol";
 
 const ITEMS: &str = "items";
+
+/// The record of a review task document (its one item).
+pub const TASK_ITEM: &str = "task";
+/// The record of a completion document (its one item).
+pub const DONE_ITEM: &str = "done";
+
+/// The kind a document declares, if it has one.
+pub fn kind_of<R: ReadDoc>(doc: &R) -> Option<String> {
+    match doc.get(ROOT, "kind").ok()?? {
+        (Value::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Str(k) => Some(k.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
 
 fn items_obj<R: ReadDoc>(doc: &R) -> Result<Option<automerge::ObjId>, SchemaError> {
     match doc.get(ROOT, ITEMS)? {
