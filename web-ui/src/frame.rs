@@ -160,6 +160,11 @@ impl Layout {
         self.workspace.as_ref().map_or("", |w| w.role.label())
     }
 
+    /// The person's own review tasks here that are due or overdue.
+    pub fn tasks_due(&self) -> usize {
+        self.workspace.as_ref().map_or(0, |w| w.tasks_due)
+    }
+
     pub fn is_manager(&self) -> bool {
         self.workspace.as_ref().is_some_and(|w| w.account_manager)
     }

@@ -32,6 +32,8 @@ pub struct Workspace {
     /// Panels the person may manage here (their own, and those they are endorsed for),
     /// as (provider, display name), their own first.
     pub panels: Vec<(UserId, String)>,
+    /// The person's own review tasks here that are due or overdue.
+    pub tasks_due: usize,
 }
 
 /// What a successful sign-in returns.
@@ -236,6 +238,7 @@ impl App {
                 .ok_or_else(|| AppError::not_found("clinic"))?,
             account_manager: c.is_account_manager(who),
             panels,
+            tasks_due: self.my_tasks_due(who, clinic),
         })
     }
 

@@ -447,3 +447,105 @@ async fn an_msp_list_is_compared_decided_and_stays_decided_when_uploaded_again()
     let mut nguyen = w.signed_in("drnguyen").await;
     nguyen.get(&base).await.status_is(StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_review_task_is_set_up_from_a_list_comes_due_in_the_header_and_is_marked_done() {
+    let w = World::new("review-tasks");
+    let tasks = format!("/c/{}/review/tasks", w.a);
+    let mut director = w.signed_in("director").await;
+    // The list's "Make this a review task" link fills the form in.
+    let list = director
+        .get(&format!(
+            "{}?worklist=mrp-stale&months=24&min_age=65",
+            panel_review(&w, "drpatel")
+        ))
+        .await;
+    let html = list.ok();
+    let start = html.find("id=\"make-task\"").expect("the link");
+    let href_at = html[..start].rfind("href=\"").unwrap() + 6;
+    let href = html[href_at..href_at + html[href_at..].find('"').unwrap()]
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    assert!(href.contains("worklist=mrp-stale"), "{href}");
+    let form = director.get(&href).await;
+    let shown = form.ok();
+    let at = shown.find("id=\"t-filters\"").expect("the filters field");
+    assert!(
+        shown[at..at + 200].contains("months=24"),
+        "{href} {}",
+        &shown[at..at + 200]
+    );
+    let chen = w.id("moa.chen");
+    let patel = w.id("drpatel");
+    // A missing owner and a bad date come back by field.
+    let refused = director
+        .submit(
+            &tasks,
+            &tasks,
+            &[
+                ("title", "MRP re-confirmation, 65+"),
+                ("provider", &patel.to_string()),
+                ("worklist", "mrp-stale"),
+                ("filters", "months=24&min_age=65"),
+                ("frequency", "months-3"),
+                ("owner", ""),
+                ("first_due", "soon"),
+            ],
+        )
+        .await;
+    let text = refused.status_is(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text.contains("owner") && text.contains("first_due"));
+    let today = w.app().clinic_today().to_string();
+    let made = director
+        .submit(
+            &tasks,
+            &tasks,
+            &[
+                ("title", "MRP re-confirmation, 65+"),
+                ("provider", &patel.to_string()),
+                ("worklist", "mrp-stale"),
+                ("filters", "months=24&min_age=65"),
+                ("frequency", "months-3"),
+                ("owner", &chen.to_string()),
+                ("first_due", &today),
+            ],
+        )
+        .await;
+    assert_eq!(made.location(), format!("{tasks}?done=created"));
+    // Grace Chen sees it due in the navigation, opens it and marks it done.
+    let mut grace = w.signed_in("moa.chen").await;
+    let page = grace.get(&tasks).await;
+    let html = page.ok();
+    assert!(
+        html.contains("id=\"tasks-due\""),
+        "the header counts the due task"
+    );
+    assert!(html.contains("MRP re-confirmation, 65+"));
+    let id = w
+        .app()
+        .review_tasks(chen, w.a)
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap()
+        .task
+        .id;
+    let done = grace
+        .post_form(
+            &format!("{tasks}/{id}/done"),
+            &[("csrf", &page.csrf()), ("note", "phoned 8, letters to 3")],
+        )
+        .await;
+    assert_eq!(done.location(), format!("{tasks}?done=completed"));
+    let after = grace.get(&done.location()).await;
+    assert!(!after.ok().contains("id=\"tasks-due\""));
+    assert!(after.contains("phoned 8, letters to 3"));
+    // Dr. Nguyen neither owns nor reviews it: not listed, and may not mark it done.
+    let mut nguyen = w.signed_in("drnguyen").await;
+    let page = nguyen.get(&tasks).await;
+    assert!(!page.ok().contains("MRP re-confirmation"));
+    nguyen
+        .post_form(&format!("{tasks}/{id}/done"), &[("csrf", &page.csrf())])
+        .await
+        .status_is(StatusCode::FORBIDDEN);
+}

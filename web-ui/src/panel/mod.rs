@@ -13,6 +13,7 @@ mod moves;
 mod msp;
 mod prefs;
 mod review;
+mod tasks;
 
 use std::collections::HashMap;
 
@@ -103,6 +104,18 @@ pub fn routes() -> Router<Web> {
             post(msp::decide),
         )
         .route("/c/{clinic}/review", get(review::clinic))
+        .route(
+            "/c/{clinic}/review/tasks",
+            get(tasks::page).post(tasks::create),
+        )
+        .route(
+            "/c/{clinic}/review/tasks/{task}/done",
+            post(tasks::complete),
+        )
+        .route(
+            "/c/{clinic}/review/tasks/{task}/retire",
+            post(tasks::retire),
+        )
         .route("/c/{clinic}/review/bulk", post(review::clinic_bulk))
         .route("/c/{clinic}/review/download", get(review::clinic_download))
         .route(

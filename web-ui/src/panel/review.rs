@@ -243,6 +243,8 @@ struct ReviewPageView {
     /// The whole list on one page, to print.
     print_href: String,
     printing: bool,
+    /// The review-task form prefilled with this list.
+    task_href: String,
     edit: bool,
     assignable: Vec<Choice>,
     methods: Vec<Choice>,
@@ -481,6 +483,7 @@ fn page(
         download: with_query(&format!("{base}/download"), &query_string(&q, &[])),
         print_href: with_query(&base, &query_string(&q, &[("print", "1".to_owned())])),
         printing,
+        task_href: task_href(&frame, scope, &q),
         edit: loaded.edit,
         assignable,
         methods,
@@ -488,6 +491,33 @@ fn page(
         base,
     };
     with_status(render(&view), status)
+}
+
+/// The review-task form with this list's panel, worklist and other filters filled in.
+fn task_href(frame: &Frame, scope: ReviewScope, q: &ReviewQuery) -> String {
+    let filters = ReviewQuery {
+        worklist: None,
+        ..q.clone()
+    };
+    let mut pairs = Vec::new();
+    if let ReviewScope::Provider(p) = scope {
+        pairs.push(("provider", p.to_string()));
+    }
+    let mut extra = Vec::new();
+    if let Some(w) = q.worklist {
+        pairs.push(("worklist", w.key().to_owned()));
+        extra.extend(w.parameter());
+    }
+    let rest = query_string(&filters, &extra);
+    if !rest.is_empty() {
+        pairs.push(("filters", rest));
+    }
+    let query = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    with_query(&format!("{}/review/tasks", frame.base()), &query)
 }
 
 fn parse(app: &App, typed: &[(String, String)]) -> Result<ReviewQuery, Vec<attach_app::Problem>> {
