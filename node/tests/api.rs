@@ -1436,6 +1436,44 @@ fn rows() -> Vec<Row> {
                 )
             },
         },
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/review/tasks",
+            expect: [401, 403, 200, 200, 200, 200, 200, 404, 404],
+            request: |t, _| call(format!("/clinics/{}/review/tasks", t.a())),
+        },
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/review/tasks",
+            expect: [401, 403, 201, 201, 403, 403, 403, 404, 404],
+            request: |t, _| {
+                call_with(
+                    format!("/clinics/{}/review/tasks", t.a()),
+                    json!({"title": "Quarterly inactive review", "provider": t.id("drpatel"),
+                        "query": "worklist=suggested-status", "frequency": "months-3",
+                        "owner": t.id("moa.chen"), "first_due": "2026-12-01"}),
+                )
+            },
+        },
+        // Marking done is for the owner (Grace Chen) and account managers.
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/review/tasks/{task}/completions",
+            expect: [401, 403, 201, 201, 403, 403, 403, 404, 404],
+            request: |t, _| {
+                let task =
+                    t.w.app()
+                        .review_tasks(t.w.id("director"), t.w.a)
+                        .unwrap()
+                        .first()
+                        .map(|v| v.task.id.0)
+                        .expect("a task set up by the row before");
+                call_with(
+                    format!("/clinics/{}/review/tasks/{task}/completions", t.a()),
+                    json!({"note": "done"}),
+                )
+            },
+        },
         // Last: signing out ends each caller's session (the runner signs in again after).
         Row {
             method: Method::DELETE,

@@ -26,6 +26,8 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(bulk_change))
         .routes(routes!(msp_view, msp_upload))
         .routes(routes!(msp_decide))
+        .routes(routes!(list_tasks, create_task))
+        .routes(routes!(complete_task))
 }
 
 /// Largest page of a review list.
@@ -577,4 +579,163 @@ async fn msp_decide(
         .run(move |app| app.msp_decide(who.user, clinic, provider, &req.keys, accept, &req.reason))
         .await?;
     Ok(Json(decided.into()))
+}
+
+// ---------------------------------------------------------------------------
+// Review tasks
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompletionBody {
+    pub id: Uuid,
+    /// The due date this completion answered.
+    pub due: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+    pub by: Uuid,
+    /// Patients still on the list when it was marked done.
+    pub remaining: usize,
+    pub note: String,
+}
+
+impl From<attach_domain::Completion> for CompletionBody {
+    fn from(c: attach_domain::Completion) -> Self {
+        Self {
+            id: c.id.0,
+            due: c.due.to_string(),
+            at: c.at,
+            by: c.by.0,
+            remaining: c.remaining,
+            note: c.note,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskBody {
+    pub id: Uuid,
+    pub title: String,
+    /// The provider whose panel is reviewed; null for every panel of the clinic.
+    pub provider: Option<Uuid>,
+    /// The list, as a review list's query string (`worklist=mrp-stale&months=24`).
+    pub query: String,
+    /// weeks-N or months-N
+    pub frequency: String,
+    pub owner: Uuid,
+    pub first_due: String,
+    pub next_due: String,
+    /// overdue, due, upcoming or retired
+    pub state: &'static str,
+    /// Patients on the list now, when the caller may see it.
+    pub on_list: Option<usize>,
+    pub last: Option<CompletionBody>,
+}
+
+fn task_body(v: attach_app::TaskView) -> TaskBody {
+    let t = v.task;
+    TaskBody {
+        id: t.id.0,
+        title: t.title,
+        provider: t.provider.map(|p| p.0),
+        query: serde_urlencoded::to_string(&t.query).unwrap_or_default(),
+        frequency: t.frequency.key(),
+        owner: t.owner.0,
+        first_due: t.first_due.to_string(),
+        next_due: v.next_due.to_string(),
+        state: v.state.label(),
+        on_list: v.on_list,
+        last: v.last.map(CompletionBody::from),
+    }
+}
+
+/// The clinic's review tasks the caller may see, soonest due first.
+#[utoipa::path(get, path = "/clinics/{clinic}/review/tasks", tag = "review", security(("bearer" = [])),
+    params(("clinic" = Uuid, Path)),
+    responses((status = 200, body = Vec<TaskBody>), (status = 404, body = ErrorBody)))]
+async fn list_tasks(
+    State(app): State<App>,
+    User(who): User,
+    Path(clinic): Path<ClinicId>,
+) -> Result<Json<Vec<TaskBody>>, ApiError> {
+    let tasks = app
+        .run(move |app| app.review_tasks(who.user, clinic))
+        .await?;
+    Ok(Json(tasks.into_iter().map(task_body).collect()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTaskRequest {
+    pub title: String,
+    #[serde(default)]
+    pub provider: Option<Uuid>,
+    /// A review list's query string, e.g. `worklist=suggested-status`.
+    pub query: String,
+    /// weeks-N (1–52) or months-N (1–24)
+    pub frequency: String,
+    pub owner: Uuid,
+    /// YYYY-MM-DD
+    pub first_due: String,
+}
+
+/// Set up a recurring review task (account managers).
+#[utoipa::path(post, path = "/clinics/{clinic}/review/tasks", tag = "review", security(("bearer" = [])),
+    params(("clinic" = Uuid, Path)), request_body = NewTaskRequest,
+    responses((status = 201, body = TaskBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_task(
+    State(app): State<App>,
+    User(who): User,
+    Path(clinic): Path<ClinicId>,
+    Json(req): Json<NewTaskRequest>,
+) -> Result<(axum::http::StatusCode, Json<TaskBody>), ApiError> {
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(&req.query)
+        .map_err(|_| AppError::invalid("query", "a review list's query string"))?;
+    let frequency = attach_domain::Frequency::from_key(&req.frequency)
+        .ok_or_else(|| AppError::invalid("frequency", "weeks-N (1–52) or months-N (1–24)"))?;
+    let first_due = time::Date::parse(
+        req.first_due.trim(),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| AppError::invalid("first_due", "a date, YYYY-MM-DD"))?;
+    let new = attach_app::NewTask {
+        title: req.title,
+        provider: req.provider.map(UserId),
+        query,
+        frequency,
+        owner: UserId(req.owner),
+        first_due,
+    };
+    let view = app
+        .run(move |app| {
+            let task = app.create_review_task(who.user, clinic, new)?;
+            app.review_tasks(who.user, clinic)?
+                .into_iter()
+                .find(|v| v.task.id == task.id)
+                .ok_or_else(|| AppError::not_found("review task"))
+        })
+        .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(task_body(view))))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteRequest {
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Mark a review task done for its open due date (its owner or an account manager).
+#[utoipa::path(post, path = "/clinics/{clinic}/review/tasks/{task}/completions", tag = "review", security(("bearer" = [])),
+    params(("clinic" = Uuid, Path), ("task" = Uuid, Path)), request_body = CompleteRequest,
+    responses((status = 201, body = CompletionBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn complete_task(
+    State(app): State<App>,
+    User(who): User,
+    Path((clinic, task)): Path<(ClinicId, attach_domain::TaskId)>,
+    Json(req): Json<CompleteRequest>,
+) -> Result<(axum::http::StatusCode, Json<CompletionBody>), ApiError> {
+    let done = app
+        .run(move |app| app.complete_review_task(who.user, clinic, task, &req.note))
+        .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(done.into())))
 }
