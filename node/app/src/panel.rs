@@ -5,7 +5,7 @@ use serde::Serialize;
 use tracing::info;
 
 use super::history::ChangeKind;
-use super::model::{Model, fold};
+use super::model::Model;
 use super::{App, AppError, Problem};
 use attach_domain::{
     Clinic, ClinicId, EntryId, HowAdded, PanelEntry, PanelPreferences, PatientDetails,
@@ -31,7 +31,8 @@ pub enum PanelSort {
 #[derive(Debug, Clone, Default)]
 pub struct PanelQuery {
     pub status: Option<PatientStatus>,
-    /// A name prefix ("smi", "smith, jo") or PHN digits prefix.
+    /// A front-desk search (see `attach_domain::TextQuery`): a PHN prefix, a date of birth,
+    /// "family, given", or words that each begin a name.
     pub search: Option<String>,
     pub include_removed: bool,
     pub sort: PanelSort,
@@ -75,28 +76,6 @@ pub struct PanelSummary {
 }
 
 pub const MAX_PAGE: usize = 500;
-
-enum Search {
-    None,
-    Phn(String),
-    Name(String),
-}
-
-fn parse_search(raw: Option<&str>) -> Search {
-    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
-        return Search::None;
-    };
-    let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
-    if digits.chars().all(|c| c.is_ascii_digit()) {
-        return Search::Phn(digits);
-    }
-    // "smith, jo" → family "smith", given prefix "jo"
-    let name = match raw.split_once(',') {
-        Some((family, given)) => format!("{}\u{1}{}", fold(family), fold(given)),
-        None => fold(raw),
-    };
-    Search::Name(name)
-}
 
 pub(super) fn entry_doc(provider: UserId, entry: EntryId) -> Result<DocId, AppError> {
     Ok(attach_schema::entry_doc_id(provider, entry))
@@ -194,7 +173,12 @@ fn page(model: &Model, clinic: ClinicId, provider: UserId, q: &PanelQuery) -> Pa
             rows: Vec::new(),
         };
     };
-    let search = parse_search(q.search.as_deref());
+    // The front desk's search: a PHN prefix, a date of birth, "family, given", or words
+    // that each begin a given or family name ("jo smith", "smith").
+    let search = q
+        .search
+        .as_deref()
+        .and_then(attach_domain::TextQuery::parse);
     let keep = |e: &PanelEntry| -> bool {
         if e.removed.is_some() && !q.include_removed {
             return false;
@@ -204,20 +188,9 @@ fn page(model: &Model, clinic: ClinicId, provider: UserId, q: &PanelQuery) -> Pa
         {
             return false;
         }
-        match &search {
-            Search::Phn(digits) => e.details.phn.to_string().starts_with(digits.as_str()),
-            _ => true,
-        }
+        search.as_ref().is_none_or(|s| s.matches(&e.details))
     };
-    // Name-ordered keys: a name prefix is a range scan.
-    let candidates: Box<dyn Iterator<Item = &EntryId>> = match &search {
-        Search::Name(prefix) => Box::new(
-            keys.range((prefix.clone(), EntryId(uuid::Uuid::nil()))..)
-                .take_while(move |(k, _)| k.starts_with(prefix.as_str()))
-                .map(|(_, id)| id),
-        ),
-        _ => Box::new(keys.iter().map(|(_, id)| id)),
-    };
+    let candidates = keys.iter().map(|(_, id)| id);
     let mut matched: Vec<&PanelEntry> = candidates
         .filter_map(|id| model.entries.get(id))
         .map(|s| &s.entry)

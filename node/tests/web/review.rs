@@ -549,3 +549,37 @@ async fn a_review_task_is_set_up_from_a_list_comes_due_in_the_header_and_is_mark
         .await
         .status_is(StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_panel_search_finds_a_patient_by_birth_date_given_name_and_given_family() {
+    let w = World::new("review-search");
+    let p = w.id("drpatel");
+    let rows = w
+        .app()
+        .review_rows(p, w.a, ReviewScope::Provider(p), &ReviewQuery::default())
+        .unwrap();
+    let target = &rows[rows.len() / 2].entry;
+    let d = &target.details;
+    let given = d.given_names.split(' ').next().unwrap();
+    let mut chen = w.signed_in("moa.chen").await;
+    let base = format!("/c/{}/panels/{p}", w.a);
+    for q in [
+        d.date_of_birth.to_string(),
+        format!("{given} {}", d.family_name),
+        format!("{}, {given}", d.family_name),
+    ] {
+        let page = chen
+            .get(&format!(
+                "{base}?q={}",
+                q.replace(' ', "%20").replace(',', "%2C")
+            ))
+            .await;
+        assert!(
+            page.ok().contains(&format!("id=\"entry-{}\"", target.id)),
+            "searching {q:?} finds the patient"
+        );
+    }
+    // A given name alone finds them too (among others).
+    let page = chen.get(&format!("{base}?q={given}")).await;
+    assert!(page.ok().contains(&format!("id=\"entry-{}\"", target.id)));
+}
