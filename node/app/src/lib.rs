@@ -18,6 +18,7 @@ mod msp;
 mod ops;
 mod panel;
 mod projector;
+mod protocol;
 mod province;
 mod registry;
 mod review;
@@ -52,6 +53,7 @@ pub use panel::{
     EntryUpdate, ImportReport, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort,
     PanelSummary, status_label, status_name,
 };
+pub use protocol::{MAX_SECTION, PROTOCOL_SECTIONS, ProtocolSection, ProtocolText};
 pub use province::{
     CoordinatorOffer, CoordinatorSummary, NewCoordinator, OffersOut, PersonView, WaitlistPage,
     WaitlistQuery, WaitlistRow,

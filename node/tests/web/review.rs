@@ -583,3 +583,60 @@ async fn the_panel_search_finds_a_patient_by_birth_date_given_name_and_given_fam
     let page = chen.get(&format!("{base}?q={given}")).await;
     assert!(page.ok().contains(&format!("id=\"entry-{}\"", target.id)));
 }
+
+#[tokio::test]
+async fn the_protocol_is_written_by_managers_versioned_and_downloaded_whole() {
+    let w = World::new("review-protocol");
+    let url = format!("/c/{}/protocol", w.a);
+    let mut director = w.signed_in("director").await;
+    let r = director
+        .submit(
+            &url,
+            &url,
+            &[
+                ("section", "inactive-review"),
+                ("text", "Grace reviews the inactive list every quarter."),
+            ],
+        )
+        .await;
+    assert_eq!(r.location(), format!("{url}?done=saved"));
+    let r = director
+        .submit(
+            &url,
+            &url,
+            &[
+                ("section", "inactive-review"),
+                (
+                    "text",
+                    "Grace reviews the inactive list every quarter, then calls.",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(r.location(), format!("{url}?done=saved"));
+    let mut patel = w.signed_in("drpatel").await;
+    let page = patel.get(&url).await;
+    let html = page.ok();
+    assert!(html.contains("every quarter, then calls."));
+    assert!(
+        !html.contains("name=\"section\""),
+        "no edit forms for a non-manager"
+    );
+    assert_eq!(
+        html.matches("“Reviewing inactive patients”").count(),
+        2,
+        "two versions listed"
+    );
+    patel
+        .post_form(
+            &url,
+            &[("csrf", &page.csrf()), ("section", "mrp"), ("text", "x")],
+        )
+        .await
+        .status_is(StatusCode::FORBIDDEN);
+    let file = patel.get(&format!("{url}/download")).await;
+    assert_eq!(file.status, StatusCode::OK);
+    assert!(file.text.starts_with("# Panel management protocol: "));
+    assert!(file.text.contains("## Reviewing inactive patients\n\nGrace reviews the inactive list every quarter, then calls."));
+    assert!(file.text.contains("## Patient statuses"));
+}

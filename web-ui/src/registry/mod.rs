@@ -7,6 +7,7 @@ mod clinic;
 mod conflicts;
 mod delegations;
 mod members;
+mod protocol;
 mod rules;
 mod statuses;
 
@@ -46,6 +47,11 @@ pub fn routes() -> Router<Web> {
             "/c/{clinic}/statuses",
             get(statuses::page).post(statuses::create),
         )
+        .route(
+            "/c/{clinic}/protocol",
+            get(protocol::page).post(protocol::save),
+        )
+        .route("/c/{clinic}/protocol/download", get(protocol::download))
         .route(
             "/c/{clinic}/statuses/rules",
             get(rules::page).post(rules::save),
