@@ -423,6 +423,89 @@ pub enum PanelCommand {
     /// colleague's panel at the same clinic, or back to the provincial waitlist. All of
     /// them move, or none do.
     Move(MoveArgs),
+    /// Panel review: without a list, print how many patients each worklist holds; with
+    /// --worklist and/or --filter, write that list as CSV.
+    Review(ReviewArgs),
+    /// Change every patient on a review list at once (all or nothing, one change each).
+    Bulk(BulkArgs),
+    /// Compare the panel with the panel list MSP holds (a CSV file); prints what differs.
+    /// Nothing on the panel changes: decide each line on the MSP reconciliation page.
+    Msp(MspArgs),
+}
+
+/// Which review list: a worklist and/or filters in the review page's words.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// suggested-status, mrp-unconfirmed, mrp-one-side, mrp-stale, no-visit,
+    /// not-seen-since, contact or two-panels.
+    #[arg(long)]
+    pub worklist: Option<String>,
+    /// A filter as on the review page's address, e.g. min_age=65 or status=inactive
+    /// (repeat to combine; months=… and date=… set a worklist's parameter).
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    pub filters: Vec<String>,
+}
+
+impl ListArgs {
+    /// The list's query pairs, or the filter that is not KEY=VALUE.
+    pub fn pairs(&self) -> Result<Vec<(String, String)>, String> {
+        let mut out = Vec::new();
+        if let Some(w) = &self.worklist {
+            out.push(("worklist".to_owned(), w.clone()));
+        }
+        for f in &self.filters {
+            let (k, v) = f
+                .split_once('=')
+                .ok_or_else(|| format!("--filter {f:?} is not KEY=VALUE"))?;
+            out.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    #[command(flatten)]
+    pub panel: PanelArgs,
+    #[command(flatten)]
+    pub list: ListArgs,
+    /// Output file for the list; standard output when omitted.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BulkChange {
+    AcceptSuggestions,
+    DismissSuggestions,
+    SetStatus,
+    ConfirmMrpProvider,
+    ConfirmMrpPatient,
+    VerifyContact,
+}
+
+#[derive(Debug, Args)]
+pub struct BulkArgs {
+    #[command(flatten)]
+    pub panel: PanelArgs,
+    #[command(flatten)]
+    pub list: ListArgs,
+    #[arg(long, value_enum)]
+    pub change: BulkChange,
+    /// For set-status: active, inactive or a status the clinic defined.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// For confirm-mrp-*: in_person, phone, portal or letter.
+    #[arg(long)]
+    pub how: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MspArgs {
+    #[command(flatten)]
+    pub panel: PanelArgs,
+    /// MSP's panel list (CSV).
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]

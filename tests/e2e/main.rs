@@ -6,6 +6,7 @@
 mod cluster;
 mod matching;
 mod ops;
+mod review;
 mod support;
 mod sync;
 

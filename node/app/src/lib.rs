@@ -51,7 +51,7 @@ pub use msp::{MspDecided, MspDecision, MspView};
 pub use ops::OpsCounts;
 pub use panel::{
     EntryUpdate, ImportReport, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort,
-    PanelSummary, status_label, status_name,
+    PanelSummary, status_by_name, status_label, status_name,
 };
 pub use protocol::{MAX_SECTION, PROTOCOL_SECTIONS, ProtocolSection, ProtocolText};
 pub use province::{

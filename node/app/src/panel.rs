@@ -770,6 +770,18 @@ impl App {
             .ok_or_else(|| AppError::not_found(format!("user {username:?}")))
     }
 
+    /// What an offline command names: the user it acts as, the clinic and the provider
+    /// (by username; the clinic by id when the provider works at several).
+    pub fn offline_panel(
+        &self,
+        as_user: &str,
+        provider: &str,
+        clinic: Option<&str>,
+    ) -> Result<(UserId, ClinicId, UserId), AppError> {
+        let (clinic, provider) = self.offline_target(provider, clinic)?;
+        Ok((self.offline_user(as_user)?, clinic, provider))
+    }
+
     /// `attach import panel`, offline, recorded under `as_user`.
     pub fn import_panel_offline(
         &self,

@@ -109,3 +109,18 @@ pub(super) fn print_digests(
     }
     Ok(())
 }
+
+/// Writes a command's file to `out`, or to standard output when there is none.
+pub(super) fn write_out(out: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    match out {
+        Some(path) => {
+            std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(bytes)?;
+            Ok(())
+        }
+    }
+}

@@ -55,16 +55,7 @@ pub(super) fn export_panel(config: &mut Config, args: ExportPanelArgs) -> anyhow
         args.clinic.as_deref(),
         args.format == FileFormat::Fhir,
     )?;
-    match &args.out {
-        Some(path) => {
-            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?
-        }
-        None => {
-            use std::io::Write;
-            std::io::stdout().write_all(&bytes)?;
-        }
-    }
-    Ok(())
+    super::common::write_out(args.out.as_deref(), &bytes)
 }
 
 fn guess_format(path: &Path) -> anyhow::Result<FileFormat> {

@@ -41,6 +41,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Panel(PanelCommand::Preferences(args)) => panel::preferences(config, args),
         Command::Panel(PanelCommand::Move(args)) => panel::move_patients(config, args),
+        Command::Panel(PanelCommand::Review(args)) => panel::review(config, args),
+        Command::Panel(PanelCommand::Bulk(args)) => panel::bulk(config, args),
+        Command::Panel(PanelCommand::Msp(args)) => panel::msp(config, args),
         Command::Inspect(InspectCommand::Digest(args)) => backup::digest(config, args),
         Command::Backup(args) => backup::backup(config, args),
         Command::Restore(args) => backup::restore(config, args),
