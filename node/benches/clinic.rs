@@ -368,6 +368,7 @@ async fn serve_phase(
     );
 
     web_pages(&node.base, clinic, &readers, report).await?;
+    review_phase(&node.base, clinic, &readers, report).await?;
 
     let (rss, _) = node.memory()?;
     report.info(
@@ -479,6 +480,247 @@ async fn serve_phase(
     Node::stop(node)
 }
 
+// ---- panel review ----
+
+const TARGET_COUNTS: Duration = Duration::from_millis(50);
+const TARGET_BULK: Duration = Duration::from_secs(5);
+const TARGET_PAGE_DURING_BULK_P99: Duration = Duration::from_millis(50);
+const TARGET_MSP: Duration = Duration::from_secs(1);
+const REVIEW_LISTS: &[&str] = &[
+    "worklist=mrp-unconfirmed",
+    "worklist=no-visit",
+    "worklist=not-seen-since",
+    "worklist=contact&min_age=65",
+    "status=inactive&visit_to=2025-01-01",
+    "worklist=mrp-one-side&sex=female&min_age=18&max_age=64",
+];
+
+#[derive(Deserialize)]
+struct ReviewPageBody {
+    total: usize,
+    rows: Vec<IgnoredAny>,
+}
+
+/// Worklist counts, filtered worklist pages, an MSP reconciliation and a bulk change of
+/// 5,000 entries while other clients read panel pages.
+async fn review_phase(
+    base: &str,
+    clinic: &Clinic,
+    readers: &[String],
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let director = &readers[0];
+    // ---- counts for the dashboard: the whole clinic (25,000 entries) ----
+    let counts_url = format!("{base}/api/v1/clinics/{}/review/counts", clinic.id);
+    let mut counts = Vec::new();
+    for _ in 0..21 {
+        let t = Instant::now();
+        let r = http.get(&counts_url).bearer_auth(director).send().await?;
+        ensure!(r.status() == 200, "counts: {}", r.status());
+        r.bytes().await?;
+        counts.push(t.elapsed());
+    }
+    let m = median(&mut counts);
+    report.check(
+        "every worklist count of the clinic (25,000 entries, dashboard), median of 21",
+        "< 50 ms",
+        format!("{} (max {})", fmt_ms(m), fmt_ms(counts.iter().max().copied().unwrap_or_default())),
+        m < TARGET_COUNTS,
+    );
+
+    // ---- filtered worklist pages, 8 clients ----
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for (c, token) in readers.iter().enumerate() {
+        let client = reqwest::Client::new();
+        let token = token.clone();
+        let base = base.to_owned();
+        let clinic_id = clinic.id;
+        let providers = clinic.providers.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(PAGES_PER_CLIENT);
+            for i in 0..PAGES_PER_CLIENT {
+                let provider = providers[(c + i) % PROVIDERS];
+                let list = REVIEW_LISTS[(c + i * 5) % REVIEW_LISTS.len()];
+                let url = format!(
+                    "{base}/api/v1/clinics/{clinic_id}/review?provider={provider}&{list}&limit={PAGE_LIMIT}"
+                );
+                let t = Instant::now();
+                let r = client.get(url).bearer_auth(&token).send().await?;
+                ensure!(r.status() == 200, "review page: {}", r.status());
+                let body = r.bytes().await?;
+                latencies.push(t.elapsed());
+                let page: ReviewPageBody = serde_json::from_slice(&body)?;
+                ensure!(page.rows.len() <= PAGE_LIMIT && page.total >= page.rows.len());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let wall = t.elapsed();
+    let s = Stats::of(&mut latencies);
+    report.check(
+        "filtered worklist page (one panel, 50 rows), 8 clients: p99",
+        "< 20 ms",
+        format!(
+            "p99 {} (p50 {}, p95 {}, max {}; {:.0} pages/s)",
+            fmt_ms(s.p99),
+            fmt_ms(s.p50),
+            fmt_ms(s.p95),
+            fmt_ms(s.max),
+            latencies.len() as f64 / wall.as_secs_f64()
+        ),
+        s.p99 < TARGET_PAGE_P99,
+    );
+
+    // ---- MSP reconciliation: provider 2's panel as MSP's list, less 25, 25 renamed ----
+    let moa = login(&http, base, "moa1").await?;
+    let provider = clinic.providers[2];
+    let export = http
+        .get(format!("{base}/api/v1/clinics/{}/providers/{provider}/export", clinic.id))
+        .bearer_auth(director)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let mut lines: Vec<String> = export.trim_end().split("\r\n").map(str::to_owned).collect();
+    ensure!(lines.len() == 2_501, "provider 2's export has {} lines", lines.len());
+    lines.drain(1..26);
+    for line in lines.iter_mut().skip(1).step_by(100) {
+        if let Some((phn, rest)) = line.split_once(',') {
+            *line = format!("{phn},X{rest}");
+        }
+    }
+    let msp_file = lines.join("\r\n");
+    let mut msp = Vec::new();
+    let mut open = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = http
+            .post(format!("{base}/api/v1/clinics/{}/providers/{provider}/msp", clinic.id))
+            .bearer_auth(director)
+            .header("content-type", "text/csv")
+            .body(msp_file.clone())
+            .send()
+            .await?;
+        ensure!(r.status() == 200, "msp upload: {}", r.status());
+        let body: serde_json::Value = r.json().await?;
+        msp.push(t.elapsed());
+        open = body["open"].as_array().map_or(0, Vec::len);
+    }
+    let m = median(&mut msp);
+    report.check(
+        "MSP reconciliation of a 2,500-row file (upload, read, compare), median of 3",
+        "< 1 s",
+        format!("{} ({} rows, {open} open lines)", fmt_ms(m), lines.len() - 1),
+        m < TARGET_MSP,
+    );
+
+    // ---- bulk status change of 5,000 entries, with 4 readers meanwhile ----
+    let mut entries = Vec::new();
+    for &p in &clinic.providers[..2] {
+        let r = http
+            .get(format!(
+                "{base}/api/v1/clinics/{}/review?provider={p}&limit=1000&offset=0",
+                clinic.id
+            ))
+            .bearer_auth(&moa)
+            .send()
+            .await?;
+        ensure!(r.status() == 200, "listing for the bulk change: {}", r.status());
+        let total: serde_json::Value = r.json().await?;
+        let total = total["total"].as_u64().unwrap_or(0) as usize;
+        for offset in (0..total).step_by(1_000) {
+            let page: serde_json::Value = http
+                .get(format!(
+                    "{base}/api/v1/clinics/{}/review?provider={p}&limit=1000&offset={offset}",
+                    clinic.id
+                ))
+                .bearer_auth(&moa)
+                .send()
+                .await?
+                .json()
+                .await?;
+            for row in page["rows"].as_array().into_iter().flatten() {
+                entries.push(serde_json::json!({"provider": p, "entry": row["entry"]["id"]}));
+            }
+        }
+    }
+    ensure!(entries.len() == 5_000, "{} entries for the bulk change", entries.len());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers_during = Vec::new();
+    for (c, token) in readers.iter().enumerate().skip(1).take(4) {
+        let client = reqwest::Client::new();
+        let token = token.clone();
+        let base = base.to_owned();
+        let clinic_id = clinic.id;
+        let providers = clinic.providers.clone();
+        let stop = stop.clone();
+        readers_during.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let provider = providers[2 + (c + i) % (PROVIDERS - 2)];
+                let url = format!(
+                    "{base}/api/v1/clinics/{clinic_id}/providers/{provider}/panel?status=active&q=s&limit={PAGE_LIMIT}"
+                );
+                let t = Instant::now();
+                let r = client.get(url).bearer_auth(&token).send().await?;
+                ensure!(r.status() == 200, "page during bulk: {}", r.status());
+                r.bytes().await?;
+                latencies.push(t.elapsed());
+                i += 1;
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let t = Instant::now();
+    let r = http
+        .post(format!("{base}/api/v1/clinics/{}/review/bulk", clinic.id))
+        .bearer_auth(&moa)
+        .json(&serde_json::json!({"action": "set_status", "status": {"kind": "inactive"}, "entries": entries}))
+        .send()
+        .await?;
+    let status = r.status();
+    let body: serde_json::Value = r.json().await?;
+    let bulk = t.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    ensure!(status == 200, "bulk change: {status} {body}");
+    let mut during = Vec::new();
+    for task in readers_during {
+        during.extend(task.await??);
+    }
+    report.check(
+        "bulk status change of 5,000 entries (two panels), durable",
+        "< 5 s",
+        format!(
+            "{:.2} s ({} changed, {} already inactive)",
+            bulk.as_secs_f64(),
+            body["changed"],
+            body["unchanged"]
+        ),
+        bulk < TARGET_BULK,
+    );
+    let s = Stats::of(&mut during);
+    report.check(
+        "panel page for 4 other clients during that bulk change: p99",
+        "< 50 ms",
+        format!(
+            "p99 {} (p50 {}, max {}; {} pages)",
+            fmt_ms(s.p99),
+            fmt_ms(s.p50),
+            fmt_ms(s.max),
+            during.len()
+        ),
+        s.p99 < TARGET_PAGE_DURING_BULK_P99,
+    );
+    Ok(())
+}
+
 // ---- setup helpers ----
 
 /// An import error with its problems listed (the data is synthetic).
@@ -550,7 +792,19 @@ fn seed_clinic(app: &App) -> anyhow::Result<Clinic> {
         app.seed_demo(&setup)?,
         "the data directory already held a clinic"
     );
-    find_clinic(app)
+    let clinic = find_clinic(app)?;
+    // moa1 manages providers 0 and 1's panels: the bulk change spans two panels.
+    let moa = app
+        .members(clinic.director, clinic.id)?
+        .into_iter()
+        .find(|m| m.username == "moa1")
+        .map(|m| m.membership.user)
+        .context("moa1 is not a member")?;
+    for &provider in &clinic.providers[..2] {
+        let d = app.start_delegation(provider, clinic.id, provider, moa)?;
+        app.delegation_action(moa, clinic.id, d.id, attach::app::DelegationAction::Confirm)?;
+    }
+    Ok(clinic)
 }
 
 /// The clinic's and providers' ids, found by signing in as the director.
