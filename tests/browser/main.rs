@@ -165,6 +165,7 @@ async fn browser_scenarios() {
     upload_with_two_bad_rows_then_fixed(&run, &scratch).await;
     change_a_patients_status(&run).await;
     set_panel_preferences(&run).await;
+    a_review_task_end_to_end(&run).await;
     deactivated_member_is_refused(&run).await;
     drop(run);
     let _ = std::fs::remove_dir_all(&scratch);
@@ -414,6 +415,102 @@ async fn set_panel_preferences(run: &Run) {
     b.goto(&run.panel_path("drnguyen", "/dashboard")).await;
     run.shot(&b, "09-provider-dashboard").await;
     b.close().await;
+}
+
+/// Clicks the `<option>` of `select` whose value is `value`.
+async fn choose(b: &Browser, select: &str, value: &str) {
+    let options = b.find_all(&format!("{select} option")).await;
+    for o in &options {
+        if b.property(o, "value").await.as_str() == Some(value) {
+            b.click(o).await;
+            return;
+        }
+    }
+    panic!(
+        "no option {value:?} in {select} ({} options)",
+        options.len()
+    );
+}
+
+/// The director makes a review task of a worklist for Grace Chen; she sees it due in the
+/// navigation, works the list (records patients' MRP confirmations in bulk) and marks it done.
+async fn a_review_task_end_to_end(run: &Run) {
+    let director = run
+        .sign_in("task-director", "director", "demo-director-pw")
+        .await;
+    director
+        .goto(&run.panel_path("drpatel", "/review?worklist=mrp-one-side"))
+        .await;
+    run.shot(&director, "10-review-worklist").await;
+    director.click(&director.find("#make-task").await).await;
+    director
+        .wait_url("the review-task form", |u| u.contains("/review/tasks"))
+        .await;
+    director
+        .type_into(
+            &director.find("#t-title").await,
+            "MRP, patient side: Dr. Patel",
+        )
+        .await;
+    choose(&director, "#t-owner", &run.node.ids["moa.chen"].to_string()).await;
+    director
+        .click(&director.button("Set up the task").await)
+        .await;
+    director.find("#notice").await;
+    director.close().await;
+
+    let grace = run
+        .sign_in("task-owner", "moa.chen", "demo-moachen-pw")
+        .await;
+    grace.goto(&run.clinic_path("/dashboard")).await;
+    let due = grace.text(&grace.find("#tasks-due").await).await;
+    assert!(
+        due.contains("1 due"),
+        "the navigation counts the task: {due:?}"
+    );
+    grace.click(&grace.find("#nav-tasks").await).await;
+    grace
+        .wait_url("the task page", |u| u.contains("/review/tasks"))
+        .await;
+    let list = grace.find("#review-tasks tbody tr td a").await;
+    grace.click(&list).await;
+    grace
+        .wait_url("the task's list", |u| u.contains("worklist=mrp-one-side"))
+        .await;
+    let before = grace.find_all("input[name='entry']").await.len();
+    assert!(
+        before > 0,
+        "the demo panel has patients confirmed on one side only"
+    );
+    grace.click(&grace.find("#bulk-all").await).await;
+    choose(&grace, "#bulk-action", "mrp-patient").await;
+    choose(&grace, "#bulk-how", "phone").await;
+    grace
+        .click(&grace.button("Apply to the selected patients").await)
+        .await;
+    grace.find("#notice").await;
+    assert!(
+        grace.find_all("input[name='entry']").await.is_empty(),
+        "the list is worked through"
+    );
+    run.shot(&grace, "11-review-list-done").await;
+    grace.goto(&run.clinic_path("/review/tasks")).await;
+    grace
+        .type_into(
+            &grace.find("#review-tasks input[name='note']").await,
+            "phoned them all",
+        )
+        .await;
+    grace.click(&grace.button("Mark done").await).await;
+    grace.find("#notice").await;
+    assert!(
+        grace.find_all("#tasks-due").await.is_empty(),
+        "nothing due any more"
+    );
+    let page = grace.source().await;
+    assert!(page.contains("phoned them all"));
+    run.shot(&grace, "12-review-task-done").await;
+    grace.close().await;
 }
 
 async fn deactivated_member_is_refused(run: &Run) {
