@@ -321,14 +321,18 @@ pub async fn download(
         s if s.is_empty() => "panel".to_owned(),
         s => format!("panel-{s}"),
     };
+    Ok(attachment(bytes, kind, &format!("{name}-{today}.{ext}")))
+}
+
+/// A file to save: its bytes, content type and the file name the browser offers.
+pub(crate) fn attachment(bytes: Vec<u8>, kind: &'static str, file_name: &str) -> Response {
     let mut response = bytes.into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}-{today}.{ext}\""))
-    {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(response)
+    response
 }
 
 #[cfg(test)]

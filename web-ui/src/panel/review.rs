@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::{PanelAt, names, thousands, with_status};
@@ -614,16 +614,11 @@ async fn download(
             ))
         })
         .await?;
-    let mut response = bytes.into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"review-{today}.csv\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(response)
+    Ok(super::files::attachment(
+        bytes,
+        "text/csv; charset=utf-8",
+        &format!("review-{today}.csv"),
+    ))
 }
 
 /// `/c/{clinic}/review/download`: the clinic list as CSV.

@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -261,14 +261,9 @@ pub async fn download(State(web): State<Web>, frame: Frame) -> Result<Response, 
             t.title, t.frequency, t.owner, t.next_due
         ));
     }
-    let mut response = out.into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/markdown; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"protocol-{today}.md\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok(response)
+    Ok(crate::panel::files::attachment(
+        out.into_bytes(),
+        "text/markdown; charset=utf-8",
+        &format!("protocol-{today}.md"),
+    ))
 }
