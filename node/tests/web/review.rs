@@ -512,6 +512,8 @@ async fn a_review_task_is_set_up_from_a_list_comes_due_in_the_header_and_is_mark
         )
         .await;
     assert_eq!(made.location(), format!("{tasks}?done=created"));
+    let dash = director.get(&format!("/c/{}/dashboard", w.a)).await;
+    assert!(dash.ok().contains("Review tasks: 1 due, 0 overdue"));
     // Grace Chen sees it due in the navigation, opens it and marks it done.
     let mut grace = w.signed_in("moa.chen").await;
     let page = grace.get(&tasks).await;

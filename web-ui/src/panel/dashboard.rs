@@ -270,14 +270,18 @@ struct ClinicPage {
     statuses: Vec<StatusCount>,
     chart: Chart,
     worklists: Vec<WorklistCount>,
+    /// Review tasks the viewer sees that are due, and overdue.
+    tasks_due: usize,
+    tasks_overdue: usize,
 }
 
 /// `/c/{clinic}/dashboard`: the clinic's landing page, for every active member.
 pub async fn clinic(State(web): State<Web>, frame: Frame) -> Result<Response, WebError> {
     let (who, clinic) = (frame.who.user, frame.clinic);
-    let (c, d, counts) = web
+    let (c, d, counts, tasks) = web
         .app
         .run(move |app| {
+            let tasks = app.review_tasks(who, clinic)?;
             // Only those who review a panel here see the worklists.
             let counts = match app.worklist_counts(who, clinic, ReviewScope::Clinic) {
                 Ok(counts) => counts,
@@ -288,6 +292,7 @@ pub async fn clinic(State(web): State<Web>, frame: Frame) -> Result<Response, We
                 app.clinic(who, clinic)?,
                 app.clinic_dashboard(who, clinic)?,
                 counts,
+                tasks,
             ))
         })
         .await?;
@@ -316,6 +321,14 @@ pub async fn clinic(State(web): State<Web>, frame: Frame) -> Result<Response, We
         statuses: status_counts(&c, &d.by_status),
         chart: chart(&d.activity),
         worklists: worklist_counts(counts, &format!("{base}/review")),
+        tasks_due: tasks
+            .iter()
+            .filter(|t| t.state == attach_domain::DueState::Due)
+            .count(),
+        tasks_overdue: tasks
+            .iter()
+            .filter(|t| t.state == attach_domain::DueState::Overdue)
+            .count(),
     }))
 }
 
