@@ -525,7 +525,11 @@ async fn review_phase(
     report.check(
         "every worklist count of the clinic (25,000 entries, dashboard), median of 21",
         "< 50 ms",
-        format!("{} (max {})", fmt_ms(m), fmt_ms(counts.iter().max().copied().unwrap_or_default())),
+        format!(
+            "{} (max {})",
+            fmt_ms(m),
+            fmt_ms(counts.iter().max().copied().unwrap_or_default())
+        ),
         m < TARGET_COUNTS,
     );
 
@@ -581,14 +585,21 @@ async fn review_phase(
     let moa = login(&http, base, "moa1").await?;
     let provider = clinic.providers[2];
     let export = http
-        .get(format!("{base}/api/v1/clinics/{}/providers/{provider}/export", clinic.id))
+        .get(format!(
+            "{base}/api/v1/clinics/{}/providers/{provider}/export",
+            clinic.id
+        ))
         .bearer_auth(director)
         .send()
         .await?
         .text()
         .await?;
     let mut lines: Vec<String> = export.trim_end().split("\r\n").map(str::to_owned).collect();
-    ensure!(lines.len() == 2_501, "provider 2's export has {} lines", lines.len());
+    ensure!(
+        lines.len() == 2_501,
+        "provider 2's export has {} lines",
+        lines.len()
+    );
     lines.drain(1..26);
     for line in lines.iter_mut().skip(1).step_by(100) {
         if let Some((phn, rest)) = line.split_once(',') {
@@ -601,7 +612,10 @@ async fn review_phase(
     for _ in 0..3 {
         let t = Instant::now();
         let r = http
-            .post(format!("{base}/api/v1/clinics/{}/providers/{provider}/msp", clinic.id))
+            .post(format!(
+                "{base}/api/v1/clinics/{}/providers/{provider}/msp",
+                clinic.id
+            ))
             .bearer_auth(director)
             .header("content-type", "text/csv")
             .body(msp_file.clone())
@@ -616,7 +630,11 @@ async fn review_phase(
     report.check(
         "MSP reconciliation of a 2,500-row file (upload, read, compare), median of 3",
         "< 1 s",
-        format!("{} ({} rows, {open} open lines)", fmt_ms(m), lines.len() - 1),
+        format!(
+            "{} ({} rows, {open} open lines)",
+            fmt_ms(m),
+            lines.len() - 1
+        ),
         m < TARGET_MSP,
     );
 
@@ -631,7 +649,11 @@ async fn review_phase(
             .bearer_auth(&moa)
             .send()
             .await?;
-        ensure!(r.status() == 200, "listing for the bulk change: {}", r.status());
+        ensure!(
+            r.status() == 200,
+            "listing for the bulk change: {}",
+            r.status()
+        );
         let total: serde_json::Value = r.json().await?;
         let total = total["total"].as_u64().unwrap_or(0) as usize;
         for offset in (0..total).step_by(1_000) {
@@ -650,7 +672,11 @@ async fn review_phase(
             }
         }
     }
-    ensure!(entries.len() == 5_000, "{} entries for the bulk change", entries.len());
+    ensure!(
+        entries.len() == 5_000,
+        "{} entries for the bulk change",
+        entries.len()
+    );
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut readers_during = Vec::new();
     for (c, token) in readers.iter().enumerate().skip(1).take(4) {

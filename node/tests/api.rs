@@ -1474,6 +1474,19 @@ fn rows() -> Vec<Row> {
                 )
             },
         },
+        // No such bulk change: 404 for members who pass the clinic check.
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/review/bulk/{bulk}/undo",
+            expect: [401, 403, 404, 404, 404, 404, 404, 404, 404],
+            request: |t, _| {
+                call(format!(
+                    "/clinics/{}/review/bulk/{}/undo",
+                    t.a(),
+                    Uuid::now_v7()
+                ))
+            },
+        },
         // Last: signing out ends each caller's session (the runner signs in again after).
         Row {
             method: Method::DELETE,

@@ -24,6 +24,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(worklist_counts))
         .routes(routes!(review_list))
         .routes(routes!(bulk_change))
+        .routes(routes!(undo_bulk))
         .routes(routes!(msp_view, msp_upload))
         .routes(routes!(msp_decide))
         .routes(routes!(list_tasks, create_task))
@@ -206,8 +207,11 @@ pub struct EntryRef {
 pub struct BulkReportBody {
     /// Entries written, one change each.
     pub changed: usize,
-    /// Entries that were already so.
+    /// Entries that were already so (for an undo: changed since, so left alone).
     pub unchanged: usize,
+    /// The change's id, to undo it (`POST …/review/bulk/{bulk}/undo`); null when nothing
+    /// was written.
+    pub bulk: Option<Uuid>,
 }
 
 impl From<BulkReport> for BulkReportBody {
@@ -215,6 +219,7 @@ impl From<BulkReport> for BulkReportBody {
         Self {
             changed: r.changed,
             unchanged: r.unchanged,
+            bulk: r.bulk.map(|b| b.0),
         }
     }
 }
@@ -738,4 +743,20 @@ async fn complete_task(
         .run(move |app| app.complete_review_task(who.user, clinic, task, &req.note))
         .await?;
     Ok((axum::http::StatusCode::CREATED, Json(done.into())))
+}
+
+/// Undo a bulk change as a second one: each entry still as it left them gets back what it
+/// had; entries changed since are left alone and counted.
+#[utoipa::path(post, path = "/clinics/{clinic}/review/bulk/{bulk}/undo", tag = "review", security(("bearer" = [])),
+    params(("clinic" = Uuid, Path), ("bulk" = Uuid, Path)),
+    responses((status = 200, body = BulkReportBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn undo_bulk(
+    State(app): State<App>,
+    User(who): User,
+    Path((clinic, bulk)): Path<(ClinicId, attach_domain::BulkId)>,
+) -> Result<Json<BulkReportBody>, ApiError> {
+    let report = app
+        .run(move |app| app.undo_bulk(who.user, clinic, bulk))
+        .await?;
+    Ok(Json(report.into()))
 }

@@ -2,14 +2,15 @@
 //! deciding suggestions.
 
 use attach_domain::{
-    Clinic, ClinicId, ConfirmMethod, Dismissal, EntryFacts, EntryId, MrpConfirmation, PanelEntry,
-    PatientStatus, ReviewQuery, Stamp, StatusRules, UserId, Worklist, open_suggestion,
+    BulkId, Clinic, ClinicId, ConfirmMethod, Dismissal, EntryFacts, EntryId, MrpConfirmation,
+    PanelEntry, PatientStatus, ReviewQuery, Stamp, StatusRules, UserId, Worklist, open_suggestion,
 };
 use std::collections::HashMap;
 
 use attach_interop::worklist::{WorklistLine, write_worklist_csv};
+use attach_schema::work::{BULK_ITEM, KIND_BULK, read_items, write_item};
 use attach_store::DocId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 use tracing::info;
 
@@ -232,7 +233,8 @@ impl App {
         if let BulkAction::SetStatus(status) = action {
             attach_domain::check_status_assignable(&c, status)?;
         }
-        let mut ids: Vec<DocId> = Vec::with_capacity(entries.len());
+        let mut plan: Vec<BulkLine> = Vec::with_capacity(entries.len());
+        let mut seen = std::collections::HashSet::with_capacity(entries.len());
         let mut unchanged = 0;
         {
             let model = self.model();
@@ -256,38 +258,171 @@ impl App {
                 let after = apply(&c, before, action, who, now, today)?;
                 if after == *before {
                     unchanged += 1;
-                } else {
-                    ids.push(attach_schema::entry_doc_id(*provider, *entry));
+                } else if seen.insert(*entry) {
+                    plan.push(BulkLine {
+                        provider: *provider,
+                        entry: *entry,
+                        before: ReviewFields::of(before),
+                        after: ReviewFields::of(&after),
+                    });
                 }
             }
         }
-        ids.sort_unstable();
-        ids.dedup();
-        if ids.is_empty() {
-            return Ok(BulkReport {
-                changed: 0,
-                unchanged,
-            });
-        }
-        let message = ChangeKind::UpdatePatient {
-            fields: Some(vec![action.field().to_owned()]),
-        }
-        .to_string();
-        let changed = self.store().change_many(who.0, &message, &ids, |_, tx| {
-            let stored = attach_schema::read_entry(tx)?;
-            // Built from the read model; the document may have moved on since (a merge).
-            let after = apply(&c, &stored, action, who, now, today)?;
-            if after == stored {
-                return Ok(());
-            }
-            attach_schema::write_entry(tx, &after).map_err(AppError::from)
-        })?;
-        info!(clinic = %clinic, changed, action = action.field(), "bulk change");
+        let (changed, bulk) = self.write_bulk(who, clinic, action.field(), plan)?;
         Ok(BulkReport {
             changed,
-            unchanged: unchanged + (ids.len() - changed),
+            unchanged,
+            bulk,
         })
     }
+
+    /// Writes a planned bulk change: its record (so it can be undone) and each entry, in one
+    /// all-or-nothing batch. An entry whose fields are no longer what the plan was made from
+    /// (a merge came in meanwhile) refuses the whole batch.
+    fn write_bulk(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        field: &str,
+        plan: Vec<BulkLine>,
+    ) -> Result<(usize, Option<BulkId>), AppError> {
+        if plan.is_empty() {
+            return Ok((0, None));
+        }
+        let record = BulkRecord {
+            id: BulkId::new(),
+            clinic,
+            by: who,
+            at: self.now(),
+            field: field.to_owned(),
+            lines: plan,
+        };
+        let record_doc = attach_schema::ids::bulk_doc_id(clinic, record.id);
+        let by_doc: HashMap<DocId, &BulkLine> = record
+            .lines
+            .iter()
+            .map(|l| (attach_schema::entry_doc_id(l.provider, l.entry), l))
+            .collect();
+        let mut ids: Vec<DocId> = by_doc.keys().cloned().collect();
+        ids.push(record_doc.clone());
+        let message = ChangeKind::UpdatePatient {
+            fields: Some(vec![field.to_owned()]),
+        }
+        .to_string();
+        let written = self.store().change_many(who.0, &message, &ids, |id, tx| {
+            if *id == record_doc {
+                return write_item(tx, KIND_BULK, BULK_ITEM, Some(&record)).map_err(AppError::from);
+            }
+            let line = by_doc[id];
+            let mut stored = attach_schema::read_entry(tx)?;
+            if stored.removed.is_some() || ReviewFields::of(&stored) != line.before {
+                return Err(AppError::conflict(
+                    "a patient in the selection changed meanwhile (an edit from another computer); reload the list",
+                ));
+            }
+            line.after.put_on(&mut stored);
+            attach_schema::write_entry(tx, &stored).map_err(AppError::from)
+        })?;
+        info!(clinic = %clinic, changed = written.saturating_sub(1), bulk = %record.id, field, "bulk change");
+        Ok((written.saturating_sub(1), Some(record.id)))
+    }
+
+    /// Undoes a bulk change (anyone who may change every panel it touched): each entry still
+    /// as the bulk change left it gets back what it had before, as a second bulk change
+    /// (itself undoable); entries changed since are left alone and counted.
+    pub fn undo_bulk(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        bulk: BulkId,
+    ) -> Result<BulkReport, AppError> {
+        let c = self.member_clinic(who, clinic)?;
+        let id = attach_schema::ids::bulk_doc_id(clinic, bulk);
+        let record: BulkRecord = self
+            .store()
+            .read(&id, |doc| read_items::<_, BulkRecord>(doc, KIND_BULK))?
+            .transpose()?
+            .and_then(|mut items| items.remove(BULK_ITEM))
+            .filter(|r| r.clinic == clinic)
+            .ok_or_else(|| AppError::not_found("bulk change"))?;
+        let mut plan = Vec::with_capacity(record.lines.len());
+        let mut unchanged = 0;
+        {
+            let model = self.model();
+            for line in &record.lines {
+                if !c.can_manage_panel(who, line.provider) {
+                    return Err(AppError::forbidden(
+                        "only someone who may change every panel it touched can undo this change",
+                    ));
+                }
+                let current = model
+                    .entries
+                    .get(&line.entry)
+                    .map(|s| &s.entry)
+                    .filter(|e| e.removed.is_none());
+                match current {
+                    Some(e) if ReviewFields::of(e) == line.after => plan.push(BulkLine {
+                        provider: line.provider,
+                        entry: line.entry,
+                        before: line.after.clone(),
+                        after: line.before.clone(),
+                    }),
+                    _ => unchanged += 1,
+                }
+            }
+        }
+        let (changed, bulk) = self.write_bulk(who, clinic, "bulk change undone", plan)?;
+        Ok(BulkReport {
+            changed,
+            unchanged,
+            bulk,
+        })
+    }
+}
+
+/// What a bulk change may touch on an entry, before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ReviewFields {
+    status: PatientStatus,
+    mrp: Option<MrpConfirmation>,
+    review: attach_domain::EntryReview,
+}
+
+impl ReviewFields {
+    fn of(e: &PanelEntry) -> Self {
+        Self {
+            status: e.status,
+            mrp: e.mrp,
+            review: e.review,
+        }
+    }
+
+    fn put_on(&self, e: &mut PanelEntry) {
+        e.status = self.status;
+        e.mrp = self.mrp;
+        e.review = self.review;
+    }
+}
+
+/// One entry of a bulk change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct BulkLine {
+    provider: UserId,
+    entry: EntryId,
+    before: ReviewFields,
+    after: ReviewFields,
+}
+
+/// A bulk change as its `clinic/<c>/bulk/<id>` document keeps it, to undo it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BulkRecord {
+    id: BulkId,
+    clinic: ClinicId,
+    by: UserId,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+    field: String,
+    lines: Vec<BulkLine>,
 }
 
 /// Most entries one bulk change takes (a whole clinic at the design scale).
@@ -360,8 +495,10 @@ impl BulkAction {
 pub struct BulkReport {
     /// Entries written.
     pub changed: usize,
-    /// Entries the change would not have changed (already so).
+    /// Entries the change would not have changed (already so; for an undo, changed since).
     pub unchanged: usize,
+    /// The change's record, to undo it (`None` when nothing was written).
+    pub bulk: Option<BulkId>,
 }
 
 /// The entry after `action`; refused when a suggestion it acts on is gone.
@@ -776,7 +913,8 @@ mod tests {
             again,
             BulkReport {
                 changed: 0,
-                unchanged: patel.len() - 1
+                unchanged: patel.len() - 1,
+                bulk: None,
             }
         );
         // Clinic-wide lists are for managers and endorsed staff; a physician sees their own.
@@ -815,5 +953,75 @@ mod tests {
             assert!(line.ends_with(&row.entry.id.to_string()));
             assert!(line.contains(&row.entry.details.phn.to_string()));
         }
+    }
+
+    #[test]
+    fn a_bulk_change_is_undone_by_a_second_one_that_leaves_later_edits_alone() {
+        let (r, ids) = clinic();
+        r.app
+            .set_status_rules(ids.director, ids.clinic, inactive_after(24))
+            .expect("rules");
+        let patel = ReviewScope::Provider(ids.patel);
+        let suggested = list(&r, ids.moa, &ids, patel, Worklist::SuggestedStatus);
+        assert!(suggested.len() >= 2);
+        let report = r
+            .app
+            .bulk_change(
+                ids.moa,
+                ids.clinic,
+                &selection(&suggested),
+                BulkAction::AcceptSuggestions,
+            )
+            .expect("accepted");
+        let bulk = report.bulk.expect("a record to undo it with");
+        // Someone records a contact check on one of them meanwhile: that entry is not as the
+        // bulk change left it, so the undo leaves it alone.
+        let kept = suggested[0].entry.id;
+        r.app
+            .bulk_change(
+                ids.patel,
+                ids.clinic,
+                &[(ids.patel, kept)],
+                BulkAction::VerifyContact,
+            )
+            .expect("a later edit");
+        // Dr. Nguyen may not undo a change of Dr. Patel's panel.
+        let err = r
+            .app
+            .undo_bulk(ids.nguyen, ids.clinic, bulk)
+            .expect_err("not his panel");
+        assert!(matches!(err, AppError::Forbidden(_)), "{err:?}");
+        let undone = r.app.undo_bulk(ids.moa, ids.clinic, bulk).expect("undone");
+        assert_eq!(undone.changed, suggested.len() - 1);
+        assert_eq!(undone.unchanged, 1);
+        let e = r
+            .app
+            .entry(ids.moa, ids.clinic, ids.patel, kept)
+            .expect("reads")
+            .entry;
+        assert_eq!(
+            e.status,
+            PatientStatus::Inactive,
+            "the entry edited since stays"
+        );
+        for row in &suggested[1..] {
+            let e = r
+                .app
+                .entry(ids.moa, ids.clinic, ids.patel, row.entry.id)
+                .expect("reads")
+                .entry;
+            assert_eq!(e.status, PatientStatus::Active, "undone");
+        }
+        assert_eq!(
+            list(&r, ids.moa, &ids, patel, Worklist::SuggestedStatus).len(),
+            suggested.len() - 1
+        );
+        // The undo is a bulk change of its own, and can itself be undone.
+        let again = r
+            .app
+            .undo_bulk(ids.moa, ids.clinic, undone.bulk.expect("recorded"))
+            .expect("redo");
+        assert_eq!(again.changed, undone.changed);
+        assert!(r.app.undo_bulk(ids.moa, ids.clinic, BulkId::new()).is_err());
     }
 }

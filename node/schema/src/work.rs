@@ -23,6 +23,10 @@ pub const KIND_MSP: &str = "msp-reconciliation";
 pub const KIND_REVIEW_TASK: &str = "review-task";
 /// `kind` of a review task's completion document.
 pub const KIND_REVIEW_DONE: &str = "review-done";
+/// `kind` of a bulk change's record (to undo it).
+pub const KIND_BULK: &str = "bulk-change";
+/// The record of a bulk change document (its one item).
+pub const BULK_ITEM: &str = "bulk";
 /// `kind` of the clinic's protocol document.
 pub const KIND_PROTOCOL: &str = "protocol";
 

@@ -238,10 +238,11 @@ async fn a_rule_saved_on_the_form_suggests_and_a_bulk_accept_changes_every_match
             ],
         )
         .await;
-    assert_eq!(
-        done.location(),
-        format!("{list}&done=bulk"),
-        "back to the same list"
+    assert!(
+        done.location()
+            .starts_with(&format!("{list}&done=bulk&bulk=")),
+        "back to the same list: {}",
+        done.location()
     );
     assert_eq!(count(&w, Worklist::SuggestedStatus), 0);
     let after = chen.get(&done.location()).await;
@@ -250,6 +251,31 @@ async fn a_rule_saved_on_the_form_suggests_and_a_bulk_accept_changes_every_match
             .ok()
             .contains("The change was made to the selected patients")
     );
+    // The change can be undone from the page it returns to, as a second bulk change.
+    assert!(after.contains("id=\"undo-bulk\""));
+    let bulk = done.location().rsplit("bulk=").next().unwrap().to_owned();
+    let undone = chen
+        .post_form(
+            &format!("/c/{}/review/undo", w.a),
+            &[("csrf", &after.csrf()), ("bulk", &bulk), ("back", &list)],
+        )
+        .await;
+    assert_eq!(undone.location(), format!("{list}&done=undone"));
+    assert_eq!(count(&w, Worklist::SuggestedStatus), suggested);
+    // And done again, for what follows.
+    let token = chen.get(&list).await.csrf();
+    chen.post_form(
+        &format!("{}/bulk", panel_review(&w, "drpatel")),
+        &[
+            ("csrf", &token),
+            ("back", "worklist=suggested-status"),
+            ("all", "1"),
+            ("action", "accept"),
+        ],
+    )
+    .await
+    .location();
+    assert_eq!(count(&w, Worklist::SuggestedStatus), 0);
     // Every one is inactive now, with the change in its history by Grace Chen.
     let p = w.id("drpatel");
     let inactive = w

@@ -117,6 +117,7 @@ pub fn routes() -> Router<Web> {
             post(tasks::retire),
         )
         .route("/c/{clinic}/review/bulk", post(review::clinic_bulk))
+        .route("/c/{clinic}/review/undo", post(review::undo))
         .route("/c/{clinic}/review/download", get(review::clinic_download))
         .route(
             "/c/{clinic}/panels/{provider}/review",

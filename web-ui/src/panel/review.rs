@@ -245,6 +245,9 @@ struct ReviewPageView {
     printing: bool,
     /// The review-task form prefilled with this list.
     task_href: String,
+    /// The bulk change just made (to offer undoing it), and this list's address.
+    undo: String,
+    undo_back: String,
     edit: bool,
     assignable: Vec<Choice>,
     methods: Vec<Choice>,
@@ -253,6 +256,11 @@ struct ReviewPageView {
 }
 
 impl ReviewPageView {
+    /// `/c/<clinic>`.
+    pub fn layout_base(&self) -> String {
+        format!("/c/{}", self.layout.clinic_id())
+    }
+
     pub fn worklist_is(&self, key: &str) -> bool {
         self.filters.worklist == key
     }
@@ -263,6 +271,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
     Some(match done? {
         "bulk" => "The change was made to the selected patients; each one's history shows it.",
         "none" => "Nothing to change: the selected patients were already so.",
+        "undone" => "The bulk change was undone, except on patients changed since.",
         _ => return None,
     })
 }
@@ -371,6 +380,13 @@ fn page(
 ) -> Response {
     // `print=1`: the whole list on one page, for the printer.
     let printing = typed.iter().any(|(k, v)| k == "print" && v == "1");
+    // Right after a bulk change: its record, to undo it.
+    let undo = typed
+        .iter()
+        .find(|(k, _)| k == "bulk")
+        .filter(|_| done == Some("bulk"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let per_page = if printing { usize::MAX } else { REVIEW_ROWS };
     let page_no = if printing { 1 } else { page_no };
     let base = list_base(&frame, scope);
@@ -484,6 +500,8 @@ fn page(
         print_href: with_query(&base, &query_string(&q, &[("print", "1".to_owned())])),
         printing,
         task_href: task_href(&frame, scope, &q),
+        undo,
+        undo_back: with_query(&base, &query_string(&q, &[])),
         edit: loaded.edit,
         assignable,
         methods,
@@ -723,7 +741,7 @@ async fn bulk(
         .run(move |app| {
             let parsed = parse(app, &typed_for_app);
             let c = app.clinic(who, clinic)?;
-            let tried = (|| -> Result<Result<usize, String>, AppError> {
+            let tried = (|| -> Result<Result<(usize, Option<attach_domain::BulkId>), String>, AppError> {
                 let action = match form.action(&c) {
                     Ok(a) => a,
                     Err(e) => return Ok(Err(e)),
@@ -745,7 +763,7 @@ async fn bulk(
                     ));
                 }
                 match app.bulk_change(who, clinic, &entries, action) {
-                    Ok(report) => Ok(Ok(report.changed)),
+                    Ok(report) => Ok(Ok((report.changed, report.bulk))),
                     Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
                         Ok(Err(e.to_string()))
                     }
@@ -762,8 +780,11 @@ async fn bulk(
         })
         .await?;
     match outcome {
-        Ok(changed) => {
-            let done = if changed > 0 { "bulk" } else { "none" };
+        Ok((changed, record)) => {
+            let done = match record {
+                Some(id) if changed > 0 => format!("bulk&bulk={id}"),
+                _ => "none".to_owned(),
+            };
             let back = if form_back_is_empty(&typed) {
                 format!("done={done}")
             } else {
@@ -777,15 +798,20 @@ async fn bulk(
     }
 }
 
-fn form_back_is_empty(typed: &[(String, String)]) -> bool {
-    typed.iter().all(|(k, _)| k == "done" || k == "page")
+/// Pairs that say how a list is shown, not which list it is.
+fn is_view_key(k: &str) -> bool {
+    matches!(k, "done" | "page" | "bulk" | "print")
 }
 
-/// The pairs again as a query string (without `done` and `page`).
+fn form_back_is_empty(typed: &[(String, String)]) -> bool {
+    typed.iter().all(|(k, _)| is_view_key(k))
+}
+
+/// The pairs again as a query string (without `done`, `page`, `bulk` and `print`).
 fn query_of(typed: &[(String, String)]) -> String {
     typed
         .iter()
-        .filter(|(k, _)| k != "done" && k != "page")
+        .filter(|(k, _)| !is_view_key(k))
         .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
         .collect::<Vec<_>>()
         .join("&")
@@ -841,4 +867,38 @@ mod tests {
         let bad = vec![("entry".to_owned(), "nonsense".to_owned())];
         assert!(BulkForm::of(&bad).is_err());
     }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct UndoForm {
+    #[serde(default)]
+    bulk: String,
+    /// The list to go back to (an address on this clinic's review pages).
+    #[serde(default)]
+    back: String,
+}
+
+/// `POST /c/{clinic}/review/undo`: undoes a bulk change as a second bulk change.
+pub async fn undo(
+    State(web): State<Web>,
+    frame: Frame,
+    CsrfForm { form, .. }: CsrfForm<UndoForm>,
+) -> Result<Response, WebError> {
+    let bulk: attach_domain::BulkId = form
+        .bulk
+        .parse()
+        .map_err(|_| WebError::BadRequest("no such bulk change".into()))?;
+    let (who, clinic) = (frame.who.user, frame.clinic);
+    web.app
+        .run(move |app| app.undo_bulk(who, clinic, bulk))
+        .await?;
+    // Only back to this clinic's own pages.
+    let back = if form.back.starts_with(&format!("{}/", frame.base())) && !form.back.contains("//")
+    {
+        form.back
+    } else {
+        format!("{}/review", frame.base())
+    };
+    let sep = if back.contains('?') { '&' } else { '?' };
+    Ok(Redirect::to(&format!("{back}{sep}done=undone")).into_response())
 }
