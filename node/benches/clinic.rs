@@ -827,8 +827,19 @@ fn seed_clinic(app: &App) -> anyhow::Result<Clinic> {
         .map(|m| m.membership.user)
         .context("moa1 is not a member")?;
     for &provider in &clinic.providers[..2] {
-        let d = app.start_delegation(provider, clinic.id, provider, moa)?;
-        app.delegation_action(moa, clinic.id, d.id, attach::app::DelegationAction::Confirm)?;
+        // The demo seed already endorses the first MOA for the first provider.
+        match app.start_delegation(provider, clinic.id, provider, moa) {
+            Ok(d) => {
+                app.delegation_action(
+                    moa,
+                    clinic.id,
+                    d.id,
+                    attach::app::DelegationAction::Confirm,
+                )?;
+            }
+            Err(AppError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(clinic)
 }

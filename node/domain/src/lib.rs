@@ -35,7 +35,12 @@ pub use review::{
     ReviewQuery, StatusRule, StatusRules, TextQuery, VisitRule, Worklist, age_on, how_added_key,
     months_between,
     msp::{DiffField, Difference, MspPatient, OnlyAttach, Reconciliation, reconcile},
-    open_suggestion, sex_key, suggested_status,
+    open_suggestion,
+    profile::{
+        DEFAULT_WEEKS_PER_YEAR, Pyramid, PyramidBand, SexCounts, SupplyDemand, VisitRateBand,
+        VisitRates, pyramid, supply_demand,
+    },
+    sex_key, suggested_status,
     tasks::{Completion, DueState, Frequency, ReviewTask},
 };
 pub use types::*;

@@ -14,6 +14,7 @@ use super::ids::StatusId;
 use super::types::{Clinic, HowAdded, PanelEntry, PatientDetails, PatientStatus, Sex};
 
 pub mod msp;
+pub mod profile;
 pub mod tasks;
 
 // ---------------------------------------------------------------------------
