@@ -368,7 +368,12 @@ async fn serve_phase(
     );
 
     web_pages(&node.base, clinic, &readers, report).await?;
-    review_phase(&node.base, clinic, &readers, report).await?;
+    let (rss, _) = node.memory()?;
+    report.info(
+        "node resident memory after the panel pages",
+        format!("{rss:.0} MiB"),
+    );
+    review_phase(&node, clinic, &readers, report).await?;
 
     let (rss, _) = node.memory()?;
     report.info(
@@ -504,11 +509,12 @@ struct ReviewPageBody {
 /// Worklist counts, filtered worklist pages, an MSP reconciliation and a bulk change of
 /// 5,000 entries while other clients read panel pages.
 async fn review_phase(
-    base: &str,
+    node: &Node,
     clinic: &Clinic,
     readers: &[String],
     report: &mut Report,
 ) -> anyhow::Result<()> {
+    let base = node.base.as_str();
     let http = reqwest::Client::new();
     let director = &readers[0];
     // ---- counts for the dashboard: the whole clinic (25,000 entries) ----
@@ -638,6 +644,11 @@ async fn review_phase(
         m < TARGET_MSP,
     );
 
+    let (rss, _) = node.memory()?;
+    report.info(
+        "node resident memory after worklists and MSP",
+        format!("{rss:.0} MiB"),
+    );
     // ---- bulk status change of 5,000 entries, with 4 readers meanwhile ----
     let mut entries = Vec::new();
     for &p in &clinic.providers[..2] {
@@ -743,6 +754,42 @@ async fn review_phase(
             during.len()
         ),
         s.p99 < TARGET_PAGE_DURING_BULK_P99,
+    );
+    let (rss, hwm) = node.memory()?;
+    report.info(
+        "node resident memory after the bulk change",
+        format!("{rss:.0} MiB (peak {hwm:.0} MiB)"),
+    );
+    // Undo it, which also gives the later phases their active patients back.
+    let id = body["bulk"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("the bulk change named no record: {body}"))?;
+    let t = Instant::now();
+    let r = http
+        .post(format!(
+            "{base}/api/v1/clinics/{}/review/bulk/{id}/undo",
+            clinic.id
+        ))
+        .bearer_auth(&moa)
+        .send()
+        .await?;
+    let status = r.status();
+    let undone: serde_json::Value = r.json().await?;
+    let undo = t.elapsed();
+    ensure!(status == 200, "undo: {status} {undone}");
+    ensure!(
+        undone["changed"] == body["changed"],
+        "the undo restored {} of {} entries",
+        undone["changed"],
+        body["changed"]
+    );
+    report.info(
+        "undo of that bulk change (no readers), durable",
+        format!(
+            "{:.2} s ({} restored)",
+            undo.as_secs_f64(),
+            undone["changed"]
+        ),
     );
     Ok(())
 }

@@ -584,15 +584,37 @@ pub enum TextQuery {
     Words(Vec<String>),
 }
 
-/// Lower case, for comparing names; accents are kept.
+/// Lower case, char by char, for comparing names; accents are kept. The query is folded
+/// once; each name is compared through [`starts_with_folded`] without allocating, since a
+/// search runs over every entry of a panel.
 fn fold(s: &str) -> String {
-    s.trim().to_lowercase()
+    s.trim().chars().flat_map(char::to_lowercase).collect()
 }
 
-fn name_words(s: &str) -> impl Iterator<Item = String> + '_ {
+/// Whether `name`, folded as [`fold`] does, begins with `prefix` (already folded).
+fn starts_with_folded(name: &str, prefix: &str) -> bool {
+    let mut folded = name.trim_start().chars().flat_map(char::to_lowercase);
+    prefix.chars().all(|p| folded.next() == Some(p))
+}
+
+/// Whether `a` and `b` are the same, folded as [`fold`] does (without allocating).
+fn same_folded(a: &str, b: &str) -> bool {
+    let lower = |s: &str| {
+        s.trim()
+            .chars()
+            .flat_map(char::to_lowercase)
+            .collect::<Vec<char>>()
+    };
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    lower(a) == lower(b)
+}
+
+fn name_words(s: &str) -> impl Iterator<Item = &str> + '_ {
     s.split(|c: char| c.is_whitespace() || c == '-' || c == '\'' || c == ',')
         .filter(|w| !w.is_empty())
-        .map(fold)
 }
 
 impl TextQuery {
@@ -615,28 +637,34 @@ impl TextQuery {
                 given: fold(given),
             });
         }
-        let words: Vec<String> = name_words(raw).collect();
+        let words: Vec<String> = name_words(raw).map(fold).collect();
         (!words.is_empty()).then_some(Self::Words(words))
     }
 
     pub fn matches(&self, d: &PatientDetails) -> bool {
         match self {
-            Self::Phn(digits) => d.phn.to_string().starts_with(digits.as_str()),
+            Self::Phn(digits) => {
+                // The PHN's ten digits, without formatting a string per entry.
+                let mut n = d.phn.as_u64();
+                let mut ten = [0u8; 10];
+                for slot in ten.iter_mut().rev() {
+                    *slot = b'0' + (n % 10) as u8;
+                    n /= 10;
+                }
+                ten.starts_with(digits.as_bytes())
+            }
             Self::Birth(date) => d.date_of_birth == *date,
             Self::FamilyGiven { family, given } => {
-                fold(&d.family_name).starts_with(family.as_str())
+                starts_with_folded(&d.family_name, family)
                     && (given.is_empty()
-                        || fold(&d.given_names).starts_with(given.as_str())
-                        || name_words(&d.given_names).any(|w| w.starts_with(given.as_str())))
+                        || starts_with_folded(&d.given_names, given)
+                        || name_words(&d.given_names).any(|w| starts_with_folded(w, given)))
             }
-            Self::Words(words) => {
-                let names: Vec<String> = name_words(&d.given_names)
+            Self::Words(words) => words.iter().all(|q| {
+                name_words(&d.given_names)
                     .chain(name_words(&d.family_name))
-                    .collect();
-                words
-                    .iter()
-                    .all(|q| names.iter().any(|n| n.starts_with(q.as_str())))
-            }
+                    .any(|n| starts_with_folded(n, q))
+            }),
         }
     }
 }
@@ -691,7 +719,7 @@ impl PanelFilter {
             return false;
         }
         if let Some(c) = &self.community
-            && fold(&d.community) != fold(c)
+            && !same_folded(&d.community, c)
         {
             return false;
         }

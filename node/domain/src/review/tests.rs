@@ -499,6 +499,47 @@ proptest! {
         }
     }
 
+    /// The search (which compares without allocating) finds exactly what a plain reading of
+    /// its rules finds: lower-case both sides, split the names into words, compare prefixes.
+    #[test]
+    fn name_search_agrees_with_a_plain_reading(
+        given in "[A-Za-zÉéÖöΣσ' -]{0,14}",
+        family in "[A-Za-zÉéÖöΣσ' -]{0,14}",
+        query in "[A-Za-zÉéÖöΣσ ,-]{1,10}",
+        community in "[A-Za-zÉé ]{0,6}",
+        asked in "[A-Za-zÉé ]{0,6}",
+    ) {
+        let mut e = entry(date!(1980 - 01 - 01), None, PatientStatus::Active);
+        e.details.given_names = given.clone();
+        e.details.family_name = family.clone();
+        e.details.community = community.clone();
+        let low = |s: &str| s.trim().chars().flat_map(char::to_lowercase).collect::<String>();
+        let words = |s: &str| -> Vec<String> {
+            s.split(|c: char| c.is_whitespace() || c == '-' || c == '\'' || c == ',')
+                .filter(|w| !w.is_empty())
+                .map(low)
+                .collect()
+        };
+        if let Some(q) = TextQuery::parse(&query) {
+            let expected = match &q {
+                TextQuery::FamilyGiven { family: f, given: g } => {
+                    low(&family).starts_with(f.as_str())
+                        && (g.is_empty()
+                            || low(&given).starts_with(g.as_str())
+                            || words(&given).iter().any(|w| w.starts_with(g.as_str())))
+                }
+                TextQuery::Words(ws) => {
+                    let names: Vec<String> = words(&given).into_iter().chain(words(&family)).collect();
+                    ws.iter().all(|w| names.iter().any(|n| n.starts_with(w.as_str())))
+                }
+                TextQuery::Phn(_) | TextQuery::Birth(_) => q.matches(&e.details),
+            };
+            prop_assert_eq!(q.matches(&e.details), expected, "{:?} on {:?} / {:?}", q, given, family);
+        }
+        let f = PanelFilter { community: Some(asked.clone()), ..PanelFilter::default() };
+        prop_assert_eq!(f.matches(&e, TODAY), low(&community) == low(&asked));
+    }
+
     /// A query survives its URL form whatever filters it holds.
     #[test]
     fn query_pairs_round_trip(f in arb_filter()) {
