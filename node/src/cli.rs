@@ -431,6 +431,21 @@ pub enum PanelCommand {
     /// Compare the panel with the panel list MSP holds (a CSV file); prints what differs.
     /// Nothing on the panel changes: decide each line on the MSP reconciliation page.
     Msp(MspArgs),
+    /// The panel profile: patients by age and sex, month-end counts by status, and how many
+    /// patients the provider's appointments cover (supply and demand).
+    Profile(ProfileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    #[command(flatten)]
+    pub panel: PanelArgs,
+    /// First state the appointments the provider offers a week (recorded under --as).
+    #[arg(long)]
+    pub appointments_per_week: Option<u32>,
+    /// With --appointments-per-week: weeks of clinic a year (default 46).
+    #[arg(long)]
+    pub weeks_per_year: Option<u32>,
 }
 
 /// Which review list: a worklist and/or filters in the review page's words.

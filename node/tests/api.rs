@@ -1487,6 +1487,51 @@ fn rows() -> Vec<Row> {
                 ))
             },
         },
+        // The panel profile: whoever may see the panel.
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/providers/{provider}/profile",
+            expect: [401, 403, 200, 200, 200, 403, 403, 404, 404],
+            request: |t, _| call(format!("{}/profile", t.patel_panel())),
+        },
+        // Stating the appointments: the provider and endorsed staff.
+        Row {
+            method: Method::PUT,
+            path: "/api/v1/clinics/{clinic}/providers/{provider}/supply",
+            expect: [401, 403, 403, 200, 200, 403, 403, 404, 404],
+            request: |t, _| {
+                call_with(
+                    format!("{}/supply", t.patel_panel()),
+                    json!({"appointments_per_week": 80, "weeks_per_year": 46}),
+                )
+            },
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/visit-rates",
+            expect: [401, 403, 200, 200, 200, 200, 200, 404, 404],
+            request: |t, _| call(format!("/clinics/{}/visit-rates", t.a())),
+        },
+        Row {
+            method: Method::PUT,
+            path: "/api/v1/clinics/{clinic}/visit-rates",
+            expect: [401, 403, 200, 200, 403, 403, 403, 404, 404],
+            request: |t, _| {
+                call_with(
+                    format!("/clinics/{}/visit-rates", t.a()),
+                    json!({"bands": [
+                        {"min_age": 0, "max_age": 17, "female": 2.0, "male": 2.0, "other": 2.0},
+                        {"min_age": 18, "female": 3.5, "male": 2.5, "other": 3.0}],
+                        "source": "the clinic's billing, 2025"}),
+                )
+            },
+        },
+        Row {
+            method: Method::DELETE,
+            path: "/api/v1/clinics/{clinic}/visit-rates",
+            expect: [401, 403, 200, 200, 403, 403, 403, 404, 404],
+            request: |t, _| call(format!("/clinics/{}/visit-rates", t.a())),
+        },
         // Last: signing out ends each caller's session (the runner signs in again after).
         Row {
             method: Method::DELETE,

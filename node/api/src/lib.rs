@@ -7,6 +7,7 @@ mod clinics;
 mod moves;
 mod offers;
 mod panels;
+mod profile;
 mod review;
 mod session;
 mod sync;
@@ -22,6 +23,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(clinics::routes())
         .merge(panels::routes())
         .merge(review::routes())
+        .merge(profile::routes())
         .merge(offers::routes())
         .merge(moves::routes())
         .merge(sync::routes())

@@ -181,7 +181,8 @@ pub struct CountParams {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
-    /// accept_suggestions, dismiss_suggestions, set_status, confirm_mrp or verify_contact.
+    /// accept_suggestions, dismiss_suggestions, set_status, confirm_mrp, verify_contact or
+    /// move (to another provider's panel).
     pub action: String,
     /// For set_status.
     #[serde(default)]
@@ -192,6 +193,12 @@ pub struct BulkRequest {
     /// For confirm_mrp: in_person, phone, portal or letter.
     #[serde(default)]
     pub how: Option<String>,
+    /// For move: the provider at the clinic whose panel receives the patients.
+    #[serde(default)]
+    pub to: Option<Uuid>,
+    /// For move: why they move (kept in each patient's history).
+    #[serde(default)]
+    pub reason: Option<String>,
     /// The entries to change.
     pub entries: Vec<EntryRef>,
 }
@@ -254,7 +261,7 @@ impl BulkRequest {
             _ => {
                 return Err(AppError::invalid(
                     "action",
-                    "accept_suggestions, dismiss_suggestions, set_status, confirm_mrp or verify_contact",
+                    "accept_suggestions, dismiss_suggestions, set_status, confirm_mrp, verify_contact or move",
                 ));
             }
         })
@@ -375,12 +382,22 @@ async fn bulk_change(
     Path(clinic): Path<ClinicId>,
     Json(req): Json<BulkRequest>,
 ) -> Result<Json<BulkReportBody>, ApiError> {
-    let action = req.action()?;
     let entries: Vec<(UserId, EntryId)> = req
         .entries
         .iter()
         .map(|e| (UserId(e.provider), EntryId(e.entry)))
         .collect();
+    if req.action == "move" {
+        let to = req.to.map(UserId).ok_or_else(|| {
+            AppError::invalid("to", "the provider whose panel receives the patients")
+        })?;
+        let reason = req.reason.clone().unwrap_or_default();
+        let report = app
+            .run(move |app| app.bulk_move(who.user, clinic, &entries, to, &reason))
+            .await?;
+        return Ok(Json(report.into()));
+    }
+    let action = req.action()?;
     let report = app
         .run(move |app| app.bulk_change(who.user, clinic, &entries, action))
         .await?;

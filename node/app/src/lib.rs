@@ -4,6 +4,7 @@
 
 mod accounts;
 mod billing;
+mod bulk_move;
 mod clock;
 pub mod config;
 mod conflicts;
@@ -17,6 +18,7 @@ mod model;
 mod msp;
 mod ops;
 mod panel;
+mod profile;
 mod projector;
 mod protocol;
 mod province;
@@ -36,6 +38,7 @@ pub use billing::{
     ATTACHMENT_COLUMNS, ATTACHMENT_FEE_CODE, AttachmentExport, AttachmentRecord, BillingScope,
     MissingNumber, parse_period,
 };
+pub use bulk_move::{MoveLine, UNDO_MOVE_REASON};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use conflicts::{ConflictKey, ConflictValueView, ConflictView};
 pub use dashboard::{ClinicDashboard, MonthActivity, ProviderSize};
@@ -52,6 +55,9 @@ pub use ops::OpsCounts;
 pub use panel::{
     EntryUpdate, ImportReport, PanelAccess, PanelPage, PanelQuery, PanelRow, PanelSort,
     PanelSummary, status_by_name, status_label, status_name,
+};
+pub use profile::{
+    CENSUS, CENSUS_MONTHS, CensusMonth, ESTIMATE_COUNTS, PanelProfile, RatesView, Supply,
 };
 pub use protocol::{MAX_SECTION, PROTOCOL_SECTIONS, ProtocolSection, ProtocolText};
 pub use province::{

@@ -484,6 +484,22 @@ impl Model {
         attach_domain::kept_entry(self.entries_for(key)).is_some_and(|k| k.id != e.id)
     }
 
+    /// The patients a panel counts, in name order: its entries neither removed nor losing a
+    /// clash (the panel's size, and what its profile and counts are of).
+    pub fn panel_members(
+        &self,
+        clinic: ClinicId,
+        provider: UserId,
+    ) -> impl Iterator<Item = &PanelEntry> + '_ {
+        self.panels
+            .get(&(clinic, provider))
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, id)| self.entries.get(id))
+            .map(|s| &s.entry)
+            .filter(|e| e.removed.is_none() && !self.is_clash_loser(e))
+    }
+
     /// Counts of a panel's entries by status (removed and clash-losing entries excluded).
     pub fn panel_counts(
         &self,
@@ -492,17 +508,9 @@ impl Model {
     ) -> (usize, Vec<(PatientStatus, usize)>) {
         let mut counts: HashMap<PatientStatus, usize> = HashMap::new();
         let mut size = 0;
-        if let Some(keys) = self.panels.get(&(clinic, provider)) {
-            for (_, id) in keys {
-                let Some(state) = self.entries.get(id) else {
-                    continue;
-                };
-                if state.entry.removed.is_some() || self.is_clash_loser(&state.entry) {
-                    continue;
-                }
-                size += 1;
-                *counts.entry(state.entry.status).or_default() += 1;
-            }
+        for e in self.panel_members(clinic, provider) {
+            size += 1;
+            *counts.entry(e.status).or_default() += 1;
         }
         let mut counts: Vec<_> = counts.into_iter().collect();
         counts.sort();

@@ -296,6 +296,7 @@ impl App {
             at: self.now(),
             field: field.to_owned(),
             lines: plan,
+            moves: Vec::new(),
         };
         let record_doc = attach_schema::ids::bulk_doc_id(clinic, record.id);
         let by_doc: HashMap<DocId, &BulkLine> = record
@@ -337,14 +338,10 @@ impl App {
         bulk: BulkId,
     ) -> Result<BulkReport, AppError> {
         let c = self.member_clinic(who, clinic)?;
-        let id = attach_schema::ids::bulk_doc_id(clinic, bulk);
-        let record: BulkRecord = self
-            .store()
-            .read(&id, |doc| read_items::<_, BulkRecord>(doc, KIND_BULK))?
-            .transpose()?
-            .and_then(|mut items| items.remove(BULK_ITEM))
-            .filter(|r| r.clinic == clinic)
-            .ok_or_else(|| AppError::not_found("bulk change"))?;
+        let record = read_bulk(self, clinic, bulk)?;
+        if !record.moves.is_empty() {
+            return self.undo_moves(who, &c, &record);
+        }
         let mut plan = Vec::with_capacity(record.lines.len());
         let mut unchanged = 0;
         {
@@ -413,16 +410,52 @@ struct BulkLine {
     after: ReviewFields,
 }
 
-/// A bulk change as its `clinic/<c>/bulk/<id>` document keeps it, to undo it.
+/// A bulk change as its `clinic/<c>/bulk/<id>` document keeps it, to undo it: the fields
+/// it changed on each entry (`lines`), or the patients it moved to another panel (`moves`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct BulkRecord {
-    id: BulkId,
-    clinic: ClinicId,
-    by: UserId,
+pub(super) struct BulkRecord {
+    pub(super) id: BulkId,
+    pub(super) clinic: ClinicId,
+    pub(super) by: UserId,
     #[serde(with = "time::serde::rfc3339")]
-    at: OffsetDateTime,
-    field: String,
+    pub(super) at: OffsetDateTime,
+    pub(super) field: String,
     lines: Vec<BulkLine>,
+    /// Records written before moves existed have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) moves: Vec<super::bulk_move::MoveLine>,
+}
+
+/// Reads a bulk change's record.
+pub(super) fn read_bulk(app: &App, clinic: ClinicId, bulk: BulkId) -> Result<BulkRecord, AppError> {
+    let id = attach_schema::ids::bulk_doc_id(clinic, bulk);
+    app.store()
+        .read(&id, |doc| read_items::<_, BulkRecord>(doc, KIND_BULK))?
+        .transpose()?
+        .and_then(|mut items| items.remove(BULK_ITEM))
+        .filter(|r| r.clinic == clinic)
+        .ok_or_else(|| AppError::not_found("bulk change"))
+}
+
+impl BulkRecord {
+    /// A record of moves (no field changes).
+    pub(super) fn of_moves(
+        clinic: ClinicId,
+        by: UserId,
+        at: OffsetDateTime,
+        field: &str,
+        moves: Vec<super::bulk_move::MoveLine>,
+    ) -> Self {
+        Self {
+            id: BulkId::new(),
+            clinic,
+            by,
+            at,
+            field: field.to_owned(),
+            lines: Vec::new(),
+            moves,
+        }
+    }
 }
 
 /// Most entries one bulk change takes (a whole clinic at the design scale).

@@ -14,9 +14,10 @@ use std::collections::HashMap;
 use tracing::info;
 
 use super::history::ChangeKind;
+use super::model::Model;
 use super::panel::entry_doc;
 use super::{App, AppError, Problem};
-use attach_domain::{ClinicId, Disposition, EntryId, PanelEntry, UserId};
+use attach_domain::{Clinic, ClinicId, Disposition, EntryId, PanelEntry, UserId};
 use attach_store::DocId;
 
 /// Which of a panel's patients a move takes.
@@ -122,14 +123,8 @@ impl App {
                         now,
                     )
                     .map(|old| vec![old]),
-                    Destination::Provider(to) => {
-                        let existing: Vec<PanelEntry> = m
-                            .entries_for((clinic, entry.details.phn))
-                            .cloned()
-                            .collect();
-                        attach_domain::transfer_entry(&c, who, entry, to, reason, &existing, now)
-                            .map(|(old, new)| vec![old, new])
-                    }
+                    Destination::Provider(to) => transfer_pair(&m, &c, who, entry, to, reason, now)
+                        .map(|(old, new)| vec![old, new]),
                 };
                 match result {
                     Ok(entries) => {
@@ -172,6 +167,21 @@ impl App {
         info!(clinic = %clinic, provider = %provider, moved, to = ?to, "patients moved");
         Ok(MoveReport { moved })
     }
+}
+
+/// The old entry (removed, saying where the patient went) and the new one on `to`'s panel
+/// for one patient's transfer, checked against every entry the clinic holds for the PHN.
+pub(super) fn transfer_pair(
+    m: &Model,
+    c: &Clinic,
+    who: UserId,
+    entry: PanelEntry,
+    to: UserId,
+    reason: &str,
+    now: time::OffsetDateTime,
+) -> Result<(PanelEntry, PanelEntry), attach_domain::DomainError> {
+    let existing: Vec<PanelEntry> = m.entries_for((c.id, entry.details.phn)).cloned().collect();
+    attach_domain::transfer_entry(c, who, entry, to, reason, &existing, now)
 }
 
 impl App {

@@ -22,7 +22,7 @@ pub use conflict::{
     sort_clash_group,
 };
 pub use delegation::{confirm_delegation, revoke_delegation, start_delegation};
-pub use error::{DomainError, FieldError};
+pub use error::{DomainError, FieldError, Problems};
 pub use ids::*;
 pub use panel::{add_to_panel, leave_panel, remove_from_panel, transfer_entry};
 pub use phn::{Phn, PhnError};

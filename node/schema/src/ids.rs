@@ -17,6 +17,7 @@
 //! | `clinic/<clinic>/bulk/<bulk>` | one bulk change of panel entries, for undo | `clinic/<clinic>` |
 //! | `clinic/<clinic>/msp/<provider>` | decisions on an MSP panel reconciliation | `clinic/<clinic>` |
 //! | `clinic/<clinic>/census/<year>` | month-end panel counts by provider and status | `clinic/<clinic>` |
+//! | `clinic/<clinic>/supply` | the visit-rate table and each provider's appointments a week | `clinic/<clinic>` |
 //!
 //! A clinic's own working documents sit under its id, so they are in its family: they
 //! sync with the clinic, to its peers and the hub, and no member's scope carries them.
@@ -143,6 +144,12 @@ pub fn msp_doc_id(clinic: ClinicId, provider: UserId) -> DocId {
     )
 }
 
+/// The clinic's supply/demand settings: its visit-rate table and each provider's
+/// appointments a week.
+pub fn supply_doc_id(clinic: ClinicId) -> DocId {
+    clinic_part(clinic, &["supply"])
+}
+
 /// One calendar year of a clinic's month-end panel counts. Years are 4 digits (the domain's
 /// dates are between years 1 and 9999).
 pub fn census_doc_id(clinic: ClinicId, year: i32) -> DocId {
@@ -170,6 +177,7 @@ pub enum Named {
     Bulk(ClinicId, BulkId),
     Msp(ClinicId, UserId),
     Census(ClinicId, i32),
+    Supply(ClinicId),
 }
 
 impl Named {
@@ -196,6 +204,7 @@ impl Named {
                 CompletionId::from(id(d)?),
             ),
             ["clinic", c, "protocol"] => Self::Protocol(ClinicId::from(id(c)?)),
+            ["clinic", c, "supply"] => Self::Supply(ClinicId::from(id(c)?)),
             ["clinic", c, "bulk", b] => Self::Bulk(ClinicId::from(id(c)?), BulkId::from(id(b)?)),
             ["clinic", c, "msp", p] => Self::Msp(ClinicId::from(id(c)?), UserId::from(id(p)?)),
             ["clinic", c, "census", y] if y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()) => {
@@ -221,6 +230,7 @@ impl Named {
             Self::Bulk(c, b) => bulk_doc_id(c, b),
             Self::Msp(c, p) => msp_doc_id(c, p),
             Self::Census(c, y) => census_doc_id(c, y),
+            Self::Supply(c) => supply_doc_id(c),
         }
     }
 }
@@ -253,6 +263,7 @@ mod tests {
             Named::Bulk(c, BulkId::new()),
             Named::Msp(c, u),
             Named::Census(c, 2026),
+            Named::Supply(c),
         ] {
             let id = named.doc_id();
             assert_eq!(DocId::parse(id.as_str()).expect("valid"), id);
@@ -299,6 +310,7 @@ mod tests {
             bulk_doc_id(c, BulkId::new()),
             msp_doc_id(c, u),
             census_doc_id(c, 2026),
+            supply_doc_id(c),
         ] {
             assert_eq!(id.family(), clinic_doc_id(c).as_str(), "{id}");
             assert!(id.as_str().starts_with(&clinic_parts_prefix(c)));

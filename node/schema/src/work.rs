@@ -29,6 +29,12 @@ pub const KIND_BULK: &str = "bulk-change";
 pub const BULK_ITEM: &str = "bulk";
 /// `kind` of the clinic's protocol document.
 pub const KIND_PROTOCOL: &str = "protocol";
+/// `kind` of a year of month-end panel counts.
+pub const KIND_CENSUS: &str = "panel-census";
+/// `kind` of the clinic's supply/demand settings.
+pub const KIND_SUPPLY: &str = "panel-supply";
+/// The visit-rate table's item in the supply document.
+pub const RATES_ITEM: &str = "visit-rates";
 
 const ITEMS: &str = "items";
 
@@ -147,14 +153,24 @@ pub fn write_item<T: Transactable, V: Serialize>(
     Ok(())
 }
 
-/// Keys whose record two replicas wrote apart (the stored one is the winner).
+/// Keys whose record two replicas wrote apart, differently (the stored one is the winner).
+/// Two replicas that wrote the same record agree, so that is no conflict.
 pub fn item_conflicts<R: ReadDoc>(doc: &R) -> Result<Vec<String>, SchemaError> {
     let Some(obj) = items_obj(doc)? else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
     for key in doc.keys(&obj) {
-        if doc.get_all(&obj, &key)?.len() > 1 {
+        let all = doc.get_all(&obj, &key)?;
+        let mut values = all.iter().map(|(v, _)| match v {
+            Value::Scalar(s) => match s.as_ref() {
+                ScalarValue::Str(j) => Some(j.to_string()),
+                _ => None,
+            },
+            Value::Object(_) => None,
+        });
+        let first = values.next().flatten();
+        if all.len() > 1 && (first.is_none() || values.any(|v| v != first)) {
             out.push(key);
         }
     }
@@ -217,5 +233,24 @@ mod tests {
         assert_eq!(ra, rb);
         assert!(ra["k"] == note("from a") || ra["k"] == note("from b"));
         assert_eq!(item_conflicts(&a).unwrap(), vec!["k".to_owned()]);
+    }
+
+    #[test]
+    fn the_same_record_written_apart_is_no_conflict() {
+        let mut a = Automerge::new();
+        let mut tx = a.transaction();
+        write_item(&mut tx, KIND_CENSUS, "k", Some(&note("base"))).unwrap();
+        tx.commit_with(CommitOptions::default());
+        let mut b = a.fork();
+        for doc in [&mut a, &mut b] {
+            let mut tx = doc.transaction();
+            write_item(&mut tx, KIND_CENSUS, "k", Some(&note("12 active"))).unwrap();
+            tx.commit_with(CommitOptions::default());
+        }
+        a.merge(&mut b).unwrap();
+        assert_eq!(a.get_all(ROOT, ITEMS).unwrap().len(), 1);
+        let items: BTreeMap<String, Note> = read_items(&a, KIND_CENSUS).unwrap();
+        assert_eq!(items["k"], note("12 active"));
+        assert!(item_conflicts(&a).unwrap().is_empty());
     }
 }

@@ -44,6 +44,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Panel(PanelCommand::Review(args)) => panel::review(config, args),
         Command::Panel(PanelCommand::Bulk(args)) => panel::bulk(config, args),
         Command::Panel(PanelCommand::Msp(args)) => panel::msp(config, args),
+        Command::Panel(PanelCommand::Profile(args)) => panel::profile(config, args),
         Command::Inspect(InspectCommand::Digest(args)) => backup::digest(config, args),
         Command::Backup(args) => backup::backup(config, args),
         Command::Restore(args) => backup::restore(config, args),

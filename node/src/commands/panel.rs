@@ -1,10 +1,30 @@
-//! `attach panel preferences`, `move`, `review`, `bulk` and `msp`: a provider's panel, offline.
+//! `attach panel preferences`, `move`, `review`, `bulk`, `msp` and `profile`: a provider's
+//! panel, offline.
 
 use anyhow::bail;
 
 use super::common::{open, print_problems, set_dir};
-use crate::cli::{BulkArgs, BulkChange, MoveArgs, MspArgs, PreferencesArgs, ReviewArgs, YesNo};
+use crate::cli::{
+    BulkArgs, BulkChange, MoveArgs, MspArgs, PanelArgs, PreferencesArgs, ProfileArgs, ReviewArgs,
+    YesNo,
+};
 use attach_app::config::Config;
+
+type OpenPanel = (
+    attach_app::App,
+    attach_domain::UserId,
+    attach_domain::ClinicId,
+    attach_domain::UserId,
+);
+
+/// Opens the data directory and names the panel a command acts on, and who acts.
+fn open_panel(config: &mut Config, panel: &PanelArgs) -> anyhow::Result<OpenPanel> {
+    set_dir(config, panel.data.data_dir.clone());
+    let app = open(config)?;
+    let (who, clinic, provider) =
+        app.offline_panel(&panel.as_user, &panel.provider, panel.clinic.as_deref())?;
+    Ok((app, who, clinic, provider))
+}
 
 /// `attach panel preferences`: set what is given, keep the rest, print them all.
 pub(super) fn preferences(config: &mut Config, args: PreferencesArgs) -> anyhow::Result<()> {
@@ -124,13 +144,7 @@ fn review_query(
 
 /// `attach panel review`: the worklist counts, or one list as CSV.
 pub(super) fn review(config: &mut Config, args: ReviewArgs) -> anyhow::Result<()> {
-    set_dir(config, args.panel.data.data_dir.clone());
-    let app = open(config)?;
-    let (who, clinic, provider) = app.offline_panel(
-        &args.panel.as_user,
-        &args.panel.provider,
-        args.panel.clinic.as_deref(),
-    )?;
+    let (app, who, clinic, provider) = open_panel(config, &args.panel)?;
     let scope = attach_app::ReviewScope::Provider(provider);
     let pairs = args.list.pairs().map_err(anyhow::Error::msg)?;
     if pairs.is_empty() {
@@ -148,13 +162,7 @@ pub(super) fn review(config: &mut Config, args: ReviewArgs) -> anyhow::Result<()
 /// `attach panel bulk`: one change to every patient on the list.
 pub(super) fn bulk(config: &mut Config, args: BulkArgs) -> anyhow::Result<()> {
     use attach_app::{BulkAction, MrpSide};
-    set_dir(config, args.panel.data.data_dir.clone());
-    let app = open(config)?;
-    let (who, clinic, provider) = app.offline_panel(
-        &args.panel.as_user,
-        &args.panel.provider,
-        args.panel.clinic.as_deref(),
-    )?;
+    let (app, who, clinic, provider) = open_panel(config, &args.panel)?;
     let how = || -> anyhow::Result<attach_domain::ConfirmMethod> {
         args.how
             .as_deref()
@@ -209,13 +217,7 @@ pub(super) fn bulk(config: &mut Config, args: BulkArgs) -> anyhow::Result<()> {
 
 /// `attach panel msp`: reads MSP's list and prints what differs.
 pub(super) fn msp(config: &mut Config, args: MspArgs) -> anyhow::Result<()> {
-    set_dir(config, args.panel.data.data_dir.clone());
-    let app = open(config)?;
-    let (who, clinic, provider) = app.offline_panel(
-        &args.panel.as_user,
-        &args.panel.provider,
-        args.panel.clinic.as_deref(),
-    )?;
+    let (app, who, clinic, provider) = open_panel(config, &args.panel)?;
     let bytes = std::fs::read(&args.file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.file.display()))?;
     match app.msp_upload(who, clinic, provider, &bytes) {
@@ -246,4 +248,90 @@ pub(super) fn msp(config: &mut Config, args: MspArgs) -> anyhow::Result<()> {
         }
         Err(other) => Err(other.into()),
     }
+}
+
+/// `attach panel profile`: the panel by age and sex, its month-end counts, and the
+/// supply/demand estimate (after stating the appointments, when given).
+pub(super) fn profile(config: &mut Config, args: ProfileArgs) -> anyhow::Result<()> {
+    let (app, who, clinic, provider) = open_panel(config, &args.panel)?;
+    if let Some(per_week) = args.appointments_per_week {
+        let weeks = args
+            .weeks_per_year
+            .unwrap_or(attach_domain::DEFAULT_WEEKS_PER_YEAR);
+        match app.set_supply(who, clinic, provider, per_week, weeks) {
+            Ok(_) => {}
+            Err(attach_app::AppError::Invalid { problems, .. }) => {
+                print_problems(&problems, "field");
+                bail!("the appointments were not saved")
+            }
+            Err(other) => return Err(other.into()),
+        }
+    } else if args.weeks_per_year.is_some() {
+        bail!("--weeks-per-year goes with --appointments-per-week");
+    }
+    let p = app.panel_profile(who, clinic, provider)?;
+    println!(
+        "Patients on the panel: {} (desired size {})",
+        p.size, p.desired_size
+    );
+    println!();
+    println!(
+        "{:<8} {:>7} {:>7} {:>7} {:>7}",
+        "ages", "women", "men", "X/unkn", "all"
+    );
+    for b in p.pyramid.bands.iter().rev() {
+        let c = b.counts;
+        println!(
+            "{:<8} {:>7} {:>7} {:>7} {:>7}",
+            b.label(),
+            c.female,
+            c.male,
+            c.other,
+            c.total
+        );
+    }
+    let t = p.pyramid.totals;
+    println!(
+        "{:<8} {:>7} {:>7} {:>7} {:>7}",
+        "all", t.female, t.male, t.other, t.total
+    );
+    println!();
+    if p.census.is_empty() {
+        println!("No month counted yet (a running node counts every hour).");
+    } else {
+        println!(
+            "{:<8} {:>7} {:>8} {:>6} {:>7}",
+            "month", "active", "inactive", "other", "all"
+        );
+        for m in &p.census {
+            println!(
+                "{:04}-{:02}  {:>7} {:>8} {:>6} {:>7}",
+                m.year, m.month, m.active, m.inactive, m.other, m.total
+            );
+        }
+    }
+    println!();
+    match &p.estimate {
+        Some(Ok(s)) => {
+            println!("{}", s.explanation);
+            println!(
+                "Counted: the {} {}.",
+                p.counted,
+                attach_app::ESTIMATE_COUNTS
+            );
+        }
+        Some(Err(why)) => println!("No estimate: {why}"),
+        None => println!(
+            "No estimate: state the appointments a week (--appointments-per-week) to see one."
+        ),
+    }
+    println!(
+        "Visit rates: {}.",
+        if p.rates.default {
+            "the default table (see the visit-rates page for its source)"
+        } else {
+            "the clinic's own table"
+        }
+    );
+    Ok(())
 }

@@ -73,6 +73,7 @@ fn serve(
         } else {
             None
         };
+        tokio::spawn(count_panels(app.clone()));
         let metrics = attach_ops::metrics::Metrics::new();
         let admin_state = attach_ops::admin::AdminState::new(
             app.clone(),
@@ -109,4 +110,22 @@ fn serve(
         admin_task.await.context("admin listener")??;
         Ok(())
     })
+}
+
+/// Keeps this month's panel counts (the profile's "active and inactive over time") up to
+/// date: once at start, then every hour, so each month's record ends with its last count.
+async fn count_panels(app: App) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let app = app.clone();
+        match tokio::task::spawn_blocking(move || app.record_census()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "counting the panels failed; trying again in an hour")
+            }
+            Err(e) => tracing::warn!(error = %e, "counting the panels stopped"),
+        }
+    }
 }

@@ -13,6 +13,7 @@ mod auth;
 mod hub;
 mod offers;
 mod panel;
+mod profile;
 mod registry;
 mod review;
 mod sync;

@@ -70,7 +70,7 @@ pub struct Chart {
 }
 
 /// A round top for the scale: 1, 2, 5, 10, 20, 50, …, at least `max`.
-fn nice_max(max: usize) -> usize {
+pub(super) fn nice_max(max: usize) -> usize {
     let mut step = 1;
     loop {
         for m in [1, 2, 5] {

@@ -12,6 +12,7 @@ pub(crate) mod files;
 mod moves;
 mod msp;
 mod prefs;
+mod profile;
 mod review;
 mod tasks;
 
@@ -118,6 +119,15 @@ pub fn routes() -> Router<Web> {
         )
         .route("/c/{clinic}/review/bulk", post(review::clinic_bulk))
         .route("/c/{clinic}/review/undo", post(review::undo))
+        .route("/c/{clinic}/panels/{provider}/profile", get(profile::page))
+        .route(
+            "/c/{clinic}/panels/{provider}/profile/supply",
+            post(profile::save_supply),
+        )
+        .route(
+            "/c/{clinic}/profile/rates",
+            get(profile::rates).post(profile::save_rates),
+        )
         .route("/c/{clinic}/review/download", get(review::clinic_download))
         .route(
             "/c/{clinic}/panels/{provider}/review",
@@ -675,6 +685,9 @@ pub fn notice(done: &str) -> Option<&'static str> {
              registers them again at its next round after this clinic syncs."
         }
         "preferences" => "Panel preferences saved.",
+        "supply" => "The appointments were saved; the estimate below uses them.",
+        "rates" => "The clinic's visit-rate table was saved.",
+        "rates-default" => "The clinic uses the default visit-rate table again.",
         _ => return None,
     })
 }

@@ -155,6 +155,10 @@ struct PrefsPage {
     form: PrefsForm,
     errors: FieldErrors,
     consequences: Vec<Consequence>,
+    /// The supply/demand estimate, as advice beside the preferences.
+    advice: Option<super::profile::Advice>,
+    /// Why there is no estimate although the appointments are stated.
+    no_estimate: Option<String>,
 }
 
 async fn page(
@@ -164,13 +168,18 @@ async fn page(
     typed: Option<(PrefsForm, FieldErrors)>,
 ) -> Result<Response, WebError> {
     let (who, clinic, provider) = (frame.who.user, frame.clinic, at.provider);
-    let (ctx, summary) = web
+    let (ctx, summary, profile) = web
         .app
         .run(move |app| {
             let ctx = Context::load(app, who, clinic, provider)?;
-            Ok((ctx, app.panel_summary(who, clinic, provider)?))
+            Ok((
+                ctx,
+                app.panel_summary(who, clinic, provider)?,
+                app.panel_profile(who, clinic, provider)?,
+            ))
         })
         .await?;
+    let (advice, no_estimate) = super::profile::preferences_advice(&profile);
     let status = if typed.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -185,6 +194,8 @@ async fn page(
         form,
         errors,
         consequences: consequences(summary.size, &summary.preferences),
+        advice,
+        no_estimate,
     });
     Ok(with_status(response, status))
 }

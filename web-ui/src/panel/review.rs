@@ -251,6 +251,8 @@ struct ReviewPageView {
     edit: bool,
     assignable: Vec<Choice>,
     methods: Vec<Choice>,
+    /// The providers a selection may be moved to.
+    receivers: Vec<Choice>,
     /// A problem with the bulk change just tried.
     bulk_error: String,
 }
@@ -461,6 +463,17 @@ fn page(
             selected: m == ConfirmMethod::InPerson,
         })
         .collect();
+    // Where a selection may be moved: the clinic's other providers, by name.
+    let mut receivers: Vec<Choice> = c
+        .providers()
+        .filter(|m| ReviewScope::Provider(m.user) != scope)
+        .map(|m| Choice {
+            key: m.user.to_string(),
+            name: super::name_of(&loaded.names, m.user),
+            selected: false,
+        })
+        .collect();
+    receivers.sort_by(|a, b| a.name.cmp(&b.name));
     let status = if !errors.is_empty() || !bulk_error.is_empty() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -505,6 +518,7 @@ fn page(
         edit: loaded.edit,
         assignable,
         methods,
+        receivers,
         bulk_error,
         base,
     };
@@ -667,6 +681,14 @@ struct BulkForm {
     action: String,
     to_status: String,
     how: String,
+    to_provider: String,
+    reason: String,
+}
+
+/// What the bulk form asks for.
+enum BulkWish {
+    Change(BulkAction),
+    Move { to: UserId, reason: String },
 }
 
 impl BulkForm {
@@ -679,6 +701,8 @@ impl BulkForm {
                 "action" => f.action = v.clone(),
                 "to_status" => f.to_status = v.clone(),
                 "how" => f.how = v.clone(),
+                "to_provider" => f.to_provider = v.clone(),
+                "reason" => f.reason = v.clone(),
                 "entry" => {
                     let parsed = v
                         .split_once(':')
@@ -698,12 +722,29 @@ impl BulkForm {
         Ok(f)
     }
 
-    fn action(&self, c: &Clinic) -> Result<BulkAction, String> {
+    fn action(&self, c: &Clinic) -> Result<BulkWish, String> {
         let how = || {
             ConfirmMethod::from_key(&self.how)
                 .ok_or_else(|| "choose how the confirmation was given".to_owned())
         };
-        Ok(match self.action.as_str() {
+        if self.action == "move" {
+            let to = self
+                .to_provider
+                .parse::<UserId>()
+                .ok()
+                .filter(|p| c.providers().any(|m| m.user == *p))
+                .ok_or_else(|| "choose the provider to move the patients to".to_owned())?;
+            if self.reason.trim().is_empty() {
+                return Err(
+                    "say why the patients are moved (it is kept in each patient's history)".into(),
+                );
+            }
+            return Ok(BulkWish::Move {
+                to,
+                reason: self.reason.trim().to_owned(),
+            });
+        }
+        Ok(BulkWish::Change(match self.action.as_str() {
             "accept" => BulkAction::AcceptSuggestions,
             "dismiss" => BulkAction::DismissSuggestions,
             "contact" => BulkAction::VerifyContact,
@@ -722,7 +763,7 @@ impl BulkForm {
                 _ => return Err("choose the status to give".into()),
             },
             _ => return Err("choose what to do with the selected patients".into()),
-        })
+        }))
     }
 }
 
@@ -762,7 +803,13 @@ async fn bulk(
                         "select at least one patient (or every patient that matches)".into(),
                     ));
                 }
-                match app.bulk_change(who, clinic, &entries, action) {
+                let done = match action {
+                    BulkWish::Change(action) => app.bulk_change(who, clinic, &entries, action),
+                    BulkWish::Move { to, reason } => {
+                        app.bulk_move(who, clinic, &entries, to, &reason)
+                    }
+                };
+                match done {
                     Ok(report) => Ok(Ok((report.changed, report.bulk))),
                     Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
                         Ok(Err(e.to_string()))

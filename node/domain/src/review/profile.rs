@@ -73,7 +73,7 @@ pub struct Pyramid {
 /// Counts the live entries (not removed) by age on `today` (in the clinic's calendar) and
 /// sex, in the bands 0–4, 5–9 … 85–89 and 90+. A date of birth after `today` (a data
 /// error) counts as age 0 rather than being left out, so the totals are the panel's size.
-pub fn pyramid(entries: &[PanelEntry], today: Date) -> Pyramid {
+pub fn pyramid<'a>(entries: impl IntoIterator<Item = &'a PanelEntry>, today: Date) -> Pyramid {
     let open = PYRAMID_OPEN_FROM / PYRAMID_BAND_YEARS;
     let mut bands: Vec<PyramidBand> = (0..=open)
         .map(|i| PyramidBand {
@@ -83,7 +83,7 @@ pub fn pyramid(entries: &[PanelEntry], today: Date) -> Pyramid {
         })
         .collect();
     let mut totals = SexCounts::default();
-    for e in entries.iter().filter(|e| e.removed.is_none()) {
+    for e in entries.into_iter().filter(|e| e.removed.is_none()) {
         let age = age_on(e.details.date_of_birth, today);
         let i = (age / PYRAMID_BAND_YEARS).min(open) as usize;
         if let Some(b) = bands.get_mut(i) {
@@ -339,6 +339,120 @@ impl VisitRates {
     }
 }
 
+impl VisitRates {
+    /// The table as text, one band a line: `ages; women; men; other`, e.g. `0-1; 1.3; 1.6;
+    /// 1.5` and `85+; 3; 3.6; 3.2`. [`VisitRates::parse_lines`] reads it back.
+    pub fn to_lines(&self) -> String {
+        self.bands
+            .iter()
+            .map(|b| {
+                let ages = match b.max_age {
+                    Some(max) => format!("{}-{max}", b.min_age),
+                    None => format!("{}+", b.min_age),
+                };
+                format!("{ages}; {}; {}; {}", b.female, b.male, b.other)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Reads a table typed as [`VisitRates::to_lines`] writes it (blank lines and lines
+    /// starting with `#` are skipped; `,` also separates; a decimal comma is not taken),
+    /// then checks it ([`VisitRates::check`]). Every problem is named by its line:
+    /// `line 3` for a line that does not read, and the checks' fields
+    /// (`bands[2].min_age`) become `line 3` too, so a person finds what to fix.
+    pub fn parse_lines(text: &str, source: &str) -> Result<Self, DomainError> {
+        let mut p = Problems::default();
+        let mut bands = Vec::new();
+        let mut lines = Vec::new();
+        for (n, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let field = format!("line {}", n + 1);
+            let parts: Vec<&str> = line
+                .split([';', ',', '\t'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            let [ages, female, male, other] = parts.as_slice() else {
+                p.add(
+                    field,
+                    format!(
+                        "give four values, ages; women; men; other (e.g. 25-44; 3.0; 1.6; 2.3),                          not {}",
+                        parts.len()
+                    ),
+                );
+                continue;
+            };
+            let age = |s: &str| s.trim().parse::<u32>().ok();
+            let range = if let Some(min) = ages.strip_suffix('+') {
+                age(min).map(|m| (m, None))
+            } else {
+                ages.split_once(['-', '–'])
+                    .and_then(|(a, b)| Some((age(a)?, Some(age(b)?))))
+            };
+            let Some((min_age, max_age)) = range else {
+                p.add(
+                    field,
+                    format!("the ages \"{ages}\" do not read: write them as 25-44, or 85+ for the last band"),
+                );
+                continue;
+            };
+            let mut rate = |what: &str, s: &str| -> f64 {
+                s.parse::<f64>().unwrap_or_else(|_| {
+                    p.add(
+                        field.clone(),
+                        format!("the rate for {what} \"{s}\" is not a number (write 2.5, not 2,5)"),
+                    );
+                    f64::NAN
+                })
+            };
+            let (female, male, other) = (
+                rate("women", female),
+                rate("men", male),
+                rate("other", other),
+            );
+            if female.is_nan() || male.is_nan() || other.is_nan() {
+                continue;
+            }
+            lines.push(n + 1);
+            bands.push(VisitRateBand {
+                min_age,
+                max_age,
+                female,
+                male,
+                other,
+            });
+        }
+        let rates = Self {
+            bands,
+            source: source.trim().to_owned(),
+        };
+        if p.0.is_empty()
+            && let Err(DomainError::Validation(found)) = rates.check()
+        {
+            for f in found {
+                let field = f
+                    .field
+                    .strip_prefix("bands[")
+                    .and_then(|rest| rest.split_once(']'))
+                    .and_then(|(i, _)| i.parse::<usize>().ok())
+                    .and_then(|i| lines.get(i))
+                    .map_or(f.field.clone(), |line| format!("line {line}"));
+                let field = if field == "bands" {
+                    "rates".to_owned()
+                } else {
+                    field
+                };
+                p.add(field, f.message);
+            }
+        }
+        p.finish(rates)
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Supply and demand
 // ---------------------------------------------------------------------------
@@ -390,8 +504,8 @@ pub struct SupplyDemand {
 /// [`MAX_WEEKS_PER_YEAR`] weeks or [`MAX_APPOINTMENTS_PER_WEEK`] appointments; and
 /// (`rates`) a panel whose patients all have a rate of 0, as any number of such
 /// patients would fit and capacity has no meaning.
-pub fn supply_demand(
-    entries: &[PanelEntry],
+pub fn supply_demand<'a>(
+    entries: impl IntoIterator<Item = &'a PanelEntry>,
     today: Date,
     rates: &VisitRates,
     appointments_per_week: u32,
@@ -416,7 +530,7 @@ pub fn supply_demand(
     }
     p.finish(())?;
 
-    let live = entries.iter().filter(|e| e.removed.is_none());
+    let live = entries.into_iter().filter(|e| e.removed.is_none());
     let (mut panel_size, mut expected) = (0usize, 0.0f64);
     for e in live {
         let age = age_on(e.details.date_of_birth, today);

@@ -483,3 +483,32 @@ fn big_numbers_are_grouped_in_the_explanation() {
     assert_eq!(grouped(1_000), "1,000");
     assert_eq!(grouped(1_234_567), "1,234,567");
 }
+
+#[test]
+fn the_text_form_of_a_table_round_trips_and_names_the_line_of_each_problem() {
+    let d = VisitRates::default();
+    let back = VisitRates::parse_lines(&d.to_lines(), &d.source).expect("the default reads back");
+    assert_eq!(back, d);
+    let typed = "# ages; women; men; other\n0-17; 2; 2; 2\n\n18–64, 3.5, 2.5, 3\n65+; 4; 4; 4\n";
+    let r = VisitRates::parse_lines(typed, "our billing, 2025").expect("reads");
+    assert_eq!(r.bands.len(), 3);
+    assert_eq!(r.bands[1].min_age, 18);
+    assert_eq!(r.bands[1].max_age, Some(64));
+    assert_eq!(r.bands[2].max_age, None);
+
+    let fields = |text: &str, source: &str| -> Vec<String> {
+        match VisitRates::parse_lines(text, source) {
+            Err(DomainError::Validation(v)) => v.into_iter().map(|f| f.field).collect(),
+            other => panic!("refused expected, got {other:?}"),
+        }
+    };
+    // A line that does not read is named, and nothing is checked beyond it.
+    assert_eq!(fields("0-17; 2; 2\n18+; 3; 3; 3", "x"), ["line 1"]);
+    assert_eq!(fields("0-17; 2; 2; 2\nadults; 3; 3; 3", "x"), ["line 2"]);
+    assert_eq!(fields("0-17; 2; 2; 2\n18+; 3,5; 3; 3", "x"), ["line 2"]);
+    // The table's own checks name the line the band was typed on (blank lines counted).
+    assert_eq!(fields("0-17; 2; 2; 2\n\n20+; 3; 3; 3", "x"), ["line 3"]);
+    assert_eq!(fields("0-17; 2; 2; 2\n18+; 3; 3; 3", " "), ["source"]);
+    assert_eq!(fields("0-17; 0; 0; 0\n18+; 0; 0; 0", "x"), ["rates"]);
+    assert_eq!(fields("", "x"), ["rates"]);
+}
