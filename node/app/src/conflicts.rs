@@ -34,6 +34,11 @@ pub enum ConflictKey {
     Entry { entry: EntryId, field: String },
     /// One patient on several panels at the clinic: the entries still on a panel, sorted.
     Panel { entries: Vec<EntryId> },
+    /// One field of one status's rule (`status`: active, inactive or a status id).
+    StatusRule { status: String, field: String },
+    /// One record of one of the clinic's working documents (a review task, a protocol
+    /// section, the visit-rate table…), written apart on two nodes.
+    Work { doc: String, item: String },
 }
 
 impl fmt::Display for ConflictKey {
@@ -47,6 +52,8 @@ impl fmt::Display for ConflictKey {
                 let ids: Vec<String> = entries.iter().map(ToString::to_string).collect();
                 write!(f, "panel:{}", ids.join(","))
             }
+            Self::StatusRule { status, field } => write!(f, "rule:{status}:{field}"),
+            Self::Work { doc, item } => write!(f, "work:{doc}#{item}"),
         }
     }
 }
@@ -96,6 +103,37 @@ impl FromStr for ConflictKey {
                     return Err(bad());
                 }
                 Ok(Self::Panel { entries })
+            }
+            Some(("rule", rest)) => {
+                let (status, field) = rest.split_once(':').ok_or_else(bad)?;
+                let word = |w: &str| {
+                    !w.is_empty()
+                        && w.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                };
+                if !word(status) || !word(field) {
+                    return Err(bad());
+                }
+                Ok(Self::StatusRule {
+                    status: status.to_owned(),
+                    field: field.to_owned(),
+                })
+            }
+            Some(("work", rest)) => {
+                let (doc, item) = rest.split_once('#').ok_or_else(bad)?;
+                let named = attach_schema::ids::Named::parse(doc).is_some();
+                let item_ok = !item.is_empty()
+                    && item.len() <= 200
+                    && item
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_/:.".contains(c));
+                if !doc.starts_with("clinic/") || !named || !item_ok {
+                    return Err(bad());
+                }
+                Ok(Self::Work {
+                    doc: doc.to_owned(),
+                    item: item.to_owned(),
+                })
             }
             _ => Err(bad()),
         }
@@ -168,8 +206,8 @@ impl App {
     pub fn conflicts(&self, who: UserId, clinic: ClinicId) -> Result<Vec<ConflictView>, AppError> {
         let c = self.member_clinic(who, clinic)?;
         require_manager(&c, who)?;
+        let mut out: Vec<(ConflictKey, Conflict)> = self.work_conflicts(clinic)?;
         let model = self.model();
-        let mut out: Vec<(ConflictKey, Conflict)> = Vec::new();
         if let Some(state) = model.clinics.get(&clinic) {
             for conflict in attach_domain::manager_conflicts(
                 &state.clinic,
@@ -194,6 +232,20 @@ impl App {
                     key,
                     field_conflict(&format!("membership field {}", f.field), &f.candidates),
                 ));
+            }
+            for f in &state.rule_conflicts {
+                let Some((status, field)) = f
+                    .field
+                    .strip_prefix("status rule ")
+                    .and_then(|rest| rest.split_once(' '))
+                else {
+                    continue;
+                };
+                let key = ConflictKey::StatusRule {
+                    status: status.to_owned(),
+                    field: field.to_owned(),
+                };
+                out.push((key, field_conflict(&f.field, &f.candidates)));
             }
         }
         let mut clash_keys: Vec<_> = model.clashes.iter().filter(|(c, _)| *c == clinic).collect();
@@ -292,6 +344,14 @@ impl App {
                     .map(|s| s.entry.provider)
                     .ok_or_else(|| AppError::not_found("patient entry"))?;
                 (entry_doc(provider, *entry)?, ConflictedField::Entry(field))
+            }
+            ConflictKey::StatusRule { status, field } => (
+                clinic_doc(clinic)?,
+                ConflictedField::StatusRule { status, field },
+            ),
+            ConflictKey::Work { doc, item } => {
+                let id = work_doc(clinic, doc)?;
+                (id, ConflictedField::Work(item))
             }
             // Settled above, by removing entries.
             ConflictKey::Panel { .. } => return Err(changed_meanwhile()),
@@ -418,6 +478,97 @@ impl App {
     }
 }
 
+/// The working document a [`ConflictKey::Work`] names, if it is one of `clinic`'s.
+fn work_doc(clinic: ClinicId, doc: &str) -> Result<DocId, AppError> {
+    if !doc.starts_with(&attach_schema::ids::clinic_parts_prefix(clinic)) {
+        return Err(AppError::not_found("conflict"));
+    }
+    DocId::parse(doc).map_err(|_| AppError::not_found("conflict"))
+}
+
+impl App {
+    /// Records of the clinic's working documents written apart, each with its sides (read
+    /// from the documents: the read model keeps only which records clash).
+    fn work_conflicts(&self, clinic: ClinicId) -> Result<Vec<(ConflictKey, Conflict)>, AppError> {
+        let prefix = attach_schema::ids::clinic_parts_prefix(clinic);
+        let mut listed: Vec<(String, Vec<String>)> = self
+            .model()
+            .work_conflicts
+            .iter()
+            .filter(|(doc, _)| doc.starts_with(&prefix))
+            .map(|(doc, items)| (doc.clone(), items.clone()))
+            .collect();
+        listed.sort();
+        let mut out = Vec::new();
+        for (doc, items) in listed {
+            let id = work_doc(clinic, &doc)?;
+            for item in items {
+                let field = ConflictedField::Work(&item);
+                let Some(candidates) = self.store().read(&id, |d| field.candidates(d))? else {
+                    continue;
+                };
+                let shown: Vec<Candidate> = candidates?.iter().map(Candidate::from).collect();
+                if shown.len() < 2 {
+                    continue;
+                }
+                out.push((
+                    ConflictKey::Work {
+                        doc: doc.clone(),
+                        item: item.clone(),
+                    },
+                    field_conflict(&format!("{doc} record {item}"), &shown),
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What a working document's record is, in words, from its id and key.
+fn work_about(doc: &str, item: &str) -> String {
+    let named = attach_schema::ids::Named::parse(doc);
+    use attach_schema::ids::Named as N;
+    match named {
+        Some(N::ReviewTask(..)) => "A review task (its list, frequency or owner)".to_owned(),
+        Some(N::ReviewDone(..)) => "A review task's completion".to_owned(),
+        Some(N::Protocol(_)) => format!("The protocol's section \"{item}\""),
+        Some(N::Msp(..)) => format!("A decision on the MSP reconciliation line {item}"),
+        Some(N::Bulk(..)) => "A bulk change's record".to_owned(),
+        Some(N::Supply(_)) if item == attach_schema::work::RATES_ITEM => {
+            "The clinic's visit-rate table".to_owned()
+        }
+        Some(N::Supply(_)) => "A provider's stated appointments a week".to_owned(),
+        _ => format!("A record of {doc}"),
+    }
+}
+
+/// A working document's record for a person: its plain fields as `name: value`, long
+/// texts cut, nested parts left out (the record is chosen whole).
+fn work_shown(json: &str) -> String {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str::<serde_json::Value>(json)
+    else {
+        return json.chars().take(300).collect();
+    };
+    let mut parts = Vec::new();
+    for (k, v) in &fields {
+        let text = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
+            serde_json::Value::Null => continue,
+            serde_json::Value::Array(a) => format!("{} items", a.len()),
+            serde_json::Value::Object(_) => continue,
+        };
+        let text: String = if text.chars().count() > 200 {
+            text.chars().take(200).chain("…".chars()).collect()
+        } else {
+            text
+        };
+        parts.push(format!("{}: {text}", k.replace('_', " ")));
+    }
+    parts.join("; ")
+}
+
 /// Choosing a side of a manager register is a handover (primary) or an assignment
 /// (secondary): the same rules apply. An empty value is a cleared secondary.
 fn check_manager_choice(
@@ -476,7 +627,25 @@ fn view(model: &Model, key: ConflictKey, c: Conflict) -> ConflictView {
             Some(e) => format!("{} is on more than one panel", patient(e)),
             None => "a patient on more than one panel".to_owned(),
         },
+        ConflictKey::StatusRule { status, field } => {
+            let which = match status.as_str() {
+                "active" | "inactive" => status.clone(),
+                other => other
+                    .parse::<attach_domain::StatusId>()
+                    .ok()
+                    .and_then(|id| {
+                        model
+                            .clinics
+                            .values()
+                            .find_map(|c| c.clinic.statuses.get(&id).map(|s| s.name.clone()))
+                    })
+                    .unwrap_or_else(|| other.to_owned()),
+            };
+            format!("The status rule of {which}: {}", field.replace('_', " "))
+        }
+        ConflictKey::Work { doc, item } => work_about(doc, item),
     };
+    let work = matches!(key, ConflictKey::Work { .. });
     // A panel clash's values are its entries in `sort_clash_group` order.
     let providers: Vec<Option<String>> = match &key {
         ConflictKey::Panel { entries } => {
@@ -501,6 +670,7 @@ fn view(model: &Model, key: ConflictKey, c: Conflict) -> ConflictView {
             .map(|(i, v)| {
                 let shown = match providers.get(i) {
                     Some(Some(provider)) => format!("on the panel of {provider}"),
+                    _ if work => work_shown(&v.value),
                     _ => v
                         .value
                         .parse::<UserId>()

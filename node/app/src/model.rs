@@ -58,6 +58,10 @@ pub enum Projection {
         primary_candidates: Vec<Candidate>,
         secondary_candidates: Vec<Candidate>,
         member_conflicts: Vec<FieldConflict>,
+        /// Fields of the status rules set apart (`status rule <status> <field>`); projections
+        /// stored before they were kept have none.
+        #[serde(default)]
+        rule_conflicts: Vec<FieldConflict>,
     },
     Account(Box<AccountView>),
     /// A provincial coordinator's account (`coordinator/<user>`, hub only: in no clinic's
@@ -135,6 +139,7 @@ pub struct ClinicState {
     pub primary_candidates: Vec<Candidate>,
     pub secondary_candidates: Vec<Candidate>,
     pub member_conflicts: Vec<FieldConflict>,
+    pub rule_conflicts: Vec<FieldConflict>,
 }
 
 #[derive(Debug, Clone)]
@@ -225,11 +230,13 @@ impl ReadModel {
                 primary_candidates,
                 secondary_candidates,
                 member_conflicts,
+                rule_conflicts,
             } => m.put_clinic(ClinicState {
                 clinic: *clinic,
                 primary_candidates,
                 secondary_candidates,
                 member_conflicts,
+                rule_conflicts,
             }),
             Projection::Account(account) => m.put_account(*account),
             Projection::Coordinator(account) => m.put_coordinator(*account),

@@ -61,6 +61,11 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
                         f
                     })
                     .collect(),
+                rule_conflicts: attach_schema::status_rule_conflicts(doc)
+                    .map_err(err)?
+                    .iter()
+                    .map(FieldConflict::from)
+                    .collect(),
             })
         }
         ["account", _] => Ok(Projection::Account(Box::new(

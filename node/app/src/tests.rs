@@ -1532,3 +1532,110 @@ fn a_leaving_provider_s_patients_are_transferred_or_returned_to_the_waitlist() {
         Err(AppError::Invalid { .. })
     ));
 }
+
+#[test]
+fn a_protocol_section_and_a_status_rule_written_apart_are_listed_and_settled() {
+    use attach_domain::{BuiltinStatus, StatusRule, StatusRules, VisitRule};
+    let (_clock, a, b, ids) = two_replicas();
+    a.app
+        .set_protocol_section(ids.director, ids.clinic, "team", "Written on a")
+        .expect("a");
+    b.app
+        .set_protocol_section(ids.moa, ids.clinic, "team", "Written on b")
+        .expect("b");
+    let rules = |months| StatusRules {
+        inactive: BuiltinStatus {
+            definition: "Not seen for a while".into(),
+            rule: Some(StatusRule {
+                last_visit: Some(VisitRule::NotSeenFor { months }),
+                ..StatusRule::default()
+            }),
+        },
+        ..StatusRules::default()
+    };
+    // Rules saved once and synced, then changed apart: the same field clashes.
+    a.app
+        .set_status_rules(ids.director, ids.clinic, rules(12))
+        .expect("first rules");
+    sync(&a, &b);
+    a.app
+        .set_status_rules(ids.director, ids.clinic, rules(24))
+        .expect("a");
+    b.app
+        .set_status_rules(ids.moa, ids.clinic, rules(36))
+        .expect("b");
+    sync(&a, &b);
+    let list = a.app.conflicts(ids.director, ids.clinic).expect("list");
+    let work = list
+        .iter()
+        .find(|c| matches!(&c.key, ConflictKey::Work { item, .. } if item == "team"))
+        .expect("the protocol section is listed");
+    assert_eq!(work.about, "The protocol's section \"team\"");
+    assert!(work.values.iter().any(|v| v.shown.contains("Written on b")));
+    let rule = list
+        .iter()
+        .find(|c| matches!(&c.key, ConflictKey::StatusRule { status, .. } if status == "inactive"))
+        .expect("the rule is listed");
+    assert!(
+        rule.about.starts_with("The status rule of inactive"),
+        "{}",
+        rule.about
+    );
+    // The keys survive the settle form's text.
+    for c in [work, rule] {
+        assert_eq!(
+            c.key.to_string().parse::<ConflictKey>().expect("reads"),
+            c.key
+        );
+    }
+
+    let pick = |c: &ConflictView, text: &str| {
+        c.values
+            .iter()
+            .position(|v| v.shown.contains(text) || v.value.contains(text))
+            .expect("a side")
+    };
+    a.app
+        .settle_conflict(
+            ids.director,
+            ids.clinic,
+            &work.key,
+            &work.version,
+            pick(work, "Written on b"),
+        )
+        .expect("settles the section");
+    a.app
+        .settle_conflict(
+            ids.director,
+            ids.clinic,
+            &rule.key,
+            &rule.version,
+            pick(rule, "36"),
+        )
+        .expect("settles the rule");
+    sync(&a, &b);
+    for r in [&a, &b] {
+        let section = r
+            .app
+            .protocol(ids.director, ids.clinic)
+            .expect("reads")
+            .into_iter()
+            .find(|s| s.key == "team")
+            .and_then(|s| s.saved)
+            .expect("saved");
+        assert_eq!(section.text, "Written on b");
+        let stored = r.app.status_rules(ids.director, ids.clinic).expect("rules");
+        assert_eq!(
+            stored.inactive.rule.and_then(|r| r.last_visit),
+            Some(VisitRule::NotSeenFor { months: 36 })
+        );
+        let left = r.app.conflicts(ids.director, ids.clinic).expect("list");
+        assert!(
+            !left.iter().any(|c| matches!(
+                c.key,
+                ConflictKey::Work { .. } | ConflictKey::StatusRule { .. }
+            )),
+            "{left:?}"
+        );
+    }
+}

@@ -52,7 +52,7 @@ const LOCATIONS: &str = "locations";
 pub(super) const MEMBERS: &str = "members";
 const STATUSES: &str = "statuses";
 const DELEGATIONS: &str = "delegations";
-const STATUS_RULES: &str = "status_rules";
+pub(crate) const STATUS_RULES: &str = "status_rules";
 
 // ---------------------------------------------------------------------------
 // Enum names
@@ -419,9 +419,10 @@ pub fn write_clinic_new<T: Transactable>(tx: &mut T, clinic: &Clinic) -> Result<
     for d in clinic.delegations.values() {
         write_delegation(tx, d)?;
     }
-    if clinic.status_rules != StatusRules::default() {
-        write_status_rules(tx, &clinic.status_rules)?;
-    }
+    // Always, so the rules' maps exist from the clinic's first change: two nodes writing
+    // the first rules apart then edit the same maps, and each field's clash is listed,
+    // instead of one node's whole map replacing the other's.
+    write_status_rules(tx, &clinic.status_rules)?;
     write_primary(tx, clinic.primary)?;
     write_secondary(tx, clinic.secondary)?;
     Ok(())

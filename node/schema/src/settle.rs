@@ -5,18 +5,30 @@
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjId, ObjType, ROOT, ReadDoc, Value};
 
-use super::clinic::{MEMBER_RECORD, MEMBERS};
-use super::common::{Candidate, SchemaError, field_candidates};
+use super::clinic::{MEMBER_RECORD, MEMBERS, STATUS_RULES};
+use super::common::{Candidate, SchemaError, field_candidates, resolve_field};
 use attach_domain::UserId;
 
 /// A conflicted field: a root register of the clinic document (`PRIMARY`, `SECONDARY`),
-/// one field of one member (or, with [`MEMBER_RECORD`], the whole member record), or a
-/// root field (or group) of a patient entry document.
+/// one field of one member (or, with [`MEMBER_RECORD`], the whole member record), one field
+/// of one status's rule on the clinic document, a root field (or group) of a patient entry
+/// document, or one record of a clinic's working document (`crate::work`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConflictedField<'a> {
     Register(&'a str),
-    Member { member: UserId, field: &'a str },
+    Member {
+        member: UserId,
+        field: &'a str,
+    },
     Entry(&'a str),
+    /// `status` is `active`, `inactive` or a clinic status id, as `status_rule_conflicts`
+    /// names it.
+    StatusRule {
+        status: &'a str,
+        field: &'a str,
+    },
+    /// The key of one record of a working document.
+    Work(&'a str),
 }
 
 impl ConflictedField<'_> {
@@ -25,6 +37,17 @@ impl ConflictedField<'_> {
     fn locate<R: ReadDoc>(&self, doc: &R) -> Result<Option<(ObjId, String)>, SchemaError> {
         Ok(match *self {
             Self::Register(key) | Self::Entry(key) => Some((ROOT, key.to_owned())),
+            Self::StatusRule { status, field } => {
+                let Some((Value::Object(ObjType::Map), rules)) = doc.get(ROOT, STATUS_RULES)?
+                else {
+                    return Ok(None);
+                };
+                match doc.get(&rules, status)? {
+                    Some((Value::Object(ObjType::Map), rule)) => Some((rule, field.to_owned())),
+                    _ => None,
+                }
+            }
+            Self::Work(key) => super::work::locate_item(doc, key)?,
             Self::Member { member, field } => {
                 let Some((Value::Object(ObjType::Map), members)) = doc.get(ROOT, MEMBERS)? else {
                     return Ok(None);
@@ -78,6 +101,10 @@ impl ConflictedField<'_> {
                 super::clinic::resolve_member_field(tx, member, field, chosen)
             }
             Self::Entry(field) => super::panel::resolve_entry_field(tx, field, chosen),
+            Self::StatusRule { .. } | Self::Work(_) => match self.locate(tx)? {
+                Some((obj, key)) => resolve_field(tx, &obj, &key, chosen),
+                None => Ok(()),
+            },
         }
     }
 }

@@ -1,12 +1,19 @@
 //! A clinic's working records (`clinic/<clinic>/…` documents other than the clinic itself):
 //! MSP reconciliation decisions, review tasks and their completions, the written protocol.
 //!
-//! Each such document has the usual `kind` and `schema` header and one map, `items`, from a
-//! record's key to the record as JSON text (its domain type's serde form). A record is never
-//! edited in place: it is replaced whole, or deleted, like a group (see `common`). Two
-//! replicas writing the same key apart therefore resolve to one whole record, the same on
-//! every replica; [`item_conflicts`] lists keys written on both sides so the Conflicts page
-//! can show them. Writing the record already stored makes no operation.
+//! Each such document has the usual `kind` and `schema` header and, at its root, one field
+//! per record, `item/<key>`, holding the record as JSON text (its domain type's serde form).
+//! A record is never edited in place: it is replaced whole, or deleted, like a group (see
+//! `common`). Two replicas writing the same key apart therefore resolve to one whole record,
+//! the same on every replica; [`item_conflicts`] lists keys written differently on both
+//! sides so the Conflicts page can show them. Writing the record already stored makes no
+//! operation.
+//!
+//! The records sit at the root, not in a map of their own, because a map created on two
+//! replicas apart is two maps, and the merge keeps one of them whole: the other replica's
+//! records would vanish from view with no conflict to show. Documents written before this
+//! layout keep their records in a root map `items`; they are still read, and a record
+//! written again moves to the root.
 
 use std::collections::BTreeMap;
 
@@ -36,7 +43,26 @@ pub const KIND_SUPPLY: &str = "panel-supply";
 /// The visit-rate table's item in the supply document.
 pub const RATES_ITEM: &str = "visit-rates";
 
+/// The legacy map of records (documents written before records moved to the root).
 const ITEMS: &str = "items";
+/// The root key of a record is this prefix and the record's key.
+const ITEM_PREFIX: &str = "item/";
+
+/// Where record `key` lives in `doc`: the root field, or (for an older document that has
+/// it only there) the legacy map. `None` when the record was never written.
+pub(crate) fn locate_item<R: ReadDoc>(
+    doc: &R,
+    key: &str,
+) -> Result<Option<(automerge::ObjId, String)>, SchemaError> {
+    let root_key = format!("{ITEM_PREFIX}{key}");
+    if doc.get(ROOT, root_key.as_str())?.is_some() {
+        return Ok(Some((ROOT, root_key)));
+    }
+    Ok(match items_obj(doc)? {
+        Some(obj) if doc.get(&obj, key)?.is_some() => Some((obj, key.to_owned())),
+        _ => None,
+    })
+}
 
 /// The record of a review task document (its one item).
 pub const TASK_ITEM: &str = "task";
@@ -92,27 +118,38 @@ pub fn read_items<R: ReadDoc, T: DeserializeOwned>(
     if !check_kind(doc, kind)? {
         return Ok(BTreeMap::new());
     }
-    let Some(obj) = items_obj(doc)? else {
-        return Ok(BTreeMap::new());
-    };
-    let mut out = BTreeMap::new();
-    for key in doc.keys(&obj) {
-        let Some((Value::Scalar(s), _)) = doc.get(&obj, &key)? else {
-            continue;
+    let parse = |field: String, value: Option<(Value<'_>, automerge::ObjId)>| {
+        let Some((Value::Scalar(s), _)) = value else {
+            return Ok(None);
+        };
+        let malformed = || SchemaError::Malformed {
+            doc: kind,
+            field: field.clone(),
+            expected: "a record",
         };
         let ScalarValue::Str(json) = s.as_ref() else {
-            return Err(SchemaError::Malformed {
-                doc: kind,
-                field: format!("{ITEMS}/{key}"),
-                expected: "a record",
-            });
+            return Err(malformed());
         };
-        let value = serde_json::from_str(json).map_err(|_| SchemaError::Malformed {
-            doc: kind,
-            field: format!("{ITEMS}/{key}"),
-            expected: "a record",
-        })?;
-        out.insert(key, value);
+        serde_json::from_str(json)
+            .map(Some)
+            .map_err(|_| malformed())
+    };
+    let mut out = BTreeMap::new();
+    if let Some(obj) = items_obj(doc)? {
+        for key in doc.keys(&obj) {
+            if let Some(v) = parse(format!("{ITEMS}/{key}"), doc.get(&obj, &key)?)? {
+                out.insert(key, v);
+            }
+        }
+    }
+    // The root fields are the newer writes: they win over a legacy copy.
+    for field in doc.keys(ROOT) {
+        let Some(key) = field.strip_prefix(ITEM_PREFIX) else {
+            continue;
+        };
+        if let Some(v) = parse(field.clone(), doc.get(ROOT, field.as_str())?)? {
+            out.insert(key.to_owned(), v);
+        }
     }
     Ok(out)
 }
@@ -125,28 +162,31 @@ pub fn write_item<T: Transactable, V: Serialize>(
     value: Option<&V>,
 ) -> Result<(), SchemaError> {
     put_header(tx, kind)?;
-    let obj = match items_obj(tx)? {
-        Some(obj) => obj,
-        None => tx.put_object(ROOT, ITEMS, ObjType::Map)?,
-    };
+    let root_key = format!("{ITEM_PREFIX}{key}");
+    // A legacy copy goes: the record lives at the root from now on.
+    if let Some(obj) = items_obj(tx)?
+        && tx.get(&obj, key)?.is_some()
+    {
+        tx.delete(&obj, key)?;
+    }
     match value {
         Some(v) => {
             let json = serde_json::to_string(v).map_err(|_| SchemaError::Malformed {
                 doc: kind,
-                field: format!("{ITEMS}/{key}"),
+                field: root_key.clone(),
                 expected: "a record that can be written",
             })?;
             let same = matches!(
-                tx.get(&obj, key)?,
+                tx.get(ROOT, root_key.as_str())?,
                 Some((Value::Scalar(s), _)) if matches!(s.as_ref(), ScalarValue::Str(j) if j.as_str() == json)
-            ) && tx.get_all(&obj, key)?.len() == 1;
+            ) && tx.get_all(ROOT, root_key.as_str())?.len() == 1;
             if !same {
-                tx.put(&obj, key, text(&json))?;
+                tx.put(ROOT, root_key.as_str(), text(&json))?;
             }
         }
         None => {
-            if tx.get(&obj, key)?.is_some() {
-                tx.delete(&obj, key)?;
+            if tx.get(ROOT, root_key.as_str())?.is_some() {
+                tx.delete(ROOT, root_key.as_str())?;
             }
         }
     }
@@ -156,12 +196,7 @@ pub fn write_item<T: Transactable, V: Serialize>(
 /// Keys whose record two replicas wrote apart, differently (the stored one is the winner).
 /// Two replicas that wrote the same record agree, so that is no conflict.
 pub fn item_conflicts<R: ReadDoc>(doc: &R) -> Result<Vec<String>, SchemaError> {
-    let Some(obj) = items_obj(doc)? else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for key in doc.keys(&obj) {
-        let all = doc.get_all(&obj, &key)?;
+    let differ = |all: Vec<(Value<'_>, automerge::ObjId)>| {
         let mut values = all.iter().map(|(v, _)| match v {
             Value::Scalar(s) => match s.as_ref() {
                 ScalarValue::Str(j) => Some(j.to_string()),
@@ -170,10 +205,24 @@ pub fn item_conflicts<R: ReadDoc>(doc: &R) -> Result<Vec<String>, SchemaError> {
             Value::Object(_) => None,
         });
         let first = values.next().flatten();
-        if all.len() > 1 && (first.is_none() || values.any(|v| v != first)) {
-            out.push(key);
+        all.len() > 1 && (first.is_none() || values.any(|v| v != first))
+    };
+    let mut out = Vec::new();
+    for field in doc.keys(ROOT) {
+        if let Some(key) = field.strip_prefix(ITEM_PREFIX)
+            && differ(doc.get_all(ROOT, field.as_str())?)
+        {
+            out.push(key.to_owned());
         }
     }
+    if let Some(obj) = items_obj(doc)? {
+        for key in doc.keys(&obj) {
+            if differ(doc.get_all(&obj, &key)?) && !out.contains(&key) {
+                out.push(key);
+            }
+        }
+    }
+    out.sort();
     Ok(out)
 }
 
@@ -236,6 +285,54 @@ mod tests {
     }
 
     #[test]
+    fn a_document_created_on_two_replicas_apart_keeps_both_sides_records() {
+        let (mut a, mut b) = (Automerge::new(), Automerge::new());
+        let mut tx = a.transaction();
+        write_item(&mut tx, KIND_PROTOCOL, "team", Some(&note("from a"))).unwrap();
+        tx.commit_with(CommitOptions::default());
+        let mut tx = b.transaction();
+        write_item(&mut tx, KIND_PROTOCOL, "team", Some(&note("from b"))).unwrap();
+        write_item(&mut tx, KIND_PROTOCOL, "msp", Some(&note("only b"))).unwrap();
+        tx.commit_with(CommitOptions::default());
+        a.merge(&mut b).unwrap();
+        let items: BTreeMap<String, Note> = read_items(&a, KIND_PROTOCOL).unwrap();
+        assert_eq!(items["msp"], note("only b"), "b's other record is kept");
+        assert_eq!(item_conflicts(&a).unwrap(), vec!["team".to_owned()]);
+    }
+
+    #[test]
+    fn a_legacy_record_map_is_read_and_a_rewrite_moves_the_record_to_the_root() {
+        let mut doc = Automerge::new();
+        let mut tx = doc.transaction();
+        put_header(&mut tx, KIND_MSP).unwrap();
+        let obj = tx.put_object(ROOT, ITEMS, ObjType::Map).unwrap();
+        tx.put(
+            &obj,
+            "old",
+            text(&serde_json::to_string(&note("legacy")).unwrap()),
+        )
+        .unwrap();
+        tx.commit_with(CommitOptions::default());
+        let items: BTreeMap<String, Note> = read_items(&doc, KIND_MSP).unwrap();
+        assert_eq!(items["old"], note("legacy"));
+        let mut tx = doc.transaction();
+        write_item(&mut tx, KIND_MSP, "old", Some(&note("rewritten"))).unwrap();
+        tx.commit_with(CommitOptions::default());
+        let items: BTreeMap<String, Note> = read_items(&doc, KIND_MSP).unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items["old"], note("rewritten"));
+        let legacy = match doc.get(ROOT, ITEMS).unwrap() {
+            Some((Value::Object(_), obj)) => doc.keys(&obj).count(),
+            _ => 0,
+        };
+        assert_eq!(legacy, 0, "the legacy copy is gone");
+        let mut tx = doc.transaction();
+        write_item::<_, Note>(&mut tx, KIND_MSP, "old", None).unwrap();
+        tx.commit_with(CommitOptions::default());
+        assert!(read_items::<_, Note>(&doc, KIND_MSP).unwrap().is_empty());
+    }
+
+    #[test]
     fn the_same_record_written_apart_is_no_conflict() {
         let mut a = Automerge::new();
         let mut tx = a.transaction();
@@ -248,7 +345,6 @@ mod tests {
             tx.commit_with(CommitOptions::default());
         }
         a.merge(&mut b).unwrap();
-        assert_eq!(a.get_all(ROOT, ITEMS).unwrap().len(), 1);
         let items: BTreeMap<String, Note> = read_items(&a, KIND_CENSUS).unwrap();
         assert_eq!(items["k"], note("12 active"));
         assert!(item_conflicts(&a).unwrap().is_empty());
