@@ -414,6 +414,28 @@ async fn set_panel_preferences(run: &Run) {
     assert!(shown.contains("1500") && shown.contains("20"), "{shown}");
     b.goto(&run.panel_path("drnguyen", "/dashboard")).await;
     run.shot(&b, "09-provider-dashboard").await;
+
+    // The panel profile: state the appointments, read the estimate, see it on the
+    // preferences page as advice.
+    b.goto(&run.panel_path("drnguyen", "/profile")).await;
+    b.find("#pyramid-chart").await;
+    b.type_into(&b.find("#appointments_per_week").await, "60")
+        .await;
+    b.type_into(&b.find("#weeks_per_year").await, "46").await;
+    b.click(&b.button("Save and estimate").await).await;
+    b.find("#notice").await;
+    let advice = b.text(&b.find("#supply-advice").await).await;
+    assert!(
+        advice.contains("The appointments cover about"),
+        "the estimate is shown: {advice}"
+    );
+    run.shot(&b, "10-panel-profile").await;
+    b.goto(&run.panel_path("drnguyen", "/preferences")).await;
+    let advice = b.text(&b.find("#supply-advice").await).await;
+    assert!(
+        advice.contains("The appointments cover about"),
+        "the preferences page carries the advice: {advice}"
+    );
     b.close().await;
 }
 

@@ -1,6 +1,7 @@
 //! Panel review on the real binary: a bulk change through the API of a running demo node
 //! that is still there after a restart, and an MSP reconciliation and a worklist from the
-//! command line on the stopped node's data directory.
+//! command line on the stopped node's data directory; the running node's month-end counts,
+//! the panel profile and a bulk move.
 
 use serde_json::{Value, json};
 
@@ -165,4 +166,116 @@ fn a_bulk_change_survives_a_restart_and_msp_and_worklists_work_offline() {
     .concat())
     .assert_success();
     assert!(out.stdout.starts_with("Changed "), "{}", out.stdout);
+}
+
+#[test]
+fn the_running_node_counts_its_panels_and_the_profile_and_a_move_work_on_the_real_binary() {
+    let dir = DataDir::new("profile");
+    let args = [
+        "demo",
+        "--data-dir",
+        dir.arg(),
+        "--listen",
+        "127.0.0.1:0",
+        "--patients",
+        "200",
+    ];
+    let demo = Server::start(&args, &[], "URL:");
+    let mut chen = demo.api();
+    let (status, session) = chen.login("moa.chen", "demo-moachen-pw");
+    assert_eq!(status, 200, "{session}");
+    let clinic = session["memberships"][0]["clinic"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut patel = demo.api();
+    let (_, me) = patel.login("drpatel", "demo-drpatel-pw");
+    let patel_id = me["user"].as_str().unwrap().to_owned();
+    let profile = format!("/api/v1/clinics/{clinic}/providers/{patel_id}/profile");
+    // The node counts every panel when it starts: the month is there without anyone asking.
+    let mut counted = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = chen.get(&profile);
+        assert_eq!(status, 200, "{body}");
+        if !body["census"].as_array().unwrap().is_empty() {
+            counted = body;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let month = &counted["census"][0];
+    assert_eq!(month["total"], counted["size"], "{counted}");
+    let (status, supply) = chen.put(
+        &format!("/api/v1/clinics/{clinic}/providers/{patel_id}/supply"),
+        &json!({"appointments_per_week": 60, "weeks_per_year": 44}),
+    );
+    assert_eq!(status, 200, "{supply}");
+    let (_, body) = chen.get(&profile);
+    assert_eq!(
+        body["estimate"]["available_visits_per_year"],
+        60 * 44,
+        "{body}"
+    );
+    let (status, bad) = chen.put(
+        &format!("/api/v1/clinics/{clinic}/providers/{patel_id}/supply"),
+        &json!({"appointments_per_week": 60, "weeks_per_year": 0}),
+    );
+    assert_eq!(status, 422, "{bad}");
+    assert!(bad.to_string().contains("weeks_per_year"), "{bad}");
+
+    // Grace Chen (secondary account manager) moves two of Dr. Patel's patients to Dr.
+    // Nguyen, then undoes it.
+    let mut nguyen = demo.api();
+    let (_, n) = nguyen.login("drnguyen", "demo-drnguyen-pw");
+    let nguyen_id = n["user"].as_str().unwrap().to_owned();
+    let (_, list) = chen.get(&format!(
+        "/api/v1/clinics/{clinic}/review?provider={patel_id}&limit=2"
+    ));
+    let entries: Vec<Value> = list["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| json!({"provider": patel_id, "entry": r["entry"]["id"]}))
+        .collect();
+    let (status, moved) = chen.post(
+        &format!("/api/v1/clinics/{clinic}/review/bulk"),
+        &json!({"action": "move", "to": nguyen_id, "reason": "Dr. Patel reduces her hours",
+            "entries": entries}),
+    );
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved["changed"], 2);
+    let (status, undone) = chen.post_empty(&format!(
+        "/api/v1/clinics/{clinic}/review/bulk/{}/undo",
+        moved["bulk"].as_str().unwrap()
+    ));
+    assert_eq!(status, 200, "{undone}");
+    assert_eq!(undone["changed"], 2);
+    demo.stop();
+
+    // Offline: the profile printed, the appointments stated from the command line.
+    let panel = [
+        "--data-dir",
+        dir.arg(),
+        "--provider",
+        "drpatel",
+        "--as",
+        "moa.chen",
+    ];
+    let out = run(&[
+        &["panel", "profile"][..],
+        &panel[..],
+        &["--appointments-per-week", "80"][..],
+    ]
+    .concat())
+    .assert_success();
+    assert!(out.stdout.contains("90+"), "{}", out.stdout);
+    assert!(out.stdout.contains("3,680 visits a year"), "{}", out.stdout);
+    let bad = run(&[
+        &["panel", "profile"][..],
+        &panel[..],
+        &["--appointments-per-week", "80", "--weeks-per-year", "53"][..],
+    ]
+    .concat())
+    .assert_failure();
+    assert!(bad.stderr.contains("weeks_per_year"), "{}", bad.stderr);
 }
