@@ -193,16 +193,19 @@ fn the_running_node_counts_its_panels_and_the_profile_and_a_move_work_on_the_rea
     let patel_id = me["user"].as_str().unwrap().to_owned();
     let profile = format!("/api/v1/clinics/{clinic}/providers/{patel_id}/profile");
     // The node counts every panel when it starts: the month is there without anyone asking.
-    let mut counted = Value::Null;
-    for _ in 0..100 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let counted = loop {
         let (status, body) = chen.get(&profile);
         assert_eq!(status, 200, "{body}");
         if !body["census"].as_array().unwrap().is_empty() {
-            counted = body;
-            break;
+            break body;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node counted nothing: {body}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    };
     let month = &counted["census"][0];
     assert_eq!(month["total"], counted["size"], "{counted}");
     let (status, supply) = chen.put(
