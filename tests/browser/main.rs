@@ -419,6 +419,7 @@ async fn set_panel_preferences(run: &Run) {
     // preferences page as advice.
     b.goto(&run.panel_path("drnguyen", "/profile")).await;
     b.find("#pyramid-chart").await;
+    run.shot(&b, "10-panel-profile-pyramid").await;
     b.type_into(&b.find("#appointments_per_week").await, "60")
         .await;
     b.type_into(&b.find("#weeks_per_year").await, "46").await;
@@ -429,7 +430,7 @@ async fn set_panel_preferences(run: &Run) {
         advice.contains("The appointments cover about"),
         "the estimate is shown: {advice}"
     );
-    run.shot(&b, "10-panel-profile").await;
+    run.shot(&b, "11-panel-profile-estimate").await;
     b.goto(&run.panel_path("drnguyen", "/preferences")).await;
     let advice = b.text(&b.find("#supply-advice").await).await;
     assert!(
