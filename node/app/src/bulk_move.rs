@@ -94,6 +94,8 @@ impl App {
         {
             let m = self.model();
             let mut seen = HashSet::with_capacity(plan.len());
+            // One patient (a PHN on two panels) moved twice to one panel would be on it twice.
+            let mut arriving = HashSet::with_capacity(plan.len());
             for (row, &(from, id, to)) in plan.iter().enumerate() {
                 if !seen.insert(id) {
                     continue;
@@ -132,6 +134,13 @@ impl App {
                 };
                 if from == to {
                     unchanged += 1;
+                    continue;
+                }
+                if !arriving.insert((to, entry.details.phn)) {
+                    problems.push(problem(
+                        "the same patient is selected twice (on two panels); keep one in the selection"
+                            .to_owned(),
+                    ));
                     continue;
                 }
                 match transfer_pair(&m, c, who, entry, to, reason, now) {

@@ -811,6 +811,21 @@ async fn bulk(
                 };
                 match done {
                     Ok(report) => Ok(Ok((report.changed, report.bulk))),
+                    // Which patients could not change, the first few by their row.
+                    Err(AppError::Invalid { message, problems }) if !problems.is_empty() => {
+                        let mut said: Vec<String> = problems
+                            .iter()
+                            .take(5)
+                            .map(|p| match p.row {
+                                Some(row) => format!("selected patient {row}: {}", p.message),
+                                None => p.message.clone(),
+                            })
+                            .collect();
+                        if problems.len() > 5 {
+                            said.push(format!("and {} more", problems.len() - 5));
+                        }
+                        Ok(Err(format!("{message} {}", said.join("; "))))
+                    }
                     Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => {
                         Ok(Err(e.to_string()))
                     }
