@@ -60,6 +60,11 @@ fn serve(
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
+        // The first count before sync starts, so what the node has written by itself is there
+        // before its first sync round; then every hour.
+        if let Err(e) = app.record_census() {
+            tracing::warn!(error = %e, "counting the panels failed; trying again in an hour");
+        }
         let sync = if sync {
             let node_sync = attach_replication::NodeSync::new(
                 app.clone(),
@@ -113,9 +118,10 @@ fn serve(
 }
 
 /// Keeps this month's panel counts (the profile's "active and inactive over time") up to
-/// date: once at start, then every hour, so each month's record ends with its last count.
+/// date every hour after the count at start, so each month's record ends with its last count.
 async fn count_panels(app: App) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    let hour = std::time::Duration::from_secs(3600);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + hour, hour);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
