@@ -153,24 +153,7 @@ impl App {
     }
 
     fn rates_of(&self, clinic: ClinicId) -> Result<RatesView, AppError> {
-        let saved = self
-            .supply_items(clinic)?
-            .remove(RATES_ITEM)
-            .map(serde_json::from_value::<SavedRates>)
-            .transpose()
-            .map_err(|e| AppError::bug(format!("a stored visit-rate table does not read: {e}")))?;
-        Ok(match saved {
-            Some(s) => RatesView {
-                rates: s.rates,
-                default: false,
-                saved: Some((s.by, s.at)),
-            },
-            None => RatesView {
-                rates: VisitRates::default(),
-                default: true,
-                saved: None,
-            },
-        })
+        rates_in(&mut self.supply_items(clinic)?)
     }
 
     /// Saves the clinic's own visit-rate table, or with `None` goes back to the default
@@ -212,17 +195,14 @@ impl App {
                 write_item(tx, KIND_SUPPLY, RATES_ITEM, saved.as_ref()).map_err(AppError::from)
             })?;
             info!(clinic = %clinic, "visit rates saved");
+            return Ok(rates_view(saved));
         }
-        self.rates_of(clinic)
+        Ok(current)
     }
 
     /// The appointments `provider` states they offer, if stated.
     fn supply_of(&self, clinic: ClinicId, provider: UserId) -> Result<Option<Supply>, AppError> {
-        self.supply_items(clinic)?
-            .remove(&supply_key(provider))
-            .map(serde_json::from_value::<Supply>)
-            .transpose()
-            .map_err(|e| AppError::bug(format!("a stored supply record does not read: {e}")))
+        supply_in(&mut self.supply_items(clinic)?, provider)
     }
 
     /// Records the appointments a week `provider` offers, over how many weeks a year
@@ -294,8 +274,10 @@ impl App {
     ) -> Result<PanelProfile, AppError> {
         self.readable_panel(who, clinic, provider)?;
         let today = self.clinic_today();
-        let rates = self.rates_of(clinic)?;
-        let supply = self.supply_of(clinic, provider)?;
+        // One read of the supply document for both the table and the provider's figures.
+        let mut items = self.supply_items(clinic)?;
+        let rates = rates_in(&mut items)?;
+        let supply = supply_in(&mut items, provider)?;
         let census = self.census_of(clinic, provider, today)?;
         let (size, pyramid, counted, estimate, desired_size) = {
             let model = self.model();
@@ -306,16 +288,7 @@ impl App {
                 .copied()
                 .filter(|e| e.status != PatientStatus::Inactive)
                 .collect();
-            let estimate = supply.map(|s| {
-                attach_domain::supply_demand(
-                    counted.iter().copied(),
-                    today,
-                    &rates.rates,
-                    s.appointments_per_week,
-                    s.weeks_per_year,
-                )
-                .map_err(|e| AppError::from(e).to_string())
-            });
+            let estimate = supply.map(|s| estimate(counted.iter().copied(), today, &rates, s));
             let desired = model
                 .preferences
                 .get(&provider)
@@ -332,6 +305,28 @@ impl App {
             counted,
             desired_size,
         })
+    }
+
+    /// Only the supply/demand estimate of the panel (for the preferences page's advice):
+    /// `None` until the appointments are stated, else the estimate or why there is none.
+    /// The same figures as [`App::panel_profile`]'s, without the pyramid and the counts.
+    pub fn supply_estimate(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        provider: UserId,
+    ) -> Result<Option<Result<SupplyDemand, String>>, AppError> {
+        self.readable_panel(who, clinic, provider)?;
+        let mut items = self.supply_items(clinic)?;
+        let Some(supply) = supply_in(&mut items, provider)? else {
+            return Ok(None);
+        };
+        let rates = rates_in(&mut items)?;
+        let model = self.model();
+        let counted = model
+            .panel_members(clinic, provider)
+            .filter(|e| e.status != PatientStatus::Inactive);
+        Ok(Some(estimate(counted, self.clinic_today(), &rates, supply)))
     }
 
     /// The provider's counts for the last [`CENSUS_MONTHS`] months that have one, oldest first.
@@ -425,6 +420,60 @@ impl App {
         }
         Ok(written)
     }
+}
+
+/// The estimate for the patients `counted` ([`ESTIMATE_COUNTS`]), or why there is none.
+fn estimate<'a>(
+    counted: impl IntoIterator<Item = &'a PanelEntry>,
+    today: time::Date,
+    rates: &RatesView,
+    supply: Supply,
+) -> Result<SupplyDemand, String> {
+    attach_domain::supply_demand(
+        counted,
+        today,
+        &rates.rates,
+        supply.appointments_per_week,
+        supply.weeks_per_year,
+    )
+    .map_err(|e| AppError::from(e).to_string())
+}
+
+/// The visit-rate table among the supply document's records (the default when none).
+fn rates_in(items: &mut BTreeMap<String, serde_json::Value>) -> Result<RatesView, AppError> {
+    let saved = items
+        .remove(RATES_ITEM)
+        .map(serde_json::from_value::<SavedRates>)
+        .transpose()
+        .map_err(|e| AppError::bug(format!("a stored visit-rate table does not read: {e}")))?;
+    Ok(rates_view(saved))
+}
+
+fn rates_view(saved: Option<SavedRates>) -> RatesView {
+    match saved {
+        Some(s) => RatesView {
+            rates: s.rates,
+            default: false,
+            saved: Some((s.by, s.at)),
+        },
+        None => RatesView {
+            rates: VisitRates::default(),
+            default: true,
+            saved: None,
+        },
+    }
+}
+
+/// `provider`'s stated appointments among the supply document's records.
+fn supply_in(
+    items: &mut BTreeMap<String, serde_json::Value>,
+    provider: UserId,
+) -> Result<Option<Supply>, AppError> {
+    items
+        .remove(&supply_key(provider))
+        .map(serde_json::from_value::<Supply>)
+        .transpose()
+        .map_err(|e| AppError::bug(format!("a stored supply record does not read: {e}")))
 }
 
 fn supply_key(provider: UserId) -> String {

@@ -168,18 +168,18 @@ async fn page(
     typed: Option<(PrefsForm, FieldErrors)>,
 ) -> Result<Response, WebError> {
     let (who, clinic, provider) = (frame.who.user, frame.clinic, at.provider);
-    let (ctx, summary, profile) = web
+    let (ctx, summary, estimate) = web
         .app
         .run(move |app| {
             let ctx = Context::load(app, who, clinic, provider)?;
             Ok((
                 ctx,
                 app.panel_summary(who, clinic, provider)?,
-                app.panel_profile(who, clinic, provider)?,
+                app.supply_estimate(who, clinic, provider)?,
             ))
         })
         .await?;
-    let (advice, no_estimate) = super::profile::preferences_advice(&profile);
+    let (advice, no_estimate) = super::profile::preferences_advice(&estimate);
     let status = if typed.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {

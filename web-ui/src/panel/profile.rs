@@ -14,7 +14,7 @@ use super::{Context, DoneParam, PanelAccess, PanelAt, PanelLinks, thousands, wit
 use crate::error::{WebError, render};
 use crate::frame::CsrfForm;
 use crate::{FieldErrors, Frame, Layout, Web};
-use attach_app::{AppError, CensusMonth, ESTIMATE_COUNTS, PanelProfile, RatesView};
+use attach_app::{AppError, CensusMonth, ESTIMATE_COUNTS, RatesView};
 use attach_domain::{DEFAULT_WEEKS_PER_YEAR, Pyramid, SupplyDemand, VisitRates};
 
 const WIDTH: i64 = 640;
@@ -288,10 +288,12 @@ pub fn advice(s: &SupplyDemand) -> Advice {
     }
 }
 
-/// What the preferences page says about supply and demand: the advice once the
-/// appointments are stated, else how to get it.
-pub fn preferences_advice(p: &PanelProfile) -> (Option<Advice>, Option<String>) {
-    match &p.estimate {
+/// What the pages say about supply and demand: the advice once the appointments are
+/// stated (or why there is no estimate), else nothing.
+pub fn preferences_advice(
+    estimate: &Option<Result<SupplyDemand, String>>,
+) -> (Option<Advice>, Option<String>) {
+    match estimate {
         Some(Ok(s)) => (Some(advice(s)), None),
         Some(Err(why)) => (None, Some(why.clone())),
         None => (None, None),
@@ -386,7 +388,7 @@ async fn draw(
             FieldErrors::default(),
         )
     });
-    let (advice, no_estimate) = preferences_advice(&profile);
+    let (advice, no_estimate) = preferences_advice(&profile.estimate);
     let page = ProfilePage {
         layout: frame.layout.clone().with_section("panel"),
         links: PanelLinks::new(frame, provider, ctx.name(provider)),
