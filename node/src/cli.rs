@@ -347,6 +347,40 @@ pub enum FileFormat {
 pub enum ImportCommand {
     /// Add patients to a provider's panel from a CSV or FHIR file (all or nothing).
     Panel(ImportPanelArgs),
+    /// Bring in clinical records (conditions, results, procedures, immunizations,
+    /// medications) an EMR exported, linked to patients by PHN. Importing the same export
+    /// again changes nothing; any bad row stores nothing.
+    Clinical(ImportClinicalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportClinicalArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// The username the import is recorded under: an account manager, a provider, or
+    /// staff a provider has endorsed.
+    #[arg(long = "as")]
+    pub as_user: String,
+    /// The clinic's id (needed when the user is a member of several clinics).
+    #[arg(long)]
+    pub clinic: Option<String>,
+    /// File format; guessed from the names when omitted (.json, .ndjson, .csv).
+    #[arg(long, value_enum)]
+    pub format: Option<ClinicalFileFormat>,
+    /// The files: one FHIR Bundle or CSV file, or the NDJSON files of a FHIR Bulk Data
+    /// export (Patient.ndjson, Condition.ndjson, Observation.ndjson, …) or their directory.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClinicalFileFormat {
+    /// A FHIR R4 Bundle (JSON).
+    Fhir,
+    /// FHIR Bulk Data NDJSON, one file per resource type.
+    Ndjson,
+    /// Attach's clinical CSV columns.
+    Csv,
 }
 
 /// Which provider's panel an offline command changes, and who changes it.

@@ -1532,6 +1532,40 @@ fn rows() -> Vec<Row> {
             expect: [401, 403, 200, 200, 403, 403, 403, 404, 404],
             request: |t, _| call(format!("/clinics/{}/visit-rates", t.a())),
         },
+        // Clinical data: importing it (managers, providers, endorsed staff), the clinic's
+        // registries and recall list (the same people), one patient's records (the panel's
+        // provider and the staff they endorsed).
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/clinical/import",
+            expect: [401, 403, 200, 200, 200, 200, 403, 404, 404],
+            request: |t, _| Call {
+                path: format!("/clinics/{}/clinical/import?format=csv", t.a()),
+                body: None,
+                raw: Some(("text/csv", fixture("clinical_valid.csv"))),
+            },
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/clinical",
+            expect: [401, 403, 200, 200, 200, 200, 403, 404, 404],
+            request: |t, _| call(format!("/clinics/{}/clinical", t.a())),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/clinical/list",
+            expect: [401, 403, 200, 200, 200, 200, 403, 404, 404],
+            request: |t, _| call(format!("/clinics/{}/clinical/list?list=recalls", t.a())),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/providers/{provider}/panel/{entry}/clinical",
+            expect: [401, 403, 403, 200, 200, 403, 403, 404, 404],
+            request: |t, _| {
+                let entry = *t.patel_entries.first().expect("an entry");
+                call(format!("{}/panel/{entry}/clinical", t.patel_panel()))
+            },
+        },
         // Last: signing out ends each caller's session (the runner signs in again after).
         Row {
             method: Method::DELETE,

@@ -3,6 +3,7 @@
 pub mod error;
 pub mod extract;
 
+mod clinical;
 mod clinics;
 mod moves;
 mod offers;
@@ -24,6 +25,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(panels::routes())
         .merge(review::routes())
         .merge(profile::routes())
+        .merge(clinical::routes())
         .merge(offers::routes())
         .merge(moves::routes())
         .merge(sync::routes())

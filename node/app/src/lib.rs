@@ -5,6 +5,7 @@
 mod accounts;
 mod billing;
 mod bulk_move;
+mod clinical;
 mod clock;
 pub mod config;
 mod conflicts;
@@ -39,6 +40,10 @@ pub use billing::{
     MissingNumber, parse_period,
 };
 pub use bulk_move::{MoveLine, UNDO_MOVE_REASON};
+pub use clinical::{
+    CareList, CareRow, ClinicalFile, ClinicalFormat, ClinicalImportReport, ClinicalList,
+    ClinicalOverview, GapCount, PatientClinicalView, RegistryCount,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use conflicts::{ConflictKey, ConflictValueView, ConflictView};
 pub use dashboard::{ClinicDashboard, MonthActivity, ProviderSize};
@@ -49,7 +54,9 @@ pub use matching::{
     Acting, COORDINATOR, MatchingConfig, OfferView, Registered, RoundReport, WAITLIST_COLUMNS,
     WaitingInput, attachment_entry, parse_waitlist_csv,
 };
-pub use model::{ClinicState, EntryState, Model, Projection, ReadModel};
+pub use model::{
+    ClinicState, ClinicalState, EntryState, Model, PatientClinical, Projection, ReadModel,
+};
 pub use msp::{MspDecided, MspDecision, MspView};
 pub use ops::OpsCounts;
 pub use panel::{

@@ -98,6 +98,18 @@ pub enum Projection {
     ReviewTask(Box<attach_domain::ReviewTask>),
     /// One completion of a review task (`clinic/<clinic>/review/<task>/<completion>`).
     ReviewDone(Box<attach_domain::Completion>),
+    /// A patient's clinical records at a clinic (`clinical/<clinic>/<patient>`).
+    Clinical {
+        phn: Option<Phn>,
+        records: Vec<attach_domain::clinical::ClinicalRecord>,
+        /// Source ids of records two replicas wrote apart, differently.
+        conflicts: Vec<String>,
+    },
+    /// The clinic's catalogue (`clinic/<clinic>/catalogue`); `None`: the shipped one.
+    Catalogue {
+        catalogue: Option<Box<attach_domain::clinical::rules::Catalogue>>,
+        conflicts: Vec<String>,
+    },
     /// The document exists but could not be decoded; kept so the problem is visible.
     Unreadable {
         error: String,
@@ -208,6 +220,54 @@ pub struct Model {
     /// Provincial coordinators (hub only), and their lower-cased usernames.
     pub coordinators: HashMap<UserId, AccountView>,
     pub coordinator_names: HashMap<String, UserId>,
+    /// Each clinic's clinical data, as the rules read it.
+    pub clinical: HashMap<ClinicId, ClinicalState>,
+}
+
+/// A clinic's clinical data in the read model: the catalogue in use, and per patient what
+/// the rules read (not the records themselves: the pages that show records read the
+/// patient's document).
+#[derive(Debug, Clone)]
+pub struct ClinicalState {
+    pub compiled: std::sync::Arc<attach_domain::clinical::rules::Compiled>,
+    /// The clinic's own catalogue, if it saved one (`None`: the shipped one is in use).
+    pub own_catalogue: bool,
+    pub patients: HashMap<Phn, PatientClinical>,
+    /// Set when the catalogue changed after the patients were summarised with the old one:
+    /// the app re-summarises from the stored projections before it answers.
+    pub stale: bool,
+    /// Bumped by every clinical document applied, so a rebuild made meanwhile is not kept.
+    pub generation: u64,
+}
+
+impl ClinicalState {
+    fn new(compiled: attach_domain::clinical::rules::Compiled, own: bool) -> Self {
+        Self {
+            compiled: std::sync::Arc::new(compiled),
+            own_catalogue: own,
+            patients: HashMap::new(),
+            stale: false,
+            generation: 0,
+        }
+    }
+
+    fn shipped() -> Self {
+        match attach_domain::clinical::catalogue::shipped().compile() {
+            Ok(c) => Self::new(c, false),
+            // The shipped catalogue is checked by its tests; an empty one is the fallback.
+            Err(_) => Self::new(attach_domain::clinical::rules::Compiled::default(), false),
+        }
+    }
+}
+
+/// One patient's clinical data as the rules read it.
+#[derive(Debug, Clone, Default)]
+pub struct PatientClinical {
+    pub summary: attach_domain::clinical::rules::PatientSummary,
+    /// How many records the patient's document holds.
+    pub records: usize,
+    /// Source ids of records written apart on two nodes.
+    pub conflicts: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -275,14 +335,120 @@ impl ReadModel {
                 list.push(*done);
                 list.sort_by(|a, b| a.due.cmp(&b.due).then(a.id.cmp(&b.id)));
             }
+            Projection::Clinical {
+                phn,
+                records,
+                conflicts,
+            } => m.put_clinical(id, phn, &records, conflicts),
+            Projection::Catalogue {
+                catalogue,
+                conflicts,
+            } => {
+                if conflicts.is_empty() {
+                    m.work_conflicts.remove(id);
+                } else {
+                    m.work_conflicts.insert(id.to_owned(), conflicts);
+                }
+                m.put_catalogue(id, catalogue.map(|c| *c));
+            }
             Projection::Unreadable { error } => {
                 m.unreadable.insert(id.to_owned(), error);
             }
         }
     }
+
+    /// Replaces a clinic's summaries with `patients`, made from the stored projections with
+    /// the catalogue of `generation`; `false` (nothing kept) when a clinical document or the
+    /// catalogue was applied meanwhile.
+    pub fn install_clinical(
+        &self,
+        clinic: ClinicId,
+        generation: u64,
+        patients: HashMap<Phn, PatientClinical>,
+    ) -> bool {
+        let mut m = self.model.write();
+        match m.clinical.get_mut(&clinic) {
+            Some(state) if state.generation == generation => {
+                state.patients = patients;
+                state.stale = false;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The clinic a `clinical/<clinic>/…` or `clinic/<clinic>/…` id names.
+fn clinic_of(id: &str) -> Option<ClinicId> {
+    id.split('/')
+        .nth(1)?
+        .parse::<uuid::Uuid>()
+        .ok()
+        .map(ClinicId::from)
 }
 
 impl Model {
+    fn put_clinical(
+        &mut self,
+        id: &str,
+        phn: Option<Phn>,
+        records: &[attach_domain::clinical::ClinicalRecord],
+        conflicts: Vec<String>,
+    ) {
+        let (Some(clinic), Some(phn)) = (clinic_of(id), phn) else {
+            self.unreadable.insert(
+                id.to_owned(),
+                "a clinical document that does not say whom it is about".to_owned(),
+            );
+            return;
+        };
+        let state = self
+            .clinical
+            .entry(clinic)
+            .or_insert_with(ClinicalState::shipped);
+        state.generation += 1;
+        let summary = state.compiled.summarise(records);
+        state.patients.insert(
+            phn,
+            PatientClinical {
+                summary,
+                records: records.len(),
+                conflicts,
+            },
+        );
+    }
+
+    fn put_catalogue(
+        &mut self,
+        id: &str,
+        catalogue: Option<attach_domain::clinical::rules::Catalogue>,
+    ) {
+        let Some(clinic) = clinic_of(id) else { return };
+        let fresh = match catalogue.map(|c| c.compile()) {
+            None => ClinicalState::shipped(),
+            Some(Ok(compiled)) => ClinicalState::new(compiled, true),
+            Some(Err(e)) => {
+                self.unreadable.insert(
+                    id.to_owned(),
+                    format!("the clinic's catalogue cannot be used ({e}); the shipped one applies"),
+                );
+                ClinicalState::shipped()
+            }
+        };
+        let state = self
+            .clinical
+            .entry(clinic)
+            .or_insert_with(ClinicalState::shipped);
+        if state.compiled.catalogue() == fresh.compiled.catalogue() {
+            state.own_catalogue = fresh.own_catalogue;
+            return;
+        }
+        state.compiled = fresh.compiled;
+        state.own_catalogue = fresh.own_catalogue;
+        state.generation += 1;
+        state.stale = !state.patients.is_empty();
+    }
+
     fn put_clinic(&mut self, state: ClinicState) {
         let id = state.clinic.id;
         if let Some(old) = self.clinics.get(&id) {

@@ -130,6 +130,20 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
         ["clinic", _, "census", _] => Ok(Projection::Work {
             conflicts: Vec::new(),
         }),
+        ["clinic", _, "catalogue"] => Ok(Projection::Catalogue {
+            catalogue: attach_schema::clinical::read_catalogue(doc)
+                .map_err(|e| e.to_string())?
+                .map(Box::new),
+            conflicts: attach_schema::work::item_conflicts(doc).map_err(|e| e.to_string())?,
+        }),
+        ["clinical", _, _] => {
+            let read = attach_schema::clinical::read_clinical(doc).map_err(|e| e.to_string())?;
+            Ok(Projection::Clinical {
+                phn: read.phn,
+                records: read.records.into_values().collect(),
+                conflicts: read.conflicts,
+            })
+        }
         ["clinic", _, ..] => Ok(Projection::Work {
             conflicts: attach_schema::work::item_conflicts(doc).map_err(|e| e.to_string())?,
         }),

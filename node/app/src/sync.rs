@@ -20,6 +20,8 @@ pub enum DocSet {
     Accounts,
     Panels,
     Offers,
+    /// Patients' clinical records: synced between a clinic's own nodes, never to the hub.
+    Clinical,
     Other,
 }
 
@@ -35,6 +37,8 @@ impl DocSet {
             DocSet::Panels
         } else if of(ids::INBOXES) {
             DocSet::Offers
+        } else if of(ids::CLINICAL) {
+            DocSet::Clinical
         } else {
             DocSet::Other
         }
@@ -46,6 +50,7 @@ impl DocSet {
             DocSet::Accounts => "User accounts",
             DocSet::Panels => "Patient panels",
             DocSet::Offers => "Match offers",
+            DocSet::Clinical => "Clinical records (clinic nodes only)",
             DocSet::Other => "Other",
         }
     }
@@ -84,6 +89,45 @@ impl App {
             (DocSet::Panels, 2 | 3) => is_member(id),
             _ => false,
         }
+    }
+
+    /// What another node of `clinic` on the LAN may read and write: the clinic's scope and
+    /// its patients' clinical documents (which the hub never holds).
+    pub fn in_lan_scope(&self, clinic: ClinicId, doc: &str) -> bool {
+        self.in_clinic_scope(clinic, doc)
+            || (DocSet::of(doc) == DocSet::Clinical
+                && doc.split('/').count() == 3
+                && owner(doc) == Some(clinic.as_uuid()))
+    }
+
+    /// Every stored document in `clinic`'s LAN scope ([`App::in_lan_scope`]).
+    pub fn lan_scope(&self, clinic: ClinicId) -> Result<Vec<String>, attach_store::StoreError> {
+        let mut out = self.clinic_scope(clinic)?;
+        out.extend(
+            self.store()
+                .ids_with_prefix(&attach_schema::ids::clinical_prefix(clinic))?
+                .into_iter()
+                .map(|d| d.as_str().to_owned()),
+        );
+        Ok(out)
+    }
+
+    /// [`App::clinic_changed_since`] with the clinic's clinical documents too, for a LAN peer.
+    pub fn lan_changed_since(
+        &self,
+        clinic: ClinicId,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<(u64, DocId)>, attach_store::StoreError> {
+        let mut changed = self.clinic_changed_since(clinic, after, upto)?;
+        let clinical = attach_schema::ids::clinical_family(clinic);
+        changed.extend(self.store().changed_since_in(
+            std::iter::once(clinical.as_str()),
+            after,
+            upto,
+        )?);
+        changed.sort_unstable_by_key(|(seq, _)| *seq);
+        Ok(changed)
     }
 
     /// Every stored document in `clinic`'s scope: what a new node of that clinic restores.

@@ -1,6 +1,7 @@
 //! Plain types and rules of the registries. No I/O, no async, no storage, no clock:
 //! everything here is a pure function of its inputs, and is unit-tested exhaustively.
 
+pub mod clinical;
 pub mod conflict;
 pub mod delegation;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod ids;
 pub mod matching;
 pub mod panel;
 pub mod phn;
+pub mod qi;
 pub mod registry;
 pub mod review;
 pub mod types;

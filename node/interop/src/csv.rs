@@ -318,7 +318,7 @@ pub(crate) fn read_rows<T>(
     Ok(rows)
 }
 
-fn decode(bytes: &[u8]) -> Result<&str, FileError> {
+pub(crate) fn decode(bytes: &[u8]) -> Result<&str, FileError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     std::str::from_utf8(bytes).map_err(|e| {
         let line = 1 + bytes[..e.valid_up_to()]
@@ -333,14 +333,14 @@ fn decode(bytes: &[u8]) -> Result<&str, FileError> {
 /// reader's own line count is taken before it reads the line break ending the previous
 /// record, so after a CRLF or an empty line it names the line before.) Records come in
 /// file order, so the count goes on from the previous record: one pass over the text.
-struct Lines<'t> {
+pub(crate) struct Lines<'t> {
     text: &'t [u8],
     at: usize,
     line: usize,
 }
 
 impl<'t> Lines<'t> {
-    fn new(text: &'t str) -> Self {
+    pub(crate) fn new(text: &'t str) -> Self {
         Self {
             text: text.as_bytes(),
             at: 0,
@@ -348,7 +348,7 @@ impl<'t> Lines<'t> {
         }
     }
 
-    fn of(&mut self, record: &StringRecord) -> usize {
+    pub(crate) fn of(&mut self, record: &StringRecord) -> usize {
         let Some(p) = record.position() else {
             return 0;
         };
@@ -371,7 +371,7 @@ impl<'t> Lines<'t> {
 
 /// The reader works on text already checked to be UTF-8 in memory, so it cannot fail;
 /// should it anyway, the position is all that is useful.
-fn read_error(e: &::csv::Error) -> FileError {
+pub(crate) fn read_error(e: &::csv::Error) -> FileError {
     let line = e
         .position()
         .map_or(0, |p| usize::try_from(p.line()).unwrap_or(usize::MAX));
@@ -380,7 +380,7 @@ fn read_error(e: &::csv::Error) -> FileError {
 
 /// Maps each column of `spec` to its position in the file (`None`: not in the file), or
 /// lists every header problem.
-fn header_positions(
+pub(crate) fn header_positions(
     header: &StringRecord,
     spec: &Header<'_>,
 ) -> Result<Vec<Option<usize>>, FileError> {
@@ -479,7 +479,7 @@ fn underscored(name: &str) -> String {
         .collect()
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -495,11 +495,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// One row's values, asked for by column (an index into the [`Header`]'s columns).
 pub(crate) struct Cells<'a> {
-    record: &'a StringRecord,
-    positions: &'a [Option<usize>],
+    pub(crate) record: &'a StringRecord,
+    pub(crate) positions: &'a [Option<usize>],
     /// Each column's name as the file's header writes it (the documented name for a
     /// column the file does not have).
-    names: &'a [String],
+    pub(crate) names: &'a [String],
 }
 
 impl Cells<'_> {

@@ -9,6 +9,7 @@
 //! the file in one pass. Error messages never quote a patient's data (names, health
 //! numbers, dates); they name the row and the column or FHIR path instead.
 
+pub mod clinical;
 pub mod csv;
 pub mod fhir;
 pub mod msp;
@@ -155,6 +156,23 @@ pub enum FileError {
     BundleType { found: String },
     #[error("The FHIR Bundle's \"entry\" must be a list.")]
     EntryNotList,
+    /// A clinical-data file ([`clinical`]) with more records than it may hold.
+    #[error(
+        "The file has more than {limit} clinical records. Split it into several files of at \
+         most {limit} records each."
+    )]
+    TooManyRecords { limit: usize },
+    /// A clinical-data file ([`clinical`]) with no condition, result, procedure,
+    /// immunization or medication in it.
+    #[error(
+        "The file holds no clinical records (conditions, results, procedures, immunizations \
+         or medications)."
+    )]
+    NoRecords,
+    /// A clinical-data JSON file that is not a FHIR Bundle: `found` is its resourceType,
+    /// `None` when it has none.
+    #[error("{}", not_clinical_bundle_text(.found))]
+    NotClinicalBundle { found: Option<String> },
 }
 
 /// A problem with the header row of a CSV file.
@@ -184,6 +202,17 @@ fn rows_affected_text(n: usize) -> String {
     } else {
         String::new()
     }
+}
+
+fn not_clinical_bundle_text(found: &Option<String>) -> String {
+    let what = match found {
+        Some(t) => format!("The file is a FHIR {t} resource, not a Bundle."),
+        None => "The file is JSON but not a FHIR resource (it has no resourceType).".to_string(),
+    };
+    format!(
+        "{what} Export the clinical records as a FHIR Bundle, or as FHIR Bulk Data NDJSON files \
+         (one file per resource type)."
+    )
 }
 
 fn suggestion_text(s: &Option<&'static str>) -> String {

@@ -469,6 +469,7 @@ async fn connection(
                 policy: Arc::new(ClinicPolicy {
                     app: hub.app.clone(),
                     clinic: ClinicId(clinic),
+                    lan: false,
                 }),
                 feed: hub.app.doc_store().subscribe_feed(),
                 progress: progress.clone(),

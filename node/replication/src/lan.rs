@@ -193,6 +193,7 @@ async fn run_session<S>(
         policy: Arc::new(ClinicPolicy {
             app: sync.app().clone(),
             clinic: ClinicId(clinic),
+            lan: true,
         }),
         feed: sync.app().doc_store().subscribe_feed(),
         progress: progress.clone(),

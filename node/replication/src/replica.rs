@@ -153,32 +153,52 @@ fn priority(doc: &str) -> u8 {
 }
 
 /// A peer that is one clinic's node, as seen by the hub or by a LAN peer of that clinic:
-/// it may read and write exactly that clinic's scope.
+/// it may read and write exactly that clinic's scope, and a LAN peer also the clinic's
+/// clinical documents (`lan`), which never go to or come from the hub.
 #[derive(Debug, Clone)]
 pub struct ClinicPolicy {
     pub app: App,
     pub clinic: ClinicId,
+    /// The peer is another node of the clinic (on the LAN), not seen by the hub.
+    pub lan: bool,
+}
+
+impl ClinicPolicy {
+    fn in_scope(&self, doc: &str) -> bool {
+        if self.lan {
+            self.app.in_lan_scope(self.clinic, doc)
+        } else {
+            self.app.in_clinic_scope(self.clinic, doc)
+        }
+    }
 }
 
 impl Policy for ClinicPolicy {
     fn may_read(&self, doc: &str) -> bool {
-        self.app.in_clinic_scope(self.clinic, doc)
+        self.in_scope(doc)
     }
     fn may_write(&self, doc: &str) -> bool {
-        self.app.in_clinic_scope(self.clinic, doc)
+        self.in_scope(doc)
     }
     fn readable(&self) -> Result<Vec<String>, ReplicaError> {
-        self.app.clinic_scope(self.clinic).map_err(replica_error)
+        if self.lan {
+            self.app.lan_scope(self.clinic)
+        } else {
+            self.app.clinic_scope(self.clinic)
+        }
+        .map_err(replica_error)
     }
     fn changed_in_scope(
         &self,
         after: u64,
         upto: u64,
     ) -> Result<Option<Vec<(u64, String)>>, ReplicaError> {
-        let changed = self
-            .app
-            .clinic_changed_since(self.clinic, after, upto)
-            .map_err(replica_error)?;
+        let changed = if self.lan {
+            self.app.lan_changed_since(self.clinic, after, upto)
+        } else {
+            self.app.clinic_changed_since(self.clinic, after, upto)
+        }
+        .map_err(replica_error)?;
         Ok(Some(
             changed
                 .into_iter()
@@ -191,19 +211,20 @@ impl Policy for ClinicPolicy {
     }
 }
 
-/// The hub, as seen by a clinic node: it may have everything the node holds and send
-/// anything (it only sends what the clinic may read, and the node trusts it).
+/// The hub, as seen by a clinic node: it may have everything the node holds but patients'
+/// clinical records, and send anything else (it only sends what the clinic may read, and
+/// the node trusts it).
 #[derive(Debug, Clone)]
 pub struct HubPolicy {
     pub app: App,
 }
 
 impl Policy for HubPolicy {
-    fn may_read(&self, _doc: &str) -> bool {
-        true
+    fn may_read(&self, doc: &str) -> bool {
+        !doc.starts_with(attach_schema::ids::CLINICAL)
     }
     fn may_write(&self, doc: &str) -> bool {
-        DocId::parse(doc).is_ok()
+        !doc.starts_with(attach_schema::ids::CLINICAL) && DocId::parse(doc).is_ok()
     }
     fn readable(&self) -> Result<Vec<String>, ReplicaError> {
         let store = self.app.doc_store();

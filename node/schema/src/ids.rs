@@ -18,15 +18,26 @@
 //! | `clinic/<clinic>/msp/<provider>` | decisions on an MSP panel reconciliation | `clinic/<clinic>` |
 //! | `clinic/<clinic>/census/<year>` | month-end panel counts by provider and status | `clinic/<clinic>` |
 //! | `clinic/<clinic>/supply` | the visit-rate table and each provider's appointments a week | `clinic/<clinic>` |
+//! | `clinic/<clinic>/catalogue` | the clinic's registries, result kinds and care-gap rules | `clinic/<clinic>` |
+//! | `clinical/<clinic>/<patient>` | one patient's clinical records at that clinic (LAN only) | `clinical/<clinic>` |
 //!
 //! A clinic's own working documents sit under its id, so they are in its family: they
 //! sync with the clinic, to its peers and the hub, and no member's scope carries them.
 //!
-//! Ids hold UUIDs only, never patient data, so they may be logged.
+//! Clinical documents are a family of their own, outside [`SHARED`]: they sync between the
+//! clinic's own nodes and never to the hub. `<patient>` is derived from the PHN (a UUIDv5
+//! under the clinic's id), so two nodes that import the same patient apart write the same
+//! document and their records merge instead of splitting in two.
+//!
+//! Ids hold UUIDs only, never patient data in clear, so they may be logged. (The clinical
+//! id is a pseudonym of the PHN: whoever has the clinic's id and a list of PHNs can match
+//! them, so those ids are kept out of anything that leaves the clinic.)
 
 use std::fmt;
 
-use attach_domain::{BulkId, ClinicId, CompletionId, EntryId, OfferId, PersonId, TaskId, UserId};
+use attach_domain::{
+    BulkId, ClinicId, CompletionId, EntryId, OfferId, PersonId, Phn, TaskId, UserId,
+};
 use attach_store::DocId;
 use uuid::Uuid;
 
@@ -42,6 +53,8 @@ pub const PANELS: &str = "panel/";
 pub const WAITING: &str = "waiting/";
 /// Prefix of every offer of every clinic.
 pub const INBOXES: &str = "inbox/";
+/// Prefix of every clinic's clinical documents (never sent to the hub).
+pub const CLINICAL: &str = "clinical/";
 
 /// The prefixes of the documents clinics and the hub share (coordinators and the waitlist
 /// stay at the hub).
@@ -156,6 +169,35 @@ pub fn census_doc_id(clinic: ClinicId, year: i32) -> DocId {
     clinic_part(clinic, &["census", &format!("{:04}", year.clamp(1, 9999))])
 }
 
+/// The clinic's registries, result kinds and care-gap rules (its coding protocol).
+pub fn catalogue_doc_id(clinic: ClinicId) -> DocId {
+    clinic_part(clinic, &["catalogue"])
+}
+
+/// The pseudonym of a patient at a clinic, for their clinical document: the same on every
+/// node of the clinic, different at another clinic.
+pub fn clinical_patient_key(clinic: ClinicId, phn: Phn) -> Uuid {
+    Uuid::new_v5(&clinic.as_uuid(), format!("phn:{phn}").as_bytes())
+}
+
+/// One patient's clinical records at a clinic.
+pub fn clinical_doc_id(clinic: ClinicId, phn: Phn) -> DocId {
+    DocId::from_parts(
+        "clinical",
+        &[clinic.as_uuid(), clinical_patient_key(clinic, phn)],
+    )
+}
+
+/// The family of a clinic's clinical documents (`clinical/<clinic>`).
+pub fn clinical_family(clinic: ClinicId) -> String {
+    DocId::from_parts("clinical", &[clinic.as_uuid()]).to_string()
+}
+
+/// The prefix of a clinic's clinical documents (`clinical/<clinic>/`).
+pub fn clinical_prefix(clinic: ClinicId) -> String {
+    format!("{}/", clinical_family(clinic))
+}
+
 /// The prefix of every working document of a clinic (`clinic/<clinic>/`).
 pub fn clinic_parts_prefix(clinic: ClinicId) -> String {
     format!("{}/", clinic_doc_id(clinic))
@@ -178,6 +220,9 @@ pub enum Named {
     Msp(ClinicId, UserId),
     Census(ClinicId, i32),
     Supply(ClinicId),
+    Catalogue(ClinicId),
+    /// A patient's clinical document, by the clinic and the patient's pseudonym.
+    Clinical(ClinicId, Uuid),
 }
 
 impl Named {
@@ -205,6 +250,8 @@ impl Named {
             ),
             ["clinic", c, "protocol"] => Self::Protocol(ClinicId::from(id(c)?)),
             ["clinic", c, "supply"] => Self::Supply(ClinicId::from(id(c)?)),
+            ["clinic", c, "catalogue"] => Self::Catalogue(ClinicId::from(id(c)?)),
+            ["clinical", c, p] => Self::Clinical(ClinicId::from(id(c)?), id(p)?),
             ["clinic", c, "bulk", b] => Self::Bulk(ClinicId::from(id(c)?), BulkId::from(id(b)?)),
             ["clinic", c, "msp", p] => Self::Msp(ClinicId::from(id(c)?), UserId::from(id(p)?)),
             ["clinic", c, "census", y] if y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()) => {
@@ -231,6 +278,8 @@ impl Named {
             Self::Msp(c, p) => msp_doc_id(c, p),
             Self::Census(c, y) => census_doc_id(c, y),
             Self::Supply(c) => supply_doc_id(c),
+            Self::Catalogue(c) => catalogue_doc_id(c),
+            Self::Clinical(c, p) => DocId::from_parts("clinical", &[c.as_uuid(), p]),
         }
     }
 }
@@ -264,6 +313,8 @@ mod tests {
             Named::Msp(c, u),
             Named::Census(c, 2026),
             Named::Supply(c),
+            Named::Catalogue(c),
+            Named::Clinical(c, Uuid::new_v4()),
         ] {
             let id = named.doc_id();
             assert_eq!(DocId::parse(id.as_str()).expect("valid"), id);
@@ -281,6 +332,27 @@ mod tests {
             None
         );
         assert_eq!(Named::parse(&format!("patient/{}", u.as_uuid())), None);
+    }
+
+    #[test]
+    fn a_patients_clinical_document_is_the_same_on_every_node_and_not_shared() {
+        let (c, other) = (ClinicId::new(), ClinicId::new());
+        let phn = Phn::parse("9123456780").expect("valid PHN");
+        let id = clinical_doc_id(c, phn);
+        assert_eq!(id, clinical_doc_id(c, phn), "derived, not random");
+        assert_ne!(
+            id,
+            clinical_doc_id(other, phn),
+            "another clinic, another pseudonym"
+        );
+        assert!(!id.as_str().contains("9123456780"));
+        assert_eq!(id.family(), clinical_family(c));
+        assert!(id.as_str().starts_with(&clinical_prefix(c)));
+        assert!(!SHARED.iter().any(|p| id.as_str().starts_with(p)));
+        assert_eq!(
+            Named::parse(id.as_str()),
+            Some(Named::Clinical(c, clinical_patient_key(c, phn)))
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod clinic;
+pub mod clinical;
 pub mod common;
 pub mod ids;
 pub mod matching;

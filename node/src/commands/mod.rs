@@ -35,6 +35,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Init(args) => registry::init(config, args),
         Command::User(UserCommand::ResetPassword(args)) => registry::reset_password(config, args),
         Command::Import(ImportCommand::Panel(args)) => files::import_panel(config, args),
+        Command::Import(ImportCommand::Clinical(args)) => files::import_clinical(config, args),
         Command::Export(ExportCommand::Panel(args)) => files::export_panel(config, args),
         Command::Export(ExportCommand::Attachments(args)) => {
             billing::export_attachments(config, args)

@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
 mod auth;
+mod clinical;
 mod hub;
 mod offers;
 mod panel;

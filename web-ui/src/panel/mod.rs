@@ -6,6 +6,7 @@
 //! `can_manage_panel`); pages only hide the forms a viewer could not use, from the
 //! frame's list of panels the viewer manages.
 
+mod clinical;
 mod dashboard;
 pub(crate) mod entry;
 pub(crate) mod files;
@@ -42,6 +43,16 @@ pub const PAGE_ROWS: usize = 50;
 pub fn routes() -> Router<Web> {
     Router::new()
         .route("/c/{clinic}/dashboard", get(dashboard::clinic))
+        .route("/c/{clinic}/registries", get(clinical::overview))
+        .route("/c/{clinic}/registries/list", get(clinical::list))
+        .route(
+            "/c/{clinic}/registries/import",
+            get(clinical::import_form).post(clinical::import),
+        )
+        .route(
+            "/c/{clinic}/panels/{provider}/entries/{entry}/clinical",
+            get(clinical::patient),
+        )
         .route("/c/{clinic}/panels/{provider}", get(list))
         .route(
             "/c/{clinic}/panels/{provider}/dashboard",

@@ -1,0 +1,129 @@
+//! A patient's clinical records at a clinic (`clinical/<clinic>/<patient>`), and the
+//! clinic's catalogue of registries and rules (`clinic/<clinic>/catalogue`).
+//!
+//! A clinical document is a working document like the others (`work`): the `kind` and
+//! `schema` header and one root field per record, holding the record as JSON text. Item
+//! [`PATIENT_ITEM`] holds the PHN the document is for; each record is item
+//! `r:<source id>`. A record is replaced whole, so an export read on two nodes apart
+//! writes the same value on both (no conflict), and a correction made on two nodes apart
+//! resolves to one whole record and is listed on the Conflicts page.
+//!
+//! Observations grow without bound, but per patient: a patient's document holds their
+//! years of results (a few hundred records at most), and a clinic's results are spread
+//! over as many documents as it has patients.
+
+use std::collections::BTreeMap;
+
+use automerge::ReadDoc;
+use automerge::transaction::Transactable;
+use serde::{Deserialize, Serialize};
+
+use super::common::SchemaError;
+use super::work::{item_conflicts, read_items, write_item};
+use attach_domain::Phn;
+use attach_domain::clinical::ClinicalRecord;
+use attach_domain::clinical::rules::Catalogue;
+
+/// `kind` of a patient's clinical document.
+pub const KIND_CLINICAL: &str = "clinical";
+/// `kind` of the clinic's catalogue document.
+pub const KIND_CATALOGUE: &str = "clinical-catalogue";
+/// The item holding whom a clinical document is about.
+pub const PATIENT_ITEM: &str = "patient";
+/// The catalogue document's one item.
+pub const CATALOGUE_ITEM: &str = "catalogue";
+const RECORD_PREFIX: &str = "r:";
+
+/// Whom a clinical document is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClinicalPatient {
+    pub phn: Phn,
+}
+
+/// A patient's clinical document, read.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClinicalDoc {
+    pub phn: Option<Phn>,
+    /// By source id.
+    pub records: BTreeMap<String, ClinicalRecord>,
+    /// Source ids of records two nodes wrote apart, differently.
+    pub conflicts: Vec<String>,
+}
+
+/// One stored value of a clinical document: whom it is about, or a record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Item {
+    Patient(ClinicalPatient),
+    Record(Box<ClinicalRecord>),
+}
+
+pub fn read_clinical<R: ReadDoc>(doc: &R) -> Result<ClinicalDoc, SchemaError> {
+    let items: BTreeMap<String, Item> = read_items(doc, KIND_CLINICAL)?;
+    let mut out = ClinicalDoc::default();
+    for (key, item) in items {
+        match (key.strip_prefix(RECORD_PREFIX), item) {
+            (None, Item::Patient(p)) if key == PATIENT_ITEM => out.phn = Some(p.phn),
+            (Some(id), Item::Record(r)) if r.source_id == id => {
+                out.records.insert(id.to_owned(), *r);
+            }
+            _ => {
+                return Err(SchemaError::Malformed {
+                    doc: KIND_CLINICAL,
+                    field: key,
+                    expected: "the patient or a record under its own id",
+                });
+            }
+        }
+    }
+    out.conflicts = item_conflicts(doc)?
+        .into_iter()
+        .filter_map(|k| k.strip_prefix(RECORD_PREFIX).map(str::to_owned))
+        .collect();
+    Ok(out)
+}
+
+/// Writes (or replaces) one record of `phn`'s document; the same record again writes
+/// nothing.
+pub fn write_clinical_record<T: Transactable>(
+    tx: &mut T,
+    phn: Phn,
+    record: &ClinicalRecord,
+) -> Result<(), SchemaError> {
+    write_item(
+        tx,
+        KIND_CLINICAL,
+        PATIENT_ITEM,
+        Some(&Item::Patient(ClinicalPatient { phn })),
+    )?;
+    write_item(
+        tx,
+        KIND_CLINICAL,
+        &format!("{RECORD_PREFIX}{}", record.source_id),
+        Some(&Item::Record(Box::new(record.clone()))),
+    )
+}
+
+/// Deletes one record (a record entered in Attach by mistake).
+pub fn delete_clinical_record<T: Transactable>(
+    tx: &mut T,
+    source_id: &str,
+) -> Result<(), SchemaError> {
+    write_item::<_, Item>(
+        tx,
+        KIND_CLINICAL,
+        &format!("{RECORD_PREFIX}{source_id}"),
+        None,
+    )
+}
+
+/// The clinic's catalogue; `None` when it has never been written (the clinic uses the
+/// shipped one).
+pub fn read_catalogue<R: ReadDoc>(doc: &R) -> Result<Option<Catalogue>, SchemaError> {
+    let mut items: BTreeMap<String, Catalogue> = read_items(doc, KIND_CATALOGUE)?;
+    Ok(items.remove(CATALOGUE_ITEM))
+}
+
+pub fn write_catalogue<T: Transactable>(tx: &mut T, c: &Catalogue) -> Result<(), SchemaError> {
+    write_item(tx, KIND_CATALOGUE, CATALOGUE_ITEM, Some(c))
+}
