@@ -255,9 +255,13 @@ impl CodeMatch {
         if m.code.is_empty() {
             return Err("the code is empty".to_owned());
         }
-        if !m.code.chars().all(|c| c.is_ascii_alphanumeric()) {
+        if !m
+            .code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
             return Err(format!(
-                "\"{code}\" is not a code (letters and digits, dots allowed in ICD)"
+                "\"{code}\" is not a code (letters, digits and dashes, as 4548-4; dots allowed in ICD)"
             ));
         }
         Ok(m)

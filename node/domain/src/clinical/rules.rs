@@ -245,7 +245,7 @@ impl Target {
     pub fn met_by(&self, p: &Point) -> Option<bool> {
         match (self, p.value) {
             (Self::Number { comparison, value }, PointValue::Number(v)) => {
-                Some(comparison.holds(f64::from(v), *value))
+                Some(comparison.holds(f64::from(v), as_kept(*value)))
             }
             (
                 Self::BloodPressureBelow {
@@ -253,7 +253,7 @@ impl Target {
                     diastolic,
                 },
                 PointValue::BloodPressure(s, d),
-            ) => Some(f64::from(s) < *systolic && f64::from(d) < *diastolic),
+            ) => Some(f64::from(s) < as_kept(*systolic) && f64::from(d) < as_kept(*diastolic)),
             _ => None,
         }
     }
@@ -341,7 +341,8 @@ pub struct PatientSummary {
     pub coded: Vec<u16>,
     /// (concept index, points sorted by date), sorted by concept.
     pub series: Vec<(u16, Vec<Point>)>,
-    /// Concept indexes of medications active (or with no end) today or at export.
+    /// Concept indexes of medications recorded (active or stopped; not entered in error):
+    /// a stopped diabetes drug is still evidence of diabetes.
     pub medications: Vec<u16>,
 }
 
@@ -753,7 +754,7 @@ fn evidence_holds(e: &Evidence, concept: u16, p: &PatientSummary) -> bool {
             min_days_apart,
             ..
         } => dated(
-            &|v| matches!(v, PointValue::Number(x) if comparison.holds(f64::from(*x), *value)),
+            &|v| matches!(v, PointValue::Number(x) if comparison.holds(f64::from(*x), as_kept(*value))),
             *times,
             *min_days_apart,
         ),
@@ -766,7 +767,7 @@ fn evidence_holds(e: &Evidence, concept: u16, p: &PatientSummary) -> bool {
         } => dated(
             &|v| {
                 matches!(v, PointValue::BloodPressure(s, d)
-                    if f64::from(*s) >= *systolic || f64::from(*d) >= *diastolic)
+                    if f64::from(*s) >= as_kept(*systolic) || f64::from(*d) >= as_kept(*diastolic))
             },
             *times,
             *min_days_apart,
@@ -819,6 +820,12 @@ fn gap_state(i: u16, rule: &GapRule, idx: &GapIndex, p: &PatientSummary, today: 
         due,
         in_target,
     }
+}
+
+/// A threshold as the values it is compared with are kept (`f32`): a result of 6.3 % is
+/// kept as the `f32` nearest 6.3, so it must meet a threshold of 6.3 written as `f64`.
+fn as_kept(threshold: f64) -> f64 {
+    f64::from(threshold as f32)
 }
 
 /// `date` plus `months` calendar months, on the same day or the month's last day.

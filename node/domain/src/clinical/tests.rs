@@ -279,10 +279,6 @@ fn every_shipped_diagnosis_drug_and_vaccine_code_reads_back_as_a_protocol_line()
 }
 
 #[test]
-#[ignore = "bug in clinical/mod.rs (CodeMatch::parse_line, line 258): a LOINC code keeps its \
-            dash (normalise_code strips '-' only for ICD, ATC and DIN), and parse_line refuses \
-            any code that is not letters and digits, so \"loinc 4548-4\" is refused and no \
-            LOINC code can be written in a coding protocol"]
 fn every_shipped_loinc_code_reads_back_as_a_protocol_line() {
     assert_reads_back(
         shipped_matches()
@@ -936,9 +932,6 @@ fn medications_suggest_their_registries() {
 }
 
 #[test]
-#[ignore = "bug in rules.rs: values are kept as f32 (Point, PointValue::Number) and compared \
-            as f64 with an f64 threshold, so a result equal to a threshold that f32 cannot \
-            represent exactly (1.8, 6.3, 2.6) is judged on the wrong side of it"]
 fn a_result_equal_to_a_clinic_edited_threshold_is_judged_on_the_threshold() {
     // A clinic that sets its own target, e.g. LDL < 1.8 mmol/L after a coronary event, or
     // HbA1c ≤ 6.3 %, gets a verdict for a result exactly at the threshold that its own
