@@ -232,25 +232,48 @@ impl App {
     ) -> Result<ClinicalImportReport, AppError> {
         self.may_import_clinical(who, clinic)?;
         let parsed = parse_clinical(format, files)?;
-        let mut report = ClinicalImportReport {
-            skipped: parsed
-                .skipped_types
-                .iter()
-                .map(|(k, n)| (format!("{k} (not a kind Attach imports)"), *n))
-                .chain(
-                    parsed
-                        .skipped_status
-                        .iter()
-                        .map(|(k, n)| (format!("{k} entered in error, cancelled or not done"), *n)),
-                )
-                .collect(),
-            ..Default::default()
+        let skipped = parsed
+            .skipped_types
+            .iter()
+            .map(|(k, n)| (format!("{k} (not a kind Attach imports)"), *n))
+            .chain(
+                parsed
+                    .skipped_status
+                    .iter()
+                    .map(|(k, n)| (format!("{k} entered in error, cancelled or not done"), *n)),
+            )
+            .collect();
+        let report = ClinicalImportReport {
+            skipped,
+            ..self.store_clinical(who, clinic, parsed.records)?
         };
+        info!(
+            clinic = %clinic,
+            patients = report.patients,
+            added = report.added,
+            updated = report.updated,
+            unchanged = report.unchanged,
+            "clinical records imported"
+        );
+        Ok(report)
+    }
+
+    /// Stores records (already checked) in their patients' documents, in durable batches;
+    /// records stored unchanged, or newer in Attach, are left alone.
+    pub(super) fn store_clinical(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        records: Vec<(Phn, ClinicalRecord)>,
+    ) -> Result<ClinicalImportReport, AppError> {
         let mut by_patient: BTreeMap<Phn, Vec<ClinicalRecord>> = BTreeMap::new();
-        for (phn, record) in parsed.records {
+        for (phn, record) in records {
             by_patient.entry(phn).or_default().push(record);
         }
-        report.patients = by_patient.len();
+        let mut report = ClinicalImportReport {
+            patients: by_patient.len(),
+            ..Default::default()
+        };
         {
             let model = self.model();
             report.not_on_panel = by_patient
@@ -301,14 +324,6 @@ impl App {
         report.added = added.into_inner();
         report.updated = updated.into_inner();
         report.unchanged = unchanged.into_inner();
-        info!(
-            clinic = %clinic,
-            patients = report.patients,
-            added = report.added,
-            updated = report.updated,
-            unchanged = report.unchanged,
-            "clinical records imported"
-        );
         Ok(report)
     }
 

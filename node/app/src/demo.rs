@@ -281,6 +281,7 @@ impl App {
             self.set_preferences(provider, clinic, provider, preferences)?;
         }
         self.seed_patients(clinic, &providers, &custom, &setup.patients, &mut rng)?;
+        self.seed_demo_clinical(director_id, clinic, &setup.patients, setup.seed)?;
         Ok(true)
     }
 

@@ -11,6 +11,7 @@ pub mod config;
 mod conflicts;
 mod dashboard;
 pub mod demo;
+mod demo_clinical;
 pub mod demo_data;
 mod error;
 mod history;

@@ -7,13 +7,22 @@ use axum::http::StatusCode;
 
 use super::World;
 
+/// A patient of Dr. Patel's with no clinical records yet (the demo seeds some).
 fn patel_patient(w: &World) -> attach::domain::PanelEntry {
     let p = w.id("drpatel");
     w.app()
         .review_rows(p, w.a, ReviewScope::Provider(p), &Default::default())
         .unwrap()
-        .remove(0)
-        .entry
+        .into_iter()
+        .map(|r| r.entry)
+        .find(|e| {
+            w.app()
+                .patient_clinical(p, w.a, p, e.id)
+                .unwrap()
+                .records
+                .is_empty()
+        })
+        .expect("a patient without records")
 }
 
 fn export(phn: &str, bad: bool) -> String {
@@ -54,11 +63,14 @@ async fn an_export_imported_in_the_browser_fills_the_registry_and_the_recall_lis
     let html = bad.status_is(StatusCode::UNPROCESSABLE_ENTITY).to_owned();
     assert!(html.contains("id=\"problems\""));
     assert!(html.contains("<td>3</td><td>date</td>"), "{html}");
-    let overview = chen.get(&base).await.ok().to_owned();
-    assert!(
-        overview.contains("id=\"no-clinical-data\""),
-        "nothing stored"
+    let records = format!(
+        "/c/{}/panels/{}/entries/{}/clinical",
+        w.a,
+        w.id("drpatel"),
+        e.id
     );
+    let html = chen.get(&records).await.ok().to_owned();
+    assert!(html.contains("id=\"no-records\""), "nothing stored");
 
     // Without the session's token: refused.
     chen.post_multipart(
@@ -84,31 +96,22 @@ async fn an_export_imported_in_the_browser_fills_the_registry_and_the_recall_lis
     let mut patel = w.signed_in("drpatel").await;
     let overview = patel.get(&base).await.ok().to_owned();
     assert!(!overview.contains("id=\"no-clinical-data\""));
-    assert!(
-        overview.contains(">Diabetes</a></th><td class=\"num\">1</td>"),
-        "{overview}"
-    );
+    assert!(overview.contains(">Diabetes</a></th>"), "{overview}");
     let list = patel
         .get(&format!("{base}/list?list=registry&key=diabetes"))
         .await
         .ok()
         .to_owned();
-    assert!(list.contains(&e.details.family_name), "{list}");
-    assert!(list.contains("id=\"list-total\">1 patients"));
+    assert!(list.contains(&e.id.to_string()), "{list}");
     let recalls = patel
         .get(&format!("{base}/list?list=gap&key=diabetes_hba1c"))
         .await
         .ok()
         .to_owned();
+    assert!(recalls.contains(&e.id.to_string()), "{recalls}");
     assert!(recalls.contains("out of target"), "{recalls}");
 
     // The patient's records: for the provider and endorsed staff, not another physician.
-    let records = format!(
-        "/c/{}/panels/{}/entries/{}/clinical",
-        w.a,
-        w.id("drpatel"),
-        e.id
-    );
     let html = patel.get(&records).await.ok().to_owned();
     assert!(html.contains("id=\"records\""));
     assert!(html.contains("ICD-10-CA E119"));
