@@ -419,14 +419,8 @@ impl App {
         let today = self.clinic_today();
         let model = self.model();
         let state = model.clinical.get(&clinic);
-        let fallback;
-        let compiled: &Compiled = match state {
-            Some(s) => &s.compiled,
-            None => {
-                fallback = shipped_compiled();
-                &fallback
-            }
-        };
+        let compiled = compiled_of(state);
+        let compiled: &Compiled = &compiled;
         let cat = compiled.catalogue();
         let mut registries: Vec<RegistryCount> = cat
             .registries
@@ -503,10 +497,7 @@ impl App {
         let today = self.clinic_today();
         let model = self.model();
         let state = model.clinical.get(&clinic);
-        let compiled = state.map_or_else(
-            || std::sync::Arc::new(shipped_compiled()),
-            |s| s.compiled.clone(),
-        );
+        let compiled = compiled_of(state);
         let unknown = |what: &str| AppError::not_found(what.to_owned());
         let keep: Box<dyn Fn(&PatientCare) -> bool> = match list {
             ClinicalList::Registry(key) => {
@@ -601,10 +592,7 @@ impl App {
         let today = self.clinic_today();
         let model = self.model();
         let state = model.clinical.get(&clinic);
-        let compiled = state.map_or_else(
-            || std::sync::Arc::new(shipped_compiled()),
-            |s| s.compiled.clone(),
-        );
+        let compiled = compiled_of(state);
         let care = compiled.evaluate(&compiled.summarise(&records), demographics(&e), today);
         Ok(PatientClinicalView {
             entry: e,
@@ -633,11 +621,20 @@ fn count_gap(count: &mut GapCount, g: &GapState) {
     }
 }
 
-/// The shipped catalogue, compiled (its tests keep it compiling; an empty one otherwise).
-fn shipped_compiled() -> Compiled {
-    attach_domain::clinical::catalogue::shipped()
-        .compile()
-        .unwrap_or_default()
+/// The catalogue a clinic's rules use: its own, or (before any clinical document or
+/// catalogue of the clinic was read) the shipped one, compiled (its tests keep it
+/// compiling; an empty one otherwise).
+fn compiled_of(state: Option<&ClinicalState>) -> std::sync::Arc<Compiled> {
+    state.map_or_else(
+        || {
+            std::sync::Arc::new(
+                attach_domain::clinical::catalogue::shipped()
+                    .compile()
+                    .unwrap_or_default(),
+            )
+        },
+        |s| s.compiled.clone(),
+    )
 }
 
 /// The patient's live entry at the clinic (the kept one when they are on two panels).
