@@ -860,6 +860,7 @@ fn seed_clinic(app: &App) -> anyhow::Result<Clinic> {
         members,
         patients: Vec::new(),
         seed: SEED,
+        clinical_records: false,
     };
     ensure!(
         app.seed_demo(&setup)?,

@@ -1211,6 +1211,7 @@ fn seed_clinic(app: &App, facility: &str, providers: usize) -> anyhow::Result<Cl
         members,
         patients: Vec::new(),
         seed: SEED,
+        clinical_records: false,
     };
     ensure!(
         app.seed_demo(&setup)?,

@@ -28,6 +28,8 @@ pub struct DemoSetup {
     pub members: Vec<DemoMember>,
     pub patients: Vec<PatientDetails>,
     pub seed: u64,
+    /// Whether `patients` also get synthetic clinical records (`demo_clinical`).
+    pub clinical_records: bool,
 }
 
 /// Seed of the synthetic population: the demo is the same on every machine.
@@ -112,6 +114,7 @@ pub fn setup(patients: Vec<PatientDetails>) -> DemoSetup {
             .collect(),
         patients,
         seed: DEMO_SEED,
+        clinical_records: true,
     }
 }
 
@@ -281,7 +284,9 @@ impl App {
             self.set_preferences(provider, clinic, provider, preferences)?;
         }
         self.seed_patients(clinic, &providers, &custom, &setup.patients, &mut rng)?;
-        self.seed_demo_clinical(director_id, clinic, &setup.patients, setup.seed)?;
+        if setup.clinical_records {
+            self.seed_demo_clinical(director_id, clinic, &setup.patients, setup.seed)?;
+        }
         Ok(true)
     }
 

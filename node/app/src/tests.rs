@@ -45,6 +45,7 @@ fn setup_with(patients: usize) -> DemoSetup {
         ],
         patients: demo_data::patients(3, patients, demo_data::fixture_today()),
         seed: 3,
+        clinical_records: true,
     }
 }
 

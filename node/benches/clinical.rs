@@ -1,0 +1,247 @@
+//! The clinical benchmark: a clinic's whole EMR export imported, and its registries and
+//! care gaps computed, against the clinical issue's targets. Run with
+//!
+//! ```text
+//! cargo bench -p attach --bench clinical
+//! ```
+//!
+//! In process (no HTTP): a demo clinic of `CLINICAL_BENCH_PATIENTS` patients (25,000) over
+//! its four providers' panels, and a FHIR Bulk Data export written for them in memory: one
+//! Patient each, about 1.6 conditions each (~40,000) and `CLINICAL_BENCH_OBS` results each
+//! (16: ~400,000 over three years; HbA1c, blood pressure as components, eGFR and LDL).
+//!
+//! Measured:
+//! - the import of the whole NDJSON set, durable (`App::import_clinical`): target < 60 s;
+//! - the same export again (nothing changes);
+//! - every registry, probably-uncoded suggestion and care gap of the clinic, recomputed
+//!   (`App::clinical_overview`, whole clinic; median of 21): target < 300 ms; and of one
+//!   panel, and the recall list of one panel;
+//! - the process's resident memory after all that: target < 250 MB.
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use attach::app::{
+    App, ClinicalFile, ClinicalFormat, ClinicalList, ReviewScope, SystemClock, demo::DemoSetup,
+};
+use attach::demo_data::Rng;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// VmRSS and VmHWM of this process, in MiB.
+fn memory() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The export: Patient, Condition and Observation lines, as a Bulk Data server writes them.
+fn export(patients: &[attach::domain::PatientDetails], obs: usize) -> (String, usize, usize) {
+    let mut rng = Rng::new(16);
+    let mut out = String::with_capacity(patients.len() * (obs + 3) * 330);
+    let (mut conditions, mut results) = (0, 0);
+    let start =
+        time::Date::from_calendar_date(2023, time::Month::December, 1).unwrap_or(time::Date::MIN);
+    for (i, p) in patients.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            r#"{{"resourceType":"Patient","id":"p{i}","identifier":[{{"system":"https://fhir.infoway-inforoute.ca/NamingSystem/ca-bc-patient-healthcare-id","value":"{}"}}]}}"#,
+            p.phn
+        );
+        // ~1.6 conditions a patient.
+        let n = [1, 1, 2, 2, 2][rng.below(5) as usize];
+        for k in 0..n {
+            let code = *rng.pick(&[
+                "250", "401", "493", "496", "311", "585", "428", "290", "244",
+            ]);
+            let _ = writeln!(
+                out,
+                r#"{{"resourceType":"Condition","id":"c{i}-{k}","meta":{{"lastUpdated":"2026-11-01T00:00:00Z"}},"clinicalStatus":{{"coding":[{{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active"}}]}},"code":{{"coding":[{{"system":"http://hl7.org/fhir/sid/icd-9-cm","code":"{code}"}}]}},"subject":{{"reference":"Patient/p{i}"}},"onsetDateTime":"2019-05-01"}}"#
+            );
+            conditions += 1;
+        }
+        for k in 0..obs {
+            let date = start + time::Duration::days(rng.below(3 * 365) as i64);
+            let head = format!(
+                r#"{{"resourceType":"Observation","id":"o{i}-{k}","meta":{{"lastUpdated":"2026-11-01T00:00:00Z"}},"status":"final","subject":{{"reference":"Patient/p{i}"}},"effectiveDateTime":"{date}","#
+            );
+            let body = match k % 4 {
+                0 => format!(
+                    r#""code":{{"coding":[{{"system":"http://loinc.org","code":"4548-4"}}]}},"valueQuantity":{{"value":{:.1},"unit":"%"}}}}"#,
+                    5.0 + rng.below(60) as f64 / 10.0
+                ),
+                1 => format!(
+                    r#""code":{{"coding":[{{"system":"http://loinc.org","code":"85354-9"}}]}},"component":[{{"code":{{"coding":[{{"system":"http://loinc.org","code":"8480-6"}}]}},"valueQuantity":{{"value":{},"unit":"mm[Hg]"}}}},{{"code":{{"coding":[{{"system":"http://loinc.org","code":"8462-4"}}]}},"valueQuantity":{{"value":{},"unit":"mm[Hg]"}}}}]}}"#,
+                    110 + rng.below(60),
+                    65 + rng.below(35)
+                ),
+                2 => format!(
+                    r#""code":{{"coding":[{{"system":"http://loinc.org","code":"33914-3"}}]}},"valueQuantity":{{"value":{},"unit":"mL/min/1.73m2"}}}}"#,
+                    30 + rng.below(90)
+                ),
+                _ => format!(
+                    r#""code":{{"coding":[{{"system":"http://loinc.org","code":"13457-7"}}]}},"valueQuantity":{{"value":{:.1},"unit":"mmol/L"}}}}"#,
+                    1.0 + rng.below(40) as f64 / 10.0
+                ),
+            };
+            out.push_str(&head);
+            out.push_str(&body);
+            out.push('\n');
+            results += 1;
+        }
+    }
+    (out, conditions, results)
+}
+
+fn main() -> anyhow::Result<()> {
+    let patients_n = env_usize("CLINICAL_BENCH_PATIENTS", 25_000);
+    let obs = env_usize("CLINICAL_BENCH_OBS", 16);
+    let dir = tempfile::tempdir()?;
+    let app = App::open_at(dir.path(), 32, 30, Arc::new(SystemClock))?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let people = attach::demo_data::patients(attach::app::demo::DEMO_SEED, patients_n, today);
+    let mut setup: DemoSetup = attach::app::demo::setup(people.clone());
+    // The demo's own synthetic records are not part of this load.
+    setup.clinical_records = false;
+    let started = Instant::now();
+    anyhow::ensure!(app.seed_demo(&setup)?, "the directory held a clinic");
+    println!(
+        "clinic of {patients_n} patients seeded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let signed_in = app.login("director", "demo-director-pw")?;
+    let director = signed_in.session.user;
+    let clinic = signed_in
+        .session
+        .memberships
+        .first()
+        .context("the director has no clinic")?
+        .clinic;
+    let provider = app
+        .members(director, clinic)?
+        .into_iter()
+        .find(|m| m.membership.role.is_licensed())
+        .context("a provider")?
+        .membership
+        .user;
+
+    let (text, conditions, results) = export(&people, obs);
+    println!(
+        "export: {} MB of NDJSON, {patients_n} Patients, {conditions} Conditions, {results} Observations",
+        text.len() / 1_000_000
+    );
+    let file = ClinicalFile {
+        name: "export.ndjson".to_owned(),
+        bytes: text.into_bytes(),
+    };
+    let t = Instant::now();
+    let report = app.import_clinical(
+        director,
+        clinic,
+        ClinicalFormat::Ndjson,
+        std::slice::from_ref(&file),
+    )?;
+    let import = t.elapsed();
+    let t = Instant::now();
+    let again = app.import_clinical(
+        director,
+        clinic,
+        ClinicalFormat::Ndjson,
+        std::slice::from_ref(&file),
+    )?;
+    let reimport = t.elapsed();
+    drop(file);
+
+    let time_it = |f: &dyn Fn() -> anyhow::Result<()>| -> anyhow::Result<Duration> {
+        let mut v = Vec::new();
+        for _ in 0..21 {
+            let t = Instant::now();
+            f()?;
+            v.push(t.elapsed());
+        }
+        Ok(median(v))
+    };
+    let whole = time_it(&|| {
+        app.clinical_overview(director, clinic, ReviewScope::Clinic)?;
+        Ok(())
+    })?;
+    let panel = time_it(&|| {
+        app.clinical_overview(director, clinic, ReviewScope::Provider(provider))?;
+        Ok(())
+    })?;
+    let recalls = time_it(&|| {
+        app.clinical_list(
+            director,
+            clinic,
+            ReviewScope::Provider(provider),
+            &ClinicalList::Recalls,
+        )?;
+        Ok(())
+    })?;
+    let o = app.clinical_overview(director, clinic, ReviewScope::Clinic)?;
+    let (rss, hwm) = memory();
+
+    let pass = |ok: bool| if ok { "PASS" } else { "FAIL" };
+    println!();
+    println!("| figure | target | measured | result |");
+    println!("|---|---|---|---|");
+    println!(
+        "| import of the whole NDJSON export, durable | < 60 s | {:.1} s ({} added, {} patients) | {} |",
+        import.as_secs_f64(),
+        report.added,
+        report.patients,
+        pass(import.as_secs_f64() < 60.0)
+    );
+    println!(
+        "| the same export again | — | {:.1} s ({} unchanged, {} added) | |",
+        reimport.as_secs_f64(),
+        again.unchanged,
+        again.added
+    );
+    println!(
+        "| every registry, suggestion and care gap of the clinic ({} patients), median of 21 | < 300 ms | {} | {} |",
+        o.population,
+        ms(whole),
+        pass(whole.as_secs_f64() < 0.3)
+    );
+    println!(
+        "| the same for one panel, median of 21 | — | {} | |",
+        ms(panel)
+    );
+    println!(
+        "| one panel's recall list, median of 21 | < 30 ms (a page) | {} | {} |",
+        ms(recalls),
+        pass(recalls.as_secs_f64() < 0.03)
+    );
+    println!(
+        "| process resident memory after the load | < 250 MB | {rss:.0} MiB (peak {hwm:.0} MiB) | {} |",
+        pass(rss * 1.048_576 < 250.0)
+    );
+    Ok(())
+}
