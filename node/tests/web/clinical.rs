@@ -112,6 +112,17 @@ async fn an_export_imported_in_the_browser_fills_the_registry_and_the_recall_lis
     assert!(recalls.contains("out of target"), "{recalls}");
 
     // The patient's records: for the provider and endorsed staff, not another physician.
+    let entry_page = patel
+        .get(&format!(
+            "/c/{}/panels/{}/entries/{}",
+            w.a,
+            w.id("drpatel"),
+            e.id
+        ))
+        .await
+        .ok()
+        .to_owned();
+    assert!(entry_page.contains(&format!("href=\"{records}\" id=\"clinical-link\"")));
     let html = patel.get(&records).await.ok().to_owned();
     assert!(html.contains("id=\"records\""));
     assert!(html.contains("ICD-10-CA E119"));
