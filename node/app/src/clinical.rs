@@ -569,7 +569,6 @@ impl App {
             ));
         }
         let e = self.entry(who, clinic, provider, entry)?.entry;
-        self.clinical_state(clinic)?;
         let id = attach_schema::ids::clinical_doc_id(clinic, e.details.phn);
         let doc = self
             .store()
