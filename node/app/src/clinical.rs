@@ -25,6 +25,7 @@ use time::Date;
 use tracing::info;
 
 use attach_domain::clinical::ClinicalRecord;
+use attach_domain::clinical::followup::{Dismissal, Recall};
 use attach_domain::clinical::rules::{Compiled, Demographics, GapState, PatientCare, Uncoded};
 use attach_domain::{Clinic, ClinicId, EntryId, PanelEntry, Phn, UserId};
 use attach_interop::clinical::ClinicalImport;
@@ -131,6 +132,8 @@ pub enum ClinicalList {
 pub struct CareRow {
     pub entry: PanelEntry,
     pub care: PatientCare,
+    /// The patient's recalls being worked on (any round; see `Recall::status_now`).
+    pub recalls: Vec<Recall>,
 }
 
 /// A clinical list, with the definitions its rows refer to by index.
@@ -150,26 +153,49 @@ pub struct PatientClinicalView {
     pub conflicts: Vec<String>,
     pub care: PatientCare,
     pub compiled: std::sync::Arc<Compiled>,
+    /// Recalls being worked on, by care-gap rule key.
+    pub recalls: BTreeMap<String, Recall>,
+    /// Suggestions someone dismissed, with who, when and why.
+    pub dismissed: Vec<Dismissal>,
 }
 
-fn demographics(e: &PanelEntry) -> Demographics {
+pub(super) fn demographics(e: &PanelEntry) -> Demographics {
     Demographics {
         sex: e.details.sex,
         date_of_birth: e.details.date_of_birth,
     }
 }
 
-fn evaluate(
+pub(super) fn evaluate(
     state: Option<&ClinicalState>,
     compiled: &Compiled,
     e: &PanelEntry,
     today: Date,
 ) -> PatientCare {
     let empty = Default::default();
-    let summary = state
-        .and_then(|s| s.patients.get(&e.details.phn))
-        .map_or(&empty, |p| &p.summary);
-    compiled.evaluate(summary, demographics(e), today)
+    let patient = state.and_then(|s| s.patients.get(&e.details.phn));
+    let summary = patient.map_or(&empty, |p| &p.summary);
+    let mut care = compiled.evaluate(summary, demographics(e), today);
+    if let Some(p) = patient {
+        drop_dismissed(compiled, &mut care, &p.dismissed);
+    }
+    care
+}
+
+/// Leaves out the suggestions someone dismissed (by registry and rule key).
+pub(super) fn drop_dismissed(
+    compiled: &Compiled,
+    care: &mut PatientCare,
+    dismissed: &[(String, String)],
+) {
+    if dismissed.is_empty() {
+        return;
+    }
+    care.uncoded.retain(|u| {
+        let reg = compiled.registry(u.registry);
+        let rule = &reg.uncoded[usize::from(u.rule)].key;
+        !dismissed.iter().any(|(r, k)| *r == reg.key && k == rule)
+    });
 }
 
 impl App {
@@ -191,7 +217,7 @@ impl App {
     /// The providers whose patients a clinical list of `scope` covers: one readable panel,
     /// or for the whole clinic every panel (account managers and providers) or the panels
     /// of the providers who endorsed `who`.
-    fn clinical_panels(
+    pub(super) fn clinical_panels(
         &self,
         who: UserId,
         clinic: ClinicId,
@@ -366,7 +392,7 @@ impl App {
     }
 
     /// The clinic's clinical state, re-summarised first if its catalogue changed since.
-    fn clinical_state(&self, clinic: ClinicId) -> Result<(), AppError> {
+    pub(super) fn clinical_state(&self, clinic: ClinicId) -> Result<(), AppError> {
         loop {
             let (generation, compiled) = {
                 let model = self.model();
@@ -385,15 +411,21 @@ impl App {
                     phn: Some(phn),
                     records,
                     conflicts,
+                    recalls,
+                    dismissed,
+                    followup_conflicts,
                 }) = serde_json::from_slice::<Projection>(&bytes)
                 {
                     patients.insert(
                         phn,
-                        PatientClinical {
-                            summary: compiled.summarise(&records),
-                            records: records.len(),
+                        PatientClinical::of(
+                            &compiled,
+                            &records,
                             conflicts,
-                        },
+                            recalls,
+                            dismissed,
+                            followup_conflicts,
+                        ),
                     );
                 }
             }
@@ -534,6 +566,10 @@ impl App {
                     rows.push(CareRow {
                         entry: e.clone(),
                         care,
+                        recalls: state
+                            .and_then(|s| s.patients.get(&e.details.phn))
+                            .map(|p| p.recalls.clone())
+                            .unwrap_or_default(),
                     });
                 }
             }
@@ -592,13 +628,17 @@ impl App {
         let model = self.model();
         let state = model.clinical.get(&clinic);
         let compiled = compiled_of(state);
-        let care = compiled.evaluate(&compiled.summarise(&records), demographics(&e), today);
+        let mut care = compiled.evaluate(&compiled.summarise(&records), demographics(&e), today);
+        let dismissed_keys: Vec<(String, String)> = doc.dismissed.keys().cloned().collect();
+        drop_dismissed(&compiled, &mut care, &dismissed_keys);
         Ok(PatientClinicalView {
             entry: e,
             records,
             conflicts: doc.conflicts,
             care,
             compiled,
+            recalls: doc.recalls,
+            dismissed: doc.dismissed.into_values().collect(),
         })
     }
 }
@@ -623,7 +663,7 @@ fn count_gap(count: &mut GapCount, g: &GapState) {
 /// The catalogue a clinic's rules use: its own, or (before any clinical document or
 /// catalogue of the clinic was read) the shipped one, compiled (its tests keep it
 /// compiling; an empty one otherwise).
-fn compiled_of(state: Option<&ClinicalState>) -> std::sync::Arc<Compiled> {
+pub(super) fn compiled_of(state: Option<&ClinicalState>) -> std::sync::Arc<Compiled> {
     state.map_or_else(
         || {
             std::sync::Arc::new(
@@ -637,7 +677,7 @@ fn compiled_of(state: Option<&ClinicalState>) -> std::sync::Arc<Compiled> {
 }
 
 /// The patient's live entry at the clinic (the kept one when they are on two panels).
-fn live_entry(model: &Model, clinic: ClinicId, phn: Phn) -> Option<&PanelEntry> {
+pub(super) fn live_entry(model: &Model, clinic: ClinicId, phn: Phn) -> Option<&PanelEntry> {
     model
         .by_phn
         .get(&(clinic, phn))?

@@ -14,6 +14,7 @@ pub mod demo;
 mod demo_clinical;
 pub mod demo_data;
 mod error;
+mod followup;
 mod history;
 mod matching;
 mod model;
@@ -50,6 +51,7 @@ pub use conflicts::{ConflictKey, ConflictValueView, ConflictView};
 pub use dashboard::{ClinicDashboard, MonthActivity, ProviderSize};
 pub use demo::{DemoMember, DemoSetup};
 pub use error::{AppError, Problem};
+pub use followup::{AttachRecord, MAX_RECALL_SELECTION, RecallOutcome};
 pub use history::ChangeKind;
 pub use matching::{
     Acting, COORDINATOR, MatchingConfig, OfferView, Registered, RoundReport, WAITLIST_COLUMNS,

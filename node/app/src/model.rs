@@ -104,6 +104,15 @@ pub enum Projection {
         records: Vec<attach_domain::clinical::ClinicalRecord>,
         /// Source ids of records two replicas wrote apart, differently.
         conflicts: Vec<String>,
+        /// Recalls being worked on.
+        #[serde(default)]
+        recalls: Vec<attach_domain::clinical::followup::Recall>,
+        /// Dismissed suggestions, as (registry key, rule key).
+        #[serde(default)]
+        dismissed: Vec<(String, String)>,
+        /// Recalls and dismissals two replicas wrote apart, differently.
+        #[serde(default)]
+        followup_conflicts: Vec<String>,
     },
     /// The clinic's catalogue (`clinic/<clinic>/catalogue`); `None`: the shipped one.
     Catalogue {
@@ -268,6 +277,39 @@ pub struct PatientClinical {
     pub records: usize,
     /// Source ids of records written apart on two nodes.
     pub conflicts: Vec<String>,
+    /// How many of the records were entered or corrected in Attach (to take back to the EMR).
+    pub in_attach: usize,
+    /// Recalls being worked on, one per care-gap rule at most.
+    pub recalls: Vec<attach_domain::clinical::followup::Recall>,
+    /// Dismissed suggestions, as (registry key, rule key).
+    pub dismissed: Vec<(String, String)>,
+    /// Recalls and dismissals written apart on two nodes (resolved; listed as conflicts).
+    pub followup_conflicts: Vec<String>,
+}
+
+impl PatientClinical {
+    /// The patient's clinical data as the rules read it with `compiled`.
+    pub fn of(
+        compiled: &attach_domain::clinical::rules::Compiled,
+        records: &[attach_domain::clinical::ClinicalRecord],
+        conflicts: Vec<String>,
+        recalls: Vec<attach_domain::clinical::followup::Recall>,
+        dismissed: Vec<(String, String)>,
+        followup_conflicts: Vec<String>,
+    ) -> Self {
+        Self {
+            summary: compiled.summarise(records),
+            records: records.len(),
+            conflicts,
+            in_attach: records
+                .iter()
+                .filter(|r| matches!(r.origin, attach_domain::clinical::Origin::Attach { .. }))
+                .count(),
+            recalls,
+            dismissed,
+            followup_conflicts,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -339,7 +381,19 @@ impl ReadModel {
                 phn,
                 records,
                 conflicts,
-            } => m.put_clinical(id, phn, &records, conflicts),
+                recalls,
+                dismissed,
+                followup_conflicts,
+            } => m.put_clinical(id, phn, |compiled| {
+                PatientClinical::of(
+                    compiled,
+                    &records,
+                    conflicts,
+                    recalls,
+                    dismissed,
+                    followup_conflicts,
+                )
+            }),
             Projection::Catalogue {
                 catalogue,
                 conflicts,
@@ -392,8 +446,7 @@ impl Model {
         &mut self,
         id: &str,
         phn: Option<Phn>,
-        records: &[attach_domain::clinical::ClinicalRecord],
-        conflicts: Vec<String>,
+        patient: impl FnOnce(&attach_domain::clinical::rules::Compiled) -> PatientClinical,
     ) {
         let (Some(clinic), Some(phn)) = (clinic_of(id), phn) else {
             self.unreadable.insert(
@@ -407,15 +460,8 @@ impl Model {
             .entry(clinic)
             .or_insert_with(ClinicalState::shipped);
         state.generation += 1;
-        let summary = state.compiled.summarise(records);
-        state.patients.insert(
-            phn,
-            PatientClinical {
-                summary,
-                records: records.len(),
-                conflicts,
-            },
-        );
+        let patient = patient(&state.compiled);
+        state.patients.insert(phn, patient);
     }
 
     fn put_catalogue(

@@ -142,6 +142,9 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
                 phn: read.phn,
                 records: read.records.into_values().collect(),
                 conflicts: read.conflicts,
+                recalls: read.recalls.into_values().collect(),
+                dismissed: read.dismissed.into_keys().collect(),
+                followup_conflicts: read.followup_conflicts,
             })
         }
         ["clinic", _, ..] => Ok(Projection::Work {

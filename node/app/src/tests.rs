@@ -73,7 +73,7 @@ pub(crate) fn seeded_with(clock: &ManualClock, patients: usize) -> (Replica, Cli
 }
 
 /// Two replicas of one seeded clinic, and the ids the tests need.
-fn two_replicas() -> (ManualClock, Replica, Replica, ClinicIds) {
+pub(crate) fn two_replicas() -> (ManualClock, Replica, Replica, ClinicIds) {
     let clock = ManualClock::new(datetime!(2026-11-02 09:00 UTC));
     let (a, ids) = seeded(&clock);
     let b = replica(&clock);
@@ -90,7 +90,7 @@ pub(crate) struct ClinicIds {
     pub(crate) moa: UserId,
 }
 
-fn sync(a: &Replica, b: &Replica) {
+pub(crate) fn sync(a: &Replica, b: &Replica) {
     a.app.merge_all_from(&b.app).expect("b → a");
     b.app.merge_all_from(&a.app).expect("a → b");
 }

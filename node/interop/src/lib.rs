@@ -10,6 +10,7 @@
 //! numbers, dates); they name the row and the column or FHIR path instead.
 
 pub mod clinical;
+pub mod clinical_export;
 pub mod csv;
 pub mod fhir;
 pub mod msp;

@@ -4,7 +4,8 @@
 //! A clinical document is a working document like the others (`work`): the `kind` and
 //! `schema` header and one root field per record, holding the record as JSON text. Item
 //! [`PATIENT_ITEM`] holds the PHN the document is for; each record is item
-//! `r:<source id>`. A record is replaced whole, so an export read on two nodes apart
+//! `r:<source id>`; a recall being worked on is `recall:<gap rule>`, and a
+//! probably-uncoded suggestion someone dismissed is `dismiss:<registry>/<rule>`. A record is replaced whole, so an export read on two nodes apart
 //! writes the same value on both (no conflict), and a correction made on two nodes apart
 //! resolves to one whole record and is listed on the Conflicts page.
 //!
@@ -22,6 +23,7 @@ use super::common::SchemaError;
 use super::work::{item_conflicts, read_items, write_item};
 use attach_domain::Phn;
 use attach_domain::clinical::ClinicalRecord;
+use attach_domain::clinical::followup::{Dismissal, Recall};
 use attach_domain::clinical::rules::Catalogue;
 
 /// `kind` of a patient's clinical document.
@@ -33,6 +35,8 @@ pub const PATIENT_ITEM: &str = "patient";
 /// The catalogue document's one item.
 pub const CATALOGUE_ITEM: &str = "catalogue";
 const RECORD_PREFIX: &str = "r:";
+const RECALL_PREFIX: &str = "recall:";
+const DISMISS_PREFIX: &str = "dismiss:";
 
 /// Whom a clinical document is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,8 +50,15 @@ pub struct ClinicalDoc {
     pub phn: Option<Phn>,
     /// By source id.
     pub records: BTreeMap<String, ClinicalRecord>,
+    /// Recalls being worked on, by care-gap rule key.
+    pub recalls: BTreeMap<String, Recall>,
+    /// Dismissed suggestions, by (registry key, rule key).
+    pub dismissed: BTreeMap<(String, String), Dismissal>,
     /// Source ids of records two nodes wrote apart, differently.
     pub conflicts: Vec<String>,
+    /// Recalls (by rule key) and dismissals (`registry/rule`) two nodes wrote apart,
+    /// differently: resolved to one, and listed on the Conflicts page.
+    pub followup_conflicts: Vec<String>,
 }
 
 /// One stored value of a clinical document: whom it is about, or a record.
@@ -56,30 +67,47 @@ pub struct ClinicalDoc {
 enum Item {
     Patient(ClinicalPatient),
     Record(Box<ClinicalRecord>),
+    Dismissal(Dismissal),
+    Recall(Recall),
 }
 
 pub fn read_clinical<R: ReadDoc>(doc: &R) -> Result<ClinicalDoc, SchemaError> {
     let items: BTreeMap<String, Item> = read_items(doc, KIND_CLINICAL)?;
     let mut out = ClinicalDoc::default();
     for (key, item) in items {
-        match (key.strip_prefix(RECORD_PREFIX), item) {
-            (None, Item::Patient(p)) if key == PATIENT_ITEM => out.phn = Some(p.phn),
-            (Some(id), Item::Record(r)) if r.source_id == id => {
-                out.records.insert(id.to_owned(), *r);
+        match item {
+            Item::Patient(p) if key == PATIENT_ITEM => out.phn = Some(p.phn),
+            Item::Record(r) if key.strip_prefix(RECORD_PREFIX) == Some(r.source_id.as_str()) => {
+                out.records.insert(r.source_id.clone(), *r);
+            }
+            Item::Recall(r) if key.strip_prefix(RECALL_PREFIX) == Some(r.rule.as_str()) => {
+                out.recalls.insert(r.rule.clone(), r);
+            }
+            Item::Dismissal(d)
+                if key.strip_prefix(DISMISS_PREFIX) == Some(&dismiss_key(&d.registry, &d.rule)) =>
+            {
+                out.dismissed
+                    .insert((d.registry.clone(), d.rule.clone()), d);
             }
             _ => {
                 return Err(SchemaError::Malformed {
                     doc: KIND_CLINICAL,
                     field: key,
-                    expected: "the patient or a record under its own id",
+                    expected: "the patient, or a record, recall or dismissal under its own key",
                 });
             }
         }
     }
-    out.conflicts = item_conflicts(doc)?
-        .into_iter()
-        .filter_map(|k| k.strip_prefix(RECORD_PREFIX).map(str::to_owned))
-        .collect();
+    for key in item_conflicts(doc)? {
+        if let Some(id) = key.strip_prefix(RECORD_PREFIX) {
+            out.conflicts.push(id.to_owned());
+        } else if let Some(k) = key
+            .strip_prefix(RECALL_PREFIX)
+            .or_else(|| key.strip_prefix(DISMISS_PREFIX))
+        {
+            out.followup_conflicts.push(k.to_owned());
+        }
+    }
     Ok(out)
 }
 
@@ -90,17 +118,69 @@ pub fn write_clinical_record<T: Transactable>(
     phn: Phn,
     record: &ClinicalRecord,
 ) -> Result<(), SchemaError> {
-    write_item(
-        tx,
-        KIND_CLINICAL,
-        PATIENT_ITEM,
-        Some(&Item::Patient(ClinicalPatient { phn })),
-    )?;
+    put_patient(tx, phn)?;
     write_item(
         tx,
         KIND_CLINICAL,
         &format!("{RECORD_PREFIX}{}", record.source_id),
         Some(&Item::Record(Box::new(record.clone()))),
+    )
+}
+
+fn dismiss_key(registry: &str, rule: &str) -> String {
+    format!("{registry}/{rule}")
+}
+
+fn put_patient<T: Transactable>(tx: &mut T, phn: Phn) -> Result<(), SchemaError> {
+    write_item(
+        tx,
+        KIND_CLINICAL,
+        PATIENT_ITEM,
+        Some(&Item::Patient(ClinicalPatient { phn })),
+    )
+}
+
+/// Writes (or replaces) the recall of `phn` on one care-gap rule.
+pub fn write_recall<T: Transactable>(
+    tx: &mut T,
+    phn: Phn,
+    recall: &Recall,
+) -> Result<(), SchemaError> {
+    put_patient(tx, phn)?;
+    write_item(
+        tx,
+        KIND_CLINICAL,
+        &format!("{RECALL_PREFIX}{}", recall.rule),
+        Some(&Item::Recall(recall.clone())),
+    )
+}
+
+/// Dismisses one suggestion for `phn`.
+pub fn write_dismissal<T: Transactable>(
+    tx: &mut T,
+    phn: Phn,
+    d: &Dismissal,
+) -> Result<(), SchemaError> {
+    put_patient(tx, phn)?;
+    write_item(
+        tx,
+        KIND_CLINICAL,
+        &format!("{DISMISS_PREFIX}{}", dismiss_key(&d.registry, &d.rule)),
+        Some(&Item::Dismissal(d.clone())),
+    )
+}
+
+/// Restores a dismissed suggestion.
+pub fn delete_dismissal<T: Transactable>(
+    tx: &mut T,
+    registry: &str,
+    rule: &str,
+) -> Result<(), SchemaError> {
+    write_item::<_, Item>(
+        tx,
+        KIND_CLINICAL,
+        &format!("{DISMISS_PREFIX}{}", dismiss_key(registry, rule)),
+        None,
     )
 }
 

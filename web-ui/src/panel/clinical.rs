@@ -14,7 +14,7 @@ use attach_app::{
     AppError, CareList, ClinicalFile, ClinicalFormat, ClinicalImportReport, ClinicalList,
     ClinicalOverview, PatientClinicalView, ReviewScope,
 };
-use attach_domain::clinical::rules::{Compiled, GapState, GapTiming, PatientCare, PointValue};
+use attach_domain::clinical::rules::{Compiled, GapState, GapTiming, PatientCare};
 use attach_domain::clinical::{ClinicalFact, ObservationValue, Origin};
 use attach_domain::{UserId, age_on};
 
@@ -254,14 +254,6 @@ struct ListPage {
     detail_heading: &'static str,
 }
 
-fn point_text(v: PointValue) -> String {
-    match v {
-        PointValue::Number(x) => format!("{x}"),
-        PointValue::BloodPressure(s, d) => format!("{s}/{d}"),
-        PointValue::Done => "done".to_owned(),
-    }
-}
-
 /// A care gap in words: "HbA1c every 6 months: overdue since 2026-10-01 (last 2026-04-01:
 /// 7.4, out of target)".
 fn gap_words(compiled: &Compiled, g: &GapState) -> String {
@@ -271,7 +263,7 @@ fn gap_words(compiled: &Compiled, g: &GapState) -> String {
         s.push_str(&format!(" (due {due})"));
     }
     if let Some(last) = g.last {
-        s.push_str(&format!("; last {}: {}", last.date, point_text(last.value)));
+        s.push_str(&format!("; last {}: {}", last.date, last.value));
     }
     if g.in_target == Some(false) {
         if let Some(t) = &rule.target {

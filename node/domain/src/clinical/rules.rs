@@ -333,6 +333,16 @@ pub enum PointValue {
     Done,
 }
 
+impl std::fmt::Display for PointValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Number(x) => write!(f, "{x}"),
+            Self::BloodPressure(s, d) => write!(f, "{s}/{d}"),
+            Self::Done => f.write_str("done"),
+        }
+    }
+}
+
 /// What the rules read of one patient: the registries their active conditions code for,
 /// and per concept its points in date order. Built by [`Compiled::summarise`].
 #[derive(Debug, Clone, Default, PartialEq)]
