@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use attach::app::{App, DelegationAction, MemberAction};
-use attach::domain::{ClinicId, PatientDetails, PatientStatus, Role, Sex, UserId};
+use attach::domain::{ClinicId, EntryId, PatientDetails, PatientStatus, Role, Sex, UserId};
 use attach::store::{DocId, DocStore, Projector, StoreOptions};
 use automerge::Automerge;
 use axum::body::Body;
@@ -854,6 +854,24 @@ impl Table {
             .expect("enough entries on Dr. Patel's panel")
     }
 
+    /// The id of a record Dr. Patel enters by hand for the patient `entry`, just now.
+    fn hand_record(&self, entry: Uuid) -> String {
+        let p = self.w.id("drpatel");
+        let form = attach::domain::clinical::followup::ManualRecord {
+            kind: "observation".to_owned(),
+            code: "loinc 4548-4".to_owned(),
+            date: "2026-01-10".to_owned(),
+            value: "6.9".to_owned(),
+            unit: "%".to_owned(),
+            ..Default::default()
+        };
+        self.w
+            .app()
+            .save_clinical_record(p, self.w.a, p, EntryId(entry), None, &form)
+            .expect("entered")
+            .source_id
+    }
+
     fn fresh_name(&mut self, what: &str) -> String {
         self.serial += 1;
         format!("{what}.{}", self.serial)
@@ -1565,6 +1583,142 @@ fn rows() -> Vec<Row> {
                 let entry = *t.patel_entries.first().expect("an entry");
                 call(format!("{}/panel/{entry}/clinical", t.patel_panel()))
             },
+        },
+        // Working the clinical lists: the recall list and its CSV for whoever sees the
+        // registries; recall changes, suggestions and records by hand for the panel's
+        // provider and the staff they endorsed.
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/clinical/recalls",
+            expect: [401, 403, 200, 200, 200, 200, 403, 404, 404],
+            request: |t, _| {
+                call(format!(
+                    "/clinics/{}/clinical/recalls?status=to_contact,contacted",
+                    t.a()
+                ))
+            },
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/clinical/recalls/export",
+            expect: [401, 403, 200, 200, 200, 200, 403, 404, 404],
+            request: |t, _| call(format!("/clinics/{}/clinical/recalls/export", t.a())),
+        },
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/clinical/recalls",
+            expect: [401, 403, 403, 200, 200, 403, 403, 404, 404],
+            request: |t, _| {
+                let entry = *t.patel_entries.first().expect("an entry");
+                call_with(
+                    format!("/clinics/{}/clinical/recalls", t.a()),
+                    json!({"patients": [{"provider": t.id("drpatel"), "entry": entry}],
+                        "change": {"action": "contacted", "how": "phone", "note": "left a message"}}),
+                )
+            },
+        },
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/providers/{provider}/panel/{entry}/clinical/dismissals",
+            expect: [401, 403, 403, 201, 201, 403, 403, 404, 404],
+            request: |t, _| {
+                let entry = *t.patel_entries.first().expect("an entry");
+                call_with(
+                    format!("{}/panel/{entry}/clinical/dismissals", t.patel_panel()),
+                    json!({"registry": "diabetes", "rule": "two_hba1c",
+                        "reason": "haemoglobinopathy: HbA1c unreliable"}),
+                )
+            },
+        },
+        // Each caller restores a dismissal made just before (as Dr. Patel).
+        Row {
+            method: Method::DELETE,
+            path: "/api/v1/clinics/{clinic}/providers/{provider}/panel/{entry}/clinical/dismissals/{registry}/{rule}",
+            expect: [401, 403, 403, 204, 204, 403, 403, 404, 404],
+            request: |t, _| {
+                let entry = *t.patel_entries.first().expect("an entry");
+                let p = t.w.id("drpatel");
+                t.w.app()
+                    .dismiss_suggestion(
+                        p,
+                        t.w.a,
+                        p,
+                        EntryId(entry),
+                        "diabetes",
+                        "two_hba1c",
+                        "to restore",
+                    )
+                    .expect("dismissed");
+                call(format!(
+                    "{}/panel/{entry}/clinical/dismissals/diabetes/two_hba1c",
+                    t.patel_panel()
+                ))
+            },
+        },
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/providers/{provider}/panel/{entry}/clinical/coded",
+            expect: [401, 403, 403, 201, 201, 403, 403, 404, 404],
+            request: |t, _| {
+                let entry = *t.patel_entries.first().expect("an entry");
+                call_with(
+                    format!("{}/panel/{entry}/clinical/coded", t.patel_panel()),
+                    json!({"registry": "diabetes", "code": "icd9 250"}),
+                )
+            },
+        },
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/providers/{provider}/panel/{entry}/clinical/records",
+            expect: [401, 403, 403, 201, 201, 403, 403, 404, 404],
+            request: |t, _| {
+                let entry = *t.patel_entries.first().expect("an entry");
+                call_with(
+                    format!("{}/panel/{entry}/clinical/records", t.patel_panel()),
+                    json!({"kind": "observation", "code": "loinc 4548-4", "display": "HbA1c",
+                        "date": "2026-01-15", "value": "7.1", "unit": "%"}),
+                )
+            },
+        },
+        // Each caller corrects, then deletes, a record entered just before (as Dr. Patel).
+        Row {
+            method: Method::PUT,
+            path: "/api/v1/clinics/{clinic}/providers/{provider}/panel/{entry}/clinical/records/{id}",
+            expect: [401, 403, 403, 200, 200, 403, 403, 404, 404],
+            request: |t, _| {
+                let entry = *t.patel_entries.first().expect("an entry");
+                let id = t.hand_record(entry);
+                call_with(
+                    format!("{}/panel/{entry}/clinical/records/{id}", t.patel_panel()),
+                    json!({"kind": "observation", "code": "loinc 4548-4", "display": "HbA1c",
+                        "date": "2026-01-15", "value": "7.3", "unit": "%"}),
+                )
+            },
+        },
+        Row {
+            method: Method::DELETE,
+            path: "/api/v1/clinics/{clinic}/providers/{provider}/panel/{entry}/clinical/records/{id}",
+            expect: [401, 403, 403, 204, 204, 403, 403, 404, 404],
+            request: |t, _| {
+                let entry = *t.patel_entries.first().expect("an entry");
+                let id = t.hand_record(entry);
+                call(format!(
+                    "{}/panel/{entry}/clinical/records/{id}",
+                    t.patel_panel()
+                ))
+            },
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/clinical/entered",
+            expect: [401, 403, 200, 200, 200, 200, 403, 404, 404],
+            request: |t, _| call(format!("/clinics/{}/clinical/entered", t.a())),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/clinical/entered/export",
+            expect: [401, 403, 200, 200, 200, 200, 403, 404, 404],
+            request: |t, _| call(format!("/clinics/{}/clinical/entered/export", t.a())),
         },
         // Last: signing out ends each caller's session (the runner signs in again after).
         Row {
@@ -3422,4 +3576,210 @@ async fn languages_practitioner_numbers_moves_and_attachment_records_through_the
         .await;
     r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
     assert_eq!(r.problems(), vec![(None, "from".to_owned())]);
+}
+
+#[tokio::test]
+async fn recalls_suggestions_and_records_by_hand_through_the_api() {
+    let w = World::new("followup");
+    let a = w.a;
+    let patel = w.token("drpatel").await;
+    let p = w.id("drpatel");
+    // A patient of Dr. Patel's with no records: diabetes coded, an HbA1c out of target.
+    let e = w
+        .app()
+        .review_rows(
+            p,
+            a,
+            attach::app::ReviewScope::Provider(p),
+            &Default::default(),
+        )
+        .unwrap()
+        .into_iter()
+        .map(|r| r.entry)
+        .find(|e| {
+            w.app()
+                .patient_clinical(p, a, p, e.id)
+                .unwrap()
+                .records
+                .is_empty()
+        })
+        .expect("a patient without records");
+    let phn = e.details.phn.to_string();
+    let csv = format!(
+        "phn,kind,id,system,code,display,date,end_date,status,value,unit,updated\n\
+         {phn},condition,c1,icd10ca,E11.9,Type 2 diabetes,2018-01-01,,active,,,\n\
+         {phn},observation,o1,loinc,4548-4,HbA1c,2026-03-01,,,8.1,%,\n"
+    );
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(v1(&format!("/clinics/{a}/clinical/import?format=csv")))
+        .header(header::AUTHORIZATION, format!("Bearer {patel}"))
+        .header(header::CONTENT_TYPE, "text/csv")
+        .body(Body::from(csv))
+        .unwrap();
+    w.request(req).await.ok(StatusCode::OK);
+
+    let recalls = format!("/clinics/{a}/clinical/recalls?provider={p}&rule=diabetes_hba1c");
+    let listed = w.get(&recalls, &patel).await.ok(StatusCode::OK).clone();
+    let row = listed["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["entry"]["id"] == json!(e.id.0))
+        .expect("on the recall list")
+        .clone();
+    let gap = row["care"]["care_gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["rule"] == "diabetes_hba1c")
+        .unwrap()
+        .clone();
+    assert_eq!(gap["recall_status"], "to_contact");
+    assert!(gap["recall"].is_null());
+
+    // A booking in the past is refused with its field; then a call is recorded.
+    let change = format!("/clinics/{a}/clinical/recalls");
+    let who = json!([{"provider": p.0, "entry": e.id.0}]);
+    let r = w
+        .post(
+            &change,
+            &patel,
+            json!({"patients": who, "rule": "diabetes_hba1c",
+                "change": {"action": "booked", "on": "2001-01-01"}}),
+        )
+        .await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    assert_eq!(r.problems(), vec![(None, "booked_for".to_owned())]);
+    let done = w
+        .post(
+            &change,
+            &patel,
+            json!({"patients": who, "rule": "diabetes_hba1c",
+                "change": {"action": "contacted", "how": "portal", "note": "message sent"}}),
+        )
+        .await;
+    assert_eq!(
+        done.ok(StatusCode::OK),
+        &json!({"patients": 1, "recalls": 1, "closed": 0})
+    );
+    let listed = w
+        .get(&format!("{recalls}&status=contacted"), &patel)
+        .await
+        .ok(StatusCode::OK)
+        .clone();
+    let gap = &listed["rows"][0]["care"]["care_gaps"];
+    let gap = gap
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["rule"] == "diabetes_hba1c")
+        .unwrap();
+    assert_eq!(gap["recall_status"], "contacted");
+    assert_eq!(gap["recall"]["contacts"][0]["how"], "portal");
+    assert_eq!(gap["recall"]["contacts"][0]["by"], json!(p.0));
+    w.get(&format!("{recalls}&status=lost"), &patel)
+        .await
+        .refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let csv = w
+        .send(
+            Request::builder()
+                .uri(v1(&format!(
+                    "/clinics/{a}/clinical/recalls/export?status=contacted"
+                )))
+                .header(header::AUTHORIZATION, format!("Bearer {patel}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .text();
+    assert!(csv.contains(&phn) && csv.contains("message sent"), "{csv}");
+
+    // A record by hand: each wrong field named; then entered, corrected, listed, deleted.
+    let records = format!("{}/panel/{}/clinical/records", w.panel(a, "drpatel"), e.id);
+    let r = w
+        .post(
+            &records,
+            &patel,
+            json!({"kind": "observation", "code": "loinc", "date": "2026-02-30", "value": "7.0"}),
+        )
+        .await;
+    r.refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let mut fields: Vec<String> = r.problems().into_iter().map(|(_, f)| f).collect();
+    fields.sort();
+    assert_eq!(fields, ["code", "date"]);
+    let made = w
+        .post(
+            &records,
+            &patel,
+            json!({"kind": "observation", "code": "loinc 4548-4", "display": "HbA1c",
+                "date": "2026-09-01", "value": "7.4", "unit": "%"}),
+        )
+        .await
+        .ok(StatusCode::CREATED)
+        .clone();
+    let id = made["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("attach:"), "{id}");
+    assert_eq!(made["entered_by"], json!(p.0));
+    let fixed = w
+        .put(
+            &format!("{records}/{id}"),
+            &patel,
+            json!({"kind": "observation", "code": "loinc 4548-4", "display": "HbA1c",
+                "date": "2026-09-01", "value": "6.4", "unit": "%"}),
+        )
+        .await
+        .ok(StatusCode::OK)
+        .clone();
+    assert_eq!(fixed["value"], "6.4 %");
+    let entered = w
+        .get(&format!("/clinics/{a}/clinical/entered"), &patel)
+        .await
+        .ok(StatusCode::OK)
+        .clone();
+    assert_eq!(entered[0]["record"]["id"], json!(id));
+    assert_eq!(entered[0]["phn"], json!(phn));
+    // An EMR record is corrected, not deleted.
+    w.call(Method::DELETE, &format!("{records}/o1"), Some(&patel), None)
+        .await
+        .refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let gone = w
+        .call(
+            Method::DELETE,
+            &format!("{records}/{id}"),
+            Some(&patel),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+
+    // A dismissal needs a reason and a rule the registry has.
+    let dismissals = format!(
+        "{}/panel/{}/clinical/dismissals",
+        w.panel(a, "drpatel"),
+        e.id
+    );
+    w.post(
+        &dismissals,
+        &patel,
+        json!({"registry": "diabetes", "rule": "two_hba1c", "reason": " "}),
+    )
+    .await
+    .refused(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    w.post(
+        &dismissals,
+        &patel,
+        json!({"registry": "diabetes", "rule": "no_such_rule", "reason": "x"}),
+    )
+    .await
+    .refused(StatusCode::NOT_FOUND, "not_found");
+    let view = w
+        .get(
+            &format!("{}/panel/{}/clinical", w.panel(a, "drpatel"), e.id),
+            &patel,
+        )
+        .await
+        .ok(StatusCode::OK)
+        .clone();
+    assert_eq!(view["dismissed"], json!([]));
 }

@@ -39,3 +39,18 @@ fn snake<T: Serialize>(value: &T) -> String {
         Err(_) => String::new(),
     }
 }
+
+/// A file to download: its bytes with their type and a file name.
+fn attachment(
+    bytes: Vec<u8>,
+    kind: &'static str,
+    file_name: &str,
+) -> (axum::http::HeaderMap, Vec<u8>) {
+    use axum::http::{HeaderValue, header};
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    (headers, bytes)
+}

@@ -1,7 +1,7 @@
 //! Patient Panel Registry: a provider's panel at one clinic.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
@@ -642,10 +642,5 @@ async fn export_panel(
     } else {
         ("text/csv; charset=utf-8", "panel.csv")
     };
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    Ok((headers, bytes))
+    Ok(super::attachment(bytes, kind, name))
 }

@@ -724,4 +724,4 @@ fn parse_clinical(
 
 #[cfg(test)]
 #[path = "clinical_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -6,7 +6,7 @@ use super::*;
 use crate::ManualClock;
 use crate::tests::{ClinicIds, Replica, seeded_with};
 
-fn clinic() -> (ManualClock, Replica, ClinicIds) {
+pub(crate) fn clinic() -> (ManualClock, Replica, ClinicIds) {
     let clock = ManualClock::new(datetime!(2026-11-02 09:00 UTC));
     let (r, ids) = seeded_with(&clock, 40);
     (clock, r, ids)
@@ -14,7 +14,7 @@ fn clinic() -> (ManualClock, Replica, ClinicIds) {
 
 /// A live patient of Dr. Patel's panel with no clinical records yet (the demo seeds some
 /// patients with them).
-fn patel_patient(r: &Replica, ids: &ClinicIds) -> PanelEntry {
+pub(crate) fn patel_patient(r: &Replica, ids: &ClinicIds) -> PanelEntry {
     let model = r.app.model();
     model
         .panel_members(ids.clinic, ids.patel)

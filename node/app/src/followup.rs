@@ -273,6 +273,7 @@ impl App {
                     last_contact_how: last_contact
                         .map(|a| a.how.label().to_owned())
                         .unwrap_or_default(),
+                    last_contact_note: last_contact.map(|a| a.note.clone()).unwrap_or_default(),
                     note: current.map(|x| x.note.clone()).unwrap_or_default(),
                 });
             }

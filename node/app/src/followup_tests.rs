@@ -1,36 +1,13 @@
 //! Recalls worked through, suggestions dismissed or coded, and records entered by hand,
 //! through the app: who may, all or nothing, and what the lists show afterwards.
 
-use time::macros::{date, datetime};
+use time::macros::date;
 
 use super::*;
-use crate::tests::{ClinicIds, Replica, seeded_with, sync, two_replicas};
-use crate::{AppError, ClinicalFile, ClinicalFormat, ManualClock};
+use crate::clinical::tests::{clinic, patel_patient};
+use crate::tests::{ClinicIds, Replica, sync, two_replicas};
+use crate::{AppError, ClinicalFile, ClinicalFormat};
 use attach_domain::types::ConfirmMethod;
-
-fn clinic() -> (ManualClock, Replica, ClinicIds) {
-    let clock = ManualClock::new(datetime!(2026-11-02 09:00 UTC));
-    let (r, ids) = seeded_with(&clock, 40);
-    (clock, r, ids)
-}
-
-/// A live patient of Dr. Patel's panel with no clinical records yet.
-fn patel_patient(r: &Replica, ids: &ClinicIds) -> PanelEntry {
-    let model = r.app.model();
-    model
-        .panel_members(ids.clinic, ids.patel)
-        .find(|e| {
-            !r.app
-                .store()
-                .exists(&attach_schema::ids::clinical_doc_id(
-                    ids.clinic,
-                    e.details.phn,
-                ))
-                .expect("reads")
-        })
-        .expect("a patient without records")
-        .clone()
-}
 
 fn file(rows: &str) -> ClinicalFile {
     ClinicalFile {

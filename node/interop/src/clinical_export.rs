@@ -51,22 +51,12 @@ pub fn write_clinical_csv(records: &[(Phn, &ClinicalRecord)]) -> Vec<u8> {
             ),
             _ => (String::new(), ""),
         };
-        let (value, unit) = match &r.fact {
-            ClinicalFact::Observation { value, .. } => match value {
-                ObservationValue::Number { value, unit } => {
-                    (value.to_string(), unit.clone().unwrap_or_default())
-                }
-                ObservationValue::BloodPressure {
-                    systolic,
-                    diastolic,
-                } => (format!("{systolic}/{diastolic}"), "mmHg".to_owned()),
-                // Coded and text results have no column of their own in the import file.
-                ObservationValue::Coded { .. }
-                | ObservationValue::Text { .. }
-                | ObservationValue::None => (String::new(), String::new()),
-            },
-            _ => (String::new(), String::new()),
-        };
+        // Coded and text results have no column of their own in the import file.
+        let (value, unit) = r
+            .fact
+            .value()
+            .and_then(ObservationValue::value_and_unit)
+            .unwrap_or_default();
         let updated = match &r.origin {
             Origin::Attach { at, .. } => at.format(&Rfc3339).unwrap_or_default(),
             Origin::Emr { updated } => updated
@@ -93,7 +83,7 @@ pub fn write_clinical_csv(records: &[(Phn, &ClinicalRecord)]) -> Vec<u8> {
 }
 
 /// The recall list's columns.
-pub const RECALL_COLUMNS: [&str; 21] = [
+pub const RECALL_COLUMNS: [&str; 22] = [
     "provider",
     "family_name",
     "given_names",
@@ -114,6 +104,7 @@ pub const RECALL_COLUMNS: [&str; 21] = [
     "booked_for",
     "last_contact",
     "last_contact_how",
+    "last_contact_note",
     "note",
 ];
 
@@ -140,6 +131,9 @@ pub struct RecallLine {
     pub booked_for: String,
     pub last_contact: String,
     pub last_contact_how: String,
+    /// What came of the last contact ("left a message").
+    pub last_contact_note: String,
+    /// The reason a patient declined, or the note on a booking or completion.
     pub note: String,
 }
 
@@ -171,6 +165,7 @@ pub fn write_recall_csv(lines: &[RecallLine]) -> Vec<u8> {
                 &l.booked_for,
                 &l.last_contact,
                 &l.last_contact_how,
+                &l.last_contact_note,
                 &l.note,
             ],
         );

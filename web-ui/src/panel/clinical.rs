@@ -1,9 +1,12 @@
 //! Registries, care gaps and recalls in the browser (workbook phases 2 and 3): the overview
 //! of a panel or the clinic, the patient lists behind each count, importing what the EMR
-//! exported, and one patient's clinical records.
+//! exported, and one patient's clinical records. Acting on them (recalls, suggestions,
+//! records entered by hand) is in `followup.rs`.
+
+use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{FromRequest, Multipart, RawQuery, Request, State};
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -14,9 +17,10 @@ use attach_app::{
     AppError, CareList, ClinicalFile, ClinicalFormat, ClinicalImportReport, ClinicalList,
     ClinicalOverview, PatientClinicalView, ReviewScope,
 };
+use attach_domain::clinical::followup::{Recall, RecallStatus};
 use attach_domain::clinical::rules::{Compiled, GapState, GapTiming, PatientCare};
 use attach_domain::clinical::{ClinicalFact, ObservationValue, Origin};
-use attach_domain::{UserId, age_on};
+use attach_domain::{ConfirmMethod, UserId, age_on};
 
 /// `?provider=` on the clinical pages: one panel, or the whole clinic.
 #[derive(Debug, Deserialize, Default)]
@@ -26,7 +30,13 @@ pub struct ScopeParam {
     provider: Option<String>,
 }
 
-fn scope_of(raw: Option<&str>) -> Result<ReviewScope, WebError> {
+impl ScopeParam {
+    pub(super) fn provider(&self) -> Option<&str> {
+        self.provider.as_deref()
+    }
+}
+
+pub(super) fn scope_of(raw: Option<&str>) -> Result<ReviewScope, WebError> {
     match raw.filter(|s| !s.is_empty()) {
         None => Ok(ReviewScope::Clinic),
         Some(p) => p
@@ -81,6 +91,7 @@ struct OverviewPage {
     registries: Vec<RegistryLine>,
     gaps: Vec<GapLine>,
     recalls_href: String,
+    entered_href: String,
 }
 
 fn scope_query(scope: ReviewScope) -> String {
@@ -215,20 +226,141 @@ pub async fn overview(
             })
             .collect(),
         recalls_href: with_query(format!("{base}/registries/list?list=recalls"), &query),
+        entered_href: with_query(format!("{base}/registries/entered"), &query),
         base,
     };
     Ok(render(&page))
 }
 
-/// `?list=&key=&provider=` of a clinical list.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
+/// What a clinical list's address asks for: `list`, `key`, `provider`, `status` (repeated,
+/// for the recall lists), `print`, `done`.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ListAsk {
     list: String,
-    #[serde(default)]
-    key: Option<String>,
-    #[serde(default)]
-    provider: Option<String>,
+    key: String,
+    provider: String,
+    statuses: Vec<RecallStatus>,
+    print: bool,
+    done: String,
+}
+
+impl ListAsk {
+    pub(super) fn of(pairs: &[(String, String)]) -> Result<Self, WebError> {
+        let mut a = Self::default();
+        let mut any_status = false;
+        for (k, v) in pairs {
+            match k.as_str() {
+                "list" => a.list = v.clone(),
+                "key" => a.key = v.clone(),
+                "provider" => a.provider = v.clone(),
+                "status" => {
+                    any_status = true;
+                    a.statuses.push(RecallStatus::from_key(v).ok_or_else(|| {
+                        WebError::BadRequest(format!("there is no recall status \"{v}\""))
+                    })?);
+                }
+                "print" => a.print = v == "1",
+                "done" => a.done = v.clone(),
+                _ => {}
+            }
+        }
+        if !any_status {
+            a.statuses = RecallStatus::WORKING.to_vec();
+        }
+        Ok(a)
+    }
+
+    fn which(&self) -> Result<ClinicalList, WebError> {
+        Ok(match self.list.as_str() {
+            "registry" => ClinicalList::Registry(self.key.clone()),
+            "uncoded" => ClinicalList::Uncoded(self.key.clone()),
+            "gap" => ClinicalList::Gap(self.key.clone()),
+            "recalls" => ClinicalList::Recalls,
+            _ => return Err(WebError::App(AppError::not_found("list"))),
+        })
+    }
+
+    /// The address's query again, without `print` and `done`.
+    pub(super) fn query(&self) -> String {
+        let mut q = vec![format!("list={}", crate::error::urlencode(&self.list))];
+        if !self.key.is_empty() {
+            q.push(format!("key={}", crate::error::urlencode(&self.key)));
+        }
+        if !self.provider.is_empty() {
+            q.push(format!(
+                "provider={}",
+                crate::error::urlencode(&self.provider)
+            ));
+        }
+        if self.is_recall_list() && self.statuses != RecallStatus::WORKING {
+            q.extend(self.statuses.iter().map(|s| format!("status={}", s.key())));
+        }
+        q.join("&")
+    }
+
+    fn is_recall_list(&self) -> bool {
+        matches!(self.list.as_str(), "recalls" | "gap")
+    }
+
+    /// The recall list's rule: the gap list's key, or every open gap.
+    pub(super) fn rule(&self) -> Option<String> {
+        (self.list == "gap").then(|| self.key.clone())
+    }
+
+    pub(super) fn scope(&self) -> Result<ReviewScope, WebError> {
+        scope_of(Some(&self.provider))
+    }
+
+    pub(super) fn statuses(&self) -> &[RecallStatus] {
+        &self.statuses
+    }
+}
+
+/// A status of the recall filter.
+#[derive(Debug, Clone)]
+struct StatusChoice {
+    key: &'static str,
+    name: &'static str,
+    selected: bool,
+}
+
+/// A way of contacting a patient, for the recall forms.
+#[derive(Debug, Clone)]
+pub(super) struct MethodChoice {
+    pub key: &'static str,
+    pub name: &'static str,
+}
+
+pub(super) fn methods() -> Vec<MethodChoice> {
+    ConfirmMethod::ALL
+        .iter()
+        .map(|m| MethodChoice {
+            key: m.key(),
+            name: m.label(),
+        })
+        .collect()
+}
+
+/// One line of what a list says of a patient, with what can be done about it.
+#[derive(Debug, Clone)]
+pub(super) struct DetailLine {
+    pub text: String,
+    /// Where the recall stands ("contacted 2026-11-02 by phone (Ana Lee)"), on the recall
+    /// lists and the patient's page.
+    pub recall: String,
+    /// A probably-uncoded suggestion the viewer may code or dismiss.
+    pub suggestion: Option<SuggestionForm>,
+}
+
+/// The forms of one probably-uncoded suggestion.
+#[derive(Debug, Clone)]
+pub(super) struct SuggestionForm {
+    /// `…/entries/<e>/clinical/suggestion`
+    pub action: String,
+    pub registry: String,
+    pub rule: String,
+    /// Unique on the page, for the reason field's label.
+    pub id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -238,25 +370,45 @@ struct CareLine {
     age: u32,
     phone: String,
     href: String,
+    /// `<provider>:<entry>` when the viewer may work this patient's recalls.
+    select: String,
     /// What the list is about, for this patient.
-    detail: Vec<String>,
+    detail: Vec<DetailLine>,
 }
 
 #[derive(Template)]
 #[template(path = "clinical/list.html")]
 struct ListPage {
     layout: Layout,
+    base: String,
     title: String,
     explanation: String,
     back: String,
+    /// This list's address (the forms come back to it).
+    here: String,
     total: String,
     rows: Vec<CareLine>,
     detail_heading: &'static str,
+    recall_list: bool,
+    /// The filter's hidden fields.
+    list: String,
+    key: String,
+    provider: String,
+    statuses: Vec<StatusChoice>,
+    csv_href: String,
+    print_href: String,
+    printing: bool,
+    workable: bool,
+    methods: Vec<MethodChoice>,
+    rule: String,
+    today: String,
+    notice: String,
+    problem: String,
 }
 
 /// A care gap in words: "HbA1c every 6 months: overdue since 2026-10-01 (last 2026-04-01:
 /// 7.4, out of target)".
-fn gap_words(compiled: &Compiled, g: &GapState) -> String {
+pub(super) fn gap_words(compiled: &Compiled, g: &GapState) -> String {
     let rule = compiled.gap(g.rule);
     let mut s = format!("{}: {}", rule.name, g.timing.label());
     if let (GapTiming::Overdue | GapTiming::DueSoon, Some(due)) = (g.timing, g.due) {
@@ -275,44 +427,142 @@ fn gap_words(compiled: &Compiled, g: &GapState) -> String {
     s
 }
 
-fn uncoded_words(compiled: &Compiled, care: &PatientCare, registry: Option<u16>) -> Vec<String> {
+/// Where a patient's recall on gap `g` stands, in words.
+pub(super) fn recall_words<'a>(
+    compiled: &Compiled,
+    g: &GapState,
+    recalls: impl IntoIterator<Item = &'a Recall>,
+    names: &HashMap<UserId, String>,
+) -> String {
+    let key = &compiled.gap(g.rule).key;
+    let since = g.last.map(|p| p.date);
+    let recall = recalls
+        .into_iter()
+        .find(|r| r.rule == *key)
+        .filter(|r| r.since == since);
+    let Some(r) = recall else {
+        return RecallStatus::ToContact.label().to_owned();
+    };
+    let day = |t: time::OffsetDateTime| t.to_offset(time::UtcOffset::UTC).date().to_string();
+    let mut s = match (r.status, r.booked_for) {
+        (RecallStatus::Booked, Some(d)) => format!("booked for {d}"),
+        (status, _) => status.label().to_owned(),
+    };
+    if !r.note.is_empty() {
+        s.push_str(&format!(": {}", r.note));
+    }
+    if let Some(a) = r.contacts.last() {
+        s.push_str(&format!(
+            "; last contact {} {} by {}",
+            day(a.at),
+            a.how.label(),
+            super::name_of(names, a.by)
+        ));
+        if !a.note.is_empty() {
+            s.push_str(&format!(" ({})", a.note));
+        }
+        if r.contacts.len() > 1 {
+            s.push_str(&format!(", {} attempts", r.contacts.len()));
+        }
+    }
+    s
+}
+
+/// The probably-uncoded suggestions of `care` (of one registry, or all), as lines with
+/// their forms when `action` (the patient's suggestion address) is given.
+pub(super) fn uncoded_lines(
+    compiled: &Compiled,
+    care: &PatientCare,
+    registry: Option<u16>,
+    action: Option<&str>,
+    id_prefix: &str,
+) -> Vec<DetailLine> {
     care.uncoded
         .iter()
         .filter(|u| registry.is_none_or(|r| u.registry == r))
         .map(|u| {
             let reg = compiled.registry(u.registry);
-            format!(
-                "{}: {}",
-                reg.name,
-                reg.uncoded[usize::from(u.rule)].description
-            )
+            let rule = &reg.uncoded[usize::from(u.rule)];
+            DetailLine {
+                text: format!("{}: {}", reg.name, rule.description),
+                recall: String::new(),
+                suggestion: action.map(|a| SuggestionForm {
+                    action: a.to_owned(),
+                    registry: reg.key.clone(),
+                    rule: rule.key.clone(),
+                    id: format!("{id_prefix}-{}-{}", u.registry, u.rule),
+                }),
+            }
         })
         .collect()
+}
+
+/// The notice after a recall change, from its `done=recalls:<patients>:<recalls>:<closed>`.
+pub(super) fn done_notice(done: &str) -> String {
+    let mut parts = done.split(':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("recalls"), Some(patients), Some(recalls), Some(closed)) => {
+            let mut s = format!("Recorded on {recalls} recalls of {patients} patients.");
+            if closed != "0" {
+                s.push_str(&format!(
+                    " {closed} patients were left alone: their care gap closed since the list was shown."
+                ));
+            }
+            s
+        }
+        (Some("coded"), ..) => {
+            "Coded in Attach; it is listed under Entered in Attach, to take back to the EMR."
+                .to_owned()
+        }
+        (Some("dismissed"), ..) => "Suggestion dismissed; it does not come back.".to_owned(),
+        (Some("restored"), ..) => "Suggestion restored.".to_owned(),
+        (Some("saved"), ..) => "Record saved.".to_owned(),
+        (Some("deleted"), ..) => "Record deleted.".to_owned(),
+        _ => String::new(),
+    }
 }
 
 /// `GET /c/{clinic}/registries/list`
 pub async fn list(
     State(web): State<Web>,
     frame: Frame,
-    crate::Query(q): crate::Query<ListParams>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, WebError> {
-    let scope = scope_of(q.provider.as_deref())?;
-    let key = q.key.clone().unwrap_or_default();
-    let which = match q.list.as_str() {
-        "registry" => ClinicalList::Registry(key.clone()),
-        "uncoded" => ClinicalList::Uncoded(key.clone()),
-        "gap" => ClinicalList::Gap(key.clone()),
-        "recalls" => ClinicalList::Recalls,
-        _ => return Err(WebError::App(AppError::not_found("list"))),
-    };
+    let ask = ListAsk::of(&super::review::pairs(raw.as_deref()))?;
+    list_page(web, frame, ask, String::new()).await
+}
+
+/// The list `ask` names, with `problem` (a recall change refused) above its form.
+pub(super) async fn list_page(
+    web: Web,
+    frame: Frame,
+    ask: ListAsk,
+    problem: String,
+) -> Result<Response, WebError> {
+    let scope = ask.scope()?;
+    let which = ask.which()?;
     let (who, clinic) = (frame.who.user, frame.clinic);
-    let asked = which.clone();
-    let (l, today): (CareList, _) = web
+    let (asked, rule, statuses) = (which.clone(), ask.rule(), ask.statuses.clone());
+    let recall_list = ask.is_recall_list();
+    let (l, today, names, workable): (CareList, _, _, Vec<UserId>) = web
         .app
         .run(move |app| {
+            let l = if recall_list {
+                app.recall_list(who, clinic, scope, rule.as_deref(), &statuses)?
+            } else {
+                app.clinical_list(who, clinic, scope, &asked)?
+            };
+            let c = app.clinic(who, clinic)?;
+            let workable = c
+                .providers()
+                .map(|m| m.user)
+                .filter(|p| c.can_manage_panel(who, *p))
+                .collect();
             Ok((
-                app.clinical_list(who, clinic, scope, &asked)?,
+                l,
                 app.clinic_today(),
+                super::names(app, who, clinic)?,
+                workable,
             ))
         })
         .await?;
@@ -337,7 +587,7 @@ pub async fn list(
                 .unwrap_or_default();
             (
                 format!("{name}: probably not coded"),
-                "Patients whose results or medications suggest this condition but who have no code for it. Review each one: add the code in the EMR, or leave it if it does not apply.".to_owned(),
+                "Patients whose results or medications suggest this condition but who have no code for it. Review each one: code the condition in Attach (it is then listed to take back to the EMR), or dismiss the suggestion with the reason it does not apply; a dismissed suggestion does not come back.".to_owned(),
                 "Why",
             )
         }
@@ -351,14 +601,14 @@ pub async fn list(
                         g.population.describe()
                     )
                 }),
-                "Gap",
+                "Gap and recall",
             )
         }
         ClinicalList::Recalls => (
             "Recall list".to_owned(),
-            "Every patient with a care gap still open: not done in time, or out of target."
+            "Every patient with a care gap still open: not done in time, or out of target. Record each call, booking, refusal or completion here: the list keeps where each recall stands until the gap closes."
                 .to_owned(),
-            "Open care gaps",
+            "Open care gaps and recalls",
         ),
     };
     let registry = match &which {
@@ -374,19 +624,39 @@ pub async fn list(
             .and_then(|i| u16::try_from(i).ok()),
         _ => None,
     };
-    let rows = l
+    let rows: Vec<CareLine> = l
         .rows
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
             let d = &r.entry.details;
+            let can_work = workable.contains(&r.entry.provider);
+            let patient = format!("{base}/panels/{}/entries/{}", r.entry.provider, r.entry.id);
             let detail = match &which {
-                ClinicalList::Uncoded(_) => uncoded_words(c, &r.care, registry),
+                ClinicalList::Uncoded(_) => {
+                    let action = format!("{patient}/clinical/suggestion");
+                    uncoded_lines(
+                        c,
+                        &r.care,
+                        registry,
+                        can_work.then_some(action.as_str()),
+                        &format!("s{i}"),
+                    )
+                }
                 _ => r
                     .care
                     .gaps
                     .iter()
                     .filter(|g| g.is_open() && gap_rule.is_none_or(|k| g.rule == k))
-                    .map(|g| gap_words(c, g))
+                    .map(|g| DetailLine {
+                        text: gap_words(c, g),
+                        recall: if recall_list {
+                            recall_words(c, g, &r.recalls, &names)
+                        } else {
+                            String::new()
+                        },
+                        suggestion: None,
+                    })
                     .collect(),
             };
             CareLine {
@@ -394,22 +664,48 @@ pub async fn list(
                 born: d.date_of_birth.to_string(),
                 age: age_on(d.date_of_birth, today),
                 phone: d.contact.phone.clone(),
-                href: format!(
-                    "{base}/panels/{}/entries/{}/clinical",
-                    r.entry.provider, r.entry.id
-                ),
+                href: format!("{patient}/clinical"),
+                select: if can_work && recall_list {
+                    format!("{}:{}", r.entry.provider, r.entry.id)
+                } else {
+                    String::new()
+                },
                 detail,
             }
         })
         .collect();
+    let query = ask.query();
     let page = ListPage {
         layout: frame.layout.clone().with_section("registries"),
         title,
         explanation,
         back: with_query(format!("{base}/registries"), &scope_query(scope)),
+        here: format!("{base}/registries/list?{query}"),
         total: thousands(l.rows.len() as i64),
+        workable: recall_list && rows.iter().any(|r| !r.select.is_empty()),
         rows,
         detail_heading,
+        recall_list,
+        list: ask.list.clone(),
+        key: ask.key.clone(),
+        provider: ask.provider.clone(),
+        statuses: RecallStatus::ALL
+            .iter()
+            .map(|s| StatusChoice {
+                key: s.key(),
+                name: s.label(),
+                selected: ask.statuses.contains(s),
+            })
+            .collect(),
+        csv_href: format!("{base}/registries/recalls.csv?{query}"),
+        print_href: format!("{base}/registries/list?{query}&print=1"),
+        printing: ask.print,
+        methods: methods(),
+        rule: ask.rule().unwrap_or_default(),
+        today: today.to_string(),
+        notice: done_notice(&ask.done),
+        problem,
+        base,
     };
     Ok(render(&page))
 }
@@ -555,8 +851,33 @@ struct RecordLine {
     codes: String,
     value: String,
     status: String,
-    origin: &'static str,
+    origin: String,
     conflicted: bool,
+    /// The record's form (to correct it).
+    edit_href: String,
+    /// The record's id, when it was entered in Attach and may be deleted.
+    deletable: String,
+}
+
+/// A care gap on the patient's page, with its recall.
+#[derive(Debug, Clone)]
+struct PatientGapLine {
+    text: String,
+    open: bool,
+    recall: String,
+    rule: String,
+    /// Unique on the page, for the form's labels.
+    id: String,
+}
+
+/// A suggestion someone dismissed.
+#[derive(Debug, Clone)]
+struct DismissedLine {
+    text: String,
+    reason: String,
+    by: String,
+    registry: String,
+    rule: String,
 }
 
 #[derive(Template)]
@@ -565,60 +886,75 @@ struct PatientPage {
     layout: Layout,
     name: String,
     entry_href: String,
+    /// `…/entries/<e>/clinical`, where the forms post.
+    here: String,
     registries: Vec<String>,
-    uncoded: Vec<String>,
-    gaps: Vec<(String, bool)>,
+    uncoded: Vec<DetailLine>,
+    dismissed: Vec<DismissedLine>,
+    gaps: Vec<PatientGapLine>,
     records: Vec<RecordLine>,
     conflicts: usize,
+    methods: Vec<MethodChoice>,
+    today: String,
+    notice: String,
+    problem: String,
 }
 
-fn record_line(r: &attach_domain::clinical::ClinicalRecord, conflicted: bool) -> RecordLine {
-    let (value, status) = match &r.fact {
-        ClinicalFact::Observation { value, .. } => (
-            match value {
-                ObservationValue::Number { value, unit } => {
-                    format!("{value} {}", unit.as_deref().unwrap_or_default())
-                        .trim()
-                        .to_owned()
-                }
-                ObservationValue::BloodPressure {
-                    systolic,
-                    diastolic,
-                } => format!("{systolic}/{diastolic} mmHg"),
-                ObservationValue::Coded { code } => code.to_string(),
-                ObservationValue::Text { text } => text.clone(),
-                ObservationValue::None => String::new(),
-            },
-            String::new(),
-        ),
-        ClinicalFact::Condition { status, .. } => {
-            (String::new(), format!("{status:?}").to_lowercase())
-        }
-        ClinicalFact::Medication { status, .. } => {
-            (String::new(), format!("{status:?}").to_lowercase())
-        }
-        ClinicalFact::Procedure { .. } | ClinicalFact::Immunization { .. } => {
-            (String::new(), String::new())
-        }
+/// A record's codings, as pages show them ("ICD-9 (MSP) 250, SNOMED CT 44054006").
+pub(super) fn codes_text(r: &attach_domain::clinical::ClinicalRecord) -> String {
+    r.fact
+        .codes()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A result's value as written ("6.8 %"); empty for the other kinds.
+pub(super) fn value_text(r: &attach_domain::clinical::ClinicalRecord) -> String {
+    r.fact
+        .value()
+        .and_then(ObservationValue::text)
+        .unwrap_or_default()
+}
+
+fn record_line(
+    r: &attach_domain::clinical::ClinicalRecord,
+    conflicted: bool,
+    here: &str,
+    names: &HashMap<UserId, String>,
+) -> RecordLine {
+    let value = value_text(r);
+    let status = match &r.fact {
+        ClinicalFact::Condition { status, .. } => format!("{status:?}").to_lowercase(),
+        ClinicalFact::Medication { status, .. } => format!("{status:?}").to_lowercase(),
+        _ => String::new(),
     };
+    let attach_made = r.source_id.starts_with("attach:");
     RecordLine {
         kind: r.fact.kind().label(),
         date: r.fact.date().map_or_else(String::new, |d| d.to_string()),
         what: r.display.clone().unwrap_or_default(),
-        codes: r
-            .fact
-            .codes()
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
+        codes: codes_text(r),
         value,
         status: status.replace("enteredinerror", "entered in error"),
         origin: match r.origin {
-            Origin::Emr { .. } => "EMR",
-            Origin::Attach { .. } => "Attach",
+            Origin::Emr { .. } => "EMR".to_owned(),
+            Origin::Attach { by, at } => {
+                format!(
+                    "{} in Attach, {}",
+                    if attach_made { "entered" } else { "corrected" },
+                    super::name_of(names, by)
+                ) + &format!(" {}", at.to_offset(time::UtcOffset::UTC).date())
+            }
         },
         conflicted,
+        edit_href: format!("{here}/record?id={}", crate::error::urlencode(&r.source_id)),
+        deletable: if attach_made && matches!(r.origin, Origin::Attach { .. }) {
+            r.source_id.clone()
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -627,38 +963,105 @@ pub async fn patient(
     State(web): State<Web>,
     frame: Frame,
     at: PanelAt,
+    crate::Query(q): crate::Query<DoneParam>,
 ) -> Result<Response, WebError> {
     let entry = at.entry()?;
-    let (who, clinic, provider) = (frame.who.user, frame.clinic, at.provider);
-    let v: PatientClinicalView = web
+    let notice = done_notice(q.done.as_deref().unwrap_or_default());
+    patient_page(web, frame, at.provider, entry, notice, String::new()).await
+}
+
+/// `?done=` after a change.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DoneParam {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// One patient's clinical page, with `notice` (a change made) or `problem` (one refused).
+pub(super) async fn patient_page(
+    web: Web,
+    frame: Frame,
+    provider: UserId,
+    entry: attach_domain::EntryId,
+    notice: String,
+    problem: String,
+) -> Result<Response, WebError> {
+    let (who, clinic) = (frame.who.user, frame.clinic);
+    let (v, names, today): (PatientClinicalView, _, _) = web
         .app
-        .run(move |app| app.patient_clinical(who, clinic, provider, entry))
+        .run(move |app| {
+            Ok((
+                app.patient_clinical(who, clinic, provider, entry)?,
+                super::names(app, who, clinic)?,
+                app.clinic_today(),
+            ))
+        })
         .await?;
     let c = &v.compiled;
     let d = &v.entry.details;
+    let entry_href = format!("{}/panels/{provider}/entries/{entry}", frame.base());
+    let here = format!("{entry_href}/clinical");
+    let day = |t: time::OffsetDateTime| t.to_offset(time::UtcOffset::UTC).date().to_string();
     let page = PatientPage {
         layout: frame.layout.clone().with_section("panel"),
         name: format!("{} {}", d.given_names, d.family_name),
-        entry_href: format!("{}/panels/{provider}/entries/{entry}", frame.base()),
         registries: v
             .care
             .registries
             .iter()
             .map(|r| c.registry(*r).name.clone())
             .collect(),
-        uncoded: uncoded_words(c, &v.care, None),
+        uncoded: uncoded_lines(c, &v.care, None, Some(&format!("{here}/suggestion")), "s"),
+        dismissed: v
+            .dismissed
+            .iter()
+            .map(|x| {
+                let reg = c.registry_index(&x.registry).map(|i| c.registry(i));
+                let rule = reg.and_then(|r| r.uncoded.iter().find(|u| u.key == x.rule));
+                DismissedLine {
+                    text: match (reg, rule) {
+                        (Some(r), Some(u)) => format!("{}: {}", r.name, u.description),
+                        _ => format!(
+                            "{} / {} (no longer in the clinic's definitions)",
+                            x.registry, x.rule
+                        ),
+                    },
+                    reason: x.reason.clone(),
+                    by: format!("{}, {}", super::name_of(&names, x.by), day(x.at)),
+                    registry: x.registry.clone(),
+                    rule: x.rule.clone(),
+                }
+            })
+            .collect(),
         gaps: v
             .care
             .gaps
             .iter()
-            .map(|g| (gap_words(c, g), g.is_open()))
+            .map(|g| PatientGapLine {
+                text: gap_words(c, g),
+                open: g.is_open(),
+                recall: if g.is_open() {
+                    recall_words(c, g, v.recalls.values(), &names)
+                } else {
+                    String::new()
+                },
+                rule: c.gap(g.rule).key.clone(),
+                id: format!("g{}", g.rule),
+            })
             .collect(),
         records: v
             .records
             .iter()
-            .map(|r| record_line(r, v.conflicts.contains(&r.source_id)))
+            .map(|r| record_line(r, v.conflicts.contains(&r.source_id), &here, &names))
             .collect(),
         conflicts: v.conflicts.len(),
+        methods: methods(),
+        today: today.to_string(),
+        notice,
+        problem,
+        entry_href,
+        here,
     };
     Ok(render(&page))
 }

@@ -10,6 +10,7 @@ mod clinical;
 mod dashboard;
 pub(crate) mod entry;
 pub(crate) mod files;
+mod followup;
 mod moves;
 mod msp;
 mod prefs;
@@ -45,6 +46,16 @@ pub fn routes() -> Router<Web> {
         .route("/c/{clinic}/dashboard", get(dashboard::clinic))
         .route("/c/{clinic}/registries", get(clinical::overview))
         .route("/c/{clinic}/registries/list", get(clinical::list))
+        .route("/c/{clinic}/registries/recalls", post(followup::bulk))
+        .route(
+            "/c/{clinic}/registries/recalls.csv",
+            get(followup::recalls_csv),
+        )
+        .route("/c/{clinic}/registries/entered", get(followup::entered))
+        .route(
+            "/c/{clinic}/registries/entered.csv",
+            get(followup::entered_csv),
+        )
         .route(
             "/c/{clinic}/registries/import",
             get(clinical::import_form).post(clinical::import),
@@ -52,6 +63,22 @@ pub fn routes() -> Router<Web> {
         .route(
             "/c/{clinic}/panels/{provider}/entries/{entry}/clinical",
             get(clinical::patient),
+        )
+        .route(
+            "/c/{clinic}/panels/{provider}/entries/{entry}/clinical/recall",
+            post(followup::patient_recall),
+        )
+        .route(
+            "/c/{clinic}/panels/{provider}/entries/{entry}/clinical/suggestion",
+            post(followup::suggestion),
+        )
+        .route(
+            "/c/{clinic}/panels/{provider}/entries/{entry}/clinical/record",
+            get(followup::record_form).post(followup::record_save),
+        )
+        .route(
+            "/c/{clinic}/panels/{provider}/entries/{entry}/clinical/record/delete",
+            post(followup::record_delete),
         )
         .route("/c/{clinic}/panels/{provider}", get(list))
         .route(

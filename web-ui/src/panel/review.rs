@@ -27,7 +27,7 @@ use attach_domain::{
 pub const REVIEW_ROWS: usize = 100;
 
 /// The query string's pairs, in order (repeated keys kept: `status=a&status=b`).
-fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
+pub(super) fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
     raw.and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
         .unwrap_or_default()
 }

@@ -136,6 +136,51 @@ pub enum RecallAction {
 }
 
 impl RecallAction {
+    /// The action a form asks for: `action` is `contacted`, `booked`, `declined`, `done` or
+    /// `reopen`; `how` a contact method's key (for `contacted`); `booked_for` a
+    /// `YYYY-MM-DD` date (for `booked`); `note` the note, or the patient's reason for
+    /// `declined`. A missing or wrong field is named.
+    pub fn from_fields(
+        action: &str,
+        how: &str,
+        booked_for: &str,
+        note: &str,
+    ) -> Result<Self, DomainError> {
+        let note = note.trim().to_owned();
+        Ok(match action.trim() {
+            "contacted" => Self::Contacted {
+                how: ConfirmMethod::from_key(how.trim()).ok_or_else(|| {
+                    DomainError::invalid("how", "choose how the patient was contacted")
+                })?,
+                note,
+            },
+            "booked" => {
+                let raw = booked_for.trim();
+                let format = time::macros::format_description!("[year]-[month]-[day]");
+                let on = Date::parse(raw, &format).map_err(|_| {
+                    DomainError::invalid(
+                        "booked_for",
+                        if raw.is_empty() {
+                            "give the day the patient is booked for".to_owned()
+                        } else {
+                            format!("\"{raw}\" is not a date as YYYY-MM-DD")
+                        },
+                    )
+                })?;
+                Self::Booked { on, note }
+            }
+            "declined" => Self::Declined { reason: note },
+            "done" => Self::Done { note },
+            "reopen" => Self::Reopen,
+            _ => {
+                return Err(DomainError::invalid(
+                    "action",
+                    "choose what to record: contacted, booked, declined, done or back to contact",
+                ));
+            }
+        })
+    }
+
     /// Checks the action's fields against `today` (a booking in the past, an empty reason).
     pub fn check(&self, today: Date) -> Result<(), DomainError> {
         let mut p = Problems::default();
@@ -464,19 +509,11 @@ impl ManualRecord {
             .or_else(|| r.fact.codes().first())
             .map(|c| format!("{} {}", c.system.key(), c.code))
             .unwrap_or_default();
-        let (value, unit) = match &r.fact {
-            ClinicalFact::Observation { value, .. } => match value {
-                ObservationValue::Number { value, unit } => {
-                    (value.to_string(), unit.clone().unwrap_or_default())
-                }
-                ObservationValue::BloodPressure {
-                    systolic,
-                    diastolic,
-                } => (format!("{systolic}/{diastolic}"), "mmHg".to_owned()),
-                _ => (String::new(), String::new()),
-            },
-            _ => (String::new(), String::new()),
-        };
+        let (value, unit) = r
+            .fact
+            .value()
+            .and_then(ObservationValue::value_and_unit)
+            .unwrap_or_default();
         let status = match &r.fact {
             ClinicalFact::Condition { status, .. } => match status {
                 ConditionStatus::Resolved => "resolved",

@@ -343,3 +343,76 @@ fn a_bad_id_is_refused() {
         .unwrap_err();
     assert_eq!(fields(e), ["id"]);
 }
+
+#[test]
+fn a_form_names_the_recall_action_and_its_missing_field() {
+    assert_eq!(
+        RecallAction::from_fields("contacted", "phone", "", " left a message "),
+        Ok(RecallAction::Contacted {
+            how: ConfirmMethod::Phone,
+            note: "left a message".to_owned()
+        })
+    );
+    assert_eq!(
+        RecallAction::from_fields("booked", "", "2027-01-05", ""),
+        Ok(RecallAction::Booked {
+            on: date!(2027 - 01 - 05),
+            note: String::new()
+        })
+    );
+    assert_eq!(
+        RecallAction::from_fields("declined", "", "", "moving away"),
+        Ok(RecallAction::Declined {
+            reason: "moving away".to_owned()
+        })
+    );
+    assert_eq!(
+        RecallAction::from_fields("reopen", "", "", ""),
+        Ok(RecallAction::Reopen)
+    );
+    let field = |r: Result<RecallAction, DomainError>| fields(r.unwrap_err());
+    assert_eq!(
+        field(RecallAction::from_fields("contacted", "fax", "", "")),
+        ["how"]
+    );
+    assert_eq!(
+        field(RecallAction::from_fields("booked", "", "", "")),
+        ["booked_for"]
+    );
+    assert_eq!(
+        field(RecallAction::from_fields("booked", "", "05/01/2027", "")),
+        ["booked_for"]
+    );
+    assert_eq!(
+        field(RecallAction::from_fields("shred", "", "", "")),
+        ["action"]
+    );
+}
+
+#[test]
+fn a_value_reads_as_written() {
+    let n = ObservationValue::Number {
+        value: 6.8,
+        unit: Some("%".to_owned()),
+    };
+    assert_eq!(n.text().as_deref(), Some("6.8 %"));
+    assert_eq!(n.value_and_unit(), Some(("6.8".to_owned(), "%".to_owned())));
+    let bare = ObservationValue::Number {
+        value: 41.0,
+        unit: None,
+    };
+    assert_eq!(bare.text().as_deref(), Some("41"));
+    let bp = ObservationValue::BloodPressure {
+        systolic: 128.0,
+        diastolic: 82.0,
+    };
+    assert_eq!(bp.text().as_deref(), Some("128/82 mmHg"));
+    assert_eq!(ObservationValue::None.text(), None);
+    assert_eq!(
+        ObservationValue::Text {
+            text: "negative".to_owned()
+        }
+        .value_and_unit(),
+        None
+    );
+}

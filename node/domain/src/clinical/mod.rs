@@ -382,6 +382,37 @@ pub enum ObservationValue {
     None,
 }
 
+impl ObservationValue {
+    /// A number or blood pressure as the import file's `value` and `unit` columns write
+    /// it (`6.8` `%`, `128/82` `mmHg`); `None` for coded, text and empty results.
+    pub fn value_and_unit(&self) -> Option<(String, String)> {
+        match self {
+            Self::Number { value, unit } => {
+                Some((value.to_string(), unit.clone().unwrap_or_default()))
+            }
+            Self::BloodPressure {
+                systolic,
+                diastolic,
+            } => Some((format!("{systolic}/{diastolic}"), "mmHg".to_owned())),
+            Self::Coded { .. } | Self::Text { .. } | Self::None => None,
+        }
+    }
+
+    /// The value as a person reads it (`6.8 %`, `128/82 mmHg`, a code, the text);
+    /// `None` for a result recorded with no value.
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Self::Coded { code } => Some(code.to_string()),
+            Self::Text { text } => Some(text.clone()),
+            Self::None => None,
+            Self::Number { .. } | Self::BloodPressure { .. } => {
+                let (value, unit) = self.value_and_unit()?;
+                Some(format!("{value} {unit}").trim_end().to_owned())
+            }
+        }
+    }
+}
+
 /// What a clinical record says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -435,6 +466,14 @@ impl ClinicalFact {
             | Self::Procedure { codes, .. }
             | Self::Immunization { codes, .. }
             | Self::Medication { codes, .. } => codes,
+        }
+    }
+
+    /// A result's value (`None` for the other kinds).
+    pub fn value(&self) -> Option<&ObservationValue> {
+        match self {
+            Self::Observation { value, .. } => Some(value),
+            _ => None,
         }
     }
 

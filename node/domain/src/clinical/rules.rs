@@ -333,6 +333,24 @@ pub enum PointValue {
     Done,
 }
 
+impl PointValue {
+    /// A total order (a result with no value first, then numbers, then blood pressures).
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        let rank = |v: &Self| match v {
+            Self::Done => 0,
+            Self::Number(_) => 1,
+            Self::BloodPressure(..) => 2,
+        };
+        match (self, other) {
+            (Self::Number(a), Self::Number(b)) => a.total_cmp(b),
+            (Self::BloodPressure(a, b), Self::BloodPressure(c, d)) => {
+                a.total_cmp(c).then_with(|| b.total_cmp(d))
+            }
+            _ => rank(self).cmp(&rank(other)),
+        }
+    }
+}
+
 impl std::fmt::Display for PointValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -677,7 +695,9 @@ impl Compiled {
         let series = series
             .into_iter()
             .map(|(c, mut points)| {
-                points.sort_by_key(|p| p.date);
+                // Results of one day are ordered by value, so that which of them counts as
+                // the latest does not depend on the order the export listed them in.
+                points.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.value.order(&b.value)));
                 (c, points)
             })
             .collect();
