@@ -100,3 +100,7 @@ uuid_id!(
     /// A bulk change of many panel entries (one `clinic/<c>/bulk/<bulk>` document).
     BulkId
 );
+uuid_id!(
+    /// A quality-improvement cycle of a clinic (one `clinical/<c>/qi/<cycle>` document).
+    CycleId
+);

@@ -375,6 +375,24 @@ pub struct PatientSummary {
 }
 
 impl PatientSummary {
+    /// The summary as it stood at the end of `day`: results, procedures and doses dated
+    /// later left out (registries and medications have no reliable date, so they stay).
+    pub fn as_of(&self, day: Date) -> Self {
+        Self {
+            coded: self.coded.clone(),
+            series: self
+                .series
+                .iter()
+                .map(|(c, points)| {
+                    let kept = points.partition_point(|p| p.date <= day);
+                    (*c, points[..kept].to_vec())
+                })
+                .filter(|(_, points)| !points.is_empty())
+                .collect(),
+            medications: self.medications.clone(),
+        }
+    }
+
     pub fn points(&self, concept: u16) -> &[Point] {
         match self.series.binary_search_by_key(&concept, |(c, _)| *c) {
             Ok(i) => &self.series[i].1,
