@@ -478,9 +478,16 @@ impl App {
     }
 }
 
+/// Whether `doc` is one of `clinic`'s working documents: under its id, or one of its QI
+/// cycles.
+fn is_work_doc_of(clinic: ClinicId, doc: &str) -> bool {
+    doc.starts_with(&attach_schema::ids::clinic_parts_prefix(clinic))
+        || doc.starts_with(&attach_schema::ids::qi_prefix(clinic))
+}
+
 /// The working document a [`ConflictKey::Work`] names, if it is one of `clinic`'s.
 fn work_doc(clinic: ClinicId, doc: &str) -> Result<DocId, AppError> {
-    if !doc.starts_with(&attach_schema::ids::clinic_parts_prefix(clinic)) {
+    if !is_work_doc_of(clinic, doc) {
         return Err(AppError::not_found("conflict"));
     }
     DocId::parse(doc).map_err(|_| AppError::not_found("conflict"))
@@ -490,12 +497,11 @@ impl App {
     /// Records of the clinic's working documents written apart, each with its sides (read
     /// from the documents: the read model keeps only which records clash).
     fn work_conflicts(&self, clinic: ClinicId) -> Result<Vec<(ConflictKey, Conflict)>, AppError> {
-        let prefix = attach_schema::ids::clinic_parts_prefix(clinic);
         let mut listed: Vec<(String, Vec<String>)> = self
             .model()
             .work_conflicts
             .iter()
-            .filter(|(doc, _)| doc.starts_with(&prefix))
+            .filter(|(doc, _)| is_work_doc_of(clinic, doc))
             .map(|(doc, items)| (doc.clone(), items.clone()))
             .collect();
         listed.sort();
@@ -538,6 +544,12 @@ fn work_about(doc: &str, item: &str) -> String {
             "The clinic's visit-rate table".to_owned()
         }
         Some(N::Supply(_)) => "A provider's stated appointments a week".to_owned(),
+        Some(N::QiCycle(..)) => match item.split_once(':') {
+            Some(("measure", k)) => format!("A QI cycle's measure {k}"),
+            Some(("change", k)) => format!("A QI cycle's change idea {k}"),
+            Some(("point", k)) => format!("A QI cycle's monthly point {k}"),
+            _ => "A QI cycle's title, aim or reflection".to_owned(),
+        },
         _ => format!("A record of {doc}"),
     }
 }

@@ -25,6 +25,7 @@ mod profile;
 mod projector;
 mod protocol;
 mod province;
+mod qi;
 mod registry;
 mod review;
 mod sync;
@@ -74,6 +75,7 @@ pub use province::{
     CoordinatorOffer, CoordinatorSummary, NewCoordinator, OffersOut, PersonView, WaitlistPage,
     WaitlistQuery, WaitlistRow,
 };
+pub use qi::{ChangeForm, CycleForm, CycleLine, CycleView, MeasureForm, MeasureView};
 pub use registry::{
     DelegationAction, HistoryView, InitClinic, InitResult, MemberAction, MemberView,
 };

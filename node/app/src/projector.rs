@@ -136,6 +136,11 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
                 .map(Box::new),
             conflicts: attach_schema::work::item_conflicts(doc).map_err(|e| e.to_string())?,
         }),
+        // A QI cycle's points and edits are read when its page is: the read model only
+        // keeps which of its items two nodes wrote apart.
+        ["clinical", _, "qi", _] => Ok(Projection::Work {
+            conflicts: attach_schema::work::item_conflicts(doc).map_err(|e| e.to_string())?,
+        }),
         ["clinical", _, _] => {
             let read = attach_schema::clinical::read_clinical(doc).map_err(|e| e.to_string())?;
             Ok(Projection::Clinical {

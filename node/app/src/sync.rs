@@ -50,7 +50,7 @@ impl DocSet {
             DocSet::Accounts => "User accounts",
             DocSet::Panels => "Patient panels",
             DocSet::Offers => "Match offers",
-            DocSet::Clinical => "Clinical records (clinic nodes only)",
+            DocSet::Clinical => "Clinical records and QI cycles (clinic nodes only)",
             DocSet::Other => "Other",
         }
     }
@@ -94,10 +94,12 @@ impl App {
     /// What another node of `clinic` on the LAN may read and write: the clinic's scope and
     /// its patients' clinical documents (which the hub never holds).
     pub fn in_lan_scope(&self, clinic: ClinicId, doc: &str) -> bool {
+        use attach_schema::ids::Named;
         self.in_clinic_scope(clinic, doc)
-            || (DocSet::of(doc) == DocSet::Clinical
-                && doc.split('/').count() == 3
-                && owner(doc) == Some(clinic.as_uuid()))
+            || matches!(
+                Named::parse(doc),
+                Some(Named::Clinical(c, _) | Named::QiCycle(c, _)) if c == clinic
+            )
     }
 
     /// Every stored document in `clinic`'s LAN scope ([`App::in_lan_scope`]).

@@ -15,6 +15,7 @@ pub mod csv;
 pub mod fhir;
 pub mod msp;
 pub mod province;
+pub mod qi;
 mod validate;
 pub mod worklist;
 

@@ -20,6 +20,7 @@
 //! | `clinic/<clinic>/supply` | the visit-rate table and each provider's appointments a week | `clinic/<clinic>` |
 //! | `clinic/<clinic>/catalogue` | the clinic's registries, result kinds and care-gap rules | `clinic/<clinic>` |
 //! | `clinical/<clinic>/<patient>` | one patient's clinical records at that clinic (LAN only) | `clinical/<clinic>` |
+//! | `clinical/<clinic>/qi/<cycle>` | a quality-improvement cycle: aim, measures, changes, monthly points (LAN only) | `clinical/<clinic>` |
 //!
 //! A clinic's own working documents sit under its id, so they are in its family: they
 //! sync with the clinic, to its peers and the hub, and no member's scope carries them.
@@ -36,7 +37,7 @@
 use std::fmt;
 
 use attach_domain::{
-    BulkId, ClinicId, CompletionId, EntryId, OfferId, PersonId, Phn, TaskId, UserId,
+    BulkId, ClinicId, CompletionId, CycleId, EntryId, OfferId, PersonId, Phn, TaskId, UserId,
 };
 use attach_store::DocId;
 use uuid::Uuid;
@@ -193,6 +194,21 @@ pub fn clinical_family(clinic: ClinicId) -> String {
     DocId::from_parts("clinical", &[clinic.as_uuid()]).to_string()
 }
 
+/// A clinic's quality-improvement cycle.
+pub fn qi_cycle_doc_id(clinic: ClinicId, cycle: CycleId) -> DocId {
+    DocId::parse(&format!(
+        "{}/qi/{}",
+        clinical_family(clinic),
+        cycle.as_uuid().hyphenated()
+    ))
+    .expect("qi ids are words and UUIDs")
+}
+
+/// The prefix of a clinic's QI cycles (`clinical/<clinic>/qi/`).
+pub fn qi_prefix(clinic: ClinicId) -> String {
+    format!("{}/qi/", clinical_family(clinic))
+}
+
 /// The prefix of a clinic's clinical documents (`clinical/<clinic>/`).
 pub fn clinical_prefix(clinic: ClinicId) -> String {
     format!("{}/", clinical_family(clinic))
@@ -223,6 +239,8 @@ pub enum Named {
     Catalogue(ClinicId),
     /// A patient's clinical document, by the clinic and the patient's pseudonym.
     Clinical(ClinicId, Uuid),
+    /// A quality-improvement cycle of a clinic.
+    QiCycle(ClinicId, CycleId),
 }
 
 impl Named {
@@ -252,6 +270,9 @@ impl Named {
             ["clinic", c, "supply"] => Self::Supply(ClinicId::from(id(c)?)),
             ["clinic", c, "catalogue"] => Self::Catalogue(ClinicId::from(id(c)?)),
             ["clinical", c, p] => Self::Clinical(ClinicId::from(id(c)?), id(p)?),
+            ["clinical", c, "qi", q] => {
+                Self::QiCycle(ClinicId::from(id(c)?), CycleId::from(id(q)?))
+            }
             ["clinic", c, "bulk", b] => Self::Bulk(ClinicId::from(id(c)?), BulkId::from(id(b)?)),
             ["clinic", c, "msp", p] => Self::Msp(ClinicId::from(id(c)?), UserId::from(id(p)?)),
             ["clinic", c, "census", y] if y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()) => {
@@ -280,6 +301,7 @@ impl Named {
             Self::Supply(c) => supply_doc_id(c),
             Self::Catalogue(c) => catalogue_doc_id(c),
             Self::Clinical(c, p) => DocId::from_parts("clinical", &[c.as_uuid(), p]),
+            Self::QiCycle(c, q) => qi_cycle_doc_id(c, q),
         }
     }
 }
@@ -315,6 +337,7 @@ mod tests {
             Named::Supply(c),
             Named::Catalogue(c),
             Named::Clinical(c, Uuid::new_v4()),
+            Named::QiCycle(c, CycleId::new()),
         ] {
             let id = named.doc_id();
             assert_eq!(DocId::parse(id.as_str()).expect("valid"), id);

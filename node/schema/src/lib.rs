@@ -13,6 +13,7 @@ pub mod common;
 pub mod ids;
 pub mod matching;
 pub mod panel;
+pub mod qi;
 pub mod settle;
 pub mod work;
 
