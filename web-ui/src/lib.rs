@@ -19,6 +19,7 @@ mod hub;
 mod join;
 pub(crate) mod offers;
 mod panel;
+mod qi;
 mod registry;
 mod sync;
 

@@ -80,6 +80,9 @@ pub struct ChangeForm {
     pub act: String,
 }
 
+/// A form value and its words (`gap_in_target:diabetes_hba1c`, "HbA1c: % in target").
+pub type KeyName = (String, String);
+
 /// One cycle in the clinic's list.
 #[derive(Debug, Clone)]
 pub struct CycleLine {
@@ -116,13 +119,14 @@ pub struct CycleView {
     pub taken: usize,
 }
 
-fn parse_date(field: &str, raw: &str) -> Result<Date, DomainError> {
+fn parse_date(raw: &str) -> Result<Date, String> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     Date::parse(raw.trim(), &format).map_err(|_| {
-        DomainError::invalid(
-            field,
-            format!("\"{}\" is not a date as YYYY-MM-DD", raw.trim()),
-        )
+        if raw.trim().is_empty() {
+            "is required".to_owned()
+        } else {
+            format!("\"{}\" is not a date as YYYY-MM-DD", raw.trim())
+        }
     })
 }
 
@@ -216,9 +220,8 @@ impl App {
         at: OffsetDateTime,
     ) -> Result<Cycle, AppError> {
         let mut p = Problems::default();
-        let by = parse_date("by", &form.by)
-            .map_err(|e| p.add("by", e.to_string()))
-            .ok();
+        let today = self.clinic_today();
+        let by = parse_date(&form.by).map_err(|e| p.add("by", e)).ok();
         let first_month = form
             .first_month
             .trim()
@@ -261,13 +264,12 @@ impl App {
                 CycleStatus::Active
             }
         };
-        let (Some(by), Some(first_month)) = (by, first_month) else {
-            return Err(p
-                .finish(())
-                .err()
-                .unwrap_or_else(|| DomainError::invalid("by", "is required"))
-                .into());
-        };
+        // A field that did not read is checked no further; the others still are.
+        let (by_read, month_read) = (by.is_some(), first_month.is_some());
+        let first_month = first_month
+            .or_else(|| Month::of(today).ok())
+            .ok_or_else(|| AppError::bug("today has no month"))?;
+        let by = by.unwrap_or(today);
         let cycle = Cycle {
             id,
             title: form.title.trim().to_owned(),
@@ -285,13 +287,63 @@ impl App {
             by: who,
             at,
         };
-        let checked = cycle.check(self.clinic_today());
-        if let Err(DomainError::Validation(more)) = checked {
+        if let Err(DomainError::Validation(more)) = cycle.check(today) {
             for f in more {
-                p.add(f.field, f.message);
+                let unread = match f.field.as_str() {
+                    "by" => !by_read || !month_read,
+                    "first_month" => !month_read,
+                    _ => false,
+                };
+                if !unread {
+                    p.add(f.field, f.message);
+                }
             }
         }
         p.finish(cycle).map_err(AppError::from)
+    }
+
+    /// What a computed measure may count, as the measure form's `definition` values with
+    /// their words, and the clinic's registries (key, name) for a cycle's population.
+    pub fn qi_definitions(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+    ) -> Result<(Vec<KeyName>, Vec<KeyName>), AppError> {
+        self.qi_clinic(who, clinic)?;
+        let model = self.model();
+        let compiled = compiled_of(model.clinical.get(&clinic));
+        let c = compiled.catalogue();
+        let mut defs = Vec::new();
+        for g in &c.gaps {
+            defs.push((
+                format!("gap_up_to_date:{}", g.key),
+                format!("{}: % up to date (process)", g.name),
+            ));
+            if let Some(t) = &g.target {
+                defs.push((
+                    format!("gap_in_target:{}", g.key),
+                    format!("{}: % in target, {} (outcome)", g.name, t.describe()),
+                ));
+            }
+        }
+        for r in &c.registries {
+            defs.push((
+                format!("on_registry:{}", r.key),
+                format!("{}: % coded on the registry", r.name),
+            ));
+            if !r.uncoded.is_empty() {
+                defs.push((
+                    format!("probably_uncoded:{}", r.key),
+                    format!("{}: % probably not coded (balancing)", r.name),
+                ));
+            }
+        }
+        let registries = c
+            .registries
+            .iter()
+            .map(|r| (r.key.clone(), r.name.clone()))
+            .collect();
+        Ok((defs, registries))
     }
 
     /// The clinic's cycles, active first, newest first.
@@ -549,22 +601,15 @@ impl App {
                 .unwrap_or_default(),
         };
         let mut p = Problems::default();
-        let started = parse_date("started", &form.started)
-            .map_err(|e| p.add("started", e.to_string()))
+        let started = parse_date(&form.started)
+            .map_err(|e| p.add("started", e))
             .ok();
         let ended = match form.ended.trim() {
             "" => None,
-            raw => parse_date("ended", raw)
-                .map_err(|e| p.add("ended", e.to_string()))
-                .ok(),
+            raw => parse_date(raw).map_err(|e| p.add("ended", e)).ok(),
         };
-        let Some(started) = started else {
-            return Err(p
-                .finish(())
-                .err()
-                .unwrap_or_else(|| DomainError::invalid("started", "is required"))
-                .into());
-        };
+        let started_read = started.is_some();
+        let started = started.unwrap_or_else(|| self.clinic_today());
         let change = Change {
             key: key.clone(),
             title: form.title.trim().to_owned(),
@@ -579,7 +624,9 @@ impl App {
         };
         if let Err(DomainError::Validation(more)) = change.check(self.clinic_today()) {
             for f in more {
-                p.add(f.field, f.message);
+                if started_read || f.field != "ended" {
+                    p.add(f.field, f.message);
+                }
             }
         }
         let change = p.finish(change)?;

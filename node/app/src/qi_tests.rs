@@ -194,7 +194,7 @@ fn hand_entered_points_are_corrected_with_a_reason_and_changes_recorded() {
     let e = app
         .save_qi_change(ids.moa, ids.clinic, id, None, &ChangeForm::default())
         .unwrap_err();
-    assert_eq!(fields(e), ["started"]);
+    assert_eq!(fields(e), ["started", "title"]);
     let v = app.qi_cycle(ids.moa, ids.clinic, id).expect("reads");
     assert_eq!(v.taken, 0, "a hand-entered measure takes no points itself");
     assert_eq!(v.changes.len(), 1);

@@ -15,6 +15,7 @@ mod hub;
 mod offers;
 mod panel;
 mod profile;
+mod qi;
 mod registry;
 mod review;
 mod sync;

@@ -140,7 +140,7 @@ fn choices(names: &[(UserId, String)], scope: ReviewScope) -> (Vec<ScopeChoice>,
 }
 
 /// The providers whose panels the viewer may read, by name.
-fn readable_providers(
+pub(super) fn readable_providers(
     app: &attach_app::App,
     who: UserId,
     clinic: attach_domain::ClinicId,

@@ -52,6 +52,22 @@ fn patient_done(frame: &Frame, provider: UserId, entry: EntryId, done: &str) -> 
     .into_response()
 }
 
+/// What a refused form got wrong, field by field (`("booked for", "…")`), for a page that
+/// lists them; an error that is not a refusal is the error page.
+pub(super) fn problem_lines(e: AppError) -> Result<Vec<(String, String)>, WebError> {
+    match e {
+        AppError::Invalid { message, problems } => Ok(if problems.is_empty() {
+            vec![(String::new(), message)]
+        } else {
+            problems
+                .into_iter()
+                .map(|p| (p.field.replace('_', " "), p.message))
+                .collect()
+        }),
+        e => Err(e.into()),
+    }
+}
+
 /// A page shown again with what was refused.
 fn refused(page: Response) -> Response {
     super::with_status(page, axum::http::StatusCode::UNPROCESSABLE_ENTITY)
@@ -526,16 +542,9 @@ pub async fn record_save(
         .await?;
     match tried {
         (Ok(()), ..) => Ok(patient_done(&frame, provider, entry, "saved")),
-        (Err(AppError::Invalid { problems, message }), v, today) => {
+        (Err(e @ AppError::Invalid { .. }), v, today) => {
             let d = &v.entry.details;
-            let problems = if problems.is_empty() {
-                vec![(String::new(), message)]
-            } else {
-                problems
-                    .into_iter()
-                    .map(|p| (p.field.replace('_', " "), p.message))
-                    .collect()
-            };
+            let problems = problem_lines(e)?;
             let from_emr = v
                 .records
                 .iter()

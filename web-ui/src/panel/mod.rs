@@ -15,6 +15,7 @@ mod moves;
 mod msp;
 mod prefs;
 mod profile;
+mod qi;
 mod review;
 mod tasks;
 
@@ -47,6 +48,23 @@ pub fn routes() -> Router<Web> {
         .route("/c/{clinic}/registries", get(clinical::overview))
         .route("/c/{clinic}/registries/list", get(clinical::list))
         .route("/c/{clinic}/registries/recalls", post(followup::bulk))
+        .route("/c/{clinic}/qi", get(qi::list).post(qi::create))
+        .route("/c/{clinic}/qi/{cycle}", get(qi::cycle).post(qi::update))
+        .route("/c/{clinic}/qi/{cycle}/measures", post(qi::save_measure))
+        .route(
+            "/c/{clinic}/qi/{cycle}/measures/{key}/remove",
+            post(qi::remove_measure),
+        )
+        .route(
+            "/c/{clinic}/qi/{cycle}/measures/{key}/chart.svg",
+            get(qi::chart_svg),
+        )
+        .route(
+            "/c/{clinic}/qi/{cycle}/measures/{key}/points.csv",
+            get(qi::points_csv),
+        )
+        .route("/c/{clinic}/qi/{cycle}/points", post(qi::record_point))
+        .route("/c/{clinic}/qi/{cycle}/changes", post(qi::save_change))
         .route(
             "/c/{clinic}/registries/recalls.csv",
             get(followup::recalls_csv),
