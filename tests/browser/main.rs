@@ -166,6 +166,7 @@ async fn browser_scenarios() {
     change_a_patients_status(&run).await;
     set_panel_preferences(&run).await;
     a_review_task_end_to_end(&run).await;
+    a_qi_cycle_walk(&run).await;
     deactivated_member_is_refused(&run).await;
     drop(run);
     let _ = std::fs::remove_dir_all(&scratch);
@@ -457,6 +458,64 @@ async fn choose(b: &Browser, select: &str, value: &str) {
 
 /// The director makes a review task of a worklist for Grace Chen; she sees it due in the
 /// navigation, works the list (records patients' MRP confirmations in bulk) and marks it done.
+/// Registries → QI: the demo's cycle shows a run chart whose table holds exactly its points;
+/// a new cycle is started and given a measure, through the forms.
+async fn a_qi_cycle_walk(run: &Run) {
+    let b = run.sign_in("qi", "drpatel", "demo-drpatel-pw").await;
+    b.goto(&run.clinic_path("/registries")).await;
+    b.click(&b.find("#qi-link").await).await;
+    b.wait_url("the QI cycles", |u| u.ends_with("/qi")).await;
+    b.click(&b.find("#cycles tbody tr th a").await).await;
+    b.wait_url("the demo's cycle", |u| u.contains("/qi/")).await;
+    run.shot(&b, "12-qi-run-chart").await;
+    let dots = b.find_all("#chart-m1 circle title").await;
+    let mut drawn = Vec::new();
+    for d in &dots {
+        drawn.push(
+            b.property(d, "textContent")
+                .await
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    let months = b.find_all("#points-m1 tbody th").await;
+    let values = b.find_all("#points-m1 tbody td.num").await;
+    assert_eq!(months.len(), values.len());
+    let mut tabled = Vec::new();
+    for (m, v) in months.iter().zip(&values) {
+        tabled.push(format!("{}: {} %", b.text(m).await, b.text(v).await));
+    }
+    assert!(tabled.len() >= 12, "a year of points: {tabled:?}");
+    assert_eq!(drawn, tabled, "the chart draws exactly the table's points");
+
+    b.goto(&run.clinic_path("/qi")).await;
+    b.type_into(&b.find("#title").await, "Blood pressure in target")
+        .await;
+    b.type_into(&b.find("#improve").await, "blood pressure in target")
+        .await;
+    choose(&b, "#registry", "hypertension").await;
+    b.click(&b.button("Start the cycle").await).await;
+    b.wait_url("the new cycle", |u| u.contains("/qi/")).await;
+    let aim = b.text(&b.find("#aim-statement").await).await;
+    assert!(
+        aim.contains("we will improve blood pressure in target for"),
+        "{aim}"
+    );
+    b.type_into(
+        &b.find("#m-name").await,
+        "Coded on the hypertension registry",
+    )
+    .await;
+    choose(&b, "#m-kind", "balancing").await;
+    choose(&b, "#m-definition", "on_registry:hypertension").await;
+    b.click(&b.button("Add the measure").await).await;
+    b.find("#qi-notice").await;
+    assert!(b.source().await.contains("id=\"measure-m1\""));
+    run.shot(&b, "13-qi-new-cycle").await;
+    b.close().await;
+}
+
 async fn a_review_task_end_to_end(run: &Run) {
     let director = run
         .sign_in("task-director", "director", "demo-director-pw")

@@ -286,8 +286,74 @@ impl App {
         self.seed_patients(clinic, &providers, &custom, &setup.patients, &mut rng)?;
         if setup.clinical_records {
             self.seed_demo_clinical(director_id, clinic, &setup.patients, setup.seed)?;
+            if let Some(&provider) = providers.first() {
+                self.seed_demo_qi(provider, clinic)?;
+            }
         }
         Ok(true)
+    }
+
+    /// A QI cycle on the first provider's diabetes patients, begun a year ago (its points
+    /// are taken from the demo's records when it is first shown), with a change idea tried
+    /// four months ago.
+    fn seed_demo_qi(&self, provider: UserId, clinic: ClinicId) -> Result<(), AppError> {
+        let today = self.clinic_today();
+        let first = attach_domain::qi::runchart::Month::of(today - time::Duration::days(365))
+            .map_err(|e| AppError::bug(e.to_string()))?;
+        let id = self.create_qi_cycle(
+            provider,
+            clinic,
+            &crate::CycleForm {
+                title: "Diabetes: HbA1c testing and control".to_owned(),
+                improve: "HbA1c tested every 6 months and in target".to_owned(),
+                from: String::new(),
+                to: "70".to_owned(),
+                unit: "%".to_owned(),
+                by: (today + time::Duration::days(270)).to_string(),
+                first_month: first.to_string(),
+                provider: provider.to_string(),
+                registry: "diabetes".to_owned(),
+                ..crate::CycleForm::default()
+            },
+        )?;
+        for (name, kind, definition) in [
+            ("HbA1c in target", "outcome", "gap_in_target:diabetes_hba1c"),
+            (
+                "HbA1c tested in 6 months",
+                "process",
+                "gap_up_to_date:diabetes_hba1c",
+            ),
+        ] {
+            self.save_qi_measure(
+                provider,
+                clinic,
+                id,
+                None,
+                &crate::MeasureForm {
+                    name: name.to_owned(),
+                    kind: kind.to_owned(),
+                    direction: "up".to_owned(),
+                    definition: definition.to_owned(),
+                    baseline_points: "6".to_owned(),
+                    ..crate::MeasureForm::default()
+                },
+            )?;
+        }
+        self.save_qi_change(
+            provider,
+            clinic,
+            id,
+            None,
+            &crate::ChangeForm {
+                title: "Standing orders: MOAs order HbA1c at check-in when due".to_owned(),
+                started: (today - time::Duration::days(120)).to_string(),
+                plan: "Every diabetes patient checked in is looked up on the recall list; \
+                       the MOA orders the HbA1c when it is due. We predict testing rises first."
+                    .to_owned(),
+                ..crate::ChangeForm::default()
+            },
+        )?;
+        Ok(())
     }
 
     fn seed_patients(

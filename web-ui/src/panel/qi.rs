@@ -80,6 +80,8 @@ struct ListPage {
     registries: Vec<Choice>,
     form: CycleForm,
     this_month: String,
+    /// Six months ahead, until the team says when.
+    default_by: String,
     problems: Vec<(String, String)>,
 }
 
@@ -122,6 +124,7 @@ async fn list_page(
         providers: choices(&providers, &form.provider),
         registries: choices(&registries, &form.registry),
         this_month: Month::of(today).map(|m| m.to_string()).unwrap_or_default(),
+        default_by: (today + time::Duration::days(182)).to_string(),
         form,
         problems,
         base,

@@ -165,7 +165,17 @@ pub fn layout(
     if bottom > 0.0 && bottom <= 2.0 * step {
         bottom = 0.0;
     }
-    let top = ((hi / step).ceil() * step).max(bottom + step);
+    // A point exactly on the frame's edge would sit on the axis: leave a step of room.
+    if (bottom - lo).abs() < f64::EPSILON && !(lo >= 0.0 && bottom <= 0.0) {
+        bottom -= step;
+        if lo >= 0.0 {
+            bottom = bottom.max(0.0);
+        }
+    }
+    let mut top = ((hi / step).ceil() * step).max(bottom + step);
+    if (top - hi).abs() < f64::EPSILON {
+        top += step;
+    }
     let y_of = |v: f64| base - plot_h * (v - bottom) / (top - bottom);
 
     let in_signal: Vec<bool> = (0..chart.points.len())
