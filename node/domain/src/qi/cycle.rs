@@ -290,13 +290,13 @@ impl MeasureDef {
         match self {
             Self::GapUpToDate { rule } => {
                 format!(
-                    "% of the patients {} applies to who are up to date",
+                    "% of the patients the rule “{}” applies to who are up to date",
                     gap(rule)
                 )
             }
             Self::GapInTarget { rule } => {
                 format!(
-                    "% of the patients {} applies to whose latest value is in target",
+                    "% of the patients the rule “{}” applies to whose latest value is in target",
                     gap(rule)
                 )
             }
