@@ -872,6 +872,54 @@ impl Table {
             .source_id
     }
 
+    /// A QI cycle Dr. Patel starts just now for the clinic, with a measure `m1` entered
+    /// by hand and a change idea `c1`.
+    fn qi_cycle(&self) -> Uuid {
+        let (p, a) = (self.w.id("drpatel"), self.w.a);
+        let app = self.w.app();
+        let id = app
+            .create_qi_cycle(
+                p,
+                a,
+                &attach::app::CycleForm {
+                    title: "Access".to_owned(),
+                    improve: "days to the third next appointment".to_owned(),
+                    by: "2027-06-30".to_owned(),
+                    first_month: "2026-09".to_owned(),
+                    ..Default::default()
+                },
+            )
+            .expect("started");
+        app.save_qi_measure(
+            p,
+            a,
+            id,
+            None,
+            &attach::app::MeasureForm {
+                name: "Days".to_owned(),
+                kind: "outcome".to_owned(),
+                direction: "down".to_owned(),
+                definition: "manual".to_owned(),
+                unit: "days".to_owned(),
+                ..Default::default()
+            },
+        )
+        .expect("measure");
+        app.save_qi_change(
+            p,
+            a,
+            id,
+            None,
+            &attach::app::ChangeForm {
+                title: "Same-day slots".to_owned(),
+                started: "2026-09-15".to_owned(),
+                ..Default::default()
+            },
+        )
+        .expect("change");
+        id.0
+    }
+
     fn fresh_name(&mut self, what: &str) -> String {
         self.serial += 1;
         format!("{what}.{}", self.serial)
@@ -1719,6 +1767,131 @@ fn rows() -> Vec<Row> {
             path: "/api/v1/clinics/{clinic}/clinical/entered/export",
             expect: [401, 403, 200, 200, 200, 200, 403, 404, 404],
             request: |t, _| call(format!("/clinics/{}/clinical/entered/export", t.a())),
+        },
+        // QI cycles: for whoever sees the clinic's registries (managers, providers,
+        // endorsed staff). Each write row works on a cycle made just before (as Dr. Patel).
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/qi",
+            expect: [401, 403, 200, 200, 200, 200, 403, 404, 404],
+            request: |t, _| call(format!("/clinics/{}/qi", t.a())),
+        },
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/qi",
+            expect: [401, 403, 201, 201, 201, 201, 403, 404, 404],
+            request: |t, _| {
+                call_with(
+                    format!("/clinics/{}/qi", t.a()),
+                    json!({"title": "Diabetes control", "improve": "HbA1c in target",
+                        "by": "2027-06-30", "first_month": "2026-09", "registry": "diabetes"}),
+                )
+            },
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/qi/{cycle}",
+            expect: [401, 403, 200, 200, 200, 200, 403, 404, 404],
+            request: |t, _| {
+                let c = t.qi_cycle();
+                call(format!("/clinics/{}/qi/{c}", t.a()))
+            },
+        },
+        Row {
+            method: Method::PUT,
+            path: "/api/v1/clinics/{clinic}/qi/{cycle}",
+            expect: [401, 403, 204, 204, 204, 204, 403, 404, 404],
+            request: |t, _| {
+                let c = t.qi_cycle();
+                call_with(
+                    format!("/clinics/{}/qi/{c}", t.a()),
+                    json!({"title": "Diabetes control", "improve": "HbA1c in target",
+                        "by": "2027-06-30", "first_month": "2026-09", "status": "closed",
+                        "reflection": "Standing orders worked."}),
+                )
+            },
+        },
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/qi/{cycle}/measures",
+            expect: [401, 403, 201, 201, 201, 201, 403, 404, 404],
+            request: |t, _| {
+                let c = t.qi_cycle();
+                call_with(
+                    format!("/clinics/{}/qi/{c}/measures", t.a()),
+                    json!({"name": "HbA1c tested", "kind": "process", "better": "up",
+                        "definition": "gap_up_to_date:diabetes_hba1c"}),
+                )
+            },
+        },
+        Row {
+            method: Method::PUT,
+            path: "/api/v1/clinics/{clinic}/qi/{cycle}/measures/{key}",
+            expect: [401, 403, 204, 204, 204, 204, 403, 404, 404],
+            request: |t, _| {
+                let c = t.qi_cycle();
+                call_with(
+                    format!("/clinics/{}/qi/{c}/measures/m1", t.a()),
+                    json!({"name": "Waiting days", "kind": "balancing", "better": "down",
+                        "definition": "manual", "unit": "days", "baseline_points": 6}),
+                )
+            },
+        },
+        Row {
+            method: Method::DELETE,
+            path: "/api/v1/clinics/{clinic}/qi/{cycle}/measures/{key}",
+            expect: [401, 403, 204, 204, 204, 204, 403, 404, 404],
+            request: |t, _| {
+                let c = t.qi_cycle();
+                call(format!("/clinics/{}/qi/{c}/measures/m1", t.a()))
+            },
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/qi/{cycle}/measures/{key}/export",
+            expect: [401, 403, 200, 200, 200, 200, 403, 404, 404],
+            request: |t, _| {
+                let c = t.qi_cycle();
+                call(format!("/clinics/{}/qi/{c}/measures/m1/export", t.a()))
+            },
+        },
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/qi/{cycle}/points",
+            expect: [401, 403, 200, 200, 200, 200, 403, 404, 404],
+            request: |t, _| {
+                let c = t.qi_cycle();
+                call_with(
+                    format!("/clinics/{}/qi/{c}/points", t.a()),
+                    json!({"measure": "m1", "month": "2026-09", "value": 12.5}),
+                )
+            },
+        },
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/qi/{cycle}/changes",
+            expect: [401, 403, 201, 201, 201, 201, 403, 404, 404],
+            request: |t, _| {
+                let c = t.qi_cycle();
+                call_with(
+                    format!("/clinics/{}/qi/{c}/changes", t.a()),
+                    json!({"title": "Standing orders", "started": "2026-09-01",
+                        "plan": "MOAs order HbA1c at check-in"}),
+                )
+            },
+        },
+        Row {
+            method: Method::PUT,
+            path: "/api/v1/clinics/{clinic}/qi/{cycle}/changes/{key}",
+            expect: [401, 403, 204, 204, 204, 204, 403, 404, 404],
+            request: |t, _| {
+                let c = t.qi_cycle();
+                call_with(
+                    format!("/clinics/{}/qi/{c}/changes/c1", t.a()),
+                    json!({"title": "Standing orders", "started": "2026-09-01",
+                        "study": "Testing rose from 60 % to 75 %", "act": "adopt"}),
+                )
+            },
         },
         // Last: signing out ends each caller's session (the runner signs in again after).
         Row {

@@ -9,6 +9,7 @@ mod moves;
 mod offers;
 mod panels;
 mod profile;
+mod qi;
 mod review;
 mod session;
 mod sync;
@@ -26,6 +27,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(review::routes())
         .merge(profile::routes())
         .merge(clinical::routes())
+        .merge(qi::routes())
         .merge(offers::routes())
         .merge(moves::routes())
         .merge(sync::routes())

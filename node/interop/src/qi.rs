@@ -3,7 +3,7 @@
 //! and the values any correction replaced.
 
 use super::province::line;
-use attach_domain::qi::cycle::{Measure, MeasurePoint, PointSource};
+use attach_domain::qi::cycle::{Measure, MeasurePoint};
 use attach_domain::qi::runchart::{Position, RunChartAnalysis};
 
 /// The columns, in order.
@@ -18,16 +18,6 @@ pub const POINT_COLUMNS: [&str; 9] = [
     "against_centre_line",
     "replaced_values",
 ];
-
-/// How a point was taken, in words.
-pub fn source_words(p: &MeasurePoint) -> &'static str {
-    match (p.source, p.is_corrected()) {
-        (_, true) => "corrected",
-        (PointSource::Computed { late: false }, _) => "computed",
-        (PointSource::Computed { late: true }, _) => "computed late",
-        (PointSource::Manual, _) => "entered",
-    }
-}
 
 pub fn write_points_csv(
     measure: &Measure,
@@ -69,7 +59,7 @@ pub fn write_points_csv(
                 measure.unit(),
                 &num,
                 &den,
-                source_words(p),
+                p.taken_words(),
                 &chart
                     .map(|c| format!("{:.2}", c.median))
                     .unwrap_or_default(),

@@ -342,7 +342,7 @@ fn measure_block(here: &str, v: &attach_app::MeasureView, marks: &[ChangeMark]) 
                     .count
                     .map(|c| format!("{} of {}", c.numerator, c.denominator))
                     .unwrap_or_default(),
-                taken: attach_interop::qi::source_words(p),
+                taken: p.taken_words(),
                 place,
                 replaced: p
                     .corrections

@@ -606,6 +606,16 @@ impl MeasurePoint {
     pub fn is_corrected(&self) -> bool {
         !self.corrections.is_empty()
     }
+
+    /// How the point was taken, in words: computed, computed late, entered or corrected.
+    pub fn taken_words(&self) -> &'static str {
+        match (self.source, self.is_corrected()) {
+            (_, true) => "corrected",
+            (PointSource::Computed { late: false }, _) => "computed",
+            (PointSource::Computed { late: true }, _) => "computed late",
+            (PointSource::Manual, _) => "entered",
+        }
+    }
 }
 
 /// The months a computed measure still needs a point for: from the cycle's first month to
