@@ -62,8 +62,10 @@ fn get(doc: &Automerge, key: &str) -> Option<String> {
     v.into_string().ok()
 }
 
+/// Opens the store, waiting for a previous handle's background threads to let go of
+/// the directory's lock when a test reopens it.
 fn open_with(dir: &Path, opts: StoreOptions, p: &Arc<TestProjector>) -> DocStore {
-    DocStore::open(dir, opts, p.clone()).unwrap()
+    once_free(|| DocStore::open(dir, opts.clone(), p.clone()))
 }
 
 fn open(dir: &Path, p: &Arc<TestProjector>) -> DocStore {
