@@ -5,9 +5,9 @@
 //! - `clinical/<c>/<patient>`: one document per patient, holding every record the EMR sent
 //!   (or a person entered), keyed by the record's source id. The family is the clinic's
 //!   nodes' only: it is never sent to the hub.
-//! - `clinic/<c>/catalogue`: the clinic's registries, result kinds and care-gap rules when
-//!   it has saved its own; until then the shipped ones
-//!   (`attach_domain::clinical::catalogue::shipped`) apply.
+//! - `clinic/<c>/catalogue`: the clinic's coding protocol, its choices over the shipped
+//!   catalogue (`attach_domain::clinical::catalogue::shipped`): which registries and rules
+//!   it uses, its codes, intervals and targets, and its own definitions (see `coding`).
 //!
 //! The read model keeps, per patient, only what the rules read
 //! (`attach_domain::clinical::rules::PatientSummary`); the lists evaluate the rules for
@@ -507,11 +507,22 @@ impl App {
                 count_gap(&mut gaps[usize::from(g.rule)], g);
             }
         }
+        // Only what the clinic keeps is listed (the others counted nothing).
         Ok(ClinicalOverview {
             population,
             with_data,
-            registries,
-            gaps,
+            registries: registries
+                .into_iter()
+                .zip(0u16..)
+                .filter(|(_, i)| compiled.registry_in_use(*i))
+                .map(|(r, _)| r)
+                .collect(),
+            gaps: gaps
+                .into_iter()
+                .zip(0u16..)
+                .filter(|(_, i)| compiled.gap_in_use(*i))
+                .map(|(g, _)| g)
+                .collect(),
             own_catalogue: state.is_some_and(|s| s.own_catalogue),
         })
     }
@@ -531,27 +542,26 @@ impl App {
         let state = model.clinical.get(&clinic);
         let compiled = compiled_of(state);
         let unknown = |what: &str| AppError::not_found(what.to_owned());
+        let registry = |key: &str| {
+            compiled
+                .registry_index(key)
+                .filter(|r| compiled.registry_in_use(*r))
+                .ok_or_else(|| unknown("registry the clinic keeps"))
+        };
         let keep: Box<dyn Fn(&PatientCare) -> bool> = match list {
             ClinicalList::Registry(key) => {
-                let r = compiled
-                    .registry_index(key)
-                    .ok_or_else(|| unknown("registry"))?;
+                let r = registry(key)?;
                 Box::new(move |c: &PatientCare| c.registries.contains(&r))
             }
             ClinicalList::Uncoded(key) => {
-                let r = compiled
-                    .registry_index(key)
-                    .ok_or_else(|| unknown("registry"))?;
+                let r = registry(key)?;
                 Box::new(move |c: &PatientCare| c.uncoded.iter().any(|u: &Uncoded| u.registry == r))
             }
             ClinicalList::Gap(key) => {
                 let g = compiled
-                    .catalogue()
-                    .gaps
-                    .iter()
-                    .position(|g| g.key == *key)
-                    .and_then(|i| u16::try_from(i).ok())
-                    .ok_or_else(|| unknown("care-gap rule"))?;
+                    .gap_index(key)
+                    .filter(|g| compiled.gap_in_use(*g))
+                    .ok_or_else(|| unknown("care-gap rule the clinic uses"))?;
                 Box::new(move |c: &PatientCare| c.gaps.iter().any(|s| s.rule == g && s.is_open()))
             }
             ClinicalList::Recalls => {

@@ -540,6 +540,11 @@ fn work_about(doc: &str, item: &str) -> String {
         Some(N::Protocol(_)) => format!("The protocol's section \"{item}\""),
         Some(N::Msp(..)) => format!("A decision on the MSP reconciliation line {item}"),
         Some(N::Bulk(..)) => "A bulk change's record".to_owned(),
+        Some(N::Catalogue(_)) => match item.split_once(':') {
+            Some(("registry", k)) => format!("The coding protocol's registry {k}"),
+            Some(("gap", k)) => format!("The coding protocol's care-gap rule {k}"),
+            _ => format!("The coding protocol's record {item}"),
+        },
         Some(N::Supply(_)) if item == attach_schema::work::RATES_ITEM => {
             "The clinic's visit-rate table".to_owned()
         }

@@ -115,14 +115,12 @@ impl App {
             let state = model.clinical.get(&clinic);
             let compiled = compiled_of(state);
             let only = match rule {
-                Some(key) => Some(
+                Some(key) => Some(usize::from(
                     compiled
-                        .catalogue()
-                        .gaps
-                        .iter()
-                        .position(|g| g.key == key)
-                        .ok_or_else(|| AppError::not_found("care-gap rule"))?,
-                ),
+                        .gap_index(key)
+                        .filter(|g| compiled.gap_in_use(*g))
+                        .ok_or_else(|| AppError::not_found("care-gap rule the clinic uses"))?,
+                )),
                 None => None,
             };
             for (provider, entry) in targets {

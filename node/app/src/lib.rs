@@ -7,6 +7,7 @@ mod billing;
 mod bulk_move;
 mod clinical;
 mod clock;
+mod coding;
 pub mod config;
 mod conflicts;
 mod dashboard;
@@ -48,6 +49,10 @@ pub use clinical::{
     ClinicalOverview, GapCount, PatientClinicalView, RegistryCount,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use coding::{
+    CodingView, Definition, DefinitionOrigin, GapEdit, GapLine, MAX_DEFINITION_NAME,
+    MAX_EVERY_MONTHS, MAX_REGISTRY_CODES, RegistryEdit, RegistryLine,
+};
 pub use conflicts::{ConflictKey, ConflictValueView, ConflictView};
 pub use dashboard::{ClinicDashboard, MonthActivity, ProviderSize};
 pub use demo::{DemoMember, DemoSetup};

@@ -114,9 +114,10 @@ pub enum Projection {
         #[serde(default)]
         followup_conflicts: Vec<String>,
     },
-    /// The clinic's catalogue (`clinic/<clinic>/catalogue`); `None`: the shipped one.
+    /// The clinic's coding protocol (`clinic/<clinic>/catalogue`): its choices over the
+    /// shipped catalogue.
     Catalogue {
-        catalogue: Option<Box<attach_domain::clinical::rules::Catalogue>>,
+        protocol: Box<attach_domain::clinical::coding::CodingProtocol>,
         conflicts: Vec<String>,
     },
     /// The document exists but could not be decoded; kept so the problem is visible.
@@ -239,8 +240,11 @@ pub struct Model {
 #[derive(Debug, Clone)]
 pub struct ClinicalState {
     pub compiled: std::sync::Arc<attach_domain::clinical::rules::Compiled>,
-    /// The clinic's own catalogue, if it saved one (`None`: the shipped one is in use).
+    /// Whether the clinic chose anything in its coding protocol (`false`: the shipped
+    /// catalogue as it is).
     pub own_catalogue: bool,
+    /// Definitions of the clinic's protocol that could not be applied, and why.
+    pub left_out: Vec<attach_domain::clinical::coding::LeftOut>,
     pub patients: HashMap<Phn, PatientClinical>,
     /// Set when the catalogue changed after the patients were summarised with the old one:
     /// the app re-summarises from the stored projections before it answers.
@@ -254,6 +258,7 @@ impl ClinicalState {
         Self {
             compiled: std::sync::Arc::new(compiled),
             own_catalogue: own,
+            left_out: Vec::new(),
             patients: HashMap::new(),
             stale: false,
             generation: 0,
@@ -395,7 +400,7 @@ impl ReadModel {
                 )
             }),
             Projection::Catalogue {
-                catalogue,
+                protocol,
                 conflicts,
             } => {
                 if conflicts.is_empty() {
@@ -403,7 +408,7 @@ impl ReadModel {
                 } else {
                     m.work_conflicts.insert(id.to_owned(), conflicts);
                 }
-                m.put_catalogue(id, catalogue.map(|c| *c));
+                m.put_catalogue(id, &protocol);
             }
             Projection::Unreadable { error } => {
                 m.unreadable.insert(id.to_owned(), error);
@@ -467,30 +472,23 @@ impl Model {
     fn put_catalogue(
         &mut self,
         id: &str,
-        catalogue: Option<attach_domain::clinical::rules::Catalogue>,
+        protocol: &attach_domain::clinical::coding::CodingProtocol,
     ) {
         let Some(clinic) = clinic_of(id) else { return };
-        let fresh = match catalogue.map(|c| c.compile()) {
-            None => ClinicalState::shipped(),
-            Some(Ok(compiled)) => ClinicalState::new(compiled, true),
-            Some(Err(e)) => {
-                self.unreadable.insert(
-                    id.to_owned(),
-                    format!("the clinic's catalogue cannot be used ({e}); the shipped one applies"),
-                );
-                ClinicalState::shipped()
-            }
-        };
+        let (compiled, left_out) =
+            protocol.catalogue(attach_domain::clinical::catalogue::shipped());
+        let mut fresh = ClinicalState::new(compiled, !protocol.is_empty());
+        fresh.left_out = left_out;
         let state = self
             .clinical
             .entry(clinic)
             .or_insert_with(ClinicalState::shipped);
+        state.own_catalogue = fresh.own_catalogue;
+        state.left_out = fresh.left_out;
         if state.compiled.catalogue() == fresh.compiled.catalogue() {
-            state.own_catalogue = fresh.own_catalogue;
             return;
         }
         state.compiled = fresh.compiled;
-        state.own_catalogue = fresh.own_catalogue;
         state.generation += 1;
         state.stale = !state.patients.is_empty();
     }

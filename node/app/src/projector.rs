@@ -131,9 +131,9 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
             conflicts: Vec::new(),
         }),
         ["clinic", _, "catalogue"] => Ok(Projection::Catalogue {
-            catalogue: attach_schema::clinical::read_catalogue(doc)
-                .map_err(|e| e.to_string())?
-                .map(Box::new),
+            protocol: Box::new(
+                attach_schema::clinical::read_coding_protocol(doc).map_err(|e| e.to_string())?,
+            ),
             conflicts: attach_schema::work::item_conflicts(doc).map_err(|e| e.to_string())?,
         }),
         // A QI cycle's points and edits are read when its page is: the read model only

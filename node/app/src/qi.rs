@@ -312,9 +312,8 @@ impl App {
         self.qi_clinic(who, clinic)?;
         let model = self.model();
         let compiled = compiled_of(model.clinical.get(&clinic));
-        let c = compiled.catalogue();
         let mut defs = Vec::new();
-        for g in &c.gaps {
+        for (_, g) in compiled.gaps_in_use() {
             defs.push((
                 format!("gap_up_to_date:{}", g.key),
                 format!("{}: % up to date (process)", g.name),
@@ -326,7 +325,7 @@ impl App {
                 ));
             }
         }
-        for r in &c.registries {
+        for (_, r) in compiled.registries_in_use() {
             defs.push((
                 format!("on_registry:{}", r.key),
                 format!("{}: % coded on the registry", r.name),
@@ -338,10 +337,9 @@ impl App {
                 ));
             }
         }
-        let registries = c
-            .registries
-            .iter()
-            .map(|r| (r.key.clone(), r.name.clone()))
+        let registries = compiled
+            .registries_in_use()
+            .map(|(_, r)| (r.key.clone(), r.name.clone()))
             .collect();
         Ok((defs, registries))
     }

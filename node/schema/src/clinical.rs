@@ -1,6 +1,12 @@
 //! A patient's clinical records at a clinic (`clinical/<clinic>/<patient>`), and the
 //! clinic's catalogue of registries and rules (`clinic/<clinic>/catalogue`).
 //!
+//! The catalogue document holds the clinic's coding protocol
+//! (`attach_domain::clinical::coding`): one item per registry (`registry:<key>`) and per
+//! care-gap rule (`gap:<key>`) the clinic chose something for, so that two nodes changing
+//! two definitions apart both keep their change, and one definition changed on both is
+//! resolved to one whole choice and listed on the Conflicts page.
+//!
 //! A clinical document is a working document like the others (`work`): the `kind` and
 //! `schema` header and one root field per record, holding the record as JSON text. Item
 //! [`PATIENT_ITEM`] holds the PHN the document is for; each record is item
@@ -17,14 +23,16 @@ use std::collections::BTreeMap;
 
 use automerge::ReadDoc;
 use automerge::transaction::Transactable;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::common::SchemaError;
 use super::work::{item_conflicts, read_items, write_item};
 use attach_domain::Phn;
 use attach_domain::clinical::ClinicalRecord;
+use attach_domain::clinical::coding::{Choice, CodingProtocol, Definable};
 use attach_domain::clinical::followup::{Dismissal, Recall};
-use attach_domain::clinical::rules::Catalogue;
+use attach_domain::clinical::rules::{GapRule, RegistryDef};
 
 /// `kind` of a patient's clinical document.
 pub const KIND_CLINICAL: &str = "clinical";
@@ -32,8 +40,6 @@ pub const KIND_CLINICAL: &str = "clinical";
 pub const KIND_CATALOGUE: &str = "clinical-catalogue";
 /// The item holding whom a clinical document is about.
 pub const PATIENT_ITEM: &str = "patient";
-/// The catalogue document's one item.
-pub const CATALOGUE_ITEM: &str = "catalogue";
 const RECORD_PREFIX: &str = "r:";
 const RECALL_PREFIX: &str = "recall:";
 const DISMISS_PREFIX: &str = "dismiss:";
@@ -197,13 +203,45 @@ pub fn delete_clinical_record<T: Transactable>(
     )
 }
 
-/// The clinic's catalogue; `None` when it has never been written (the clinic uses the
-/// shipped one).
-pub fn read_catalogue<R: ReadDoc>(doc: &R) -> Result<Option<Catalogue>, SchemaError> {
-    let mut items: BTreeMap<String, Catalogue> = read_items(doc, KIND_CATALOGUE)?;
-    Ok(items.remove(CATALOGUE_ITEM))
+/// The clinic's coding protocol: its choice per registry (item `registry:<key>`) and per
+/// care-gap rule (item `gap:<key>`). An empty protocol: the shipped catalogue as it is.
+pub fn read_coding_protocol<R: ReadDoc>(doc: &R) -> Result<CodingProtocol, SchemaError> {
+    let items: BTreeMap<String, serde_json::Value> = read_items(doc, KIND_CATALOGUE)?;
+    let mut out = CodingProtocol::default();
+    for (item, value) in items {
+        read_choice::<RegistryDef>(&mut out, &item, &value)?;
+        read_choice::<GapRule>(&mut out, &item, &value)?;
+        // Any other item is a later version's: kept in the document, not read here.
+    }
+    Ok(out)
 }
 
-pub fn write_catalogue<T: Transactable>(tx: &mut T, c: &Catalogue) -> Result<(), SchemaError> {
-    write_item(tx, KIND_CATALOGUE, CATALOGUE_ITEM, Some(c))
+fn read_choice<T: Definable + DeserializeOwned>(
+    out: &mut CodingProtocol,
+    item: &str,
+    value: &serde_json::Value,
+) -> Result<(), SchemaError> {
+    let Some(key) = item
+        .strip_prefix(T::ITEM)
+        .and_then(|rest| rest.strip_prefix(':'))
+    else {
+        return Ok(());
+    };
+    let choice: Choice<T> =
+        serde_json::from_value(value.clone()).map_err(|_| SchemaError::Malformed {
+            doc: KIND_CATALOGUE,
+            field: item.to_owned(),
+            expected: "a coding-protocol choice",
+        })?;
+    T::choices_mut(out).insert(key.to_owned(), choice);
+    Ok(())
+}
+
+/// Sets (or with `None` removes) the clinic's choice for the registry or rule `key`.
+pub fn write_coding_choice<T: Transactable, D: Definable + Serialize>(
+    tx: &mut T,
+    key: &str,
+    choice: Option<&Choice<D>>,
+) -> Result<(), SchemaError> {
+    write_item(tx, KIND_CATALOGUE, &format!("{}:{key}", D::ITEM), choice)
 }

@@ -27,6 +27,7 @@ pub fn shipped() -> Catalogue {
         concepts: concepts(),
         registries: registries(),
         gaps: gaps(),
+        ..Catalogue::default()
     }
 }
 

@@ -8,6 +8,7 @@
 //! or corrected on the patient's page), kept so the clinic can find, count and recall.
 
 pub mod catalogue;
+pub mod coding;
 pub mod followup;
 pub mod rules;
 #[cfg(test)]

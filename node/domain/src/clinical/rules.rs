@@ -289,12 +289,20 @@ pub struct GapRule {
     pub source: Option<Source>,
 }
 
-/// Every definition a clinic uses.
+/// Every definition a clinic has, and which of them it uses.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Catalogue {
     pub concepts: Vec<Concept>,
     pub registries: Vec<RegistryDef>,
     pub gaps: Vec<GapRule>,
+    /// Registries (by key) the clinic does not keep: not listed, no suggestions, and their
+    /// care-gap rules do not apply. Their codes still exclude (a colorectal screening rule
+    /// still leaves out people coded for colorectal cancer).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub registries_off: BTreeSet<String>,
+    /// Care-gap rules (by key) the clinic does not use.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub gaps_off: BTreeSet<String>,
 }
 
 /// A catalogue that refers to something it does not define, or defines a key twice.
@@ -489,6 +497,10 @@ pub struct Compiled {
     uncoded_concepts: Vec<Vec<u16>>,
     /// Per gap rule: population registry, excluded registries, concept, alternatives.
     gap_index: Vec<GapIndex>,
+    /// Per registry: whether the clinic keeps it.
+    registry_on: Vec<bool>,
+    /// Per gap rule: whether it applies (in use, and its registry in use).
+    gap_on: Vec<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -589,10 +601,26 @@ impl Catalogue {
                 alternatives,
             });
         }
+        let registry_on: Vec<bool> = self
+            .registries
+            .iter()
+            .map(|r| !self.registries_off.contains(&r.key))
+            .collect();
+        let gap_on = self
+            .gaps
+            .iter()
+            .zip(&gap_index)
+            .map(|(g, idx)| {
+                !self.gaps_off.contains(&g.key)
+                    && idx.registry.is_none_or(|r| registry_on[usize::from(r)])
+            })
+            .collect();
         Ok(Compiled {
             catalogue: self,
             uncoded_concepts,
             gap_index,
+            registry_on,
+            gap_on,
         })
     }
 }
@@ -631,6 +659,48 @@ impl Compiled {
             .registries
             .iter()
             .position(|r| r.key == key)
+            .and_then(|i| u16::try_from(i).ok())
+    }
+
+    /// Whether the clinic keeps registry `i` (listed, with suggestions and care gaps).
+    pub fn registry_in_use(&self, i: u16) -> bool {
+        self.registry_on
+            .get(usize::from(i))
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Whether care-gap rule `i` applies: the clinic uses it, and keeps its registry.
+    pub fn gap_in_use(&self, i: u16) -> bool {
+        self.gap_on.get(usize::from(i)).copied().unwrap_or(false)
+    }
+
+    /// The registries the clinic keeps, with their indexes, in catalogue order.
+    pub fn registries_in_use(&self) -> impl Iterator<Item = (u16, &RegistryDef)> {
+        self.catalogue
+            .registries
+            .iter()
+            .zip(0u16..)
+            .filter(|(_, i)| self.registry_in_use(*i))
+            .map(|(r, i)| (i, r))
+    }
+
+    /// The care-gap rules that apply, with their indexes, in catalogue order.
+    pub fn gaps_in_use(&self) -> impl Iterator<Item = (u16, &GapRule)> {
+        self.catalogue
+            .gaps
+            .iter()
+            .zip(0u16..)
+            .filter(|(_, i)| self.gap_in_use(*i))
+            .map(|(g, i)| (i, g))
+    }
+
+    /// The index of the care-gap rule `key`.
+    pub fn gap_index(&self, key: &str) -> Option<u16> {
+        self.catalogue
+            .gaps
+            .iter()
+            .position(|g| g.key == key)
             .and_then(|i| u16::try_from(i).ok())
     }
 
@@ -726,15 +796,21 @@ impl Compiled {
         }
     }
 
-    /// What the rules say of one patient on `today`.
+    /// What the rules say of one patient on `today`: the registries the clinic keeps and
+    /// the rules it uses only.
     pub fn evaluate(&self, p: &PatientSummary, who: Demographics, today: Date) -> PatientCare {
         let mut care = PatientCare {
-            registries: p.coded.clone(),
+            registries: p
+                .coded
+                .iter()
+                .copied()
+                .filter(|r| self.registry_in_use(*r))
+                .collect(),
             ..PatientCare::default()
         };
         for (ri, reg) in self.catalogue.registries.iter().enumerate() {
             let ri = ri as u16;
-            if p.is_coded(ri) {
+            if p.is_coded(ri) || !self.registry_in_use(ri) {
                 continue;
             }
             for (ui, rule) in reg.uncoded.iter().enumerate() {
@@ -750,7 +826,7 @@ impl Compiled {
         let age = age_on(who.date_of_birth, today);
         for (gi, rule) in self.catalogue.gaps.iter().enumerate() {
             let idx = &self.gap_index[gi];
-            if !eligible(&rule.population, idx, p, who.sex, age) {
+            if !self.gap_on[gi] || !eligible(&rule.population, idx, p, who.sex, age) {
                 continue;
             }
             care.gaps.push(gap_state(gi as u16, rule, idx, p, today));

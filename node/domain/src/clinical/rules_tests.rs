@@ -163,6 +163,7 @@ fn catalogue() -> Catalogue {
                 source: None,
             },
         ],
+        ..Catalogue::default()
     }
 }
 
@@ -313,6 +314,57 @@ fn two_high_results_suggest_the_uncoded_condition_and_one_does_not() {
         ConditionStatus::Active,
     ));
     assert!(care(&coded, person(60)).1.uncoded.is_empty());
+}
+
+#[test]
+fn a_registry_or_rule_the_clinic_does_not_use_lists_nothing_but_its_codes_still_exclude() {
+    let records = [
+        dx("c1", CodeSystem::Icd9, "250", ConditionStatus::Active),
+        a1c("o1", d(2026, 3, 1), 8.1, "%"),
+    ];
+    let mut cat = catalogue();
+    // Colorectal screening leaves out people on the diabetes registry, for this test.
+    let crc = cat.gaps.iter_mut().find(|g| g.key == "crc").expect("crc");
+    crc.population.excluding = vec!["dm".to_owned()];
+    cat.registries_off.insert("dm".to_owned());
+    let c = cat.clone().compile().expect("compiles");
+    let dm = c.registry_index("dm").expect("dm");
+    assert!(!c.registry_in_use(dm));
+    assert!(c.registry_in_use(c.registry_index("htn").expect("htn")));
+    let on = c.evaluate(&c.summarise(&records), person(60), today());
+    assert!(
+        on.registries.is_empty(),
+        "not listed on a registry not kept"
+    );
+    assert!(
+        gap(&c, &on, "dm_a1c").is_none(),
+        "its care gap does not apply"
+    );
+    assert!(!c.gap_in_use(c.gap_index("dm_a1c").expect("rule")));
+    assert!(
+        gap(&c, &on, "crc").is_none(),
+        "still excluded by the diabetes code"
+    );
+    // An uncoded patient gets no suggestion for a registry not kept.
+    let uncoded = [
+        a1c("o1", d(2026, 3, 1), 6.8, "%"),
+        a1c("o2", d(2026, 6, 1), 6.9, "%"),
+    ];
+    assert!(
+        c.evaluate(&c.summarise(&uncoded), person(60), today())
+            .uncoded
+            .is_empty()
+    );
+    // A rule turned off on its own.
+    let mut cat = catalogue();
+    cat.gaps_off.insert("crc".to_owned());
+    let c = cat.compile().expect("compiles");
+    let care = c.evaluate(&c.summarise(&[]), person(70), today());
+    assert!(gap(&c, &care, "crc").is_none());
+    assert!(
+        gap(&c, &care, "pneumo").is_some(),
+        "the other rules still apply"
+    );
 }
 
 #[test]
