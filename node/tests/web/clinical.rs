@@ -553,3 +553,161 @@ async fn suggestions_are_coded_or_dismissed_and_records_entered_by_hand() {
     .await
     .status_is(StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_coding_protocol_is_read_by_members_and_changed_by_managers_with_versions() {
+    let w = World::new("clinical-coding");
+    let e = patel_patient(&w);
+    let phn = e.details.phn.to_string();
+    let base = format!("/c/{}/registries", w.a);
+    let coding = format!("{base}/coding");
+    let mut patel = w.signed_in("drpatel").await;
+    import_csv(&mut patel, &base, &export(&phn, false)).await;
+
+    // A physician who is not a manager reads it, with no forms, and cannot post.
+    let page = patel.get(&coding).await;
+    let html = page.ok().to_owned();
+    assert!(html.contains("id=\"coding-read-only\""));
+    assert!(html.contains("id=\"registry-diabetes\""));
+    assert!(html.contains("<code>icd10ca E11*</code>"), "{html}");
+    assert!(!html.contains("/registries/coding/use"));
+    let token = page.csrf();
+    let refused = patel
+        .post_form(
+            &format!("{coding}/use"),
+            &[
+                ("csrf", &token),
+                ("what", "registry"),
+                ("key", "diabetes"),
+                ("in_use", "no"),
+            ],
+        )
+        .await;
+    refused.status_is(StatusCode::FORBIDDEN);
+
+    let mut director = w.signed_in("director").await;
+    let page = director.get(&coding).await;
+    let html = page.ok().to_owned();
+    assert!(html.contains("id=\"add-registry\""));
+    let token = page.csrf();
+
+    // Codes with a bad line: refused, the line named, the typed codes kept, nothing saved.
+    let bad = director
+        .post_form(
+            &format!("{coding}/registry"),
+            &[
+                ("csrf", &token),
+                ("key", "diabetes"),
+                ("name", "Diabetes"),
+                ("codes", "icd9 250*\nicd10ca"),
+                ("in_use", "on"),
+            ],
+        )
+        .await;
+    let html = bad.status_is(StatusCode::UNPROCESSABLE_ENTITY).to_owned();
+    assert!(html.contains("id=\"reg-diabetes-error\""), "{html}");
+    assert!(html.contains("line 2"), "{html}");
+    assert!(html.contains("icd9 250*\nicd10ca</textarea>"), "{html}");
+    assert!(html.contains("No changes recorded."));
+
+    // Only ICD-9 codes count now: the patient coded in ICD-10-CA leaves the registry.
+    let list = format!("{base}/list?list=registry&key=diabetes");
+    let entry_link = format!("/entries/{}/clinical", e.id);
+    assert!(patel.get(&list).await.ok().contains(&entry_link));
+    let saved = director
+        .post_form(
+            &format!("{coding}/registry"),
+            &[
+                ("csrf", &token),
+                ("key", "diabetes"),
+                ("name", "Diabetes mellitus"),
+                ("codes", "icd9 250*"),
+                ("in_use", "on"),
+            ],
+        )
+        .await;
+    assert!(
+        saved
+            .location()
+            .ends_with("/registries/coding?done=saved#registry-diabetes")
+    );
+    assert!(!patel.get(&list).await.ok().contains(&entry_link));
+    let html = director.get(&coding).await.ok().to_owned();
+    assert!(html.contains("changed by the clinic"), "{html}");
+    assert!(
+        html.contains("coding protocol: registry diabetes: renamed to"),
+        "{html}"
+    );
+
+    // A rule of the clinic's own, then the registry put back as shipped.
+    let added = director
+        .post_form(
+            &format!("{coding}/gap"),
+            &[
+                ("csrf", &token),
+                ("key", ""),
+                ("name", "Diabetes: weight yearly"),
+                ("registry", "diabetes"),
+                ("concept", "bmi"),
+                ("every_months", "12"),
+                ("target", ""),
+                ("in_use", "on"),
+            ],
+        )
+        .await;
+    let at = added.location();
+    assert!(at.contains("#gap-diabetes_weight_yearly"), "{at}");
+    let o = director.get(&base).await.ok().to_owned();
+    assert!(o.contains("Diabetes: weight yearly"), "{o}");
+    let bad_target = director
+        .post_form(
+            &format!("{coding}/gap"),
+            &[
+                ("csrf", &token),
+                ("key", "diabetes_weight_yearly"),
+                ("name", "Diabetes: weight yearly"),
+                ("registry", "diabetes"),
+                ("concept", "bmi"),
+                ("every_months", "twelve"),
+                ("in_use", "on"),
+            ],
+        )
+        .await;
+    let html = bad_target
+        .status_is(StatusCode::UNPROCESSABLE_ENTITY)
+        .to_owned();
+    assert!(
+        html.contains("every_months: &#34;twelve&#34; is not a whole number"),
+        "{html}"
+    );
+    director
+        .post_form(
+            &format!("{coding}/reset"),
+            &[("csrf", &token), ("what", "registry"), ("key", "diabetes")],
+        )
+        .await
+        .location();
+    assert!(patel.get(&list).await.ok().contains(&entry_link));
+    // Stop keeping it: off the overview, its list not found.
+    director
+        .post_form(
+            &format!("{coding}/use"),
+            &[
+                ("csrf", &token),
+                ("what", "registry"),
+                ("key", "diabetes"),
+                ("in_use", "no"),
+            ],
+        )
+        .await
+        .location();
+    let o = director.get(&base).await.ok().to_owned();
+    assert!(!o.contains("list=registry&#38;key=diabetes\""), "{o}");
+    patel.get(&list).await.status_is(StatusCode::NOT_FOUND);
+    let html = director.get(&coding).await.ok().to_owned();
+    assert!(
+        html.contains("Not used: its registry is not kept"),
+        "{html}"
+    );
+    assert!(html.contains("coding protocol: turn off registry diabetes"));
+}

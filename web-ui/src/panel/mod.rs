@@ -7,6 +7,7 @@
 //! frame's list of panels the viewer manages.
 
 mod clinical;
+mod coding;
 mod dashboard;
 pub(crate) mod entry;
 pub(crate) mod files;
@@ -47,6 +48,17 @@ pub fn routes() -> Router<Web> {
         .route("/c/{clinic}/dashboard", get(dashboard::clinic))
         .route("/c/{clinic}/registries", get(clinical::overview))
         .route("/c/{clinic}/registries/list", get(clinical::list))
+        .route("/c/{clinic}/registries/coding", get(coding::page))
+        .route(
+            "/c/{clinic}/registries/coding/registry",
+            post(coding::save_registry),
+        )
+        .route("/c/{clinic}/registries/coding/gap", post(coding::save_gap))
+        .route(
+            "/c/{clinic}/registries/coding/use",
+            post(coding::set_in_use),
+        )
+        .route("/c/{clinic}/registries/coding/reset", post(coding::reset))
         .route("/c/{clinic}/registries/recalls", post(followup::bulk))
         .route("/c/{clinic}/qi", get(qi::list).post(qi::create))
         .route("/c/{clinic}/qi/{cycle}", get(qi::cycle).post(qi::update))

@@ -212,7 +212,10 @@ pub struct HistoryRow {
 
 /// Ids in history messages become the names people know (`names`: id → name); newest
 /// first.
-fn history_rows(items: Vec<HistoryView>, names: &HashMap<String, String>) -> Vec<HistoryRow> {
+pub(crate) fn history_rows(
+    items: Vec<HistoryView>,
+    names: &HashMap<String, String>,
+) -> Vec<HistoryRow> {
     items
         .into_iter()
         .rev()
