@@ -1893,6 +1893,80 @@ fn rows() -> Vec<Row> {
                 )
             },
         },
+        // The coding protocol: any member reads it, account managers change it. Each change
+        // is put back by the row after it.
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/coding",
+            expect: [401, 403, 200, 200, 200, 200, 200, 404, 404],
+            request: |t, _| call(format!("/clinics/{}/coding", t.a())),
+        },
+        Row {
+            method: Method::GET,
+            path: "/api/v1/clinics/{clinic}/coding/history",
+            expect: [401, 403, 200, 200, 200, 200, 200, 404, 404],
+            request: |t, _| call(format!("/clinics/{}/coding/history", t.a())),
+        },
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/coding/registries",
+            expect: [401, 403, 201, 201, 403, 403, 403, 404, 404],
+            request: |t, _| {
+                let name = t.fresh_name("Registry");
+                call_with(
+                    format!("/clinics/{}/coding/registries", t.a()),
+                    json!({"name": name, "codes": ["icd9 338*", "icd10ca G89*"]}),
+                )
+            },
+        },
+        Row {
+            method: Method::PUT,
+            path: "/api/v1/clinics/{clinic}/coding/registries/{key}",
+            expect: [401, 403, 204, 204, 403, 403, 403, 404, 404],
+            request: |t, _| {
+                call_with(
+                    format!("/clinics/{}/coding/registries/copd", t.a()),
+                    json!({"name": "COPD", "codes": ["icd9 496*", "icd10ca J44*"], "in_use": true}),
+                )
+            },
+        },
+        Row {
+            method: Method::DELETE,
+            path: "/api/v1/clinics/{clinic}/coding/registries/{key}",
+            expect: [401, 403, 204, 204, 403, 403, 403, 404, 404],
+            request: |t, _| call(format!("/clinics/{}/coding/registries/copd", t.a())),
+        },
+        Row {
+            method: Method::POST,
+            path: "/api/v1/clinics/{clinic}/coding/gaps",
+            expect: [401, 403, 201, 201, 403, 403, 403, 404, 404],
+            request: |t, _| {
+                let name = t.fresh_name("Weight yearly");
+                call_with(
+                    format!("/clinics/{}/coding/gaps", t.a()),
+                    json!({"name": name, "registry": "diabetes", "concept": "bmi",
+                        "every_months": 12}),
+                )
+            },
+        },
+        Row {
+            method: Method::PUT,
+            path: "/api/v1/clinics/{clinic}/coding/gaps/{key}",
+            expect: [401, 403, 204, 204, 403, 403, 403, 404, 404],
+            request: |t, _| {
+                call_with(
+                    format!("/clinics/{}/coding/gaps/diabetes_hba1c", t.a()),
+                    json!({"name": "Diabetes: HbA1c", "registry": "diabetes", "concept": "hba1c",
+                        "every_months": 3, "target": {"comparison": "at_most", "value": 7.5}}),
+                )
+            },
+        },
+        Row {
+            method: Method::DELETE,
+            path: "/api/v1/clinics/{clinic}/coding/gaps/{key}",
+            expect: [401, 403, 204, 204, 403, 403, 403, 404, 404],
+            request: |t, _| call(format!("/clinics/{}/coding/gaps/diabetes_hba1c", t.a())),
+        },
         // Last: signing out ends each caller's session (the runner signs in again after).
         Row {
             method: Method::DELETE,

@@ -5,6 +5,7 @@ pub mod extract;
 
 mod clinical;
 mod clinics;
+mod coding;
 mod moves;
 mod offers;
 mod panels;
@@ -27,6 +28,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(review::routes())
         .merge(profile::routes())
         .merge(clinical::routes())
+        .merge(coding::routes())
         .merge(qi::routes())
         .merge(offers::routes())
         .merge(moves::routes())

@@ -120,6 +120,16 @@ pub enum Definition {
     Gap,
 }
 
+/// Whether Attach ships a registry or rule with this key (a reset puts it back; a clinic's
+/// own is removed instead).
+pub fn is_shipped_definition(what: Definition, key: &str) -> bool {
+    let ship = shipped();
+    match what {
+        Definition::Registry => ship.registries.iter().any(|r| r.key == key),
+        Definition::Gap => ship.gaps.iter().any(|g| g.key == key),
+    }
+}
+
 impl App {
     /// The clinic's coding protocol as in force.
     pub fn coding_protocol(&self, who: UserId, clinic: ClinicId) -> Result<CodingView, AppError> {

@@ -51,7 +51,7 @@ pub use clinical::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use coding::{
     CodingView, Definition, DefinitionOrigin, GapEdit, GapLine, MAX_DEFINITION_NAME,
-    MAX_EVERY_MONTHS, MAX_REGISTRY_CODES, RegistryEdit, RegistryLine,
+    MAX_EVERY_MONTHS, MAX_REGISTRY_CODES, RegistryEdit, RegistryLine, is_shipped_definition,
 };
 pub use conflicts::{ConflictKey, ConflictValueView, ConflictView};
 pub use dashboard::{ClinicDashboard, MonthActivity, ProviderSize};

@@ -172,22 +172,13 @@ fn registry_form(r: &RegistryLine) -> RegistryForm {
     }
 }
 
-fn comparison_key(c: Comparison) -> &'static str {
-    match c {
-        Comparison::AtMost => "at_most",
-        Comparison::AtLeast => "at_least",
-        Comparison::Below => "below",
-        Comparison::Above => "above",
-    }
-}
-
 fn gap_form(g: &GapLine) -> GapForm {
     let p = &g.rule.population;
     let num = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
     let (target, value, systolic, diastolic) = match &g.rule.target {
         None => ("", String::new(), String::new(), String::new()),
         Some(Target::Number { comparison, value }) => (
-            comparison_key(*comparison),
+            comparison.key(),
             value.to_string(),
             String::new(),
             String::new(),
@@ -519,18 +510,9 @@ fn gap_edit(form: &GapForm) -> Result<GapEdit, AppError> {
             }
         }
         c => {
-            let comparison = match c {
-                "at_most" => Comparison::AtMost,
-                "at_least" => Comparison::AtLeast,
-                "below" => Comparison::Below,
-                "above" => Comparison::Above,
-                other => {
-                    return Err(AppError::invalid(
-                        "target",
-                        format!("no such kind of target \"{other}\""),
-                    ));
-                }
-            };
+            let comparison = Comparison::from_key(c).ok_or_else(|| {
+                AppError::invalid("target", format!("no such kind of target \"{c}\""))
+            })?;
             let value = parse_number::<f64>("target_value", &form.target_value, "a number")?
                 .ok_or_else(|| AppError::invalid("target_value", "write the target's value"))?;
             Some(Target::Number { comparison, value })

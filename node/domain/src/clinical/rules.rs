@@ -102,6 +102,23 @@ impl Comparison {
         }
     }
 
+    /// The wire and form name: `at_least`, `above`, `at_most`, `below`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::AtLeast => "at_least",
+            Self::Above => "above",
+            Self::AtMost => "at_most",
+            Self::Below => "below",
+        }
+    }
+
+    /// The comparison [`Comparison::key`] names.
+    pub fn from_key(key: &str) -> Option<Self> {
+        [Self::AtLeast, Self::Above, Self::AtMost, Self::Below]
+            .into_iter()
+            .find(|c| c.key() == key)
+    }
+
     pub fn symbol(self) -> &'static str {
         match self {
             Self::AtLeast => "≥",
