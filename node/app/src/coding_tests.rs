@@ -411,6 +411,18 @@ fn a_rule_with_a_new_interval_and_target_changes_the_recall_list() {
     );
 }
 
+/// The clinic's own rule on its own chronic-pain registry.
+fn pain_rule() -> GapEdit {
+    GapEdit {
+        name: "Chronic pain: blood pressure yearly".into(),
+        registry: Some("chronic_pain".into()),
+        concept: "bp".into(),
+        every_months: Some(12),
+        in_use: true,
+        ..GapEdit::default()
+    }
+}
+
 #[test]
 fn the_clinic_adds_its_own_registry_and_rule_and_removes_them_in_order() {
     let (_clock, r, ids) = clinic();
@@ -440,19 +452,7 @@ fn the_clinic_adds_its_own_registry_and_rule_and_removes_them_in_order() {
     );
     assert!(matches!(again, Err(AppError::Invalid { .. })), "{again:?}");
     let rule = app
-        .save_gap_rule(
-            ids.director,
-            ids.clinic,
-            None,
-            &GapEdit {
-                name: "Chronic pain: blood pressure yearly".into(),
-                registry: Some("chronic_pain".into()),
-                concept: "bp".into(),
-                every_months: Some(12),
-                in_use: true,
-                ..GapEdit::default()
-            },
-        )
+        .save_gap_rule(ids.director, ids.clinic, None, &pain_rule())
         .expect("added");
     let o = app
         .clinical_overview(ids.director, ids.clinic, ReviewScope::Clinic)
@@ -565,4 +565,68 @@ fn two_nodes_change_the_protocol_apart_and_both_changes_hold() {
         "{:?}",
         conflicts.iter().map(|c| &c.about).collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn a_rule_left_without_its_registry_after_a_merge_is_named_and_can_be_removed() {
+    let (_clock, a, b, ids) = two_replicas();
+    a.app
+        .save_registry(
+            ids.director,
+            ids.clinic,
+            None,
+            &RegistryEdit {
+                name: "Chronic pain".into(),
+                codes: vec!["icd9 338*".into()],
+                in_use: true,
+            },
+        )
+        .expect("added");
+    sync(&a, &b);
+    // Apart: one computer removes the registry, the other adds a rule on it.
+    a.app
+        .reset_definition(
+            ids.director,
+            ids.clinic,
+            Definition::Registry,
+            "chronic_pain",
+        )
+        .expect("removed on a");
+    let rule = b
+        .app
+        .save_gap_rule(ids.director, ids.clinic, None, &pain_rule())
+        .expect("added on b");
+    sync(&a, &b);
+    for r in [&a, &b] {
+        let v = r
+            .app
+            .coding_protocol(ids.nguyen, ids.clinic)
+            .expect("reads");
+        assert_eq!(v.left_out.len(), 1, "{:?}", v.left_out);
+        assert_eq!(v.left_out[0].item, format!("gap:{rule}"));
+        assert!(
+            v.left_out[0].reason.contains("chronic_pain"),
+            "{}",
+            v.left_out[0].reason
+        );
+        // The rest of the catalogue still applies.
+        let o = r
+            .app
+            .clinical_overview(ids.director, ids.clinic, ReviewScope::Clinic)
+            .expect("overview");
+        assert!(o.gaps.iter().all(|g| g.key != rule));
+        assert!(o.gaps.iter().any(|g| g.key == "diabetes_hba1c"));
+    }
+    assert!(!is_shipped_definition(Definition::Gap, &rule));
+    b.app
+        .reset_definition(ids.moa, ids.clinic, Definition::Gap, &rule)
+        .expect("the left-out rule is removed");
+    sync(&a, &b);
+    for r in [&a, &b] {
+        let v = r
+            .app
+            .coding_protocol(ids.nguyen, ids.clinic)
+            .expect("reads");
+        assert!(v.left_out.is_empty(), "{:?}", v.left_out);
+    }
 }

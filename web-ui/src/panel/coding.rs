@@ -70,6 +70,17 @@ struct GapRow {
     error: String,
 }
 
+/// A definition of the clinic's that could not be applied, with what removes it.
+#[derive(Debug, Clone)]
+struct LeftOutRow {
+    text: String,
+    /// `gap` for a rule the page can remove; empty otherwise.
+    what: String,
+    key: String,
+    /// What the button does: restore the shipped rule, or remove the clinic's own.
+    action: &'static str,
+}
+
 #[derive(Debug, Clone)]
 struct Choice {
     value: String,
@@ -84,7 +95,7 @@ struct CodingPage {
     manager: bool,
     registries: Vec<RegistryRow>,
     gaps: Vec<GapRow>,
-    left_out: Vec<String>,
+    left_out: Vec<LeftOutRow>,
     registry_choices: Vec<Choice>,
     concept_choices: Vec<Choice>,
     new_registry: RegistryForm,
@@ -384,7 +395,23 @@ fn draw(frame: Frame, l: Loaded, refused: Option<Refused>) -> Response {
         left_out: v
             .left_out
             .iter()
-            .map(|l| format!("{}: {}", l.item, l.reason))
+            .map(|l| {
+                let (what, key) = match l.item.split_once(':') {
+                    Some(("gap", k)) => ("gap", k),
+                    _ => ("", ""),
+                };
+                let action = if attach_app::is_shipped_definition(Definition::Gap, key) {
+                    "Restore the shipped rule"
+                } else {
+                    "Remove this rule"
+                };
+                LeftOutRow {
+                    text: format!("{}: {}", l.item, l.reason),
+                    what: what.to_owned(),
+                    key: key.to_owned(),
+                    action,
+                }
+            })
             .collect(),
         registries,
         gaps,
