@@ -488,9 +488,17 @@ impl Model {
         if state.compiled.catalogue() == fresh.compiled.catalogue() {
             return;
         }
+        let resummarise = !state
+            .compiled
+            .catalogue()
+            .summarises_like(fresh.compiled.catalogue());
         state.compiled = fresh.compiled;
-        state.generation += 1;
-        state.stale = !state.patients.is_empty();
+        // A new rule, name or choice of what is in use is read when the rules run; only
+        // new codes or concepts change what the patients' records summarise to.
+        if resummarise {
+            state.generation += 1;
+            state.stale = !state.patients.is_empty();
+        }
     }
 
     fn put_clinic(&mut self, state: ClinicState) {

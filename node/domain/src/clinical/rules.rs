@@ -529,6 +529,20 @@ struct GapIndex {
 }
 
 impl Catalogue {
+    /// Whether a patient's records summarise the same under `self` as under `other`
+    /// (`Compiled::summarise` reads the concepts and each registry's codes, by position):
+    /// then a change between the two (a rule, a name, a registry turned off) leaves every
+    /// stored summary valid.
+    pub fn summarises_like(&self, other: &Catalogue) -> bool {
+        self.concepts == other.concepts
+            && self.registries.len() == other.registries.len()
+            && self
+                .registries
+                .iter()
+                .zip(&other.registries)
+                .all(|(a, b)| a.codes == b.codes)
+    }
+
     /// Checks every reference and key, and indexes the catalogue.
     pub fn compile(self) -> Result<Compiled, CatalogueError> {
         let concepts = index_of("concept", self.concepts.iter().map(|c| c.key.as_str()))?;

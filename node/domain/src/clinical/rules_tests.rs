@@ -588,3 +588,74 @@ proptest! {
         prop_assert!(later.day() <= date.day());
     }
 }
+
+#[test]
+fn a_change_of_rules_names_or_choices_summarises_alike_and_a_change_of_codes_does_not() {
+    let records = [
+        dx("c1", CodeSystem::Icd9, "250", ConditionStatus::Active),
+        dx("c2", CodeSystem::Icd9, "401", ConditionStatus::Active),
+        a1c("o1", d(2026, 3, 1), 8.1, "%"),
+        bp("o2", d(2026, 4, 1), 150.0, 95.0),
+    ];
+    let base = catalogue();
+    let summary = |cat: &Catalogue| cat.clone().compile().expect("compiles").summarise(&records);
+    let before = summary(&base);
+    let alike: Vec<(&str, Catalogue)> = vec![
+        ("a rule's interval", {
+            let mut c = base.clone();
+            c.gaps[0].every_months = Some(1);
+            c
+        }),
+        ("a registry's name", {
+            let mut c = base.clone();
+            c.registries[0].name = "Another name".to_owned();
+            c
+        }),
+        ("a registry not kept", {
+            let mut c = base.clone();
+            c.registries_off.insert(c.registries[0].key.clone());
+            c
+        }),
+        ("a rule not used", {
+            let mut c = base.clone();
+            c.gaps_off.insert(c.gaps[0].key.clone());
+            c
+        }),
+        ("a rule removed", {
+            let mut c = base.clone();
+            c.gaps.pop();
+            c
+        }),
+    ];
+    for (what, cat) in &alike {
+        assert!(base.summarises_like(cat), "{what}");
+        assert_eq!(summary(cat), before, "{what}");
+    }
+    let different: Vec<(&str, Catalogue)> = vec![
+        ("a registry's codes", {
+            let mut c = base.clone();
+            c.registries[0].codes.pop();
+            c
+        }),
+        ("a registry added", {
+            let mut c = base.clone();
+            let mut r = c.registries[0].clone();
+            r.key = "another".to_owned();
+            c.registries.push(r);
+            c
+        }),
+        ("registries reordered", {
+            let mut c = base.clone();
+            c.registries.reverse();
+            c
+        }),
+        ("a concept's units", {
+            let mut c = base.clone();
+            c.concepts[0].units.push("mmol/mol".to_owned());
+            c
+        }),
+    ];
+    for (what, cat) in &different {
+        assert!(!base.summarises_like(cat), "{what}");
+    }
+}
