@@ -639,8 +639,12 @@ pub struct TaskBody {
     pub title: String,
     /// The provider whose panel is reviewed; null for every panel of the clinic.
     pub provider: Option<Uuid>,
-    /// The list, as a review list's query string (`worklist=mrp-stale&months=24`).
+    /// The list, as a review list's query string (`worklist=mrp-stale&months=24`), or a
+    /// clinical list's (`list=registry&key=diabetes`; `list` is registry, uncoded, gap or
+    /// recalls).
     pub query: String,
+    /// The list's name: "Unconfirmed MRP", "Diabetes registry".
+    pub list_name: String,
     /// weeks-N or months-N
     pub frequency: String,
     pub owner: Uuid,
@@ -660,6 +664,7 @@ fn task_body(v: attach_app::TaskView) -> TaskBody {
         title: t.title,
         provider: t.provider.map(|p| p.0),
         query: serde_urlencoded::to_string(&t.query).unwrap_or_default(),
+        list_name: v.list_name,
         frequency: t.frequency.key(),
         owner: t.owner.0,
         first_due: t.first_due.to_string(),
@@ -691,7 +696,8 @@ pub struct NewTaskRequest {
     pub title: String,
     #[serde(default)]
     pub provider: Option<Uuid>,
-    /// A review list's query string, e.g. `worklist=suggested-status`.
+    /// A review list's query string, e.g. `worklist=suggested-status`; or a registry's,
+    /// care gap's or the recall list's: `list=registry&key=diabetes`, `list=recalls`.
     pub query: String,
     /// weeks-N (1–52) or months-N (1–24)
     pub frequency: String,

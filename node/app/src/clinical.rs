@@ -127,6 +127,84 @@ pub enum ClinicalList {
     Recalls,
 }
 
+impl ClinicalList {
+    /// The list from the words of its address (`list=registry&key=diabetes`): `None` when
+    /// `list` is not among them (not a clinical list).
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Option<Result<Self, AppError>> {
+        let (mut list, mut key) = (None, "");
+        for (k, v) in pairs {
+            match k {
+                "list" => list = Some(v),
+                "key" => key = v,
+                _ => {}
+            }
+        }
+        let list = list?;
+        let keyed = |make: fn(String) -> Self| {
+            if key.trim().is_empty() {
+                Err(AppError::invalid(
+                    "key",
+                    format!("the {list} list needs the key of its registry or rule"),
+                ))
+            } else {
+                Ok(make(key.trim().to_owned()))
+            }
+        };
+        Some(match list {
+            "registry" => keyed(Self::Registry),
+            "uncoded" => keyed(Self::Uncoded),
+            "gap" => keyed(Self::Gap),
+            "recalls" => Ok(Self::Recalls),
+            other => Err(AppError::invalid(
+                "list",
+                format!(
+                    "there is no clinical list \"{other}\" (registry, uncoded, gap or recalls)"
+                ),
+            )),
+        })
+    }
+
+    /// The words of the list's address, as [`ClinicalList::from_pairs`] reads them.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        let (list, key) = match self {
+            Self::Registry(k) => ("registry", Some(k)),
+            Self::Uncoded(k) => ("uncoded", Some(k)),
+            Self::Gap(k) => ("gap", Some(k)),
+            Self::Recalls => ("recalls", None),
+        };
+        std::iter::once(("list".to_owned(), list.to_owned()))
+            .chain(key.map(|k| ("key".to_owned(), k.clone())))
+            .collect()
+    }
+
+    /// Whether the list is worked as recalls (its page keeps the patients whose recall is
+    /// still being worked on).
+    pub fn is_recall_list(&self) -> bool {
+        matches!(self, Self::Gap(_) | Self::Recalls)
+    }
+
+    /// The list's title with the clinic's definitions: "Diabetes registry", "Recall list".
+    pub fn title(&self, c: &Compiled) -> String {
+        let registry = |k: &str| {
+            c.registry_index(k)
+                .map_or_else(|| k.to_owned(), |i| c.registry(i).name.clone())
+        };
+        match self {
+            Self::Registry(k) => format!("{} registry", registry(k)),
+            Self::Uncoded(k) => format!("{}: probably not coded", registry(k)),
+            Self::Gap(k) => c
+                .catalogue()
+                .gaps
+                .iter()
+                .find(|g| g.key == *k)
+                .map_or_else(|| k.clone(), |g| g.name.clone()),
+            Self::Recalls => "Recall list".to_owned(),
+        }
+    }
+}
+
 /// One patient of a clinical list.
 #[derive(Debug, Clone)]
 pub struct CareRow {
@@ -528,6 +606,38 @@ impl App {
     }
 
     /// The patients of one clinical list in `scope`, in name order.
+    /// Every clinical list the clinic's definitions give, with its title: each registry
+    /// kept, its probably-uncoded list (where it has rules for one), each care-gap rule in
+    /// use, and the recall list (to choose one from, as a review task's list).
+    pub fn clinical_lists(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+    ) -> Result<Vec<(ClinicalList, String)>, AppError> {
+        self.member_clinic(who, clinic)?;
+        let model = self.model();
+        let c = compiled_of(model.clinical.get(&clinic));
+        let mut lists = Vec::new();
+        for (_, r) in c.registries_in_use() {
+            lists.push(ClinicalList::Registry(r.key.clone()));
+            if !r.uncoded.is_empty() {
+                lists.push(ClinicalList::Uncoded(r.key.clone()));
+            }
+        }
+        lists.extend(
+            c.gaps_in_use()
+                .map(|(_, g)| ClinicalList::Gap(g.key.clone())),
+        );
+        lists.push(ClinicalList::Recalls);
+        Ok(lists
+            .into_iter()
+            .map(|l| {
+                let title = l.title(&c);
+                (l, title)
+            })
+            .collect())
+    }
+
     pub fn clinical_list(
         &self,
         who: UserId,

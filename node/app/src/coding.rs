@@ -766,4 +766,4 @@ fn gap_message(
 
 #[cfg(test)]
 #[path = "coding_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -7,7 +7,7 @@ use crate::tests::{ClinicIds, Replica, sync, two_replicas};
 use crate::{ClinicalFile, ClinicalFormat, ClinicalList, ReviewScope};
 use attach_domain::clinical::rules::Comparison;
 
-fn import_diabetic(r: &Replica, ids: &ClinicIds) -> attach_domain::PanelEntry {
+pub(crate) fn import_diabetic(r: &Replica, ids: &ClinicIds) -> attach_domain::PanelEntry {
     let e = patel_patient(r, ids);
     let text = format!(
         "phn,kind,id,system,code,display,date,end_date,status,value,unit,updated\n\

@@ -208,6 +208,28 @@ impl App {
         Ok(l)
     }
 
+    /// A clinical list as its page shows it first: a recall list (one rule's, or every
+    /// gap's) keeps the recalls still being worked on; a registry or uncoded list all of it.
+    pub fn worked_list(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        scope: ReviewScope,
+        list: &ClinicalList,
+    ) -> Result<CareList, AppError> {
+        match list {
+            ClinicalList::Gap(k) => {
+                self.recall_list(who, clinic, scope, Some(k), &RecallStatus::WORKING)
+            }
+            ClinicalList::Recalls => {
+                self.recall_list(who, clinic, scope, None, &RecallStatus::WORKING)
+            }
+            ClinicalList::Registry(_) | ClinicalList::Uncoded(_) => {
+                self.clinical_list(who, clinic, scope, list)
+            }
+        }
+    }
+
     /// The recall list as CSV: one line per patient and open care gap.
     pub fn export_recalls(
         &self,

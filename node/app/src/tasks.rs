@@ -1,6 +1,9 @@
 //! Recurring review tasks: account managers set them up (what list, whose panel, how often,
 //! who does it); the owner works through the list and marks it done, which records what was
-//! left and schedules the next due date. Each task is its own document
+//! left and schedules the next due date. The list is a panel-review list (its query words,
+//! `worklist=mrp-unconfirmed`) or a registry's list, its probably-uncoded list, a care gap's
+//! or the recall list (`list=registry&key=diabetes`): a registry is reviewed on a cadence
+//! like any panel list. Each task is its own document
 //! (`clinic/<c>/review/<task>`) and each completion another (`…/<task>/<completion>`), so
 //! completions made on two nodes apart both count and nothing grows without bound.
 
@@ -14,7 +17,7 @@ use attach_domain::{
 use attach_schema::work::{DONE_ITEM, KIND_REVIEW_DONE, KIND_REVIEW_TASK, TASK_ITEM, write_item};
 
 use super::history::ChangeKind;
-use super::{App, AppError, ReviewScope};
+use super::{App, AppError, ClinicalList, ReviewScope};
 
 /// A task as the task list shows it.
 #[derive(Debug, Clone)]
@@ -26,6 +29,17 @@ pub struct TaskView {
     pub last: Option<Completion>,
     /// Patients on the task's list now (when the viewer may see it).
     pub on_list: Option<usize>,
+    /// The list's name: "Unconfirmed MRP", "Diabetes registry".
+    pub list_name: String,
+    /// The list, when it is a clinical one (a registry's, a gap's, the recall list).
+    pub clinical: Option<ClinicalList>,
+}
+
+/// What a task reviews.
+#[derive(Debug, Clone)]
+enum TaskList {
+    Review(ReviewQuery),
+    Clinical(ClinicalList),
 }
 
 /// A new task as typed.
@@ -39,22 +53,80 @@ pub struct NewTask {
     pub first_due: Date,
 }
 
+fn list_key(l: &ClinicalList) -> &str {
+    match l {
+        ClinicalList::Registry(k) | ClinicalList::Uncoded(k) | ClinicalList::Gap(k) => k,
+        ClinicalList::Recalls => "recalls",
+    }
+}
+
 fn scope_of(t: &ReviewTask) -> ReviewScope {
     t.provider
         .map_or(ReviewScope::Clinic, ReviewScope::Provider)
 }
 
 impl App {
-    fn task_query(&self, t: &ReviewTask) -> Result<ReviewQuery, AppError> {
-        Ok(ReviewQuery::from_pairs(
-            t.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    fn task_list(&self, t: &ReviewTask) -> Result<TaskList, AppError> {
+        let pairs = || t.query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        if let Some(list) = ClinicalList::from_pairs(pairs()) {
+            return Ok(TaskList::Clinical(list?));
+        }
+        Ok(TaskList::Review(ReviewQuery::from_pairs(
+            pairs(),
             self.clinic_today(),
-        )?)
+        )?))
+    }
+
+    /// How many patients are on the task's list now, as its page first shows them.
+    fn on_task_list(&self, who: UserId, t: &ReviewTask) -> Result<usize, AppError> {
+        Ok(match self.task_list(t)? {
+            TaskList::Review(q) => self.review_rows(who, t.clinic, scope_of(t), &q)?.len(),
+            TaskList::Clinical(l) => self.worked_list(who, t.clinic, scope_of(t), &l)?.rows.len(),
+        })
+    }
+
+    /// The list's name with the clinic's definitions.
+    fn task_list_name(&self, clinic: ClinicId, list: &Result<TaskList, AppError>) -> String {
+        match list {
+            Ok(TaskList::Review(q)) => q
+                .worklist
+                .as_ref()
+                .map_or_else(|| "Filtered list".to_owned(), |w| w.title()),
+            Ok(TaskList::Clinical(l)) => {
+                let model = self.model();
+                l.title(&super::clinical::compiled_of(model.clinical.get(&clinic)))
+            }
+            Err(_) => "A list this version cannot read".to_owned(),
+        }
     }
 
     /// The clinic's review tasks the person may see (the ones they own, and those on lists
     /// they may review), soonest due first; retired ones last.
     pub fn review_tasks(&self, who: UserId, clinic: ClinicId) -> Result<Vec<TaskView>, AppError> {
+        self.tasks_of(who, clinic, true)
+    }
+
+    /// The clinic's review tasks of clinical lists (registries, care gaps, recalls) the
+    /// person may see, without counting their lists (`on_list` is `None`): what a registry
+    /// page shows beside each registry.
+    pub fn clinical_review_tasks(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+    ) -> Result<Vec<TaskView>, AppError> {
+        Ok(self
+            .tasks_of(who, clinic, false)?
+            .into_iter()
+            .filter(|v| v.clinical.is_some())
+            .collect())
+    }
+
+    fn tasks_of(
+        &self,
+        who: UserId,
+        clinic: ClinicId,
+        count: bool,
+    ) -> Result<Vec<TaskView>, AppError> {
         let c = self.member_clinic(who, clinic)?;
         let today = self.clinic_today();
         let tasks: Vec<(ReviewTask, Vec<Completion>)> = {
@@ -75,14 +147,19 @@ impl App {
         };
         let mut out = Vec::new();
         for (task, done) in tasks {
-            let on_list = match self.task_query(&task) {
-                Ok(q) => self
-                    .review_rows(who, clinic, scope_of(&task), &q)
-                    .ok()
-                    .map(|rows| rows.len()),
-                Err(_) => None,
+            let list = self.task_list(&task);
+            let on_list = if count {
+                self.on_task_list(who, &task).ok()
+            } else {
+                None
             };
-            if on_list.is_none() && task.owner != who && !c.is_account_manager(who) {
+            let may_see = if count {
+                on_list.is_some()
+            } else {
+                matches!(list, Ok(TaskList::Clinical(_)))
+                    && self.clinical_panels(who, clinic, scope_of(&task)).is_ok()
+            };
+            if !may_see && task.owner != who && !c.is_account_manager(who) {
                 continue;
             }
             let next_due = task.next_due(&done);
@@ -91,6 +168,11 @@ impl App {
                 next_due,
                 last: done.last().cloned(),
                 on_list,
+                list_name: self.task_list_name(clinic, &list),
+                clinical: match list {
+                    Ok(TaskList::Clinical(l)) => Some(l),
+                    _ => None,
+                },
                 task,
             });
         }
@@ -161,7 +243,17 @@ impl App {
             retired: false,
         };
         task.check()?;
-        self.task_query(&task)?;
+        if let TaskList::Clinical(list) = self.task_list(&task)? {
+            // The registry or rule must be one the clinic keeps, on lists the creator sees.
+            self.worked_list(who, clinic, scope_of(&task), &list)
+                .map_err(|e| match e {
+                    AppError::NotFound(what) => AppError::invalid(
+                        "worklist",
+                        format!("there is no {what} called \"{}\"", list_key(&list)),
+                    ),
+                    e => e,
+                })?;
+        }
         self.write_task(who, &task, "create review task")?;
         info!(clinic = %clinic, task = %task.id, "review task created");
         Ok(task)
@@ -205,9 +297,7 @@ impl App {
         if t.retired {
             return Err(AppError::conflict("this task is retired"));
         }
-        let remaining = self
-            .review_rows(who, clinic, scope_of(&t), &self.task_query(&t)?)?
-            .len();
+        let remaining = self.on_task_list(who, &t)?;
         let done = {
             let model = self.model();
             let list = model
@@ -353,5 +443,110 @@ mod tests {
             app.review_tasks(ids.moa, ids.clinic).unwrap()[0].state,
             DueState::Retired
         );
+    }
+
+    #[test]
+    fn a_registry_is_reviewed_on_a_cadence_like_a_panel_list() {
+        let (clock, r, ids) = crate::clinical::tests::clinic();
+        let app = &r.app;
+        crate::coding::tests::import_diabetic(&r, &ids);
+        let diabetes = ClinicalList::Registry("diabetes".into());
+        let on_registry = app
+            .clinical_list(
+                ids.moa,
+                ids.clinic,
+                ReviewScope::Provider(ids.patel),
+                &diabetes,
+            )
+            .expect("list")
+            .rows
+            .len();
+        assert!(on_registry > 0);
+        let new = |query: Vec<(String, String)>| NewTask {
+            title: "Diabetes registry review, Dr. Patel".into(),
+            provider: Some(ids.patel),
+            query,
+            frequency: Frequency::Months { n: 3 },
+            owner: ids.moa,
+            first_due: date!(2026 - 11 - 05),
+        };
+        // Lists that are not there are named.
+        for (query, field) in [
+            (ClinicalList::Registry("gout".into()).pairs(), "worklist"),
+            (vec![("list".into(), "diabetes".into())], "list"),
+            (vec![("list".into(), "registry".into())], "key"),
+        ] {
+            match app.create_review_task(ids.director, ids.clinic, new(query.clone())) {
+                Err(AppError::Invalid { problems, .. }) => {
+                    assert!(
+                        problems.iter().any(|p| p.field == field),
+                        "{query:?}: {problems:?}"
+                    )
+                }
+                other => panic!("{query:?}: {other:?}"),
+            }
+        }
+        assert!(app.review_tasks(ids.moa, ids.clinic).unwrap().is_empty());
+
+        let task = app
+            .create_review_task(ids.director, ids.clinic, new(diabetes.pairs()))
+            .expect("created");
+        let recalls = app
+            .create_review_task(
+                ids.director,
+                ids.clinic,
+                NewTask {
+                    title: "Recall calls".into(),
+                    provider: None,
+                    query: ClinicalList::Recalls.pairs(),
+                    frequency: Frequency::Weeks { n: 1 },
+                    owner: ids.moa,
+                    first_due: date!(2026 - 11 - 03),
+                },
+            )
+            .expect("created");
+        let views = app.review_tasks(ids.moa, ids.clinic).expect("lists");
+        let v = views.iter().find(|v| v.task.id == task.id).expect("listed");
+        assert_eq!(v.on_list, Some(on_registry));
+        assert_eq!(v.list_name, "Diabetes registry");
+        assert_eq!(v.clinical, Some(diabetes.clone()));
+        let working = app
+            .worked_list(
+                ids.moa,
+                ids.clinic,
+                ReviewScope::Clinic,
+                &ClinicalList::Recalls,
+            )
+            .expect("recalls")
+            .rows
+            .len();
+        let rv = views
+            .iter()
+            .find(|v| v.task.id == recalls.id)
+            .expect("listed");
+        assert_eq!(
+            (rv.on_list, rv.list_name.as_str()),
+            (Some(working), "Recall list")
+        );
+        assert_eq!(app.my_tasks_due(ids.moa, ids.clinic), 2);
+        // Beside the registry, without counting: for those who may read it.
+        let brief = app
+            .clinical_review_tasks(ids.patel, ids.clinic)
+            .expect("brief");
+        assert_eq!(brief.len(), 2);
+        assert!(brief.iter().all(|v| v.on_list.is_none()));
+
+        clock.advance(time::Duration::days(7));
+        let done = app
+            .complete_review_task(ids.moa, ids.clinic, task.id, "two to call")
+            .expect("done");
+        assert_eq!(done.remaining, on_registry);
+        let v = app
+            .review_tasks(ids.moa, ids.clinic)
+            .unwrap()
+            .into_iter()
+            .find(|v| v.task.id == task.id)
+            .expect("listed");
+        assert_eq!(v.next_due, date!(2027 - 02 - 05));
     }
 }

@@ -711,3 +711,101 @@ async fn the_coding_protocol_is_read_by_members_and_changed_by_managers_with_ver
     );
     assert!(html.contains("coding protocol: turn off registry diabetes"));
 }
+
+#[tokio::test]
+async fn a_registry_review_is_set_up_from_the_registries_page_and_its_list_counted() {
+    let w = World::new("clinical-review");
+    let e = patel_patient(&w);
+    let phn = e.details.phn.to_string();
+    let base = format!("/c/{}/registries", w.a);
+    let tasks = format!("/c/{}/review/tasks", w.a);
+    let mut patel = w.signed_in("drpatel").await;
+    import_csv(&mut patel, &base, &export(&phn, false)).await;
+    let patel_id = w.id("drpatel");
+    let overview = format!("{base}?provider={patel_id}");
+    // A physician sees no review yet, and no link to set one up.
+    let html = patel.get(&overview).await.ok().to_owned();
+    assert!(!html.contains("Set up a regular review"), "{html}");
+
+    let mut director = w.signed_in("director").await;
+    let html = director.get(&overview).await.ok().to_owned();
+    let start = html.find("Set up a regular review").expect("the link");
+    let href_at = html[..start].rfind("href=\"").unwrap() + 6;
+    let href = html[href_at..href_at + html[href_at..].find('"').unwrap()]
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    assert!(href.contains("worklist=registry%3Adiabetes"), "{href}");
+    let form = director.get(&href).await;
+    let shown = form.ok().to_owned();
+    assert!(
+        shown.contains("<option value=\"registry:diabetes\" selected>Diabetes registry</option>"),
+        "{shown}"
+    );
+    assert!(shown.contains("<option value=\"recalls\">Recall list</option>"));
+    assert!(
+        shown.contains("value=\"Diabetes registry review\""),
+        "{shown}"
+    );
+    let chen = w.id("moa.chen");
+    let today = w.app().clinic_today().to_string();
+    let fields = |worklist: &'static str, filters: &'static str| {
+        vec![
+            ("title", "Diabetes registry review".to_owned()),
+            ("provider", patel_id.to_string()),
+            ("worklist", worklist.to_owned()),
+            ("filters", filters.to_owned()),
+            ("frequency", "months-3".to_owned()),
+            ("owner", chen.to_string()),
+            ("first_due", today.clone()),
+        ]
+    };
+    // Filters belong to panel-review lists; a registry no one keeps is named.
+    for (worklist, filters, problem) in [
+        (
+            "registry:diabetes",
+            "min_age=65",
+            "filters apply to panel-review lists",
+        ),
+        (
+            "registry:gout",
+            "",
+            "there is no registry the clinic keeps called",
+        ),
+    ] {
+        let f = fields(worklist, filters);
+        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = director.submit(&tasks, &tasks, &pairs).await;
+        let text = refused.status_is(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(text.contains(problem), "{worklist}: {text}");
+    }
+    let f = fields("registry:diabetes", "");
+    let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let made = director.submit(&tasks, &tasks, &pairs).await;
+    assert_eq!(made.location(), format!("{tasks}?done=created"));
+
+    // The task's list is the registry's, counted; the registries page says who reviews it.
+    let mut grace = w.signed_in("moa.chen").await;
+    let html = grace.get(&tasks).await.ok().to_owned();
+    let on_registry = w
+        .app()
+        .clinical_list(
+            chen,
+            w.a,
+            attach::app::ReviewScope::Provider(patel_id),
+            &attach::app::ClinicalList::Registry("diabetes".into()),
+        )
+        .unwrap()
+        .rows
+        .len();
+    assert!(on_registry >= 1);
+    let list_href = format!("{base}/list?list=registry&#38;key=diabetes&#38;provider={patel_id}");
+    assert!(
+        html.contains(&format!("<a href=\"{list_href}\">Diabetes registry</a>")),
+        "{html}"
+    );
+    let html = patel.get(&overview).await.ok().to_owned();
+    assert!(
+        html.contains("Diabetes registry: quarterly by Grace Chen, next due"),
+        "{html}"
+    );
+}

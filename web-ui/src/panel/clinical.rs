@@ -63,6 +63,10 @@ struct RegistryLine {
     href: String,
     uncoded_href: String,
     has_uncoded: bool,
+    /// The registry's review tasks: "quarterly by Jane Chen, next due 2027-01-05 (upcoming)".
+    reviews: Vec<String>,
+    /// Where an account manager sets one up (the tasks page, prefilled); empty otherwise.
+    new_review_href: String,
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +165,38 @@ pub(super) fn readable_providers(
     Ok(out)
 }
 
+/// The review tasks of a registry (its list or its probably-uncoded list) on the panels
+/// the overview shows, in words.
+fn registry_reviews(
+    tasks: &[attach_app::TaskView],
+    names: &HashMap<UserId, String>,
+    scope: ReviewScope,
+    key: &str,
+) -> Vec<String> {
+    tasks
+        .iter()
+        .filter(|v| v.state != attach_domain::DueState::Retired)
+        .filter(|v| match scope {
+            ReviewScope::Clinic => true,
+            ReviewScope::Provider(p) => v.task.provider.is_none_or(|t| t == p),
+        })
+        .filter(|v| {
+            matches!(&v.clinical,
+                Some(ClinicalList::Registry(k) | ClinicalList::Uncoded(k)) if k == key)
+        })
+        .map(|v| {
+            format!(
+                "{}: {} by {}, next due {} ({})",
+                v.list_name,
+                v.task.frequency.label(),
+                super::name_of(names, v.task.owner),
+                v.next_due,
+                v.state.label()
+            )
+        })
+        .collect()
+}
+
 /// `GET /c/{clinic}/registries`
 pub async fn overview(
     State(web): State<Web>,
@@ -169,12 +205,14 @@ pub async fn overview(
 ) -> Result<Response, WebError> {
     let scope = scope_of(q.provider.as_deref())?;
     let (who, clinic) = (frame.who.user, frame.clinic);
-    let (o, providers): (ClinicalOverview, _) = web
+    let (o, providers, tasks, names): (ClinicalOverview, _, _, _) = web
         .app
         .run(move |app| {
             Ok((
                 app.clinical_overview(who, clinic, scope)?,
                 readable_providers(app, who, clinic)?,
+                app.clinical_review_tasks(who, clinic)?,
+                super::names(app, who, clinic)?,
             ))
         })
         .await?;
@@ -209,6 +247,22 @@ pub async fn overview(
                 href: list("registry", &r.key),
                 uncoded_href: list("uncoded", &r.key),
                 has_uncoded: r.uncoded > 0,
+                reviews: registry_reviews(&tasks, &names, scope, &r.key),
+                new_review_href: if frame.layout.is_manager() {
+                    let mut q = vec![
+                        ("worklist", format!("registry:{}", r.key)),
+                        ("title", format!("{} registry review", r.name)),
+                    ];
+                    if let ReviewScope::Provider(p) = scope {
+                        q.push(("provider", p.to_string()));
+                    }
+                    format!(
+                        "{base}/review/tasks?{}#new-task-heading",
+                        serde_urlencoded::to_string(&q).unwrap_or_default()
+                    )
+                } else {
+                    String::new()
+                },
             })
             .collect(),
         gaps: o
@@ -568,44 +622,30 @@ pub(super) async fn list_page(
         .await?;
     let c = &l.compiled;
     let base = frame.base();
-    let (title, explanation, detail_heading) = match &which {
-        ClinicalList::Registry(k) => {
-            let name = c
-                .registry_index(k)
-                .map(|i| c.registry(i).name.clone())
-                .unwrap_or_default();
-            (
-                format!("{name} registry"),
-                "Patients with an active problem-list code of this registry, and their open care gaps.".to_owned(),
-                "Open care gaps",
-            )
-        }
-        ClinicalList::Uncoded(k) => {
-            let name = c
-                .registry_index(k)
-                .map(|i| c.registry(i).name.clone())
-                .unwrap_or_default();
-            (
-                format!("{name}: probably not coded"),
-                "Patients whose results or medications suggest this condition but who have no code for it. Review each one: code the condition in Attach (it is then listed to take back to the EMR), or dismiss the suggestion with the reason it does not apply; a dismissed suggestion does not come back.".to_owned(),
-                "Why",
-            )
-        }
-        ClinicalList::Gap(k) => {
-            let rule = c.catalogue().gaps.iter().find(|g| g.key == *k);
-            (
-                rule.map_or_else(String::new, |g| g.name.clone()),
-                rule.map_or_else(String::new, |g| {
+    let title = which.title(c);
+    let (explanation, detail_heading) = match &which {
+        ClinicalList::Registry(_) => (
+            "Patients with an active problem-list code of this registry, and their open care gaps.".to_owned(),
+            "Open care gaps",
+        ),
+        ClinicalList::Uncoded(_) => (
+            "Patients whose results or medications suggest this condition but who have no code for it. Review each one: code the condition in Attach (it is then listed to take back to the EMR), or dismiss the suggestion with the reason it does not apply; a dismissed suggestion does not come back.".to_owned(),
+            "Why",
+        ),
+        ClinicalList::Gap(k) => (
+            c.catalogue()
+                .gaps
+                .iter()
+                .find(|g| g.key == *k)
+                .map_or_else(String::new, |g| {
                     format!(
                         "Who: {}. Not done in time, or out of target.",
                         g.population.describe()
                     )
                 }),
-                "Gap and recall",
-            )
-        }
+            "Gap and recall",
+        ),
         ClinicalList::Recalls => (
-            "Recall list".to_owned(),
             "Every patient with a care gap still open: not done in time, or out of target. Record each call, booking, refusal or completion here: the list keeps where each recall stands until the gap closes."
                 .to_owned(),
             "Open care gaps and recalls",

@@ -14,7 +14,7 @@ use super::{names, thousands, with_status};
 use crate::error::{WebError, render};
 use crate::frame::CsrfForm;
 use crate::{FieldErrors, Frame, Layout, Path, Query, Web};
-use attach_app::{AppError, NewTask, TaskView};
+use attach_app::{AppError, ClinicalList, NewTask, TaskView};
 use attach_domain::{DueState, Frequency, MemberState, TaskId, UserId, Worklist};
 
 #[derive(Debug, Clone)]
@@ -52,6 +52,8 @@ struct TasksPage {
     tasks: Vec<TaskRow>,
     providers: Vec<Choice>,
     worklists: Vec<Choice>,
+    /// Registries, their uncoded lists, care gaps and the recall list.
+    clinical_lists: Vec<Choice>,
     frequencies: Vec<Choice>,
     owners: Vec<Choice>,
     form: TaskForm,
@@ -110,16 +112,20 @@ fn row(
         })
         .collect::<Vec<_>>()
         .join("&");
-    let list_base = match t.provider {
-        Some(p) => format!("{base}/panels/{p}/review"),
-        None => format!("{base}/review"),
+    let provider = t
+        .provider
+        .map(|p| format!("&provider={p}"))
+        .unwrap_or_default();
+    let list_href = match (&v.clinical, t.provider) {
+        (Some(l), _) => format!(
+            "{base}/registries/list?{}{provider}",
+            serde_urlencoded::to_string(l.pairs()).unwrap_or_default()
+        ),
+        (None, Some(p)) if !query.is_empty() => format!("{base}/panels/{p}/review?{query}"),
+        (None, Some(p)) => format!("{base}/panels/{p}/review"),
+        (None, None) if !query.is_empty() => format!("{base}/review?{query}"),
+        (None, None) => format!("{base}/review"),
     };
-    let list = t
-        .query
-        .iter()
-        .find(|(k, _)| k == "worklist")
-        .and_then(|(_, key)| Worklist::from_key(key, None, None, time::Date::MIN).ok())
-        .map_or_else(|| "Filtered list".to_owned(), |w| w.title());
     let name = |u: UserId| super::name_of(names, u);
     TaskRow {
         id: t.id.to_string(),
@@ -128,12 +134,8 @@ fn row(
             || "all panels".to_owned(),
             |p| format!("panel of {}", name(p)),
         ),
-        list,
-        list_href: if query.is_empty() {
-            list_base
-        } else {
-            format!("{list_base}?{query}")
-        },
+        list: v.list_name.clone(),
+        list_href,
         frequency: t.frequency.label(),
         owner: name(t.owner),
         mine: t.owner == who,
@@ -170,7 +172,7 @@ async fn draw(
     errors: FieldErrors,
 ) -> Result<Response, WebError> {
     let (who, clinic) = (frame.who.user, frame.clinic);
-    let (tasks, names, clinic_state, today) = web
+    let (tasks, names, clinic_state, today, clinical) = web
         .app
         .run(move |app| {
             Ok((
@@ -178,6 +180,7 @@ async fn draw(
                 names(app, who, clinic)?,
                 app.clinic(who, clinic)?,
                 app.clinic_today(),
+                app.clinical_lists(who, clinic)?,
             ))
         })
         .await?;
@@ -214,6 +217,10 @@ async fn draw(
         .into_iter()
         .map(|w| choice(w.key().to_owned(), w.title(), &form.worklist))
         .collect();
+    let clinical_lists = clinical
+        .iter()
+        .map(|(l, title)| choice(clinical_choice(l), title.clone(), &form.worklist))
+        .collect();
     let chosen_frequency = if form.frequency.is_empty() {
         "months-3".to_owned()
     } else {
@@ -248,6 +255,7 @@ async fn draw(
             tasks: rows,
             providers,
             worklists,
+            clinical_lists,
             frequencies,
             owners,
             form,
@@ -257,13 +265,38 @@ async fn draw(
     ))
 }
 
-/// `/c/{clinic}/review/tasks` (also prefilled from a review list: `?worklist=…&filters=…`).
+/// `/c/{clinic}/review/tasks` (also prefilled from a review list, `?worklist=…&filters=…`,
+/// or a registry, `?worklist=registry:diabetes&title=…`).
 pub async fn page(
     State(web): State<Web>,
     frame: Frame,
     Query(form): Query<TaskForm>,
 ) -> Result<Response, WebError> {
     draw(&web, frame, form, FieldErrors::default()).await
+}
+
+/// A clinical list as the form's list menu names it: `registry:diabetes`, `recalls`.
+pub fn clinical_choice(l: &ClinicalList) -> String {
+    match l {
+        ClinicalList::Registry(k) => format!("registry:{k}"),
+        ClinicalList::Uncoded(k) => format!("uncoded:{k}"),
+        ClinicalList::Gap(k) => format!("gap:{k}"),
+        ClinicalList::Recalls => "recalls".to_owned(),
+    }
+}
+
+fn clinical_of_choice(raw: &str) -> Option<ClinicalList> {
+    if raw == "recalls" {
+        return Some(ClinicalList::Recalls);
+    }
+    let (list, key) = raw.split_once(':')?;
+    let key = key.trim().to_owned();
+    Some(match list {
+        "registry" => ClinicalList::Registry(key),
+        "uncoded" => ClinicalList::Uncoded(key),
+        "gap" => ClinicalList::Gap(key),
+        _ => return None,
+    })
 }
 
 fn parse_form(form: &TaskForm) -> Result<NewTask, FieldErrors> {
@@ -294,10 +327,19 @@ fn parse_form(form: &TaskForm) -> Result<NewTask, FieldErrors> {
     .map_err(|_| errors.add("first_due", "a date such as 2026-12-15"))
     .ok();
     let mut query = Vec::new();
-    if !form.worklist.trim().is_empty() {
+    if let Some(list) = clinical_of_choice(form.worklist.trim()) {
+        if !form.filters.trim().is_empty() {
+            errors.add(
+                "filters",
+                "filters apply to panel-review lists; a registry, care-gap or recall list takes none",
+            );
+        }
+        query = list.pairs();
+    } else if !form.worklist.trim().is_empty() {
         query.push(("worklist".to_owned(), form.worklist.trim().to_owned()));
     }
     match serde_urlencoded::from_str::<Vec<(String, String)>>(form.filters.trim()) {
+        Ok(_) if !query.is_empty() && query[0].0 == "list" => {}
         Ok(more) => query.extend(
             more.into_iter()
                 .filter(|(k, _)| k != "worklist" && k != "page"),
