@@ -525,6 +525,15 @@ impl App {
         scope: ReviewScope,
     ) -> Result<ClinicalOverview, AppError> {
         let (_, providers) = self.clinical_panels(who, clinic, scope)?;
+        self.overview_of(clinic, &providers)
+    }
+
+    /// The overview of `providers`' panels at the clinic, for whoever was allowed to ask.
+    pub(super) fn overview_of(
+        &self,
+        clinic: ClinicId,
+        providers: &[UserId],
+    ) -> Result<ClinicalOverview, AppError> {
         self.clinical_state(clinic)?;
         let today = self.clinic_today();
         let model = self.model();
@@ -605,7 +614,6 @@ impl App {
         })
     }
 
-    /// The patients of one clinical list in `scope`, in name order.
     /// Every clinical list the clinic's definitions give, with its title: each registry
     /// kept, its probably-uncoded list (where it has rules for one), each care-gap rule in
     /// use, and the recall list (to choose one from, as a review task's list).
@@ -638,6 +646,7 @@ impl App {
             .collect())
     }
 
+    /// The patients of one clinical list in `scope`, in name order.
     pub fn clinical_list(
         &self,
         who: UserId,

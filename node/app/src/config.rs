@@ -69,6 +69,115 @@ pub struct MatchingSettings {
     pub tiers: Vec<Tier>,
     /// For each community, the neighbouring communities its clinics also serve.
     pub catchments: BTreeMap<String, Vec<String>>,
+    /// The province's health authorities, each with the communities it serves: the
+    /// provincial comparison of clinics' measures groups clinics by the community of
+    /// their address and this. A community in none is shown under "no health authority".
+    pub health_authorities: BTreeMap<String, Vec<String>>,
+}
+
+/// BC's five regional health authorities with the larger communities of each: the
+/// default for [`MatchingSettings::health_authorities`], to be completed by the province.
+pub fn bc_health_authorities() -> BTreeMap<String, Vec<String>> {
+    let ha = |name: &str, communities: &[&str]| {
+        (
+            name.to_owned(),
+            communities.iter().map(|c| (*c).to_owned()).collect(),
+        )
+    };
+    BTreeMap::from([
+        ha(
+            "Fraser Health",
+            &[
+                "Abbotsford",
+                "Agassiz",
+                "Burnaby",
+                "Chilliwack",
+                "Coquitlam",
+                "Delta",
+                "Hope",
+                "Langley",
+                "Maple Ridge",
+                "Mission",
+                "New Westminster",
+                "Port Coquitlam",
+                "Port Moody",
+                "Surrey",
+                "White Rock",
+            ],
+        ),
+        ha(
+            "Interior Health",
+            &[
+                "Castlegar",
+                "Cranbrook",
+                "Golden",
+                "Kamloops",
+                "Kelowna",
+                "Merritt",
+                "Nelson",
+                "Penticton",
+                "Revelstoke",
+                "Salmon Arm",
+                "Trail",
+                "Vernon",
+                "West Kelowna",
+                "Williams Lake",
+                "100 Mile House",
+            ],
+        ),
+        ha(
+            "Island Health",
+            &[
+                "Campbell River",
+                "Courtenay",
+                "Comox",
+                "Duncan",
+                "Nanaimo",
+                "Parksville",
+                "Port Alberni",
+                "Port Hardy",
+                "Saanich",
+                "Sooke",
+                "Victoria",
+            ],
+        ),
+        ha(
+            "Northern Health",
+            &[
+                "Burns Lake",
+                "Dawson Creek",
+                "Fort Nelson",
+                "Fort St. James",
+                "Fort St. John",
+                "Fraser Lake",
+                "Hazelton",
+                "Houston",
+                "Kitimat",
+                "Mackenzie",
+                "Prince George",
+                "Prince Rupert",
+                "Quesnel",
+                "Smithers",
+                "Telkwa",
+                "Terrace",
+                "Vanderhoof",
+            ],
+        ),
+        ha(
+            "Vancouver Coastal Health",
+            &[
+                "Bella Coola",
+                "North Vancouver",
+                "Powell River",
+                "Richmond",
+                "Sechelt",
+                "Squamish",
+                "Vancouver",
+                "West Vancouver",
+                "Whistler",
+            ],
+        ),
+    ])
 }
 
 impl Default for MatchingSettings {
@@ -80,6 +189,7 @@ impl Default for MatchingSettings {
             promote_after_days: rules.promote_after_days,
             tiers: rules.tiers,
             catchments: BTreeMap::new(),
+            health_authorities: bc_health_authorities(),
         }
     }
 }
@@ -281,10 +391,19 @@ mod tests {
             name = "Everyone else"
             [matching.catchments]
             Smithers = ["Telkwa"]
+            [matching.health_authorities]
+            "North" = ["Smithers", "Telkwa"]
             "#,
         )
         .expect("valid");
         let rules = crate::MatchingConfig::from_settings(&config.matching).expect("valid");
+        // The table replaces the default whole; communities are compared folded.
+        assert_eq!(rules.health_authority_of.len(), 2);
+        assert_eq!(rules.health_authority_of["telkwa"], "North");
+        assert_eq!(
+            crate::MatchingConfig::default().health_authority_of["prince george"],
+            "Northern Health"
+        );
         assert_eq!(rules.offer_days, 7);
         assert_eq!(rules.rules.tiers.len(), 2);
         assert_eq!(rules.rules.tiers[1].name, "Everyone else");
@@ -316,6 +435,15 @@ factors = [\"flu\"]
                 ..MatchingSettings::default()
             },
             "matching.offer_days",
+        );
+        let mut both = MatchingSettings::default();
+        both.health_authorities
+            .get_mut("Interior Health")
+            .expect("shipped")
+            .push("smithers ".into());
+        refused(
+            both,
+            "listed under both Interior Health and Northern Health",
         );
         let mut twice = MatchingSettings::default();
         let again = twice.tiers[0].factors.clone();

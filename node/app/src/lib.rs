@@ -8,6 +8,7 @@ mod bulk_move;
 mod clinical;
 mod clock;
 mod coding;
+mod comparison;
 pub mod config;
 mod conflicts;
 mod dashboard;
@@ -52,6 +53,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use coding::{
     CodingView, Definition, DefinitionOrigin, GapEdit, GapLine, MAX_DEFINITION_NAME,
     MAX_EVERY_MONTHS, MAX_REGISTRY_CODES, RegistryEdit, RegistryLine, is_shipped_definition,
+};
+pub use comparison::{
+    AuthorityCell, ClinicCell, CommunityCell, Comparison, MeasureName, NO_AUTHORITY,
+    comparison_measures,
 };
 pub use conflicts::{ConflictKey, ConflictValueView, ConflictView};
 pub use dashboard::{ClinicDashboard, MonthActivity, ProviderSize};

@@ -44,6 +44,8 @@ pub struct MatchingConfig {
     pub offer_days: u32,
     /// Neighbouring communities each community's clinics also serve (folded names).
     pub catchments: BTreeMap<String, Vec<String>>,
+    /// The health authority serving each community (folded community names).
+    pub health_authority_of: BTreeMap<String, String>,
 }
 
 impl Default for MatchingConfig {
@@ -54,6 +56,8 @@ impl Default for MatchingConfig {
                 .unwrap_or_else(|_| ProvinceClock::named("UTC").expect("UTC is always known")),
             offer_days: 14,
             catchments: BTreeMap::new(),
+            health_authority_of: health_authority_of(&crate::config::bc_health_authorities())
+                .unwrap_or_default(),
         }
     }
 }
@@ -83,13 +87,41 @@ impl MatchingConfig {
             .iter()
             .map(|(k, v)| (fold_name(k), v.clone()))
             .collect();
+        let health_authority_of = health_authority_of(&s.health_authorities)
+            .map_err(|m| bad("matching.health_authorities", m))?;
         Ok(Self {
             rules,
             clock,
             offer_days: s.offer_days,
             catchments,
+            health_authority_of,
         })
     }
+}
+
+/// Each community's health authority, from the authorities' lists; a community in two is
+/// refused, named.
+fn health_authority_of(
+    authorities: &BTreeMap<String, Vec<String>>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut of = BTreeMap::new();
+    for (name, communities) in authorities {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err("a health authority needs a name".to_owned());
+        }
+        for c in communities {
+            if let Some(other) = of.insert(fold_name(c), name.to_owned())
+                && other != name
+            {
+                return Err(format!(
+                    "\"{}\" is listed under both {other} and {name}",
+                    c.trim()
+                ));
+            }
+        }
+    }
+    Ok(of)
 }
 
 /// The id every hub-side change is attributed to when a coordinator acts through the hub's

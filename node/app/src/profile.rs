@@ -406,19 +406,36 @@ impl App {
             if changed.is_empty() {
                 continue;
             }
-            let message = ChangeKind::Other("count panels".to_owned()).to_string();
-            self.store().change(&id, CENSUS.0, &message, |tx| {
-                for (key, c) in &changed {
-                    write_item(tx, KIND_CENSUS, key, Some(c)).map_err(AppError::from)?;
-                }
-                Ok::<(), AppError>(())
-            })?;
+            let changed: Vec<(String, Option<CensusCounts>)> =
+                changed.into_iter().map(|(k, c)| (k, Some(c))).collect();
+            self.write_counts(&id, KIND_CENSUS, "count panels", &changed)?;
             written += changed.len();
         }
         if written > 0 {
             info!(records = written, "panel counts recorded");
         }
         Ok(written)
+    }
+}
+
+impl App {
+    /// Writes counts the node made itself (attributed to [`CENSUS`]) into one document of
+    /// `kind`, one record each (`None` removes one), in one change.
+    pub(super) fn write_counts<V: Serialize>(
+        &self,
+        id: &attach_store::DocId,
+        kind: &'static str,
+        what: &str,
+        changed: &[(String, Option<V>)],
+    ) -> Result<(), AppError> {
+        let message = ChangeKind::Other(what.to_owned()).to_string();
+        self.store().change(id, CENSUS.0, &message, |tx| {
+            for (key, c) in changed {
+                write_item(tx, kind, key, c.as_ref()).map_err(AppError::from)?;
+            }
+            Ok::<(), AppError>(())
+        })?;
+        Ok(())
     }
 }
 

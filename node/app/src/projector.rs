@@ -125,9 +125,9 @@ fn project(id: &DocId, doc: &Automerge) -> Result<Projection, String> {
                 .map(|d| Projection::ReviewDone(Box::new(d)))
                 .ok_or_else(|| "a completion document without its completion".to_owned())
         }
-        // Month-end counts are recomputed every hour: a count two nodes wrote apart needs
-        // no person to settle it.
-        ["clinic", _, "census", _] => Ok(Projection::Work {
+        // Month-end counts (of panels, and of the measures the hub compares) are recomputed
+        // every hour: a count two nodes wrote apart needs no person to settle it.
+        ["clinic", _, "census", _] | ["clinic", _, "measures", _] => Ok(Projection::Work {
             conflicts: Vec::new(),
         }),
         ["clinic", _, "catalogue"] => Ok(Projection::Catalogue {

@@ -19,6 +19,7 @@
 //! | `clinic/<clinic>/census/<year>` | month-end panel counts by provider and status | `clinic/<clinic>` |
 //! | `clinic/<clinic>/supply` | the visit-rate table and each provider's appointments a week | `clinic/<clinic>` |
 //! | `clinic/<clinic>/catalogue` | the clinic's registries, result kinds and care-gap rules | `clinic/<clinic>` |
+//! | `clinic/<clinic>/measures/<year>` | a year of the clinic's measure counts for the provincial comparison (counts only) | `clinic/<clinic>` |
 //! | `clinical/<clinic>/<patient>` | one patient's clinical records at that clinic (LAN only) | `clinical/<clinic>` |
 //! | `clinical/<clinic>/qi/<cycle>` | a quality-improvement cycle: aim, measures, changes, monthly points (LAN only) | `clinical/<clinic>` |
 //!
@@ -170,6 +171,15 @@ pub fn census_doc_id(clinic: ClinicId, year: i32) -> DocId {
     clinic_part(clinic, &["census", &format!("{:04}", year.clamp(1, 9999))])
 }
 
+/// One calendar year of a clinic's measure counts (numerators and denominators over the
+/// whole clinic, never a patient), which the hub compares across clinics.
+pub fn measures_doc_id(clinic: ClinicId, year: i32) -> DocId {
+    clinic_part(
+        clinic,
+        &["measures", &format!("{:04}", year.clamp(1, 9999))],
+    )
+}
+
 /// The clinic's registries, result kinds and care-gap rules (its coding protocol).
 pub fn catalogue_doc_id(clinic: ClinicId) -> DocId {
     clinic_part(clinic, &["catalogue"])
@@ -235,6 +245,7 @@ pub enum Named {
     Bulk(ClinicId, BulkId),
     Msp(ClinicId, UserId),
     Census(ClinicId, i32),
+    Measures(ClinicId, i32),
     Supply(ClinicId),
     Catalogue(ClinicId),
     /// A patient's clinical document, by the clinic and the patient's pseudonym.
@@ -278,6 +289,11 @@ impl Named {
             ["clinic", c, "census", y] if y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()) => {
                 Self::Census(ClinicId::from(id(c)?), y.parse().ok()?)
             }
+            ["clinic", c, "measures", y]
+                if y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Self::Measures(ClinicId::from(id(c)?), y.parse().ok()?)
+            }
             _ => return None,
         })
     }
@@ -298,6 +314,7 @@ impl Named {
             Self::Bulk(c, b) => bulk_doc_id(c, b),
             Self::Msp(c, p) => msp_doc_id(c, p),
             Self::Census(c, y) => census_doc_id(c, y),
+            Self::Measures(c, y) => measures_doc_id(c, y),
             Self::Supply(c) => supply_doc_id(c),
             Self::Catalogue(c) => catalogue_doc_id(c),
             Self::Clinical(c, p) => DocId::from_parts("clinical", &[c.as_uuid(), p]),
@@ -334,6 +351,7 @@ mod tests {
             Named::Bulk(c, BulkId::new()),
             Named::Msp(c, u),
             Named::Census(c, 2026),
+            Named::Measures(c, 2026),
             Named::Supply(c),
             Named::Catalogue(c),
             Named::Clinical(c, Uuid::new_v4()),
@@ -405,6 +423,7 @@ mod tests {
             bulk_doc_id(c, BulkId::new()),
             msp_doc_id(c, u),
             census_doc_id(c, 2026),
+            measures_doc_id(c, 2026),
             supply_doc_id(c),
         ] {
             assert_eq!(id.family(), clinic_doc_id(c).as_str(), "{id}");

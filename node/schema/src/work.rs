@@ -38,6 +38,8 @@ pub const BULK_ITEM: &str = "bulk";
 pub const KIND_PROTOCOL: &str = "protocol";
 /// `kind` of a year of month-end panel counts.
 pub const KIND_CENSUS: &str = "panel-census";
+/// `kind` of a year of the clinic's measure counts (the provincial comparison).
+pub const KIND_MEASURES: &str = "clinic-measures";
 /// `kind` of the clinic's supply/demand settings.
 pub const KIND_SUPPLY: &str = "panel-supply";
 /// The visit-rate table's item in the supply document.

@@ -62,9 +62,7 @@ fn serve(
             .with_context(|| format!("listening on {}", config.listen))?;
         // The first count before sync starts, so what the node has written by itself is there
         // before its first sync round; then every hour.
-        if let Err(e) = app.record_census() {
-            tracing::warn!(error = %e, "counting the panels failed; trying again in an hour");
-        }
+        count_once(&app);
         let sync = if sync {
             let node_sync = attach_replication::NodeSync::new(
                 app.clone(),
@@ -117,8 +115,9 @@ fn serve(
     })
 }
 
-/// Keeps this month's panel counts (the profile's "active and inactive over time") up to
-/// date every hour after the count at start, so each month's record ends with its last count.
+/// Keeps this month's panel counts (the profile's "active and inactive over time") and
+/// measure counts (the hub's provincial comparison) up to date every hour after the count
+/// at start, so each month's records end with its last count.
 async fn count_panels(app: App) {
     let hour = std::time::Duration::from_secs(3600);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + hour, hour);
@@ -126,12 +125,19 @@ async fn count_panels(app: App) {
     loop {
         tick.tick().await;
         let app = app.clone();
-        match tokio::task::spawn_blocking(move || app.record_census()).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "counting the panels failed; trying again in an hour")
-            }
-            Err(e) => tracing::warn!(error = %e, "counting the panels stopped"),
+        if let Err(e) = tokio::task::spawn_blocking(move || count_once(&app)).await {
+            tracing::warn!(error = %e, "counting the panels stopped");
         }
+    }
+}
+
+/// The panel counts and the measure counts the hub compares (counts only), each retried in
+/// an hour when it fails.
+fn count_once(app: &App) {
+    if let Err(e) = app.record_census() {
+        tracing::warn!(error = %e, "counting the panels failed; trying again in an hour");
+    }
+    if let Err(e) = app.record_measures() {
+        tracing::warn!(error = %e, "counting the measures failed; trying again in an hour");
     }
 }

@@ -525,3 +525,65 @@ async fn a_coordinator_sees_every_clinic_s_attachments_for_billing_and_downloads
     let anon = h.browser().get("/attachments").await;
     assert!(anon.location().starts_with("/login"), "{}", anon.text);
 }
+
+#[tokio::test]
+async fn clinic_measures_compare_counts_by_community_and_authority_with_small_cells_suppressed() {
+    let h = HubWorld::new("hub-measures");
+    // The clinic's node counts; the counts reach the hub with the clinic's documents.
+    assert!(h.w.app().record_measures().unwrap() > 0);
+    h.hub.merge_all_from(h.w.app()).unwrap();
+    let mut b = h.coordinator().await;
+    let page = b
+        .get("/province/measures?measure=registry%3Adiabetes")
+        .await;
+    let html = page.ok().to_owned();
+    assert_page_headers(&page);
+    assert!(
+        html.contains("<option value=\"registry:diabetes\" selected>"),
+        "{html}"
+    );
+    let c = h
+        .hub
+        .province_comparison("registry:diabetes", h.hub.clinic_today())
+        .unwrap();
+    // The world's clinic with clinical records sent it; the other has none to count.
+    assert_eq!(c.clinics_sent, 1);
+    assert!(
+        html.contains(&format!("id=\"measure-sent\">1 of {} clinics", c.clinics)),
+        "{html}"
+    );
+    assert!(
+        html.contains("<th scope=\"row\">Northern Health</th>"),
+        "{html}"
+    );
+    assert!(html.contains("<th scope=\"row\">Smithers (Northern Health)</th>"));
+    let cell = c.authorities[0].communities[0].clinics[0].cell;
+    assert!(html.contains(&cell.label()), "{html}");
+    assert!(!html.contains("style=") && !html.contains("<script>"));
+    // Every measure's page draws; what it shows of each count follows the rule.
+    for m in attach::app::comparison_measures() {
+        let url = format!("/province/measures?measure={}", m.key.replace(':', "%3A"));
+        let html = b.get(&url).await.ok().to_owned();
+        for small in 1..5 {
+            assert!(
+                !html.contains(&format!("({small} of ")),
+                "{}: a numerator of {small} shown",
+                m.key
+            );
+        }
+    }
+    // A month that is not one, and a measure that is not there, are named.
+    let bad = b.get("/province/measures?month=soon").await;
+    assert!(bad.text.contains("soon"), "{}", bad.text);
+    assert!(bad.status.is_client_error());
+    let bad = b.get("/province/measures?measure=registry%3Agout").await;
+    assert!(bad.status.is_client_error());
+    assert!(bad.text.contains("registry:gout"), "{}", bad.text);
+    let mut anon = h.browser();
+    assert!(
+        anon.get("/province/measures")
+            .await
+            .location()
+            .starts_with("/login")
+    );
+}

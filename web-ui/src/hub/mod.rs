@@ -6,6 +6,7 @@
 //! Every page needs a coordinator's session ([`Desk`]); the app checks again that the
 //! session is a coordinator's. Forms carry the session's CSRF token like a clinic's.
 
+mod measures;
 mod province;
 
 pub use province::province_html;
@@ -47,6 +48,7 @@ pub fn routes() -> Router<Web> {
         .route("/offers/answer", post(answer))
         .route("/province", get(province::page))
         .route("/province.csv", get(province::csv))
+        .route("/province/measures", get(measures::page))
         .route("/attachments", get(attachments))
         .route("/attachments/download", get(attachments_download))
 }

@@ -9,6 +9,7 @@
 
 pub mod catalogue;
 pub mod coding;
+pub mod comparison;
 pub mod followup;
 pub mod rules;
 #[cfg(test)]
