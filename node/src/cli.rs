@@ -204,6 +204,10 @@ pub enum HubAction {
     /// The provincial view: people waiting by community and tier, waits, offers and their
     /// outcomes, capacity against demand. As text, or the same tables as CSV with --csv.
     Report(ReportArgs),
+    /// One clinic measure (a shipped registry's prevalence, or a care-gap rule's share up
+    /// to date and in target) by clinic, community, health authority and the province,
+    /// from the counts clinics send; counts under 5 patients are suppressed.
+    Measures(MeasuresArgs),
     /// Create a provincial coordinator's login for the hub's web pages; prints a one-time
     /// temporary password, to be changed at the first sign-in.
     AddCoordinator(AddCoordinatorArgs),
@@ -223,6 +227,18 @@ pub struct PeriodArgs {
     /// Output file; standard output when omitted.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MeasuresArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+    /// The measure: `registry:<key>` or `gap:<key>` (the first registry when omitted).
+    #[arg(long, default_value = "")]
+    pub measure: String,
+    /// The month, YYYY-MM (the current month when omitted).
+    #[arg(long, default_value = "")]
+    pub month: String,
 }
 
 #[derive(Debug, Args)]

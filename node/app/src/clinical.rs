@@ -469,6 +469,15 @@ impl App {
         Ok((clinic, self.import_clinical(who, clinic, format, files)?))
     }
 
+    /// How many clinical documents (patients with records, and QI cycles) this node holds
+    /// for the clinic: a clinic node's LAN peers have the same; the hub has none.
+    pub fn clinical_document_count(&self, clinic: ClinicId) -> Result<usize, AppError> {
+        Ok(self
+            .store()
+            .ids_with_prefix(&attach_schema::ids::clinical_prefix(clinic))?
+            .len())
+    }
+
     /// The clinic's clinical state, re-summarised first if its catalogue changed since.
     pub(super) fn clinical_state(&self, clinic: ClinicId) -> Result<(), AppError> {
         loop {

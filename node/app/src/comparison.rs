@@ -56,6 +56,20 @@ pub fn comparison_measures() -> Vec<MeasureName> {
         .collect()
 }
 
+/// A month as typed (`2026-11`), as its first day; `None` when empty (the current month).
+pub fn parse_month(raw: &str) -> Result<Option<Date>, AppError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    Date::parse(
+        &format!("{raw}-01"),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map(Some)
+    .map_err(|_| AppError::invalid("month", format!("\"{raw}\" is not a month such as 2026-11")))
+}
+
 fn record_key(measure: &str, month: u8) -> String {
     format!("{measure}/{month:02}")
 }
@@ -224,12 +238,16 @@ impl App {
         self.province_comparison(measure, day.unwrap_or_else(|| self.clinic_today()))
     }
 
-    /// One measure in the month of `day`, for every clinic the hub holds, by community,
-    /// health authority and the province, small cells suppressed.
+    /// One measure (the first of [`comparison_measures`] when `measure` is empty) in the
+    /// month of `day`, for every clinic the hub holds, by community, health authority and
+    /// the province, small cells suppressed.
     pub fn province_comparison(&self, measure: &str, day: Date) -> Result<Comparison, AppError> {
+        let measure = measure.trim();
         let name = comparison_measures()
             .into_iter()
-            .find(|m| m.key == measure)
+            .enumerate()
+            .find(|(i, m)| m.key == measure || (measure.is_empty() && *i == 0))
+            .map(|(_, m)| m)
             .ok_or_else(|| {
                 AppError::invalid(
                     "measure",
@@ -253,7 +271,7 @@ impl App {
                 })
                 .collect()
         };
-        let key = record_key(measure, month);
+        let key = record_key(&name.key, month);
         // authority → community (folded) → (shown name, clinics)
         type Communities = BTreeMap<String, (String, Vec<(String, ClinicId, Count)>)>;
         let mut tree: BTreeMap<String, Communities> = BTreeMap::new();

@@ -56,7 +56,7 @@ pub use coding::{
 };
 pub use comparison::{
     AuthorityCell, ClinicCell, CommunityCell, Comparison, MeasureName, NO_AUTHORITY,
-    comparison_measures,
+    comparison_measures, parse_month,
 };
 pub use conflicts::{ConflictKey, ConflictValueView, ConflictView};
 pub use dashboard::{ClinicDashboard, MonthActivity, ProviderSize};

@@ -13,6 +13,8 @@
 //! - `GET /admin/attachments?from=YYYY-MM-DD&to=YYYY-MM-DD[&clinic=ID]` → attachment records
 //!   for billing, every clinic's or one's, and the providers without a practitioner number
 //! - `GET /admin/report` → the provincial view as JSON; `GET /admin/report.csv` as CSV
+//! - `GET /admin/measures?measure=registry:diabetes&month=YYYY-MM` → one clinic measure
+//!   by clinic, community, health authority and the province, small cells suppressed
 //! - `POST /admin/coordinators` `{username, name}` → a coordinator login and its one-time
 //!   temporary password; `GET /admin/coordinators` → every coordinator
 
@@ -53,6 +55,7 @@ pub fn router(hub: Arc<Hub>) -> Result<Router, ReplicationError> {
         .route("/admin/attachments", get(attachments))
         .route("/admin/report", get(report))
         .route("/admin/report.csv", get(report_csv))
+        .route("/admin/measures", get(measures))
         .route(
             "/admin/coordinators",
             get(coordinators).post(add_coordinator),
@@ -533,6 +536,150 @@ async fn report_csv(
         bytes,
     )
         .into_response())
+}
+
+/// Query of `GET /admin/measures`: a measure's key (the first measure when empty) and a
+/// month (`YYYY-MM`; the current month when empty).
+#[derive(Debug, Deserialize, Serialize, Default)]
+pub struct MeasuresQuery {
+    #[serde(default)]
+    pub measure: String,
+    #[serde(default)]
+    pub month: String,
+}
+
+/// What may be shown of one count: `state` is `shown` (with the counts and the share),
+/// `suppressed` (fewer than 5 patients somewhere in it) or `empty` (nothing counted).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CellJson {
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numerator: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denominator: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+    /// The cell in words, as the hub's page shows it.
+    pub label: String,
+}
+
+impl From<attach_domain::clinical::comparison::Cell> for CellJson {
+    fn from(c: attach_domain::clinical::comparison::Cell) -> Self {
+        use attach_domain::clinical::comparison::Cell;
+        let label = c.label();
+        match c {
+            Cell::Empty => Self {
+                state: "empty".into(),
+                numerator: None,
+                denominator: None,
+                percent: None,
+                label,
+            },
+            Cell::Suppressed => Self {
+                state: "suppressed".into(),
+                numerator: None,
+                denominator: None,
+                percent: None,
+                label,
+            },
+            Cell::Shown(n) => Self {
+                state: "shown".into(),
+                numerator: Some(n.numerator),
+                denominator: Some(n.denominator),
+                percent: n.percent(),
+                label,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MeasureClinicJson {
+    pub clinic: Uuid,
+    pub name: String,
+    pub value: CellJson,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MeasureCommunityJson {
+    pub name: String,
+    pub value: CellJson,
+    pub clinics: Vec<MeasureClinicJson>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MeasureAuthorityJson {
+    pub name: String,
+    pub value: CellJson,
+    pub communities: Vec<MeasureCommunityJson>,
+}
+
+/// Body of `GET /admin/measures`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComparisonJson {
+    pub measure: String,
+    pub name: String,
+    /// `YYYY-MM`
+    pub month: String,
+    pub clinics_sent: usize,
+    pub clinics: usize,
+    pub province: CellJson,
+    pub authorities: Vec<MeasureAuthorityJson>,
+}
+
+impl From<&attach_app::Comparison> for ComparisonJson {
+    fn from(c: &attach_app::Comparison) -> Self {
+        Self {
+            measure: c.measure.key.clone(),
+            name: c.measure.name.clone(),
+            month: format!("{:04}-{:02}", c.year, c.month),
+            clinics_sent: c.clinics_sent,
+            clinics: c.clinics,
+            province: c.province.into(),
+            authorities: c
+                .authorities
+                .iter()
+                .map(|a| MeasureAuthorityJson {
+                    name: a.name.clone(),
+                    value: a.cell.into(),
+                    communities: a
+                        .communities
+                        .iter()
+                        .map(|m| MeasureCommunityJson {
+                            name: m.name.clone(),
+                            value: m.cell.into(),
+                            clinics: m
+                                .clinics
+                                .iter()
+                                .map(|k| MeasureClinicJson {
+                                    clinic: k.clinic.0,
+                                    name: k.name.clone(),
+                                    value: k.cell.into(),
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+async fn measures(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Query(q): Query<MeasuresQuery>,
+) -> Result<Json<ComparisonJson>, AdminError> {
+    authorize(&state, &headers)?;
+    let app = state.hub.app.clone();
+    let c = app
+        .run(move |app| {
+            let day = attach_app::parse_month(&q.month)?.unwrap_or_else(|| app.clinic_today());
+            app.province_comparison(&q.measure, day)
+        })
+        .await
+        .map_err(app_error)?;
+    Ok(Json(ComparisonJson::from(&c)))
 }
 
 /// Body of `POST /admin/coordinators`.

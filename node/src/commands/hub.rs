@@ -12,8 +12,8 @@ use crate::process::{runtime, shutdown_signal};
 use attach_app::App;
 use attach_app::config::Config;
 use attach_replication::admin::{
-    AttachmentsQuery, CodeRequest, CoordinatorRequest, HubStatus, ProvinceReportJson,
-    WaitlistImport,
+    AttachmentsQuery, CellJson, CodeRequest, ComparisonJson, CoordinatorRequest, HubStatus,
+    MeasuresQuery, ProvinceReportJson, WaitlistImport,
 };
 use attach_replication::hub::{ClinicSummary, NewCode};
 use attach_replication::{Hub, HubFiles};
@@ -138,6 +138,7 @@ fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
         | HubAction::Match(a)
         | HubAction::Coordinators(a) => a.data.data_dir.clone(),
         HubAction::Report(a) => a.data.data_dir.clone(),
+        HubAction::Measures(a) => a.data.data_dir.clone(),
         HubAction::AddCoordinator(a) => a.data.data_dir.clone(),
         HubAction::ImportWaitlist(a) => a.data.data_dir.clone(),
         HubAction::Attachments(a) => a.data.data_dir.clone(),
@@ -239,6 +240,15 @@ fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
                 let export: attach_app::AttachmentExport = serde_json::from_str(&body)?;
                 crate::output::write_attachments(&export, a.period.out.as_deref())?;
             }
+            HubAction::Measures(a) => {
+                let query = MeasuresQuery {
+                    measure: a.measure,
+                    month: a.month,
+                };
+                let body =
+                    send(client.get(format!("{base}/admin/measures")).query(&query)).await?;
+                print!("{}", measures_text(&serde_json::from_str(&body)?));
+            }
             HubAction::Report(a) => {
                 let path = if a.csv { "report.csv" } else { "report" };
                 let body = send(client.get(format!("{base}/admin/{path}"))).await?;
@@ -325,6 +335,31 @@ fn admin(config: &mut Config, action: HubAction) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// One clinic measure as text for a terminal: the province, then each health authority,
+/// community and clinic, indented.
+fn measures_text(c: &ComparisonJson) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let cell = |v: &CellJson| v.label.clone();
+    let _ = writeln!(s, "{} ({}), {}", c.name, c.measure, c.month);
+    let _ = writeln!(
+        s,
+        "{} of {} clinics sent it. Counts of 1 to 4 patients are suppressed.",
+        c.clinics_sent, c.clinics
+    );
+    let _ = writeln!(s, "Province: {}", cell(&c.province));
+    for a in &c.authorities {
+        let _ = writeln!(s, "  {}: {}", a.name, cell(&a.value));
+        for m in &a.communities {
+            let _ = writeln!(s, "    {}: {}", m.name, cell(&m.value));
+            for k in &m.clinics {
+                let _ = writeln!(s, "      {}: {}", k.name, cell(&k.value));
+            }
+        }
+    }
+    s
 }
 
 /// The provincial view as text for a terminal.

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::Desk;
 use crate::error::{WebError, render};
 use crate::{Layout, Query, Web};
-use attach_app::{AppError, Comparison};
+use attach_app::Comparison;
 use attach_domain::clinical::comparison::{Cell, SMALL_CELL};
 
 /// A choice in the measure menu.
@@ -68,24 +68,6 @@ pub struct Ask {
     month: String,
 }
 
-fn month_of(raw: &str) -> Result<Option<time::Date>, WebError> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    time::Date::parse(
-        &format!("{raw}-01"),
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .map(Some)
-    .map_err(|_| {
-        WebError::App(AppError::invalid(
-            "month",
-            format!("\"{raw}\" is not a month such as 2026-11"),
-        ))
-    })
-}
-
 /// `GET /province/measures?measure=registry:diabetes&month=2026-11`
 pub async fn page(
     State(web): State<Web>,
@@ -93,14 +75,9 @@ pub async fn page(
     Query(ask): Query<Ask>,
 ) -> Result<Response, WebError> {
     let who = desk.who;
-    let day = month_of(&ask.month)?;
+    let day = attach_app::parse_month(&ask.month)?;
     let all = attach_app::comparison_measures();
-    let measure = if ask.measure.trim().is_empty() {
-        all.first().map(|m| m.key.clone()).unwrap_or_default()
-    } else {
-        ask.measure.trim().to_owned()
-    };
-    let asked = measure.clone();
+    let asked = ask.measure.clone();
     let c: Comparison = web
         .app
         .run(move |app| app.coordinator_comparison(who, &asked, day))
@@ -144,7 +121,7 @@ pub async fn page(
         measures: all
             .into_iter()
             .map(|m| Choice {
-                selected: m.key == measure,
+                selected: m.key == c.measure.key,
                 key: m.key,
                 name: m.name,
             })
