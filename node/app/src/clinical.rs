@@ -128,6 +128,29 @@ pub enum ClinicalList {
 }
 
 impl ClinicalList {
+    /// The list a word of its address names (`registry`, `uncoded`, `gap`, `recalls`)
+    /// with its key (ignored for the recall list); `None` for any other word.
+    pub fn of(list: &str, key: &str) -> Option<Self> {
+        let key = key.to_owned();
+        Some(match list {
+            "registry" => Self::Registry(key),
+            "uncoded" => Self::Uncoded(key),
+            "gap" => Self::Gap(key),
+            "recalls" => Self::Recalls,
+            _ => return None,
+        })
+    }
+
+    /// The list's word and its key (the recall list has none).
+    pub fn parts(&self) -> (&'static str, Option<&str>) {
+        match self {
+            Self::Registry(k) => ("registry", Some(k)),
+            Self::Uncoded(k) => ("uncoded", Some(k)),
+            Self::Gap(k) => ("gap", Some(k)),
+            Self::Recalls => ("recalls", None),
+        }
+    }
+
     /// The list from the words of its address (`list=registry&key=diabetes`): `None` when
     /// `list` is not among them (not a clinical list).
     pub fn from_pairs<'a>(
@@ -142,40 +165,24 @@ impl ClinicalList {
             }
         }
         let list = list?;
-        let keyed = |make: fn(String) -> Self| {
-            if key.trim().is_empty() {
-                Err(AppError::invalid(
-                    "key",
-                    format!("the {list} list needs the key of its registry or rule"),
-                ))
-            } else {
-                Ok(make(key.trim().to_owned()))
-            }
-        };
-        Some(match list {
-            "registry" => keyed(Self::Registry),
-            "uncoded" => keyed(Self::Uncoded),
-            "gap" => keyed(Self::Gap),
-            "recalls" => Ok(Self::Recalls),
-            other => Err(AppError::invalid(
+        Some(match Self::of(list, key.trim()) {
+            Some(l) if l.parts().1.is_some_and(str::is_empty) => Err(AppError::invalid(
+                "key",
+                format!("the {list} list needs the key of its registry or rule"),
+            )),
+            Some(l) => Ok(l),
+            None => Err(AppError::invalid(
                 "list",
-                format!(
-                    "there is no clinical list \"{other}\" (registry, uncoded, gap or recalls)"
-                ),
+                format!("there is no clinical list \"{list}\" (registry, uncoded, gap or recalls)"),
             )),
         })
     }
 
     /// The words of the list's address, as [`ClinicalList::from_pairs`] reads them.
     pub fn pairs(&self) -> Vec<(String, String)> {
-        let (list, key) = match self {
-            Self::Registry(k) => ("registry", Some(k)),
-            Self::Uncoded(k) => ("uncoded", Some(k)),
-            Self::Gap(k) => ("gap", Some(k)),
-            Self::Recalls => ("recalls", None),
-        };
+        let (list, key) = self.parts();
         std::iter::once(("list".to_owned(), list.to_owned()))
-            .chain(key.map(|k| ("key".to_owned(), k.clone())))
+            .chain(key.map(|k| ("key".to_owned(), k.to_owned())))
             .collect()
     }
 

@@ -139,15 +139,20 @@ impl App {
                 u32::try_from(d).unwrap_or(u32::MAX),
             )
         };
+        // The registries and rules whose definition here is the shipped one.
+        let same_registries: std::collections::BTreeSet<&str> = ship
+            .registries
+            .iter()
+            .filter(|s| {
+                ours.registries
+                    .iter()
+                    .any(|o| o.key == s.key && o.codes == s.codes)
+            })
+            .map(|s| s.key.as_str())
+            .collect();
         let mut out = Vec::new();
         for r in &o.registries {
-            let same = ship
-                .registries
-                .iter()
-                .find(|s| s.key == r.key)
-                .zip(ours.registries.iter().find(|s| s.key == r.key))
-                .is_some_and(|(s, o)| s.codes == o.codes);
-            if same {
+            if same_registries.contains(r.key.as_str()) {
                 out.push((
                     format!("registry:{}", r.key),
                     count(r.patients, o.population),
@@ -155,19 +160,15 @@ impl App {
             }
         }
         for g in &o.gaps {
-            let same = ship
-                .gaps
-                .iter()
-                .find(|s| s.key == g.key)
-                .zip(ours.gaps.iter().find(|s| s.key == g.key))
-                .is_some_and(|(s, o)| s == o);
-            // The rule's registry must be the shipped one too, or its population differs.
-            let registry_same = ship
-                .gaps
-                .iter()
-                .find(|s| s.key == g.key)
-                .and_then(|s| s.population.registry.as_ref())
-                .is_none_or(|k| out.iter().any(|(m, _)| *m == format!("registry:{k}")));
+            let Some(shipped_rule) = ship.gaps.iter().find(|s| s.key == g.key) else {
+                continue;
+            };
+            let same = ours.gaps.iter().any(|o| o == shipped_rule);
+            // The rule's registry must be kept and the shipped one too, or its population
+            // differs.
+            let registry_same = shipped_rule.population.registry.as_ref().is_none_or(|k| {
+                same_registries.contains(k.as_str()) && o.registries.iter().any(|r| r.key == *k)
+            });
             if same && registry_same {
                 out.push((
                     format!("gap:{}", g.key),

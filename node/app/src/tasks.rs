@@ -53,13 +53,6 @@ pub struct NewTask {
     pub first_due: Date,
 }
 
-fn list_key(l: &ClinicalList) -> &str {
-    match l {
-        ClinicalList::Registry(k) | ClinicalList::Uncoded(k) | ClinicalList::Gap(k) => k,
-        ClinicalList::Recalls => "recalls",
-    }
-}
-
 fn scope_of(t: &ReviewTask) -> ReviewScope {
     t.provider
         .map_or(ReviewScope::Clinic, ReviewScope::Provider)
@@ -249,7 +242,10 @@ impl App {
                 .map_err(|e| match e {
                     AppError::NotFound(what) => AppError::invalid(
                         "worklist",
-                        format!("there is no {what} called \"{}\"", list_key(&list)),
+                        format!(
+                            "there is no {what} called \"{}\"",
+                            list.parts().1.unwrap_or("recalls")
+                        ),
                     ),
                     e => e,
                 })?;

@@ -325,13 +325,8 @@ impl ListAsk {
     }
 
     fn which(&self) -> Result<ClinicalList, WebError> {
-        Ok(match self.list.as_str() {
-            "registry" => ClinicalList::Registry(self.key.clone()),
-            "uncoded" => ClinicalList::Uncoded(self.key.clone()),
-            "gap" => ClinicalList::Gap(self.key.clone()),
-            "recalls" => ClinicalList::Recalls,
-            _ => return Err(WebError::App(AppError::not_found("list"))),
-        })
+        ClinicalList::of(&self.list, &self.key)
+            .ok_or_else(|| WebError::App(AppError::not_found("list")))
     }
 
     /// The address's query again, without `print` and `done`.

@@ -277,26 +277,17 @@ pub async fn page(
 
 /// A clinical list as the form's list menu names it: `registry:diabetes`, `recalls`.
 pub fn clinical_choice(l: &ClinicalList) -> String {
-    match l {
-        ClinicalList::Registry(k) => format!("registry:{k}"),
-        ClinicalList::Uncoded(k) => format!("uncoded:{k}"),
-        ClinicalList::Gap(k) => format!("gap:{k}"),
-        ClinicalList::Recalls => "recalls".to_owned(),
+    match l.parts() {
+        (list, Some(key)) => format!("{list}:{key}"),
+        (list, None) => list.to_owned(),
     }
 }
 
 fn clinical_of_choice(raw: &str) -> Option<ClinicalList> {
-    if raw == "recalls" {
-        return Some(ClinicalList::Recalls);
+    match raw.split_once(':') {
+        None => (raw == "recalls").then_some(ClinicalList::Recalls),
+        Some((list, key)) => ClinicalList::of(list, key.trim()).filter(|l| l.parts().1.is_some()),
     }
-    let (list, key) = raw.split_once(':')?;
-    let key = key.trim().to_owned();
-    Some(match list {
-        "registry" => ClinicalList::Registry(key),
-        "uncoded" => ClinicalList::Uncoded(key),
-        "gap" => ClinicalList::Gap(key),
-        _ => return None,
-    })
 }
 
 fn parse_form(form: &TaskForm) -> Result<NewTask, FieldErrors> {
